@@ -1,0 +1,112 @@
+//! Sign-up and sign-in: the password rules and the password step of the sign-in state machine.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::domain::{Email, NewPassword, Password, PasswordPolicy, User, UserId, Username};
+use crate::error::{CoreError, FieldErrors};
+use crate::password::PasswordHasher;
+use crate::sessions::{ClientInfo, NewSession, Sessions};
+use crate::store::{NewUserRecord, Store, StoreError, UserRecord};
+
+/// A completed sign-in: the user and the new session.
+#[derive(Debug)]
+pub struct SignIn {
+    /// Who signed in.
+    pub user: User,
+    /// The fresh session (new id and token).
+    pub session: NewSession,
+}
+
+/// Creates accounts and checks passwords.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    sessions: Sessions,
+}
+
+impl Accounts {
+    /// Builds the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        sessions: Sessions,
+    ) -> Self {
+        Accounts { store, clock, hasher, policy, sessions }
+    }
+
+    /// Creates an account. Every broken rule is reported at once, by field;
+    /// a username or email taken in any case is [`CoreError::Conflict`].
+    pub async fn sign_up(&self, username: &str, email: &str, password: &str) -> Result<User, CoreError> {
+        let mut fields = FieldErrors::new();
+        let username = Username::parse(username).map_err(|e| fields.insert("username", e)).ok();
+        let email = Email::parse(email).map_err(|e| fields.insert("email", e)).ok();
+        let password = NewPassword::parse(password, username.as_ref(), self.policy)
+            .map_err(|e| fields.insert("password", e))
+            .ok();
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(CoreError::Validation(fields));
+        };
+        let password_hash = self.hasher.hash(&password).await?;
+        let user = User {
+            id: UserId::random(),
+            username,
+            email,
+            mfa_enabled: false,
+            created_at: self.clock.now(),
+        };
+        let record = NewUserRecord { user: user.clone(), password_hash };
+        match self.store.insert_user(&record).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "account created");
+                Ok(user)
+            }
+            Err(StoreError::Conflict(field)) => Err(CoreError::Conflict(field)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a login (username or email) and password and starts a session.
+    /// An unknown login and a wrong password give the same error after the same
+    /// work: an Argon2 verification against a dummy hash.
+    pub async fn sign_in(&self, login: &str, password: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
+        let password = Password::new(password);
+        if password.is_over_long() {
+            return Err(CoreError::InvalidCredentials);
+        }
+        let record = self.find_by_login(login).await?;
+        let verified = self.hasher.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        match record {
+            Some(record) if verified => {
+                let session = self.sessions.start(&record.user, client).await?;
+                Ok(SignIn { user: record.user, session })
+            }
+            _ => {
+                tracing::info!(ip = ?client.ip, "failed sign-in");
+                Err(CoreError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// A login with an `@` is an email, anything else a username; a login that
+    /// breaks either rule cannot name an account.
+    async fn find_by_login(&self, login: &str) -> Result<Option<UserRecord>, CoreError> {
+        let found = if login.contains('@') {
+            match Email::parse(login) {
+                Ok(email) => self.store.find_user_by_email(&email).await?,
+                Err(_) => None,
+            }
+        } else {
+            match Username::parse(login.trim()) {
+                Ok(username) => self.store.find_user_by_username(&username).await?,
+                Err(_) => None,
+            }
+        };
+        Ok(found)
+    }
+}

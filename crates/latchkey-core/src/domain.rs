@@ -1,0 +1,271 @@
+//! Domain newtypes: a value of one of these types has passed the contract's rules.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+/// Passwords are compared after NFKC normalisation, so that the same text typed
+/// on two keyboards (composed or decomposed accents) is the same password.
+fn normalise(raw: &str) -> String {
+    raw.nfkc().collect()
+}
+
+/// A user's stable identifier (a random UUID: it reveals neither order nor count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub Uuid);
+
+impl UserId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        UserId(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A username: 3–32 characters of `a-z 0-9 . _ -`, folded to lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    /// Folds ASCII upper case to lower case and checks the rules. Non-ASCII is
+    /// refused before folding, so that e.g. the Kelvin sign cannot pose as `k`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if !(3..=32).contains(&len) {
+            return Err("Username must be 3 to 32 characters long.".into());
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !raw.chars().all(allowed) {
+            return Err("Username may only use letters a-z, digits and . _ -".into());
+        }
+        Ok(Username(raw.to_ascii_lowercase()))
+    }
+
+    /// The stored form, trusted because it was parsed when written.
+    pub fn from_trusted(stored: String) -> Self {
+        Username(stored)
+    }
+
+    /// The folded username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address: one `@` with text on both sides, at most 254 characters,
+/// stored in lower case so that uniqueness ignores case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Trims surrounding whitespace, folds case and checks the rules.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("Email is required.".into());
+        }
+        if trimmed.chars().count() > 254 {
+            return Err("Email must be at most 254 characters.".into());
+        }
+        let mut parts = trimmed.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("Email must contain exactly one @.".into());
+        };
+        if local.is_empty() || domain.is_empty() {
+            return Err("Email needs text before and after the @.".into());
+        }
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("Email must not contain spaces or control characters.".into());
+        }
+        Ok(Email(trimmed.to_lowercase()))
+    }
+
+    /// The stored form, trusted because it was parsed when written.
+    pub fn from_trusted(stored: String) -> Self {
+        Email(stored)
+    }
+
+    /// The folded address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The rules a new password must meet; the minimum length is configurable.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    /// Minimum length in characters (Unicode scalar values); never below 8.
+    pub min_length: usize,
+}
+
+impl PasswordPolicy {
+    /// The contract's hard floor for the configurable minimum.
+    pub const FLOOR: usize = 8;
+    /// The contract's maximum, which also bounds the cost of hashing.
+    pub const MAX_LENGTH: usize = 128;
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy { min_length: 12 }
+    }
+}
+
+/// A password that passed the policy, normalised, ready to hash. Never printed.
+pub struct NewPassword(SecretString);
+
+impl NewPassword {
+    /// Checks length, the username rule and the common-password rule.
+    pub fn parse(raw: &str, username: Option<&Username>, policy: PasswordPolicy) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if len < policy.min_length {
+            return Err(format!("Password must be at least {} characters.", policy.min_length));
+        }
+        if len > PasswordPolicy::MAX_LENGTH {
+            return Err(format!("Password must be at most {} characters.", PasswordPolicy::MAX_LENGTH));
+        }
+        let normalised = normalise(raw);
+        if let Some(name) = username {
+            if normalised.to_lowercase().contains(name.as_str()) {
+                return Err("Password must not contain your username.".into());
+            }
+        }
+        if is_common(&normalised) {
+            return Err("This password is too common; choose a longer phrase that is your own.".into());
+        }
+        Ok(NewPassword(SecretString::from(normalised)))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(<redacted>)")
+    }
+}
+
+/// A password as typed at sign-in, normalised like a new one. Never printed.
+pub struct Password(SecretString);
+
+impl Password {
+    /// Wraps and normalises what the user typed.
+    pub fn new(raw: &str) -> Self {
+        Password(SecretString::from(normalise(raw)))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Whether the password is longer than any stored password can be; such a
+    /// password is refused without spending a hash on it.
+    pub(crate) fn is_over_long(&self) -> bool {
+        self.expose().chars().count() > PasswordPolicy::MAX_LENGTH
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A common password is one that zxcvbn, which knows the leaked-password
+/// lists, keyboard walks, repeats, sequences and dates, guesses in under a
+/// million tries (score 0 or 1). A threshold this low refuses what an online
+/// attacker tries first without imposing composition rules (NIST 800-63B).
+fn is_common(password: &str) -> bool {
+    let estimate = zxcvbn::zxcvbn(password, &["latchkey"]);
+    u8::from(estimate.score()) <= 1
+}
+
+/// A user as the services and the API see it.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Stable id.
+    pub id: UserId,
+    /// Folded username.
+    pub username: Username,
+    /// Folded email address.
+    pub email: Email,
+    /// Whether a TOTP factor is confirmed.
+    pub mfa_enabled: bool,
+    /// When the account was made.
+    pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_fold_to_lower_case_and_keep_their_rules() {
+        assert_eq!(Username::parse("Alice").map(|u| u.0), Ok("alice".to_string()));
+        assert!(Username::parse("a.b_c-9").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("ålice").is_err());
+        assert!(Username::parse("\u{212A}elvin").is_err(), "the Kelvin sign is not a k");
+    }
+
+    #[test]
+    fn emails_need_one_at_and_at_most_254_characters() {
+        assert_eq!(Email::parse(" Bob@Example.COM ").map(|e| e.0), Ok("bob@example.com".to_string()));
+        assert!(Email::parse("bob").is_err());
+        assert!(Email::parse("a@b@c").is_err());
+        assert!(Email::parse("@b").is_err());
+        assert!(Email::parse("a@").is_err());
+        assert!(Email::parse("a b@c").is_err());
+        let long = format!("{}@example.com", "a".repeat(242));
+        assert_eq!(long.len(), 254);
+        assert!(Email::parse(&long).is_ok());
+        assert!(Email::parse(&format!("a{long}")).is_err());
+    }
+
+    #[test]
+    fn new_passwords_follow_length_username_and_commonness_rules() {
+        let alice = Username::parse("alice").ok();
+        let policy = PasswordPolicy::default();
+        assert!(NewPassword::parse("short", alice.as_ref(), policy).is_err());
+        assert!(NewPassword::parse(&"x".repeat(129), alice.as_ref(), policy).is_err());
+        assert!(NewPassword::parse("password1234", alice.as_ref(), policy).is_err());
+        assert!(NewPassword::parse("123456789012", alice.as_ref(), policy).is_err());
+        assert!(NewPassword::parse("my-ALICE-garden-gate", alice.as_ref(), policy).is_err());
+        assert!(NewPassword::parse("quiet otter mends the lamp", alice.as_ref(), policy).is_ok());
+        assert!(NewPassword::parse("über café 🐴 correct horse", alice.as_ref(), policy).is_ok());
+        let emoji = "🐴🦊🐙🦉🐢🦀🐝🦋🐌🐞🦎🐬";
+        assert!(NewPassword::parse(emoji, alice.as_ref(), policy).is_ok());
+    }
+
+    #[test]
+    fn passwords_are_compared_after_nfkc_normalisation() {
+        let composed = Password::new("caf\u{e9}");
+        let decomposed = Password::new("cafe\u{301}");
+        assert_eq!(composed.expose(), decomposed.expose());
+    }
+}

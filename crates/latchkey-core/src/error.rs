@@ -1,0 +1,46 @@
+//! The errors the services return: expected outcomes are values, failures are opaque.
+
+use std::collections::BTreeMap;
+
+use crate::store::StoreError;
+
+/// Validation messages keyed by field name, as the contract's `fields` map shows them.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// Why a service call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// One or more fields break the rules of contract section 4.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// A unique value (username, email) is taken; the field says which.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// Wrong login or password; deliberately silent about which.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A missing, unknown, expired or revoked session token.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// The thing asked for does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// Too many password hashes are queued; the caller should retry shortly.
+    #[error("busy")]
+    Busy,
+    /// The store failed; details are logged, never shown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should not happen (a poisoned hash task, corrupt data).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// One field error as a validation failure.
+    pub fn field(name: &'static str, message: impl Into<String>) -> Self {
+        let mut fields = FieldErrors::new();
+        fields.insert(name, message.into());
+        CoreError::Validation(fields)
+    }
+}

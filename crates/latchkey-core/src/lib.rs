@@ -1,0 +1,64 @@
+//! Latchkey's account logic: the rules of the contract, independent of HTTP and SQL.
+//!
+//! The binary crate turns HTTP requests and CLI commands into calls on the
+//! services here; the store crates implement [`store::Store`]. Time comes in
+//! through [`clock::Clock`] so that tests can move it.
+
+pub mod accounts;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod password;
+pub mod secret_box;
+pub mod server_key;
+pub mod sessions;
+pub mod store;
+pub mod token;
+
+pub use accounts::{Accounts, SignIn};
+pub use secret_box::SecretBox;
+pub use clock::{Clock, SystemClock};
+pub use domain::{Email, NewPassword, PasswordPolicy, User, UserId, Username};
+pub use error::{CoreError, FieldErrors};
+pub use password::PasswordHasher;
+pub use sessions::{ClientInfo, NewSession, Session, SessionId, SessionPolicy, Sessions};
+pub use store::{Store, StoreError};
+
+use std::sync::Arc;
+
+/// What the services need that differs between deployments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// Password rules.
+    pub password: PasswordPolicy,
+    /// Session timeouts.
+    pub sessions: SessionPolicy,
+    /// How many Argon2 hashes may run at once (each takes 19 MiB).
+    pub max_concurrent_hashes: usize,
+}
+
+/// All services, built once at start and shared by the web pages, the API and the CLI.
+#[derive(Clone)]
+pub struct Services {
+    /// Sign-up and sign-in.
+    pub accounts: Accounts,
+    /// Session checks, listing and revocation.
+    pub sessions: Sessions,
+    store: Arc<dyn Store>,
+}
+
+impl Services {
+    /// Wires the services over one store and clock. Computes the dummy password
+    /// hash, so it takes a few tens of milliseconds.
+    pub fn new(store: Arc<dyn Store>, clock: clock::SharedClock, settings: Settings) -> Result<Self, CoreError> {
+        let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
+        let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions);
+        let accounts = Accounts::new(store.clone(), clock, hasher, settings.password, sessions.clone());
+        Ok(Services { accounts, sessions, store })
+    }
+
+    /// Whether the store answers (for `/healthz`).
+    pub async fn store_is_healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}

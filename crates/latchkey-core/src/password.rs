@@ -1,0 +1,115 @@
+//! Argon2id password hashing, off the async runtime and bounded in concurrency.
+//!
+//! Each hash takes 19 MiB and tens of milliseconds of one core, so hashes run
+//! on Tokio's blocking pool behind a semaphore: a burst of sign-ins queues
+//! instead of exhausting memory, and a queue that does not move answers "busy".
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::domain::{NewPassword, Password};
+use crate::error::CoreError;
+
+/// How long a request waits for a free hashing slot before giving up.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The contract's Argon2id parameters: m = 19456 KiB, t = 2, p = 1 (OWASP's minimum).
+fn argon2() -> Result<Argon2<'static>, CoreError> {
+    let params = Params::new(19_456, 2, 1, None).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes and verifies passwords; cheap to clone.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified against when the account does not
+    /// exist so that "no such user" costs the same time as "wrong password".
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    /// Builds a hasher allowing `max_concurrent` hashes at once (at least one).
+    /// Computes the dummy hash, so call it once at start-up.
+    pub fn new(max_concurrent: usize) -> Result<Self, CoreError> {
+        let random = SaltString::generate(&mut OsRng);
+        let dummy_hash = hash_blocking(random.as_str())?;
+        Ok(PasswordHasher {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.
+    pub async fn hash(&self, password: &NewPassword) -> Result<String, CoreError> {
+        let secret = SecretString::from(password.expose());
+        self.run(move || hash_blocking(secret.expose_secret())).await?
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash, spends the same
+    /// time on the dummy hash and answers false.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, CoreError> {
+        let (phc, real) = match stored {
+            Some(phc) => (phc.to_owned(), true),
+            None => (self.dummy_hash.to_string(), false),
+        };
+        let secret = SecretString::from(password.expose());
+        let matches = self.run(move || verify_blocking(secret.expose_secret(), &phc)).await??;
+        Ok(real && matches)
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| CoreError::Busy)?
+            .map_err(|_| CoreError::Busy)?;
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("password hash task failed: {e}")))?;
+        Ok(result)
+    }
+}
+
+fn hash_blocking(password: &str) -> Result<String, CoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CoreError::Internal(format!("argon2 hash failed: {e}")))
+}
+
+/// Verifies with the parameters recorded in the PHC string, so stronger
+/// parameters chosen later keep old hashes valid.
+fn verify_blocking(password: &str, phc: &str) -> Result<bool, CoreError> {
+    let parsed = PasswordHash::new(phc).map_err(|e| CoreError::Internal(format!("stored hash unreadable: {e}")))?;
+    Ok(argon2()?.verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PasswordPolicy;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_own_password_only() -> Result<(), CoreError> {
+        let hasher = PasswordHasher::new(2)?;
+        let new = NewPassword::parse("quiet otter mends the lamp", None, PasswordPolicy::default())
+            .map_err(CoreError::Internal)?;
+        let phc = hasher.hash(&new).await?;
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(hasher.verify(&Password::new("quiet otter mends the lamp"), Some(&phc)).await?);
+        assert!(!hasher.verify(&Password::new("quiet otter mends the lamP"), Some(&phc)).await?);
+        assert!(!hasher.verify(&Password::new("quiet otter mends the lamp"), None).await?);
+        let again = hasher.hash(&new).await?;
+        assert_ne!(phc, again, "each hash has its own salt");
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! Binding the server key to a store, so a wrong or new key is noticed at start.
+//!
+//! The first start seals a known value under the key and keeps it in the
+//! store's metadata; every later start must open it. Without this, a lost key
+//! file would silently be replaced and every sealed TOTP secret lost.
+
+use crate::secret_box::SecretBox;
+use crate::store::{Store, StoreError};
+
+const META_KEY: &str = "key_check";
+const PLAINTEXT: &[u8] = b"latchkey server key";
+const ASSOCIATED: &[u8] = b"latchkey key check";
+
+/// Why the key does not fit the store.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCheckError {
+    /// The store was sealed under another key.
+    #[error("the secret key does not match the one this store was created with")]
+    Mismatch,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether the store already has a key bound to it (so a new key must not be made).
+pub async fn store_has_key(store: &dyn Store) -> Result<bool, StoreError> {
+    Ok(store.get_meta(META_KEY).await?.is_some())
+}
+
+/// Binds `key` to a fresh store, or checks that it is the key already bound.
+pub async fn bind_key(store: &dyn Store, key: &SecretBox) -> Result<(), KeyCheckError> {
+    let sealed = key.seal(PLAINTEXT, ASSOCIATED);
+    if store.put_meta_if_absent(META_KEY, &sealed).await? {
+        return Ok(());
+    }
+    let stored = store.get_meta(META_KEY).await?.ok_or(KeyCheckError::Mismatch)?;
+    match key.open(&stored, ASSOCIATED) {
+        Ok(plain) if plain == PLAINTEXT => Ok(()),
+        _ => Err(KeyCheckError::Mismatch),
+    }
+}

@@ -1,0 +1,149 @@
+//! Sessions: opaque 256-bit tokens, stored only as hashes, with idle and absolute timeouts.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::domain::{User, UserId};
+use crate::error::CoreError;
+use crate::store::Store;
+use crate::token::{random_token, token_hash};
+
+/// The longest user agent kept with a session or event; the rest is cut.
+const USER_AGENT_MAX: usize = 256;
+
+/// Idle timeout and absolute lifetime (contract: 30 minutes and 12 hours by default).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session unused this long is dead.
+    pub idle_timeout: Duration,
+    /// A session older than this is dead however busy.
+    pub absolute_lifetime: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy { idle_timeout: Duration::minutes(30), absolute_lifetime: Duration::hours(12) }
+    }
+}
+
+/// Where a request came from, as recorded with sessions and events.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client address (from the socket, or a trusted proxy's header).
+    pub ip: Option<String>,
+    /// The `User-Agent` header, cut to a sane length.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// Builds client info, cutting an over-long user agent.
+    pub fn new(ip: Option<String>, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent.map(|ua| ua.chars().take(USER_AGENT_MAX).collect());
+        ClientInfo { ip, user_agent }
+    }
+}
+
+/// A session's public id (not its token): safe to show and to name in a revoke call.
+pub type SessionId = String;
+
+/// A session row as stored: the token itself is never kept, only its hash.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// Public id.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// SHA-256 of the bearer token.
+    pub token_hash: String,
+    /// The CSRF token every form of this session carries.
+    pub csrf_token: String,
+    /// When it was made (the sign-in).
+    pub created_at: OffsetDateTime,
+    /// When it was last used.
+    pub last_seen_at: OffsetDateTime,
+    /// The end of its absolute lifetime.
+    pub expires_at: OffsetDateTime,
+    /// Where it was made.
+    pub client: ClientInfo,
+}
+
+/// A live session as the HTTP layer sees it.
+pub type Session = SessionRecord;
+
+/// A session just made: the token goes to the client once and is not kept.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The bearer token / cookie value.
+    pub token: String,
+    /// The stored session.
+    pub session: Session,
+}
+
+/// Starts, checks, lists and ends sessions.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    policy: SessionPolicy,
+}
+
+impl Sessions {
+    /// Builds the service.
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, policy: SessionPolicy) -> Self {
+        Sessions { store, clock, policy }
+    }
+
+    /// A new session for `user` with a fresh token: every sign-in gets a new id.
+    pub async fn start(&self, user: &User, client: &ClientInfo) -> Result<NewSession, CoreError> {
+        let now = self.clock.now();
+        let token = random_token();
+        let session = SessionRecord {
+            id: Uuid::new_v4().to_string(),
+            user_id: user.id,
+            token_hash: token_hash(&token),
+            csrf_token: random_token(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.policy.absolute_lifetime,
+            client: client.clone(),
+        };
+        self.store.insert_session(&session, self.idle_cutoff(now)).await?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
+        Ok(NewSession { token, session })
+    }
+
+    /// The live session and user behind a token, marking the session as used.
+    pub async fn authenticate(&self, token: &str) -> Result<(Session, User), CoreError> {
+        let now = self.clock.now();
+        let session = self
+            .store
+            .touch_session(&token_hash(token), now, self.idle_cutoff(now))
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let user = self.store.find_user(session.user_id).await?.ok_or(CoreError::Unauthenticated)?;
+        Ok((session, user))
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user: UserId) -> Result<Vec<Session>, CoreError> {
+        let now = self.clock.now();
+        Ok(self.store.list_sessions(user, now, self.idle_cutoff(now)).await?)
+    }
+
+    /// Ends one of the user's sessions; another user's id is [`CoreError::NotFound`].
+    pub async fn revoke(&self, user: UserId, session_id: &str) -> Result<(), CoreError> {
+        if self.store.delete_session(user, session_id).await? {
+            tracing::info!(user_id = %user, session_id, "session revoked");
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
+    }
+
+    fn idle_cutoff(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now - self.policy.idle_timeout
+    }
+}
