@@ -1,1 +1,10 @@
+//! The `latchkey` binary's library: CLI, configuration, start-up and the HTTP layer.
+//!
+//! Kept as a library so that the integration tests can start any number of
+//! isolated servers in-process, each with its own store and clock.
 
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server_key;
+pub mod startup;

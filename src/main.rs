@@ -1,1 +1,52 @@
-fn main() {}
+//! `latchkey`: parse the command line, run one command, report failure in one line.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser as _;
+use latchkey::cli::{Cli, Command, GlobalArgs};
+use latchkey::config::Config;
+use latchkey::startup::{self, Application};
+use latchkey_core::SystemClock;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("latchkey: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None | Some(Command::Serve) => serve(&cli.global).await,
+        Some(Command::Migrate) => {
+            let config = Config::load(&cli.global)?;
+            startup::open_store(&config).await?;
+            eprintln!("latchkey: migrations applied to {}", config.database_url());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: &GlobalArgs) -> anyhow::Result<()> {
+    let config = Config::load(args)?;
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -40,6 +40,11 @@ impl Accounts {
         Accounts { store, clock, hasher, policy, sessions }
     }
 
+    /// The password rules in force (the sign-up page states the minimum).
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.policy
+    }
+
     /// Creates an account. Every broken rule is reported at once, by field;
     /// a username or email taken in any case is [`CoreError::Conflict`].
     pub async fn sign_up(&self, username: &str, email: &str, password: &str) -> Result<User, CoreError> {

@@ -1,0 +1,48 @@
+//! The command line of contract section 1.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Latchkey: self-hosted accounts with sign-up, sign-in and TOTP multi-factor authentication.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about)]
+pub struct Cli {
+    /// Flags shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every subcommand takes, so each acts on the store `serve` uses.
+/// `serve`'s own flags are global too, because `latchkey` alone means `serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH (default <data-dir>/latchkey.db) [env: LATCHKEY_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Directory for the SQLite store and the secret key [default: ./latchkey-data] [env: LATCHKEY_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file [env: LATCHKEY_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080] [env: LATCHKEY_LISTEN]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The URL people use to reach this service [default: http://<listen>] [env: LATCHKEY_PUBLIC_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the web service (the default).
+    Serve,
+    /// Applies schema migrations, then exits.
+    Migrate,
+}

@@ -1,0 +1,210 @@
+//! Configuration: defaults, then the TOML file, then `LATCHKEY_*` variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::Figment;
+use latchkey_core::{PasswordPolicy, SessionPolicy, Settings};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::cli::GlobalArgs;
+
+/// Every setting, as read from the layers. Unknown keys in the file are errors,
+/// so a typo does not silently leave a default in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite store and the secret key file.
+    pub data_dir: PathBuf,
+    /// Database URL; `sqlite://<data_dir>/latchkey.db` when unset.
+    pub database_url: Option<String>,
+    /// The URL people use; `http://<listen>` when unset.
+    pub public_url: Option<String>,
+    /// Shown on error pages as where to get help.
+    pub support_email: Option<String>,
+    /// Shown on error pages as where to get help (wins over the email).
+    pub support_url: Option<String>,
+    /// Minimum password length (never below 8).
+    pub password_min_length: usize,
+    /// Seconds of inactivity after which a session dies.
+    pub session_idle_timeout_secs: u64,
+    /// Seconds after sign-in after which a session dies however busy.
+    pub session_absolute_lifetime_secs: u64,
+    /// How many Argon2 hashes may run at once (each takes 19 MiB).
+    pub max_concurrent_hashes: usize,
+}
+
+/// The keys that `LATCHKEY_<KEY>` environment variables may set.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "support_email",
+    "support_url",
+    "password_min_length",
+    "session_idle_timeout_secs",
+    "session_absolute_lifetime_secs",
+    "max_concurrent_hashes",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        let sessions = SessionPolicy::default();
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("latchkey-data"),
+            database_url: None,
+            public_url: None,
+            support_email: None,
+            support_url: None,
+            password_min_length: PasswordPolicy::default().min_length,
+            session_idle_timeout_secs: sessions.idle_timeout.whole_seconds().unsigned_abs(),
+            session_absolute_lifetime_secs: sessions.absolute_lifetime.whole_seconds().unsigned_abs(),
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+/// The flags that override the lower layers; only those given are set.
+#[derive(Debug, Default, Serialize)]
+struct FlagLayer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the layers in the contract's order: defaults, file, environment, flags.
+    pub fn load(args: &GlobalArgs) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = args.config.clone().or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let flags = FlagLayer {
+            listen: args.listen,
+            data_dir: args.data_dir.clone(),
+            database_url: args.database.clone(),
+            public_url: args.public_url.clone(),
+        };
+        let config: Config = figment
+            .merge(Env::prefixed("LATCHKEY_").only(ENV_KEYS))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.password_min_length < PasswordPolicy::FLOOR || self.password_min_length > PasswordPolicy::MAX_LENGTH {
+            bail!(
+                "password_min_length must be between {} and {}",
+                PasswordPolicy::FLOOR,
+                PasswordPolicy::MAX_LENGTH
+            );
+        }
+        if self.session_idle_timeout_secs == 0 || self.session_absolute_lifetime_secs == 0 {
+            bail!("session timeouts must be at least one second");
+        }
+        if let Some(url) = &self.public_url {
+            PublicUrl::parse(url)?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("latchkey.db").display()),
+        }
+    }
+
+    /// Where the secret key file lives.
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The public URL, given the address actually bound (which differs from
+    /// `listen` when it asked for port 0).
+    pub fn public_url(&self, bound: SocketAddr) -> anyhow::Result<PublicUrl> {
+        match &self.public_url {
+            Some(url) => PublicUrl::parse(url),
+            None => PublicUrl::parse(&format!("http://{bound}")),
+        }
+    }
+
+    /// The settings the core services take.
+    pub fn core_settings(&self) -> Settings {
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        Settings {
+            password: PasswordPolicy { min_length: self.password_min_length },
+            sessions: SessionPolicy {
+                idle_timeout: secs(self.session_idle_timeout_secs),
+                absolute_lifetime: secs(self.session_absolute_lifetime_secs),
+            },
+            max_concurrent_hashes: self.max_concurrent_hashes,
+        }
+    }
+
+    /// Where people get help, for error pages: the URL wins over the email.
+    pub fn support_contact(&self) -> Option<String> {
+        self.support_url
+            .clone()
+            .or_else(|| self.support_email.as_ref().map(|e| format!("mailto:{e}")))
+    }
+}
+
+/// The URL people use to reach the service: decides the expected `Origin` and
+/// whether cookies are `Secure` with the `__Host-` prefix.
+#[derive(Debug, Clone)]
+pub struct PublicUrl {
+    origin: String,
+    https: bool,
+}
+
+impl PublicUrl {
+    /// Accepts `http://` and `https://` URLs with a host.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let url = Url::parse(text).with_context(|| format!("public URL {text:?} is not a URL"))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => bail!("public URL must be http or https, not {other}"),
+        };
+        if url.host().is_none() {
+            bail!("public URL {text:?} has no host");
+        }
+        Ok(PublicUrl { origin: url.origin().ascii_serialization(), https })
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the service is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+}

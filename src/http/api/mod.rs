@@ -1,0 +1,81 @@
+//! The JSON API of contract section 3, mounted under `/api/v1`.
+
+pub mod health;
+pub mod sessions;
+pub mod users;
+
+use axum::routing::{delete, get, post};
+use axum::Router;
+use latchkey_core::{Session, User};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// The API's routes; unknown paths and methods answer in the error shape too.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", post(users::post_users))
+        .route("/me", get(users::get_me))
+        .route("/sessions", post(sessions::post_sessions).get(sessions::get_sessions))
+        .route("/sessions/current", delete(sessions::delete_current_session))
+        .route("/sessions/{id}", delete(sessions::delete_session))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// RFC 3339 text of an instant, as every time in the API is written.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `USER` of the contract.
+#[derive(Debug, Serialize)]
+pub struct UserJson {
+    id: String,
+    username: String,
+    email: String,
+    mfa_enabled: bool,
+    created_at: String,
+}
+
+impl From<&User> for UserJson {
+    fn from(user: &User) -> Self {
+        UserJson {
+            id: user.id.to_string(),
+            username: user.username.to_string(),
+            email: user.email.to_string(),
+            mfa_enabled: user.mfa_enabled,
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}
+
+/// One of the caller's sessions in `GET /sessions`.
+#[derive(Debug, Serialize)]
+pub struct SessionJson {
+    id: String,
+    current: bool,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl SessionJson {
+    /// Describes `session`, marking whether it is the caller's own.
+    pub fn new(session: &Session, current: &Session) -> Self {
+        SessionJson {
+            id: session.id.clone(),
+            current: session.id == current.id,
+            created_at: rfc3339(session.created_at),
+            last_seen_at: rfc3339(session.last_seen_at),
+            expires_at: rfc3339(session.expires_at),
+            ip: session.client.ip.clone(),
+            user_agent: session.client.user_agent.clone(),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! HTTP errors: the contract's JSON error shape for the API, error pages for the web.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use latchkey_core::{CoreError, FieldErrors, StoreError};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Logs an unexpected failure with a fresh reference id and returns the id,
+/// which the client sees instead of any internal detail.
+fn log_internal(cause: &dyn std::fmt::Display) -> Uuid {
+    let reference = Uuid::new_v4();
+    tracing::error!(%reference, cause = %cause, "request failed");
+    reference
+}
+
+/// An error answer of the JSON API: `{"error": {"code", "message", "fields"?}}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the body is not JSON of the expected shape.
+    BadRequest(String),
+    /// 422: fields out of their rules.
+    Validation(FieldErrors),
+    /// 401: wrong login or password.
+    InvalidCredentials,
+    /// 401: no valid token.
+    Unauthenticated,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 409: a unique value is taken.
+    Conflict(String),
+    /// 413: the body is over 64 KiB.
+    TooLarge,
+    /// 503: the store or the password hasher cannot take the request now.
+    Unavailable,
+    /// 500: a bug; logged with a reference id.
+    Internal(Uuid),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "bad_request", why.clone()),
+            ApiError::Validation(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Some fields do not meet the rules.".into())
+            }
+            ApiError::InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid login or password.".into())
+            }
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "A valid bearer token is required: it is missing, unknown, expired or revoked.".into(),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Nothing here.".into()),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.".into())
+            }
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, "conflict", why.clone()),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("The request body is over the limit of {} KiB.", super::BODY_LIMIT / 1024),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service cannot take this request right now; try again shortly.".into(),
+            ),
+            ApiError::Internal(reference) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                format!("Something went wrong on our side (reference {reference})."),
+            ),
+        }
+    }
+}
+
+/// The message a conflict on `field` shows.
+pub fn conflict_message(field: &str) -> String {
+    format!("That {field} is already taken.")
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Validation(fields) => ApiError::Validation(fields),
+            CoreError::Conflict(field) => ApiError::Conflict(conflict_message(field)),
+            CoreError::InvalidCredentials => ApiError::InvalidCredentials,
+            CoreError::Unauthenticated => ApiError::Unauthenticated,
+            CoreError::NotFound => ApiError::NotFound,
+            CoreError::Busy => ApiError::Unavailable,
+            CoreError::Store(StoreError::Unavailable(cause)) => {
+                log_internal(&cause);
+                ApiError::Unavailable
+            }
+            other => ApiError::Internal(log_internal(&other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let mut error = json!({ "code": code, "message": message });
+        if let ApiError::Validation(fields) = &self {
+            error["fields"] = json!(fields);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// An error of the web pages. Rendered as a page by [`crate::http::web::render_error_pages`],
+/// which knows the support contact; this type only carries what went wrong.
+#[derive(Debug, Clone)]
+pub enum WebError {
+    /// 403: the form's CSRF token is missing or wrong, or it came from another site.
+    Csrf,
+    /// 404.
+    NotFound,
+    /// 413: the form is over 64 KiB.
+    TooLarge,
+    /// 400: the form could not be read.
+    BadRequest,
+    /// 503: try again shortly.
+    Unavailable,
+    /// 500: a bug; logged with a reference id.
+    Internal(Uuid),
+}
+
+/// What an error page shows; put in the response's extensions for the renderer.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// Heading.
+    pub title: &'static str,
+    /// What happened and what to do next.
+    pub message: String,
+}
+
+impl WebError {
+    fn parts(&self) -> (StatusCode, ErrorPage) {
+        let page = |title, message: &str| ErrorPage { title, message: message.to_string() };
+        match self {
+            WebError::Csrf => (
+                StatusCode::FORBIDDEN,
+                page(
+                    "This form has expired",
+                    "The form was sent without a valid security token, or from another site. Go back, reload the page and try again.",
+                ),
+            ),
+            WebError::NotFound => {
+                (StatusCode::NOT_FOUND, page("Page not found", "There is no page at this address."))
+            }
+            WebError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                page("Form too large", "The form you sent is larger than this service accepts."),
+            ),
+            WebError::BadRequest => {
+                (StatusCode::BAD_REQUEST, page("Form not understood", "The form could not be read. Reload the page and try again."))
+            }
+            WebError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page("Busy right now", "The service cannot take your request at the moment. Please try again in a few seconds."),
+            ),
+            WebError::Internal(reference) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorPage {
+                    title: "Something went wrong",
+                    message: format!("Something went wrong on our side. If it keeps happening, mention reference {reference}."),
+                },
+            ),
+        }
+    }
+}
+
+impl From<CoreError> for WebError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Busy => WebError::Unavailable,
+            CoreError::NotFound => WebError::NotFound,
+            CoreError::Store(StoreError::Unavailable(cause)) => {
+                log_internal(&cause);
+                WebError::Unavailable
+            }
+            other => WebError::Internal(log_internal(&other)),
+        }
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(log_internal(&e))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, page) = self.parts();
+        let mut response = status.into_response();
+        response.extensions_mut().insert(page);
+        response
+    }
+}

@@ -1,0 +1,158 @@
+//! Extractors: the auth boundary (who is calling) and body parsing that answers
+//! in the contract's error shape.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use axum_extra::extract::CookieJar;
+use latchkey_core::{ClientInfo, CoreError, Session, User};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, WebError};
+use super::web::cookies;
+use super::AppState;
+
+/// A JSON body; any failure to read it is a contract error (400 or 413).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::BadRequest("The body must be JSON, sent with Content-Type: application/json.".into())
+        }
+        JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("The JSON does not have the expected shape: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("The body is not valid JSON.".into()),
+        _ => ApiError::BadRequest("The body could not be read.".into()),
+    }
+}
+
+/// A URL-encoded form body; a form that cannot be read is a 400 page, one
+/// over the limit a 413 page.
+pub struct WebForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WebForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(value)) => Ok(WebForm(value)),
+            Err(rejection) => Err(form_rejection(&rejection)),
+        }
+    }
+}
+
+fn form_rejection(rejection: &FormRejection) -> WebError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest
+    }
+}
+
+/// The caller's address and user agent, as recorded with sessions and events.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        Ok(Client(ClientInfo::new(ip, user_agent)))
+    }
+}
+
+/// An API caller holding a valid bearer token.
+pub struct ApiUser {
+    /// Who is calling.
+    pub user: User,
+    /// The session the token belongs to.
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        let (session, user) = state.services.sessions.authenticate(token).await?;
+        Ok(ApiUser { user, session })
+    }
+}
+
+/// A signed-in browser: a session cookie with a live session behind it.
+/// Anything else is sent to the sign-in page.
+pub struct CurrentUser {
+    /// Who is signed in.
+    pub user: User,
+    /// Their session (its CSRF token goes into every form).
+    pub session: Session,
+}
+
+/// Why a page that needs a signed-in user cannot be shown.
+pub enum SignInRequired {
+    /// No live session: go to the sign-in page.
+    Redirect,
+    /// The store failed.
+    Error(WebError),
+}
+
+impl IntoResponse for SignInRequired {
+    fn into_response(self) -> Response {
+        match self {
+            SignInRequired::Redirect => Redirect::to("/login").into_response(),
+            SignInRequired::Error(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = SignInRequired;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let token = cookies::session_token(&jar, &state.web).ok_or(SignInRequired::Redirect)?;
+        match state.services.sessions.authenticate(&token).await {
+            Ok((session, user)) => Ok(CurrentUser { user, session }),
+            Err(CoreError::Unauthenticated) => Err(SignInRequired::Redirect),
+            Err(e) => Err(SignInRequired::Error(e.into())),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(SignInRequired::Redirect) => Ok(None),
+            Err(SignInRequired::Error(e)) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The HTTP layer: pages under `/`, the JSON API under `/api/v1`, and the
+//! pieces they share (state, errors, the auth boundary, CSRF).
+
+pub mod api;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod web;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use latchkey_core::Services;
+use tower_http::trace::TraceLayer;
+
+use crate::config::PublicUrl;
+
+/// The largest request body accepted (contract: 64 KiB, answered with 413).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the web layer needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    public_url: PublicUrl,
+    support_contact: Option<String>,
+}
+
+impl WebSettings {
+    /// Builds the settings.
+    pub fn new(public_url: PublicUrl, support_contact: Option<String>) -> Self {
+        WebSettings { public_url, support_contact }
+    }
+
+    /// Whether cookies get `Secure` and the `__Host-` prefix.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.is_https()
+    }
+
+    /// The origin a same-origin browser request names in `Origin`.
+    pub fn origin(&self) -> &str {
+        self.public_url.origin()
+    }
+
+    /// Where people get help (a URL or a `mailto:` link).
+    pub fn support_contact(&self) -> Option<&str> {
+        self.support_contact.as_deref()
+    }
+}
+
+/// Shared by every handler: the services and the web settings. No globals, so
+/// a test can run many isolated servers in one process.
+#[derive(Clone)]
+pub struct AppState {
+    /// The core services.
+    pub services: Services,
+    /// Deployment settings for the pages.
+    pub web: Arc<WebSettings>,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(services: Services, web: WebSettings) -> Self {
+        AppState { services, web: Arc::new(web) }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::health::get_healthz))
+        .nest("/api/v1", api::router())
+        .merge(web::router(state.clone()))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,17 @@
+//! The stylesheet and icon, compiled into the binary: no CDN, no files to ship.
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+
+const STYLESHEET: &str = include_str!("../../../static/app.css");
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
+
+/// `/static/app.css`.
+pub async fn get_stylesheet() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
+}
+
+/// `/static/favicon.svg` (and `/favicon.ico`, which browsers ask for by habit).
+pub async fn get_favicon() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "public, max-age=86400")], FAVICON)
+}

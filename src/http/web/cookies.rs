@@ -1,0 +1,70 @@
+//! The cookies the pages set: the session, and the pre-session CSRF token for
+//! the sign-in and sign-up forms.
+
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
+use latchkey_core::token::random_token;
+
+use crate::http::WebSettings;
+
+fn name(base: &'static str, web: &WebSettings) -> String {
+    if web.secure_cookies() {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`; `Secure` (and the
+/// `__Host-` prefix) when the public URL is https. No `Max-Age`: the server
+/// decides when a session ends, the browser forgets it when closed.
+fn build(base: &'static str, value: String, web: &WebSettings) -> Cookie<'static> {
+    Cookie::build((name(base, web), value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(web.secure_cookies())
+        .build()
+}
+
+fn removal(base: &'static str, web: &WebSettings) -> Cookie<'static> {
+    let mut cookie = build(base, String::new(), web);
+    cookie.make_removal();
+    cookie
+}
+
+const SESSION: &str = "latchkey_session";
+const CSRF: &str = "latchkey_csrf";
+
+/// The session token the browser holds, if any.
+pub fn session_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
+    jar.get(&name(SESSION, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Sets the session cookie and drops the pre-session token, which must not
+/// outlive the sign-in it protected.
+pub fn signed_in(jar: CookieJar, token: String, web: &WebSettings) -> CookieJar {
+    jar.add(build(SESSION, token, web)).add(removal(CSRF, web))
+}
+
+/// Forgets the session.
+pub fn signed_out(jar: CookieJar, web: &WebSettings) -> CookieJar {
+    jar.add(removal(SESSION, web))
+}
+
+/// The pre-session CSRF token of this browser, set now if it has none.
+pub fn pre_session_token(jar: CookieJar, web: &WebSettings) -> (CookieJar, String) {
+    match jar.get(&name(CSRF, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty()) {
+        Some(token) => (jar, token),
+        None => {
+            let token = random_token();
+            (jar.add(build(CSRF, token.clone(), web)), token)
+        }
+    }
+}
+
+/// The pre-session token the browser sent back, if any (never made here: a
+/// POST without one is a forgery or an expired form).
+pub fn sent_pre_session_token(jar: &CookieJar, web: &WebSettings) -> String {
+    jar.get(&name(CSRF, web)).map(|c| c.value().to_string()).unwrap_or_default()
+}

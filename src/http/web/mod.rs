@@ -1,0 +1,97 @@
+//! The server-rendered pages of contract section 2. Every flow works without
+//! JavaScript; the stylesheet and icon ship inside the binary.
+
+mod assets;
+pub mod cookies;
+mod dashboard;
+mod login;
+mod signup;
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::CookieJar;
+use latchkey_core::Session;
+
+use super::error::{ErrorPage, WebError};
+use super::{csrf, AppState};
+
+/// The pages' routes, with the cross-site refusal in front of every POST.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::get_index))
+        .route("/signup", get(signup::get_signup).post(signup::post_signup))
+        .route("/login", get(login::get_login).post(login::post_login))
+        .route("/logout", post(login::post_logout))
+        .route("/dashboard", get(dashboard::get_dashboard))
+        .route("/static/app.css", get(assets::get_stylesheet))
+        .route("/static/favicon.svg", get(assets::get_favicon))
+        .route("/favicon.ico", get(assets::get_favicon))
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::refuse_cross_site))
+        .layer(middleware::from_fn_with_state(state, render_error_pages))
+}
+
+/// The "Hello, USERNAME" menu in the top bar of signed-in pages.
+pub struct Menu {
+    username: String,
+    csrf_token: String,
+}
+
+impl Menu {
+    /// The menu for a signed-in user's session.
+    pub fn new(username: &str, session: &Session) -> Self {
+        Menu { username: username.to_string(), csrf_token: session.csrf_token.clone() }
+    }
+}
+
+/// Renders a page with a status.
+fn render(status: StatusCode, page: &impl Template) -> Result<Response, WebError> {
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    menu: Option<Menu>,
+    title: &'a str,
+    message: &'a str,
+    support: Option<&'a str>,
+}
+
+/// Middleware: turns a [`WebError`] (an empty response carrying an
+/// [`ErrorPage`]) into a page that says what happened and where to get help.
+async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
+        return response;
+    };
+    let template = ErrorTemplate {
+        menu: None,
+        title: page.title,
+        message: &page.message,
+        support: state.web.support_contact(),
+    };
+    match template.render() {
+        Ok(html) => (response.status(), Html(html)).into_response(),
+        Err(_) => response.status().into_response(),
+    }
+}
+
+/// Ends the session this browser had before signing in again, so that every
+/// sign-in gets a fresh session id and the old one cannot be reused.
+async fn end_previous_session(state: &AppState, jar: &CookieJar) -> Result<(), WebError> {
+    if let Some(token) = cookies::session_token(jar, &state.web) {
+        if let Ok((session, user)) = state.services.sessions.authenticate(&token).await {
+            match state.services.sessions.revoke(user.id, &session.id).await {
+                Ok(()) | Err(latchkey_core::CoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `/signup`: create an account and land signed in on the dashboard.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use latchkey_core::{CoreError, FieldErrors};
+use serde::Deserialize;
+
+use super::{cookies, end_previous_session, render, Menu};
+use crate::http::csrf::verify_token;
+use crate::http::error::{conflict_message, WebError};
+use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignUpPage {
+    menu: Option<Menu>,
+    csrf_token: String,
+    username: String,
+    email: String,
+    password_hint: String,
+    errors: FieldErrors,
+}
+
+/// The form as posted. Missing fields read as empty, so they fail their rules
+/// (or the CSRF check) instead of failing to parse. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn page(app: &AppState, csrf_token: String, username: String, email: String, errors: FieldErrors) -> SignUpPage {
+    let min = app.services.accounts.password_policy().min_length;
+    SignUpPage {
+        menu: None,
+        csrf_token,
+        username,
+        email,
+        password_hint: format!("At least {min} characters. A few unrelated words make a strong, memorable password."),
+        errors,
+    }
+}
+
+/// The empty form (or the dashboard, for someone already signed in).
+pub async fn get_signup(
+    State(app): State<AppState>,
+    current: Option<CurrentUser>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    if current.is_some() {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    let (jar, token) = cookies::pre_session_token(jar, &app.web);
+    let page = page(&app, token, String::new(), String::new(), FieldErrors::new());
+    Ok((jar, render(StatusCode::OK, &page)?).into_response())
+}
+
+/// Creates the account and signs in; on broken rules, the form again with
+/// each error beside its field and what was typed kept (never the password).
+pub async fn post_signup(
+    State(app): State<AppState>,
+    Client(client): Client,
+    jar: CookieJar,
+    WebForm(form): WebForm<SignUpForm>,
+) -> Result<Response, WebError> {
+    let expected = cookies::sent_pre_session_token(&jar, &app.web);
+    verify_token(&expected, &form.csrf_token)?;
+    let (status, errors) = match app.services.accounts.sign_up(&form.username, &form.email, &form.password).await {
+        Ok(user) => {
+            end_previous_session(&app, &jar).await?;
+            let new = app.services.sessions.start(&user, &client).await?;
+            let jar = cookies::signed_in(jar, new.token, &app.web);
+            return Ok((jar, Redirect::to("/dashboard")).into_response());
+        }
+        Err(CoreError::Validation(errors)) => (StatusCode::UNPROCESSABLE_ENTITY, errors),
+        Err(CoreError::Conflict(field)) => {
+            let mut errors = FieldErrors::new();
+            errors.insert(field, conflict_message(field));
+            (StatusCode::CONFLICT, errors)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let page = page(&app, expected, form.username, form.email, errors);
+    render(status, &page)
+}

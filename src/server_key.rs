@@ -1,0 +1,57 @@
+//! Loading the key that seals TOTP secrets: from `LATCHKEY_SECRET_KEY`, or the
+//! key file in the data dir, made on first start with mode 0600.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use latchkey_core::server_key::{bind_key, store_has_key, KeyCheckError};
+use latchkey_core::{SecretBox, Store};
+
+/// Loads the key and checks it against the store. Never makes a new key for a
+/// store that already has one: that would orphan every sealed secret.
+pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBox> {
+    let key = match std::env::var("LATCHKEY_SECRET_KEY") {
+        Ok(text) => SecretBox::from_base64(&text).context("LATCHKEY_SECRET_KEY")?,
+        Err(_) if key_file.exists() => read(key_file)?,
+        Err(_) => {
+            if store_has_key(store).await? {
+                bail!(
+                    "the secret key file {} is missing, but this store was created with a key; \
+                     restore the key file or set LATCHKEY_SECRET_KEY",
+                    key_file.display()
+                );
+            }
+            create(key_file)?
+        }
+    };
+    bind_key(store, &key).await.map_err(|e| match e {
+        KeyCheckError::Mismatch => anyhow::anyhow!(
+            "the secret key ({}) does not match the key this store was created with",
+            if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() { "LATCHKEY_SECRET_KEY".to_string() } else { key_file.display().to_string() }
+        ),
+        KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
+    })?;
+    Ok(key)
+}
+
+fn read(path: &Path) -> anyhow::Result<SecretBox> {
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read the secret key file {}", path.display()))?;
+    SecretBox::from_base64(&text).with_context(|| format!("secret key file {}", path.display()))
+}
+
+fn create(path: &Path) -> anyhow::Result<SecretBox> {
+    let (key, encoded) = SecretBox::generate();
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
+    writeln!(file, "{encoded}").and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
+    tracing::info!(path = %path.display(), "created a new secret key");
+    Ok(key)
+}

@@ -1,0 +1,104 @@
+//! Start-up: open the store, check the key, build the router, bind the port.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use latchkey_core::clock::SharedClock;
+use latchkey_core::{Services, Store};
+use latchkey_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState, WebSettings};
+use crate::server_key;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Opens and migrates the store, loads the key, binds the listen address.
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        server_key::load(store.as_ref(), &config.key_file()).await?;
+        let services = Services::new(store, clock, config.core_settings()).context("building services")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let web = WebSettings::new(config.public_url(address)?, config.support_contact());
+        let router = http::router(AppState::new(services, web));
+        Ok(Application { listener, router, address })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, "latchkey is listening");
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown_signal()).await
+    }
+}
+
+/// Opens the store the configuration names, creating and migrating it as needed.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL stores are not supported by this build yet; use a sqlite:// URL");
+    }
+    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        bail!("unsupported database URL {url:?}: expected sqlite://PATH");
+    };
+    create_private_dir(config.data_dir())?;
+    let file = Path::new(path.split('?').next().unwrap_or(path));
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let store = SqliteStore::open(&url).await.with_context(|| format!("cannot open the database {url}"))?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+/// The data dir holds the key and the database: readable by its owner only.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data dir {}", dir.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
