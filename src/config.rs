@@ -112,11 +112,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         if self.password_min_length < PasswordPolicy::FLOOR || self.password_min_length > PasswordPolicy::MAX_LENGTH {
-            bail!(
-                "password_min_length must be between {} and {}",
-                PasswordPolicy::FLOOR,
-                PasswordPolicy::MAX_LENGTH
-            );
+            bail!("password_min_length must be between {} and {}", PasswordPolicy::FLOOR, PasswordPolicy::MAX_LENGTH);
         }
         if self.session_idle_timeout_secs == 0 || self.session_absolute_lifetime_secs == 0 {
             bail!("session timeouts must be at least one second");
@@ -169,9 +165,7 @@ impl Config {
 
     /// Where people get help, for error pages: the URL wins over the email.
     pub fn support_contact(&self) -> Option<String> {
-        self.support_url
-            .clone()
-            .or_else(|| self.support_email.as_ref().map(|e| format!("mailto:{e}")))
+        self.support_url.clone().or_else(|| self.support_email.as_ref().map(|e| format!("mailto:{e}")))
     }
 }
 

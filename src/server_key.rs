@@ -29,7 +29,11 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
     bind_key(store, &key).await.map_err(|e| match e {
         KeyCheckError::Mismatch => anyhow::anyhow!(
             "the secret key ({}) does not match the key this store was created with",
-            if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() { "LATCHKEY_SECRET_KEY".to_string() } else { key_file.display().to_string() }
+            if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
+                "LATCHKEY_SECRET_KEY".to_string()
+            } else {
+                key_file.display().to_string()
+            }
         ),
         KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
     })?;
@@ -37,7 +41,8 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
 }
 
 fn read(path: &Path) -> anyhow::Result<SecretBox> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read the secret key file {}", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read the secret key file {}", path.display()))?;
     SecretBox::from_base64(&text).with_context(|| format!("secret key file {}", path.display()))
 }
 
@@ -47,10 +52,10 @@ fn create(path: &Path) -> anyhow::Result<SecretBox> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
-    writeln!(file, "{encoded}").and_then(|()| file.sync_all())
+    let mut file =
+        options.open(path).with_context(|| format!("cannot create the secret key file {}", path.display()))?;
+    writeln!(file, "{encoded}")
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
     tracing::info!(path = %path.display(), "created a new secret key");
     Ok(key)

@@ -27,9 +27,8 @@ impl Application {
         let store = open_store(&config).await?;
         server_key::load(store.as_ref(), &config.key_file()).await?;
         let services = Services::new(store, clock, config.core_settings()).context("building services")?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
         let web = WebSettings::new(config.public_url(address)?, config.support_contact());
         let router = http::router(AppState::new(services, web));
@@ -74,9 +73,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data dir {}", dir.display()))
+    builder.create(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))
 }
 
 async fn shutdown_signal() {

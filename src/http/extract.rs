@@ -38,7 +38,9 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::BadRequest("The body must be JSON, sent with Content-Type: application/json.".into())
         }
-        JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("The JSON does not have the expected shape: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::BadRequest(format!("The JSON does not have the expected shape: {}", e.body_text()))
+        }
         JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("The body is not valid JSON.".into()),
         _ => ApiError::BadRequest("The body could not be read.".into()),
     }

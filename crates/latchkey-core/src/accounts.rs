@@ -51,20 +51,13 @@ impl Accounts {
         let mut fields = FieldErrors::new();
         let username = Username::parse(username).map_err(|e| fields.insert("username", e)).ok();
         let email = Email::parse(email).map_err(|e| fields.insert("email", e)).ok();
-        let password = NewPassword::parse(password, username.as_ref(), self.policy)
-            .map_err(|e| fields.insert("password", e))
-            .ok();
+        let password =
+            NewPassword::parse(password, username.as_ref(), self.policy).map_err(|e| fields.insert("password", e)).ok();
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(CoreError::Validation(fields));
         };
         let password_hash = self.hasher.hash(&password).await?;
-        let user = User {
-            id: UserId::random(),
-            username,
-            email,
-            mfa_enabled: false,
-            created_at: self.clock.now(),
-        };
+        let user = User { id: UserId::random(), username, email, mfa_enabled: false, created_at: self.clock.now() };
         let record = NewUserRecord { user: user.clone(), password_hash };
         match self.store.insert_user(&record).await {
             Ok(()) => {

@@ -16,11 +16,11 @@ pub mod store;
 pub mod token;
 
 pub use accounts::{Accounts, SignIn};
-pub use secret_box::SecretBox;
 pub use clock::{Clock, SystemClock};
 pub use domain::{Email, NewPassword, PasswordPolicy, User, UserId, Username};
 pub use error::{CoreError, FieldErrors};
 pub use password::PasswordHasher;
+pub use secret_box::SecretBox;
 pub use sessions::{ClientInfo, NewSession, Session, SessionId, SessionPolicy, Sessions};
 pub use store::{Store, StoreError};
 

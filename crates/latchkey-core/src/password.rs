@@ -39,10 +39,7 @@ impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Result<Self, CoreError> {
         let random = SaltString::generate(&mut OsRng);
         let dummy_hash = hash_blocking(random.as_str())?;
-        Ok(PasswordHasher {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy_hash: dummy_hash.into(),
-        })
+        Ok(PasswordHasher { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: dummy_hash.into() })
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.

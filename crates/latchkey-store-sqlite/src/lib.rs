@@ -32,11 +32,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(unavailable)?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(unavailable)?;
         Ok(SqliteStore { pool })
     }
 
@@ -101,7 +97,8 @@ fn user_record(row: &SqliteRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
+const SESSION_COLUMNS: &str =
+    "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
 
 fn session_record(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -160,31 +157,19 @@ impl Store for SqliteStore {
 
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?");
-        let row = sqlx::query(&sql)
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(username.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.as_ref().map(user_record).transpose()
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?");
-        let row = sqlx::query(&sql)
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.as_ref().map(user_record).transpose()
     }
 
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         Ok(row.as_ref().map(user_record).transpose()?.map(|r| r.user))
     }
 

@@ -70,12 +70,8 @@ async fn render_error_pages(State(state): State<AppState>, request: Request, nex
     let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
         return response;
     };
-    let template = ErrorTemplate {
-        menu: None,
-        title: page.title,
-        message: &page.message,
-        support: state.web.support_contact(),
-    };
+    let template =
+        ErrorTemplate { menu: None, title: page.title, message: &page.message, support: state.web.support_contact() };
     match template.render() {
         Ok(html) => (response.status(), Html(html)).into_response(),
         Err(_) => response.status().into_response(),

@@ -1,0 +1,100 @@
+//! The error table of contract section 3: shapes and statuses for bad input.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, PASSWORD};
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_object().expect("an error object");
+    assert!(error["code"].is_string() && error["message"].is_string(), "{body}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_and_creates_nothing() {
+    let app = spawn_app().await;
+    let cases: [(&str, &str); 6] = [
+        ("application/json", "{\"username\": "),
+        ("application/json", "not json"),
+        ("application/json", "[1, 2]"),
+        ("application/json", r#"{"username": 5, "email": "a@b.c", "password": "quiet otter mends the lamp"}"#),
+        ("application/json", r#"{"username": "alice", "email": "a@b.c"}"#),
+        ("text/plain", r#"{"username": "alice", "email": "a@b.c", "password": "quiet otter mends the lamp"}"#),
+    ];
+    for (content_type, body) in cases {
+        let (status, error) = error_of(app.post_raw("/users", content_type, body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["error"]["code"], "bad_request");
+    }
+    let response = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no account was created");
+}
+
+#[tokio::test]
+async fn a_password_sent_as_an_array_is_a_400() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let response = app.post_json("/sessions", &json!({"login": "alice", "password": [PASSWORD, "x"]}), None).await;
+    let (status, body) = error_of(response).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413_and_creates_nothing() {
+    let app = spawn_app().await;
+    let big =
+        json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD, "pad": "x".repeat(70_000)});
+    let (status, body) = error_of(app.post_json("/users", &big, None).await).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "too_large");
+    let response = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let answer = chunked_post(&app.base, "/api/v1/users", 80_000).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "a chunked body without Content-Length is cut off too: {answer}");
+    assert!(answer.contains("\"too_large\""), "{answer}");
+}
+
+/// Sends a JSON body in chunks over a raw connection, so the server cannot
+/// rely on Content-Length; returns the raw answer.
+async fn chunked_post(base: &str, path: &str, len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = "y".repeat(8192);
+    for _ in 0..len / chunk.len() {
+        if stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer
+}
+
+#[tokio::test]
+async fn unknown_api_paths_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    let (status, body) = error_of(app.get_api("/nothing-here", "t").await).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, _) = error_of(app.delete_api("/users", "t").await).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn healthz_answers_ok_while_the_store_answers() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}

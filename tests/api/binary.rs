@@ -1,0 +1,207 @@
+//! The real `latchkey` binary: start-up, the key file, restarts and clear failures.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::PASSWORD;
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `latchkey` process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("LATCHKEY_SECRET_KEY")
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .env_remove("LATCHKEY_CONFIG")
+        .env("RUST_LOG", "warn")
+        .env("LATCHKEY_DATA_DIR", data_dir);
+    command
+}
+
+/// Starts `latchkey` with no subcommand (which means `serve`) and waits until it answers.
+async fn start(data_dir: &std::path::Path) -> Server {
+    let port = free_port();
+    let child = command(data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("{}/healthz", server.base)).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("latchkey did not start");
+}
+
+/// Runs the binary to completion; returns (success, stderr).
+fn run(data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = command(data_dir).args(args).stdin(Stdio::null()).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn users_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    {
+        let server = start(dir.path()).await;
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+        let response = client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let server = start(dir.path()).await;
+    let response = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&json!({"login": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["username"], "alice");
+}
+
+#[tokio::test]
+async fn the_first_start_makes_the_store_in_wal_mode_and_a_private_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = start(dir.path()).await;
+    let key = dir.path().join("secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key file is readable by its owner only");
+    }
+    assert!(dir.path().join("latchkey.db").is_file());
+    assert!(dir.path().join("latchkey.db-wal").is_file(), "the store runs in WAL mode");
+}
+
+#[tokio::test]
+async fn a_store_whose_key_file_is_lost_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(start(dir.path()).await);
+    std::fs::remove_file(dir.path().join("secret.key")).unwrap();
+    let (ok, stderr) = run(dir.path(), &["--listen", "127.0.0.1:0"]);
+    assert!(!ok);
+    assert!(stderr.contains("secret key file") && stderr.contains("missing"), "{stderr}");
+    assert!(!dir.path().join("secret.key").exists(), "no new key was made for the existing store");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_refuses_to_start_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(start(dir.path()).await);
+    let other = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // 32 bytes, but not this store's key
+    for (key, says) in [(other, "does not match"), ("too-short", "32 bytes encoded in base64")] {
+        let output =
+            command(dir.path()).env("LATCHKEY_SECRET_KEY", key).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_port_in_use_and_bad_settings_fail_with_one_line_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (ok, stderr) = run(dir.path(), &["--listen", &address]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let cases = [
+        (["--public-url", "ftp://example.org"], "public URL"),
+        (["--database", "mysql://localhost/x"], "unsupported database URL"),
+        (["--config", "/nonexistent/latchkey.toml"], "config file"),
+        (["--listen", "not-an-address"], "invalid value"),
+    ];
+    for (args, says) in cases {
+        let (ok, stderr) = run(dir.path(), &args);
+        assert!(!ok && stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn flags_beat_environment_which_beats_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    std::fs::write(&config, format!("listen = \"127.0.0.1:{file_port}\"\nsupport_email = \"help@example.org\"\n"))
+        .unwrap();
+
+    let check = |args: Vec<String>, env_listen: Option<String>, expected: u16| {
+        let config = config.clone();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let mut command = command(&dir);
+            command.arg("--config").arg(&config).args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+            if let Some(listen) = env_listen {
+                command.env("LATCHKEY_LISTEN", listen);
+            }
+            let child = command.spawn().unwrap();
+            let server = Server { child, base: format!("http://127.0.0.1:{expected}") };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(r) = reqwest::get(format!("{}/no-such-page", server.base)).await {
+                    let html = r.text().await.unwrap();
+                    assert!(html.contains("mailto:help@example.org"), "the file's other keys still apply");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "nothing answered on port {expected}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    check(vec![], None, file_port).await;
+    check(vec![], Some(format!("127.0.0.1:{env_port}")), env_port).await;
+    check(vec!["--listen".into(), format!("127.0.0.1:{flag_port}")], Some(format!("127.0.0.1:{env_port}")), flag_port)
+        .await;
+}
+
+#[tokio::test]
+async fn unknown_keys_in_the_config_file_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let (ok, stderr) = run(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("lisen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stderr) = run(dir.path(), &["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("latchkey.db").is_file());
+}

@@ -1,0 +1,13 @@
+//! Latchkey's integration tests: one test binary that starts real servers on
+//! random ports with throwaway stores and drives them over HTTP.
+
+// A failed unwrap in a test is a failed test, with the location: exactly right here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_errors;
+mod api_sessions;
+mod api_signup;
+mod binary;
+mod helpers;
+mod pages;
+mod pages_csrf;

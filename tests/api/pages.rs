@@ -1,0 +1,230 @@
+//! The pages a person clicks through: sign up, dashboard, log out, sign in.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
+
+#[tokio::test]
+async fn the_start_page_sends_strangers_to_sign_in_and_members_to_the_dashboard() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let page = browser.get("/").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+    let page = browser.get("/dashboard").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let page = browser.get("/").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard")));
+    let page = browser.get("/login").await;
+    assert_eq!(page.location.as_deref(), Some("/dashboard"), "signed in: no sign-in form");
+}
+
+#[tokio::test]
+async fn signing_up_lands_on_the_dashboard_with_the_hello_menu() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let form = browser.get("/signup").await;
+    assert_eq!(form.status, StatusCode::OK);
+    for field in ["name=\"username\"", "name=\"email\"", "name=\"password\"", "autocomplete=\"new-password\""] {
+        assert!(form.html.contains(field), "{field}");
+    }
+    let page = browser.sign_up("Alice", "alice@example.com", PASSWORD).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard")));
+    let cookie = page.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure") && !cookie.contains("Domain"), "plain http: {cookie}");
+
+    let dashboard = browser.get("/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    let html = &dashboard.html;
+    assert!(html.contains("Hello, alice"), "the menu greets the folded username");
+    let menu = &html[html.find("class=\"user-menu\"").unwrap()..html.find("</nav>").unwrap()];
+    assert!(menu.contains("<a href=\"/account/mfa\">Multi-Factor Authentication</a>"));
+    assert!(menu.contains("<form method=\"post\" action=\"/logout\">"));
+    assert!(menu.contains("<button type=\"submit\">Logout</button>"));
+    assert!(menu.contains("name=\"csrf_token\""));
+    assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"));
+}
+
+#[tokio::test]
+async fn sign_up_errors_stand_beside_their_fields_and_keep_what_was_typed() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let page = browser.sign_up("al", "alice@example.com", "short pw").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(page.input_value("username").as_deref(), Some("al"));
+    assert_eq!(page.input_value("email").as_deref(), Some("alice@example.com"));
+    assert_eq!(page.input_value("password").as_deref(), Some(""), "the password is never sent back");
+    assert!(!page.html.contains("short pw"));
+    assert!(page.html.contains("id=\"username-error\""), "an error next to the username");
+    assert!(page.html.contains("id=\"password-error\""), "an error next to the password");
+    assert!(!page.html.contains("id=\"email-error\""), "no error for the good email");
+    assert!(page.html.contains("aria-describedby=\"username-hint username-error\""));
+
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let other = app.browser();
+    let page = other.sign_up("ALICE", "new@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.html.contains("That username is already taken."));
+}
+
+#[tokio::test]
+async fn markup_typed_into_a_form_comes_back_escaped() {
+    let app = spawn_app().await;
+    let page = app.browser().sign_up("<script>alert(1)</script>", "x\"@example.com", "short").await;
+    assert!(!page.html.contains("<script>alert(1)</script>"));
+    assert!(page.html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "shown as text");
+    assert!(!page.html.contains("x\"@example.com"));
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_on_the_server() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let page = browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let session_cookie = page.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    let saved = session_cookie.split(';').next().unwrap().to_string();
+
+    let dashboard = browser.get("/dashboard").await;
+    let page = browser.post("/logout", &[("csrf_token", &dashboard.csrf())]).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+    assert!(page.set_cookies.iter().any(|c| c.starts_with("latchkey_session=;")), "the cookie is cleared");
+
+    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = replay.get(app.url("/dashboard")).header("cookie", &saved).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the old cookie opens nothing");
+}
+
+#[tokio::test]
+async fn signing_in_shows_the_dashboard_and_gives_a_new_session_id() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let dashboard = browser.get("/dashboard").await;
+    browser.post("/logout", &[("csrf_token", &dashboard.csrf())]).await;
+
+    let page = browser.log_in("alice@example.com", PASSWORD).await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard")));
+    assert!(browser.get("/dashboard").await.html.contains("Hello, alice"));
+}
+
+#[tokio::test]
+async fn a_session_planted_before_sign_in_is_replaced_and_ended() {
+    let app = spawn_app().await;
+    let planted = app.browser().sign_up("mallory", "mallory@example.com", PASSWORD).await;
+    let planted = planted.set_cookies.iter().find(|c| c.starts_with("latchkey_session=")).unwrap();
+    let planted = planted.split(';').next().unwrap().to_string();
+    app.sign_up("alice").await;
+
+    let form = app.browser().get("/login").await;
+    let csrf_cookie = form.set_cookies[0].split(';').next().unwrap().to_string();
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = plain
+        .post(app.url("/login"))
+        .header("cookie", format!("{csrf_cookie}; {planted}"))
+        .form(&[("csrf_token", form.csrf().as_str()), ("login", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let fresh = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string());
+    let fresh: Vec<_> = fresh.filter(|c| c.starts_with("latchkey_session=")).collect();
+    assert_eq!(fresh.len(), 1);
+    assert_ne!(fresh[0].split(';').next().unwrap(), planted, "a new session id at sign-in");
+
+    let response = plain.get(app.url("/dashboard")).header("cookie", &planted).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the session held before sign-in is dead");
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_an_error_and_keeps_the_login() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let browser = app.browser();
+    let wrong = browser.log_in("alice", "not the password at all").await;
+    let unknown = browser.log_in("mallory", PASSWORD).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("role=\"alert\""));
+    assert_eq!(wrong.input_value("login").as_deref(), Some("alice"));
+    assert_eq!(wrong.input_value("password").as_deref(), Some(""));
+    assert!(wrong.set_cookies.is_empty(), "no session");
+    let error_of =
+        |html: &str| html[html.find("id=\"login-error\"").unwrap()..].split("</div>").next().unwrap().to_string();
+    assert_eq!(error_of(&wrong.html), error_of(&unknown.html), "unknown user and wrong password read the same");
+}
+
+#[tokio::test]
+async fn an_https_public_url_makes_host_prefixed_secure_cookies() {
+    let app = spawn_app_with(|c| c.public_url = Some("https://login.example.org".into())).await;
+    let browser = app.browser();
+    let form = browser.get("/signup").await;
+    let csrf_cookie = form.set_cookies.iter().find(|c| c.starts_with("__Host-latchkey_csrf=")).expect("csrf cookie");
+    assert!(csrf_cookie.contains("Secure") && csrf_cookie.contains("Path=/") && !csrf_cookie.contains("Domain"));
+    let csrf = form.csrf();
+    let value = csrf_cookie.split(';').next().unwrap().to_string();
+    // The test client speaks plain http, so it does not send Secure cookies back by itself.
+    let page = browser
+        .post_with(
+            "/signup",
+            &[("csrf_token", &csrf), ("username", "alice"), ("email", "alice@example.com"), ("password", PASSWORD)],
+            &[("origin", "https://login.example.org"), ("cookie", &value)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let session = page.set_cookies.iter().find(|c| c.starts_with("__Host-latchkey_session=")).expect("session cookie");
+    assert!(session.contains("Secure") && session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+}
+
+#[tokio::test]
+async fn unknown_pages_are_a_404_page_naming_the_support_contact() {
+    let app = spawn_app_with(|c| c.support_email = Some("help@example.org".into())).await;
+    let page = app.browser().get("/no/such/page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("Page not found"));
+    assert!(page.html.contains("href=\"mailto:help@example.org\""));
+}
+
+#[tokio::test]
+async fn the_stylesheet_and_icon_ship_in_the_binary() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    for (path, kind) in
+        [("/static/app.css", "text/css"), ("/static/favicon.svg", "image/svg+xml"), ("/favicon.ico", "image/svg+xml")]
+    {
+        let response = browser.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with(kind));
+    }
+    let css = browser.client.get(app.url("/static/app.css")).send().await.unwrap().text().await.unwrap();
+    assert!(css.contains(".user-menu:focus-within") && css.contains("prefers-color-scheme: dark"));
+}
+
+#[tokio::test]
+async fn a_form_over_64_kib_is_refused_with_413() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let form = browser.get("/signup").await;
+    let pad = "x".repeat(70_000);
+    let page = browser.post("/signup", &[("csrf_token", &form.csrf()), ("username", "alice"), ("email", &pad)]).await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn tokens_and_passwords_never_reach_the_data_dir_in_clear() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let haystack = String::from_utf8_lossy(&stored);
+    assert!(haystack.contains("alice@example.com"), "the check reads the real store");
+    assert!(
+        haystack.contains("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "passwords are Argon2id with the contract's parameters"
+    );
+    assert!(!haystack.contains(&token), "the session token is stored only as a hash");
+    assert!(!haystack.contains(PASSWORD));
+}
