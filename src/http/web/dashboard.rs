@@ -1,7 +1,6 @@
 //! `/` and `/dashboard`.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
 use time::macros::format_description;
 
@@ -38,5 +37,5 @@ pub async fn get_dashboard(current: CurrentUser) -> Result<Response, WebError> {
         created_at: user.created_at.format(day).unwrap_or_default(),
         mfa_enabled: user.mfa_enabled,
     };
-    render(StatusCode::OK, &page)
+    render(&page)
 }

@@ -2,7 +2,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use latchkey_core::CoreError;
@@ -48,7 +47,7 @@ pub async fn get_login(
     }
     let (jar, csrf_token) = cookies::pre_session_token(jar, &app.web);
     let page = LoginPage { menu: None, csrf_token, login: String::new(), error: None };
-    Ok((jar, render(StatusCode::OK, &page)?).into_response())
+    Ok((jar, render(&page)?).into_response())
 }
 
 /// Checks the password; success ends any previous session and starts a new one.
@@ -68,7 +67,7 @@ pub async fn post_login(
         }
         Err(CoreError::InvalidCredentials) => {
             let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(INVALID) };
-            render(StatusCode::UNAUTHORIZED, &page)
+            render(&page)
         }
         Err(e) => Err(e.into()),
     }

@@ -9,7 +9,6 @@ mod signup;
 
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,9 +48,9 @@ impl Menu {
     }
 }
 
-/// Renders a page with a status.
-fn render(status: StatusCode, page: &impl Template) -> Result<Response, WebError> {
-    Ok((status, Html(page.render()?)).into_response())
+/// Renders a page (200: a form shown again with its errors is a page too).
+fn render(page: &impl Template) -> Result<Response, WebError> {
+    Ok(Html(page.render()?).into_response())
 }
 
 #[derive(Template)]

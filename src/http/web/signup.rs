@@ -2,7 +2,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, FieldErrors};
@@ -62,11 +61,13 @@ pub async fn get_signup(
     }
     let (jar, token) = cookies::pre_session_token(jar, &app.web);
     let page = page(&app, token, String::new(), String::new(), FieldErrors::new());
-    Ok((jar, render(StatusCode::OK, &page)?).into_response())
+    Ok((jar, render(&page)?).into_response())
 }
 
 /// Creates the account and signs in; on broken rules, the form again with
 /// each error beside its field and what was typed kept (never the password).
+/// That answer is a 200: the page is what the person should see, and an error
+/// status would only make the browser log a failed load.
 pub async fn post_signup(
     State(app): State<AppState>,
     Client(client): Client,
@@ -75,21 +76,17 @@ pub async fn post_signup(
 ) -> Result<Response, WebError> {
     let expected = cookies::sent_pre_session_token(&jar, &app.web);
     verify_token(&expected, &form.csrf_token)?;
-    let (status, errors) = match app.services.accounts.sign_up(&form.username, &form.email, &form.password).await {
+    let errors = match app.services.accounts.sign_up(&form.username, &form.email, &form.password).await {
         Ok(user) => {
             end_previous_session(&app, &jar).await?;
             let new = app.services.sessions.start(&user, &client).await?;
             let jar = cookies::signed_in(jar, new.token, &app.web);
             return Ok((jar, Redirect::to("/dashboard")).into_response());
         }
-        Err(CoreError::Validation(errors)) => (StatusCode::UNPROCESSABLE_ENTITY, errors),
-        Err(CoreError::Conflict(field)) => {
-            let mut errors = FieldErrors::new();
-            errors.insert(field, conflict_message(field));
-            (StatusCode::CONFLICT, errors)
-        }
+        Err(CoreError::Validation(errors)) => errors,
+        Err(CoreError::Conflict(field)) => FieldErrors::from([(field, conflict_message(field))]),
         Err(e) => return Err(e.into()),
     };
     let page = page(&app, expected, form.username, form.email, errors);
-    render(status, &page)
+    render(&page)
 }
