@@ -25,6 +25,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The URL people use; `http://<listen>` when unset.
     pub public_url: Option<String>,
+    /// The issuer name authenticator apps show next to the account.
+    pub issuer: String,
     /// Shown on error pages as where to get help.
     pub support_email: Option<String>,
     /// Shown on error pages as where to get help (wins over the email).
@@ -45,6 +47,7 @@ const ENV_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "public_url",
+    "issuer",
     "support_email",
     "support_url",
     "password_min_length",
@@ -61,6 +64,7 @@ impl Default for Config {
             data_dir: PathBuf::from("latchkey-data"),
             database_url: None,
             public_url: None,
+            issuer: "Latchkey".to_string(),
             support_email: None,
             support_url: None,
             password_min_length: PasswordPolicy::default().min_length,
@@ -117,6 +121,9 @@ impl Config {
         if self.session_idle_timeout_secs == 0 || self.session_absolute_lifetime_secs == 0 {
             bail!("session timeouts must be at least one second");
         }
+        if self.issuer.trim().is_empty() || self.issuer.contains(':') {
+            bail!("issuer must be a non-empty name without ':' (authenticator apps split the label on it)");
+        }
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;
         }
@@ -154,6 +161,7 @@ impl Config {
     pub fn core_settings(&self) -> Settings {
         let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
         Settings {
+            issuer: self.issuer.clone(),
             password: PasswordPolicy { min_length: self.password_min_length },
             sessions: SessionPolicy {
                 idle_timeout: secs(self.session_idle_timeout_secs),

@@ -25,8 +25,8 @@ impl Application {
     /// Opens and migrates the store, loads the key, binds the listen address.
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
-        server_key::load(store.as_ref(), &config.key_file()).await?;
-        let services = Services::new(store, clock, config.core_settings()).context("building services")?;
+        let key = server_key::load(store.as_ref(), &config.key_file()).await?;
+        let services = Services::new(store, clock, key, config.core_settings()).context("building services")?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;

@@ -24,10 +24,12 @@ pub enum ApiError {
     Validation(FieldErrors),
     /// 401: wrong login or password.
     InvalidCredentials,
+    /// 401: a wrong, expired or already used code.
+    InvalidCode,
     /// 401: no valid token.
     Unauthenticated,
-    /// 404.
-    NotFound,
+    /// 404, saying what is missing.
+    NotFound(String),
     /// 405.
     MethodNotAllowed,
     /// 409: a unique value is taken.
@@ -55,7 +57,13 @@ impl ApiError {
                 "unauthenticated",
                 "A valid bearer token is required: it is missing, unknown, expired or revoked.".into(),
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Nothing here.".into()),
+            ApiError::InvalidCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
+                    .into(),
+            ),
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.clone()),
             ApiError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.".into())
             }
@@ -91,7 +99,10 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(field) => ApiError::Conflict(conflict_message(field)),
             CoreError::InvalidCredentials => ApiError::InvalidCredentials,
             CoreError::Unauthenticated => ApiError::Unauthenticated,
-            CoreError::NotFound => ApiError::NotFound,
+            CoreError::InvalidCode => ApiError::InvalidCode,
+            CoreError::MfaAlreadyOn => ApiError::Conflict("Multi-factor authentication is already on.".into()),
+            CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
+            CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),
             CoreError::Busy => ApiError::Unavailable,
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 log_internal(&cause);
@@ -132,10 +143,10 @@ pub enum WebError {
     Csrf,
     /// 404.
     NotFound,
+    /// 405.
+    MethodNotAllowed,
     /// 413: the form is over 64 KiB.
     TooLarge,
-    /// 400: the form could not be read.
-    BadRequest,
     /// 503: try again shortly.
     Unavailable,
     /// 500: a bug; logged with a reference id.
@@ -165,13 +176,14 @@ impl WebError {
             WebError::NotFound => {
                 (StatusCode::NOT_FOUND, page("Page not found", "There is no page at this address."))
             }
+            WebError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                page("Not here", "This address does not take that kind of request. Use the links and buttons on the pages."),
+            ),
             WebError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 page("Form too large", "The form you sent is larger than this service accepts."),
             ),
-            WebError::BadRequest => {
-                (StatusCode::BAD_REQUEST, page("Form not understood", "The form could not be read. Reload the page and try again."))
-            }
             WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 page("Busy right now", "The service cannot take your request at the moment. Please try again in a few seconds."),

@@ -46,8 +46,9 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
     }
 }
 
-/// A URL-encoded form body; a form that cannot be read is a 400 page, one
-/// over the limit a 413 page.
+/// A URL-encoded form body. Every form is CSRF-protected, so one that cannot
+/// be read cannot carry a valid token: a 403, like a missing token. A form
+/// over the limit is a 413.
 pub struct WebForm<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WebForm<T> {
@@ -65,7 +66,7 @@ fn form_rejection(rejection: &FormRejection) -> WebError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         WebError::TooLarge
     } else {
-        WebError::BadRequest
+        WebError::Csrf
     }
 }
 
@@ -98,8 +99,9 @@ impl FromRequestParts<AppState> for ApiUser {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthenticated)?;
         let (session, user) = state.services.sessions.authenticate(token).await?;

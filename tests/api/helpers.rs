@@ -26,6 +26,20 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// The current Unix time.
+    pub fn unix(&self) -> u64 {
+        self.now().unix_timestamp() as u64
+    }
+}
+
+/// The TOTP code for a base32 secret at a Unix time, computed by `totp-rs`
+/// directly (the server's glue around it is what the tests check).
+pub fn totp_at(secret_base32: &str, unix_time: u64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret_base32).unwrap().as_bytes().to_vec();
+    totp_rs::Builder::new().with_secret(bytes).build().unwrap().generate(unix_time).to_string()
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()
@@ -92,6 +106,11 @@ impl TestApp {
         self.api.delete(self.url(&format!("/api/v1{path}"))).bearer_auth(token).send().await.unwrap()
     }
 
+    /// DELETEs an API path with a JSON body and a bearer token.
+    pub async fn api_delete_json(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.api.delete(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
     /// Sends a raw request body to an API path.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
         self.api
@@ -117,6 +136,42 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The code of `secret` for the server's current time, shifted by `steps`.
+    pub fn code(&self, secret: &str, steps: i64) -> String {
+        totp_at(secret, (self.clock.unix() as i64 + steps * 30) as u64)
+    }
+
+    /// Signs up `username`, signs in and turns MFA on over the API.
+    /// Returns (session token, TOTP secret, recovery codes); the step used to
+    /// confirm is spent, so the next sign-in must wait for the next step.
+    pub async fn user_with_mfa(&self, username: &str) -> (String, String, Vec<String>) {
+        self.sign_up(username).await;
+        let token = self.sign_in(username).await;
+        let enrolment: Value = self.post_json("/me/mfa/totp", &json!({}), Some(&token)).await.json().await.unwrap();
+        let secret = enrolment["secret"].as_str().unwrap().to_string();
+        let code = self.code(&secret, 0);
+        let response = self.post_json("/me/mfa/totp/confirm", &json!({"code": code}), Some(&token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let codes =
+            body["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+        (token, secret, codes)
+    }
+
+    /// Starts a sign-in for an MFA account; returns the `mfa_token`.
+    pub async fn mfa_token(&self, login: &str) -> String {
+        let response = self.post_json("/sessions", &json!({"login": login, "password": PASSWORD}), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["mfa_required"], true);
+        body["mfa_token"].as_str().unwrap().to_string()
+    }
+
+    /// Sends the second step.
+    pub async fn second_step(&self, mfa_token: &str, code: &str) -> Response {
+        self.post_json("/sessions/mfa", &json!({"mfa_token": mfa_token, "code": code}), None).await
     }
 
     /// A new browser (its own cookie jar) pointed at this server.
@@ -156,6 +211,17 @@ impl Page {
         let tag = &self.html[tag_start..tag_start + self.html[tag_start..].find('>').unwrap()];
         let value = tag.split("value=\"").nth(1)?;
         Some(value[..value.find('"').unwrap()].to_string())
+    }
+
+    /// The markup inside the element with this id, up to its closing `</tag>`
+    /// (enough for the flat elements the tests look into).
+    pub fn inner(&self, id: &str) -> Option<String> {
+        let at = self.html.find(&format!("id=\"{id}\""))?;
+        let tag_start = self.html[..at].rfind('<')?;
+        let tag = self.html[tag_start + 1..].split(|c: char| c.is_whitespace() || c == '>').next()?;
+        let content_start = at + self.html[at..].find('>')? + 1;
+        let content_end = content_start + self.html[content_start..].find(&format!("</{tag}>"))?;
+        Some(self.html[content_start..content_end].to_string())
     }
 
     /// The hidden CSRF field of the page's forms.

@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_errors;
+mod api_mfa;
 mod api_sessions;
 mod api_signup;
 mod binary;
 mod helpers;
 mod pages;
 mod pages_csrf;
+mod pages_mfa;

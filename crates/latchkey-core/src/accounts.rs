@@ -5,17 +5,29 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::domain::{Email, NewPassword, Password, PasswordPolicy, User, UserId, Username};
 use crate::error::{CoreError, FieldErrors};
+use crate::events::{EventKind, Events};
+use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, NewSession, Sessions};
 use crate::store::{NewUserRecord, Store, StoreError, UserRecord};
 
-/// A completed sign-in: the user and the new session.
+/// Where a right password leads.
 #[derive(Debug)]
-pub struct SignIn {
-    /// Who signed in.
-    pub user: User,
-    /// The fresh session (new id and token).
-    pub session: NewSession,
+pub enum SignIn {
+    /// Signed in: the user and the fresh session (new id and token).
+    Done {
+        /// Who signed in.
+        user: User,
+        /// The new session (boxed: it is much larger than the other variant).
+        session: Box<NewSession>,
+    },
+    /// MFA is on: a pending sign-in that only a code completes.
+    NeedsCode {
+        /// The opaque token naming the pending sign-in (the API's `mfa_token`).
+        token: String,
+        /// The pending sign-in.
+        pending: PendingSignIn,
+    },
 }
 
 /// Creates accounts and checks passwords.
@@ -26,18 +38,33 @@ pub struct Accounts {
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     sessions: Sessions,
+    mfa: Mfa,
+    events: Events,
+}
+
+/// The parts [`Accounts`] is built from.
+pub struct AccountsParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Hashes passwords.
+    pub hasher: PasswordHasher,
+    /// Password rules.
+    pub policy: PasswordPolicy,
+    /// Starts sessions.
+    pub sessions: Sessions,
+    /// Opens pending sign-ins for MFA accounts.
+    pub mfa: Mfa,
+    /// The event log.
+    pub events: Events,
 }
 
 impl Accounts {
     /// Builds the service.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: SharedClock,
-        hasher: PasswordHasher,
-        policy: PasswordPolicy,
-        sessions: Sessions,
-    ) -> Self {
-        Accounts { store, clock, hasher, policy, sessions }
+    pub fn new(parts: AccountsParts) -> Self {
+        let AccountsParts { store, clock, hasher, policy, sessions, mfa, events } = parts;
+        Accounts { store, clock, hasher, policy, sessions, mfa, events }
     }
 
     /// The password rules in force (the sign-up page states the minimum).
@@ -69,7 +96,8 @@ impl Accounts {
         }
     }
 
-    /// Checks a login (username or email) and password and starts a session.
+    /// Checks a login (username or email) and password: starts a session, or
+    /// for an account with MFA on, a pending sign-in that only a code completes.
     /// An unknown login and a wrong password give the same error after the same
     /// work: an Argon2 verification against a dummy hash.
     pub async fn sign_in(&self, login: &str, password: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
@@ -80,12 +108,21 @@ impl Accounts {
         let record = self.find_by_login(login).await?;
         let verified = self.hasher.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
         match record {
+            Some(record) if verified && record.user.mfa_enabled => {
+                let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
+                Ok(SignIn::NeedsCode { token, pending })
+            }
             Some(record) if verified => {
                 let session = self.sessions.start(&record.user, client).await?;
-                Ok(SignIn { user: record.user, session })
+                self.events.record(record.user.id, EventKind::SignedIn, client).await?;
+                Ok(SignIn::Done { user: record.user, session: Box::new(session) })
             }
-            _ => {
-                tracing::info!(ip = ?client.ip, "failed sign-in");
+            Some(record) => {
+                self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
+                Err(CoreError::InvalidCredentials)
+            }
+            None => {
+                tracing::info!(ip = ?client.ip, "sign-in for an unknown login");
                 Err(CoreError::InvalidCredentials)
             }
         }

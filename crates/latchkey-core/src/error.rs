@@ -19,6 +19,15 @@ pub enum CoreError {
     /// Wrong login or password; deliberately silent about which.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A wrong, expired or already used TOTP or recovery code.
+    #[error("invalid code")]
+    InvalidCode,
+    /// Enrolment asked for while MFA is already on.
+    #[error("multi-factor authentication is already on")]
+    MfaAlreadyOn,
+    /// An MFA action for a user without MFA, or a confirmation without an enrolment.
+    #[error("{0}")]
+    MfaMissing(&'static str),
     /// A missing, unknown, expired or revoked session token.
     #[error("unauthenticated")]
     Unauthenticated,

@@ -8,17 +8,23 @@ pub mod accounts;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod mfa;
 pub mod password;
+pub mod recovery;
 pub mod secret_box;
 pub mod server_key;
 pub mod sessions;
 pub mod store;
 pub mod token;
+pub mod totp;
 
 pub use accounts::{Accounts, SignIn};
 pub use clock::{Clock, SystemClock};
 pub use domain::{Email, NewPassword, PasswordPolicy, User, UserId, Username};
 pub use error::{CoreError, FieldErrors};
+pub use events::{EventKind, EventRecord, Events};
+pub use mfa::{Enrolment, Mfa, PendingSignIn};
 pub use password::PasswordHasher;
 pub use secret_box::SecretBox;
 pub use sessions::{ClientInfo, NewSession, Session, SessionId, SessionPolicy, Sessions};
@@ -27,8 +33,10 @@ pub use store::{Store, StoreError};
 use std::sync::Arc;
 
 /// What the services need that differs between deployments.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// The issuer name authenticator apps show.
+    pub issuer: String,
     /// Password rules.
     pub password: PasswordPolicy,
     /// Session timeouts.
@@ -44,17 +52,44 @@ pub struct Services {
     pub accounts: Accounts,
     /// Session checks, listing and revocation.
     pub sessions: Sessions,
+    /// Multi-factor authentication.
+    pub mfa: Mfa,
+    /// The security event log.
+    pub events: Events,
     store: Arc<dyn Store>,
 }
 
 impl Services {
     /// Wires the services over one store and clock. Computes the dummy password
     /// hash, so it takes a few tens of milliseconds.
-    pub fn new(store: Arc<dyn Store>, clock: clock::SharedClock, settings: Settings) -> Result<Self, CoreError> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: clock::SharedClock,
+        key: SecretBox,
+        settings: Settings,
+    ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions);
-        let accounts = Accounts::new(store.clone(), clock, hasher, settings.password, sessions.clone());
-        Ok(Services { accounts, sessions, store })
+        let events = Events::new(store.clone(), clock.clone());
+        let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
+        let mfa = Mfa::new(mfa::MfaParts {
+            store: store.clone(),
+            clock: clock.clone(),
+            key,
+            hasher: hasher.clone(),
+            sessions: sessions.clone(),
+            events: events.clone(),
+            issuer: settings.issuer,
+        });
+        let accounts = Accounts::new(accounts::AccountsParts {
+            store: store.clone(),
+            clock,
+            hasher,
+            policy: settings.password,
+            sessions: sessions.clone(),
+            mfa: mfa.clone(),
+            events: events.clone(),
+        });
+        Ok(Services { accounts, sessions, mfa, events, store })
     }
 
     /// Whether the store answers (for `/healthz`).

@@ -24,7 +24,15 @@ fn argon2() -> Result<Argon2<'static>, CoreError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hashes and verifies passwords; cheap to clone.
+/// Recovery codes carry 80 random bits, so they need no memory-hard hashing
+/// against guessing; a light Argon2id (4 MiB, t=2) still keeps a copied
+/// database from handing them out, and ten of them verify in milliseconds.
+fn argon2_light() -> Result<Argon2<'static>, CoreError> {
+    let params = Params::new(4_096, 2, 1, None).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes and verifies passwords and recovery codes; cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
@@ -58,6 +66,43 @@ impl PasswordHasher {
         let secret = SecretString::from(password.expose());
         let matches = self.run(move || verify_blocking(secret.expose_secret(), &phc)).await??;
         Ok(real && matches)
+    }
+
+    /// Hashes a set of recovery codes (normalised) in one blocking task.
+    pub async fn hash_codes(&self, codes: Vec<String>) -> Result<Vec<String>, CoreError> {
+        self.run(move || {
+            let argon2 = argon2_light()?;
+            codes
+                .iter()
+                .map(|code| {
+                    let salt = SaltString::generate(&mut OsRng);
+                    argon2
+                        .hash_password(code.as_bytes(), &salt)
+                        .map(|h| h.to_string())
+                        .map_err(|e| CoreError::Internal(format!("argon2 hash failed: {e}")))
+                })
+                .collect()
+        })
+        .await?
+    }
+
+    /// Which of `candidates` (id, hash) `code` is. Every candidate is checked,
+    /// whatever matched first, so the time taken says nothing about which.
+    pub async fn find_code(&self, code: String, candidates: Vec<(i64, String)>) -> Result<Option<i64>, CoreError> {
+        self.run(move || {
+            let argon2 = argon2_light()?;
+            let mut found = None;
+            for (id, phc) in &candidates {
+                let matches = PasswordHash::new(phc)
+                    .map(|parsed| argon2.verify_password(code.as_bytes(), &parsed).is_ok())
+                    .unwrap_or(false);
+                if matches && found.is_none() {
+                    found = Some(*id);
+                }
+            }
+            Ok(found)
+        })
+        .await?
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {

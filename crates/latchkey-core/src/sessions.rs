@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use crate::domain::{User, UserId};
 use crate::error::CoreError;
+use crate::events::{EventKind, Events};
 use crate::store::Store;
 use crate::token::{random_token, token_hash};
 
@@ -88,12 +89,13 @@ pub struct Sessions {
     store: Arc<dyn Store>,
     clock: SharedClock,
     policy: SessionPolicy,
+    events: Events,
 }
 
 impl Sessions {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, policy: SessionPolicy) -> Self {
-        Sessions { store, clock, policy }
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, policy: SessionPolicy, events: Events) -> Self {
+        Sessions { store, clock, policy, events }
     }
 
     /// A new session for `user` with a fresh token: every sign-in gets a new id.
@@ -133,14 +135,21 @@ impl Sessions {
         Ok(self.store.list_sessions(user, now, self.idle_cutoff(now)).await?)
     }
 
-    /// Ends one of the user's sessions; another user's id is [`CoreError::NotFound`].
-    pub async fn revoke(&self, user: UserId, session_id: &str) -> Result<(), CoreError> {
-        if self.store.delete_session(user, session_id).await? {
-            tracing::info!(user_id = %user, session_id, "session revoked");
-            Ok(())
-        } else {
-            Err(CoreError::NotFound)
+    /// Ends one of the user's sessions from another; another user's id is
+    /// [`CoreError::NotFound`].
+    pub async fn revoke(&self, user: UserId, session_id: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        if !self.store.delete_session(user, session_id).await? {
+            return Err(CoreError::NotFound);
         }
+        self.events.record(user, EventKind::SessionRevoked, client).await
+    }
+
+    /// Logs out: ends the caller's own session. Ending one already gone is fine.
+    pub async fn end(&self, session: &Session, client: &ClientInfo) -> Result<(), CoreError> {
+        if self.store.delete_session(session.user_id, &session.id).await? {
+            self.events.record(session.user_id, EventKind::SignedOut, client).await?;
+        }
+        Ok(())
     }
 
     fn idle_cutoff(&self, now: OffsetDateTime) -> OffsetDateTime {

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{Email, User, UserId, Username};
-use crate::sessions::SessionRecord;
+use crate::events::EventRecord;
+use crate::sessions::{ClientInfo, SessionRecord};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,42 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// Persistence for accounts and sessions.
+/// A confirmed TOTP factor.
+#[derive(Debug, Clone)]
+pub struct TotpFactorRecord {
+    /// The secret, sealed under the server key with the user id as associated data.
+    pub secret_sealed: Vec<u8>,
+    /// The last step accepted; only later steps are accepted again.
+    pub last_used_step: i64,
+}
+
+/// One stored recovery code.
+#[derive(Debug, Clone)]
+pub struct RecoveryCodeRecord {
+    /// Row id, to spend exactly this code.
+    pub id: i64,
+    /// Argon2id PHC string of the normalised code.
+    pub code_hash: String,
+}
+
+/// A sign-in that passed the password and waits for the second factor.
+#[derive(Debug, Clone)]
+pub struct PendingSignInRecord {
+    /// SHA-256 of the `mfa_token` (or the pending cookie).
+    pub token_hash: String,
+    /// Who is signing in.
+    pub user_id: UserId,
+    /// The CSRF token of the code form.
+    pub csrf_token: String,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+    /// Wrong codes so far.
+    pub failures: u32,
+    /// Where the password was typed.
+    pub client: ClientInfo,
+}
+
+/// Persistence for accounts, sessions, MFA and the event log.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database does.
@@ -81,4 +117,59 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: UserId, session_id: &str) -> Result<bool, StoreError>;
+
+    /// Stores (replacing any) the user's pending TOTP enrolment.
+    async fn put_totp_enrolment(
+        &self,
+        user: UserId,
+        secret_sealed: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The user's pending enrolment, unless it expired before `now`.
+    async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
+    /// In one transaction: makes the factor (with `step` used), drops the
+    /// pending enrolment and stores the recovery codes. False when the user
+    /// already has a factor (a concurrent confirmation won).
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        secret_sealed: &[u8],
+        step: i64,
+        confirmed_at: OffsetDateTime,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError>;
+    /// The user's confirmed factor.
+    async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError>;
+    /// Marks `step` used if it is later than the last used one, in one
+    /// conditional update; false means a replay (or no factor).
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError>;
+    /// Removes the factor and all recovery codes; false when there was no factor.
+    async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError>;
+    /// The user's unspent recovery codes.
+    async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
+    /// Spends one recovery code if unspent; false when it was already spent.
+    async fn use_recovery_code(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Replaces all the user's recovery codes with new ones.
+    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<(), StoreError>;
+
+    /// Stores a pending sign-in; deletes those that expired before `now`.
+    async fn insert_pending_sign_in(&self, record: &PendingSignInRecord, now: OffsetDateTime)
+        -> Result<(), StoreError>;
+    /// The pending sign-in with this token hash, if alive: not expired before
+    /// `now` and fewer than `max_failures` wrong codes.
+    async fn get_pending_sign_in(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError>;
+    /// Counts one wrong code against a pending sign-in.
+    async fn fail_pending_sign_in(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Deletes a pending sign-in; true for exactly one caller, so it is used once.
+    async fn take_pending_sign_in(&self, token_hash: &str) -> Result<bool, StoreError>;
+
+    /// Appends a security event.
+    async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError>;
+    /// The user's most recent events, newest first.
+    async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
 }

@@ -4,8 +4,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use latchkey_core::events::EventRecord;
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
-use latchkey_core::store::{NewUserRecord, Store, StoreError, UserRecord};
+use latchkey_core::store::{
+    NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Store, StoreError, TotpFactorRecord, UserRecord,
+};
 use latchkey_core::{Email, User, UserId, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -82,7 +85,8 @@ fn user_id(row: &SqliteRow, column: &str) -> Result<UserId, StoreError> {
     Uuid::parse_str(&text).map(UserId).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, created_at";
+const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, \
+    EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id) AS mfa_enabled";
 
 fn user_record(row: &SqliteRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -90,7 +94,7 @@ fn user_record(row: &SqliteRow) -> Result<UserRecord, StoreError> {
             id: user_id(row, "id")?,
             username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
             email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
-            mfa_enabled: false,
+            mfa_enabled: row.try_get("mfa_enabled").map_err(corrupt)?,
             created_at: instant(row, "created_at")?,
         },
         password_hash: row.try_get("password_hash").map_err(corrupt)?,
@@ -109,11 +113,12 @@ fn session_record(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         created_at: instant(row, "created_at")?,
         last_seen_at: instant(row, "last_seen_at")?,
         expires_at: instant(row, "expires_at")?,
-        client: ClientInfo {
-            ip: row.try_get("ip").map_err(corrupt)?,
-            user_agent: row.try_get("user_agent").map_err(corrupt)?,
-        },
+        client: client(row)?,
     })
+}
+
+fn client(row: &SqliteRow) -> Result<ClientInfo, StoreError> {
+    Ok(ClientInfo { ip: row.try_get("ip").map_err(corrupt)?, user_agent: row.try_get("user_agent").map_err(corrupt)? })
 }
 
 #[async_trait]
@@ -251,4 +256,270 @@ impl Store for SqliteStore {
             .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn put_totp_enrolment(
+        &self,
+        user: UserId,
+        secret_sealed: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO totp_enrolments (user_id, secret_sealed, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, expires_at = excluded.expires_at",
+        )
+        .bind(user.to_string())
+        .bind(secret_sealed)
+        .bind(seconds(expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT secret_sealed FROM totp_enrolments WHERE user_id = ? AND expires_at > ?")
+            .bind(user.to_string())
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        secret_sealed: &[u8],
+        step: i64,
+        confirmed_at: OffsetDateTime,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let inserted = sqlx::query(
+            "INSERT INTO totp_factors (user_id, secret_sealed, confirmed_at, last_used_step) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user.to_string())
+        .bind(secret_sealed)
+        .bind(seconds(confirmed_at))
+        .bind(step)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM totp_enrolments WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError> {
+        let row = sqlx::query("SELECT secret_sealed, last_used_step FROM totp_factors WHERE user_id = ?")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| {
+            Ok(TotpFactorRecord {
+                secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
+                last_used_step: row.try_get("last_used_step").map_err(corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE totp_factors SET last_used_step = ? WHERE user_id = ? AND last_used_step < ?")
+            .bind(step)
+            .bind(user.to_string())
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let deleted = sqlx::query("DELETE FROM totp_factors WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, code_hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL ORDER BY id")
+                .bind(user.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecoveryCodeRecord {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    code_hash: row.try_get("code_hash").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn use_recovery_code(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at IS NULL")
+            .bind(seconds(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        insert_recovery_codes(&mut tx, user, hashes).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn insert_pending_sign_in(
+        &self,
+        record: &PendingSignInRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM pending_sign_ins WHERE expires_at <= ?")
+            .bind(seconds(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO pending_sign_ins (token_hash, user_id, csrf_token, expires_at, failures, ip, user_agent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.token_hash)
+        .bind(record.user_id.to_string())
+        .bind(&record.csrf_token)
+        .bind(seconds(record.expires_at))
+        .bind(record.failures)
+        .bind(&record.client.ip)
+        .bind(&record.client.user_agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn get_pending_sign_in(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, csrf_token, expires_at, failures, ip, user_agent FROM pending_sign_ins \
+             WHERE token_hash = ? AND expires_at > ? AND failures < ?",
+        )
+        .bind(token_hash)
+        .bind(seconds(now))
+        .bind(max_failures)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|row| {
+            Ok(PendingSignInRecord {
+                token_hash: row.try_get("token_hash").map_err(corrupt)?,
+                user_id: user_id(&row, "user_id")?,
+                csrf_token: row.try_get("csrf_token").map_err(corrupt)?,
+                expires_at: instant(&row, "expires_at")?,
+                failures: row.try_get("failures").map_err(corrupt)?,
+                client: client(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn fail_pending_sign_in(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pending_sign_ins SET failures = failures + 1 WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_pending_sign_in(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pending_sign_ins WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO security_events (user_id, kind, at, ip, user_agent) VALUES (?, ?, ?, ?, ?)")
+            .bind(event.user_id.to_string())
+            .bind(&event.kind)
+            .bind(seconds(event.at))
+            .bind(&event.client.ip)
+            .bind(&event.client.user_agent)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, kind, at, ip, user_agent FROM security_events WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(user.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventRecord {
+                    user_id: user_id(row, "user_id")?,
+                    kind: row.try_get("kind").map_err(corrupt)?,
+                    at: instant(row, "at")?,
+                    client: client(row)?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_recovery_codes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user: UserId,
+    hashes: &[String],
+) -> Result<(), StoreError> {
+    for hash in hashes {
+        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+            .bind(user.to_string())
+            .bind(hash)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! The JSON API of contract section 3, mounted under `/api/v1`.
 
+pub mod events;
 pub mod health;
+pub mod mfa;
 pub mod sessions;
 pub mod users;
 
@@ -21,8 +23,13 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(users::get_me))
         .route("/sessions", post(sessions::post_sessions).get(sessions::get_sessions))
         .route("/sessions/current", delete(sessions::delete_current_session))
+        .route("/sessions/mfa", post(sessions::post_sessions_mfa))
         .route("/sessions/{id}", delete(sessions::delete_session))
-        .fallback(|| async { ApiError::NotFound })
+        .route("/me/mfa/totp", post(mfa::post_totp).delete(mfa::delete_totp))
+        .route("/me/mfa/totp/confirm", post(mfa::post_totp_confirm))
+        .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes))
+        .route("/me/events", get(events::get_events))
+        .fallback(|| async { ApiError::NotFound("Nothing here.".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 

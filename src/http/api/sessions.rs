@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use latchkey_core::SignIn;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,24 +19,58 @@ pub struct SignInBody {
     password: String,
 }
 
-/// Signs in: 201 `{"token", "expires_at", "user"}`.
+/// Signs in: 201 `{"token", "expires_at", "user"}`; for an account with MFA
+/// on, 200 `{"mfa_required": true, "mfa_token", "mfa_methods"}`.
 pub async fn post_sessions(
     State(app): State<AppState>,
     Client(client): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let signed_in = app.services.accounts.sign_in(&body.login, &body.password, &client).await?;
-    let answer = json!({
-        "token": signed_in.session.token,
-        "expires_at": rfc3339(signed_in.session.session.expires_at),
-        "user": UserJson::from(&signed_in.user),
-    });
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok(answer(signed_in))
+}
+
+/// The second step body. No `Debug`: it holds a code.
+#[derive(Deserialize)]
+pub struct SecondStepBody {
+    mfa_token: String,
+    code: String,
+}
+
+/// Completes an MFA sign-in: 201, as a sign-in without MFA.
+pub async fn post_sessions_mfa(
+    State(app): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SecondStepBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let signed_in = app.services.mfa.complete_sign_in(&body.mfa_token, &body.code, &client).await?;
+    Ok(answer(signed_in))
+}
+
+fn answer(signed_in: SignIn) -> (StatusCode, Json<Value>) {
+    match signed_in {
+        SignIn::Done { user, session } => {
+            let body = json!({
+                "token": session.token,
+                "expires_at": rfc3339(session.session.expires_at),
+                "user": UserJson::from(&user),
+            });
+            (StatusCode::CREATED, Json(body))
+        }
+        SignIn::NeedsCode { token, .. } => {
+            let body = json!({"mfa_required": true, "mfa_token": token, "mfa_methods": ["totp", "recovery_code"]});
+            (StatusCode::OK, Json(body))
+        }
+    }
 }
 
 /// Signs out: the token is dead at once. 204.
-pub async fn delete_current_session(State(app): State<AppState>, caller: ApiUser) -> Result<StatusCode, ApiError> {
-    app.services.sessions.revoke(caller.user.id, &caller.session.id).await?;
+pub async fn delete_current_session(
+    State(app): State<AppState>,
+    Client(client): Client,
+    caller: ApiUser,
+) -> Result<StatusCode, ApiError> {
+    app.services.sessions.end(&caller.session, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -49,9 +84,10 @@ pub async fn get_sessions(State(app): State<AppState>, caller: ApiUser) -> Resul
 /// Revokes one of the caller's sessions: 204, or 404 for an id that is not theirs.
 pub async fn delete_session(
     State(app): State<AppState>,
+    Client(client): Client,
     caller: ApiUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.services.sessions.revoke(caller.user.id, &id).await?;
+    app.services.sessions.revoke(caller.user.id, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -35,16 +35,32 @@ fn removal(base: &'static str, web: &WebSettings) -> Cookie<'static> {
 
 const SESSION: &str = "latchkey_session";
 const CSRF: &str = "latchkey_csrf";
+const PENDING: &str = "latchkey_mfa";
 
 /// The session token the browser holds, if any.
 pub fn session_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
     jar.get(&name(SESSION, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
-/// Sets the session cookie and drops the pre-session token, which must not
-/// outlive the sign-in it protected.
+/// Sets the session cookie and drops the pre-session token and any pending
+/// sign-in, which must not outlive the sign-in they served.
 pub fn signed_in(jar: CookieJar, token: String, web: &WebSettings) -> CookieJar {
-    jar.add(build(SESSION, token, web)).add(removal(CSRF, web))
+    jar.add(build(SESSION, token, web)).add(removal(CSRF, web)).add(removal(PENDING, web))
+}
+
+/// Holds the opaque id of a sign-in waiting for its code (never the password or code).
+pub fn pending_sign_in(jar: CookieJar, token: String, web: &WebSettings) -> CookieJar {
+    jar.add(build(PENDING, token, web))
+}
+
+/// The pending sign-in this browser holds, if any.
+pub fn pending_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
+    jar.get(&name(PENDING, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Forgets a pending sign-in that died.
+pub fn pending_over(jar: CookieJar, web: &WebSettings) -> CookieJar {
+    jar.add(removal(PENDING, web))
 }
 
 /// Forgets the session.

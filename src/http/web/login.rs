@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::CoreError;
+use latchkey_core::{CoreError, SignIn};
 use serde::Deserialize;
 
 use super::{cookies, end_previous_session, render, Menu};
@@ -22,6 +22,22 @@ struct LoginPage {
     error: Option<&'static str>,
 }
 
+/// The sign-in page at its second step: the code field, posting to `/login/mfa`.
+#[derive(Template)]
+#[template(path = "login_mfa.html")]
+struct CodeStepPage<'a> {
+    menu: Option<Menu>,
+    csrf_token: String,
+    error: Option<&'static str>,
+    support: Option<&'a str>,
+}
+
+impl<'a> CodeStepPage<'a> {
+    fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>) -> Self {
+        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact() }
+    }
+}
+
 /// The form as posted; missing fields read as empty. No `Debug`: it holds a password.
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -35,6 +51,11 @@ pub struct LoginForm {
 
 /// The same words for an unknown login and a wrong password.
 const INVALID: &str = "That username, email or password is not right. Check them and try again.";
+/// A wrong code at the second step.
+const WRONG_CODE: &str =
+    "That code is not right, or was already used. Wait for the next code in your app and try again.";
+/// The second step died (5 wrong codes, or 5 minutes).
+const START_AGAIN: &str = "Too many wrong codes, or too much time passed. Sign in again.";
 
 /// The sign-in form (or the dashboard, for someone already signed in).
 pub async fn get_login(
@@ -60,10 +81,14 @@ pub async fn post_login(
     let expected = cookies::sent_pre_session_token(&jar, &app.web);
     verify_token(&expected, &form.csrf_token)?;
     match app.services.accounts.sign_in(&form.login, &form.password, &client).await {
-        Ok(signed_in) => {
-            end_previous_session(&app, &jar).await?;
-            let jar = cookies::signed_in(jar, signed_in.session.token, &app.web);
+        Ok(SignIn::Done { session, .. }) => {
+            end_previous_session(&app, &jar, &client).await?;
+            let jar = cookies::signed_in(jar, session.token, &app.web);
             Ok((jar, Redirect::to("/dashboard")).into_response())
+        }
+        Ok(SignIn::NeedsCode { token, pending }) => {
+            let jar = cookies::pending_sign_in(jar, token, &app.web);
+            Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response())
         }
         Err(CoreError::InvalidCredentials) => {
             let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(INVALID) };
@@ -71,6 +96,69 @@ pub async fn post_login(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The code form again while a sign-in is pending, else the sign-in page.
+pub async fn get_login_mfa(State(app): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
+    let Some(token) = cookies::pending_token(&jar, &app.web) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    match app.services.mfa.pending_sign_in(&token).await {
+        Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, None)),
+        Err(CoreError::Unauthenticated) => {
+            Ok((cookies::pending_over(jar, &app.web), Redirect::to("/login")).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The code form as posted. No `Debug`: it holds a code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The second step: a right code signs in; a wrong one shows the form again;
+/// a pending sign-in that died sends the person back to the password.
+pub async fn post_login_mfa(
+    State(app): State<AppState>,
+    Client(client): Client,
+    jar: CookieJar,
+    WebForm(form): WebForm<CodeForm>,
+) -> Result<Response, WebError> {
+    let Some(token) = cookies::pending_token(&jar, &app.web) else {
+        return Err(WebError::Csrf);
+    };
+    let pending = match app.services.mfa.pending_sign_in(&token).await {
+        Ok(pending) => pending,
+        Err(CoreError::Unauthenticated) => return start_again(&app, jar),
+        Err(e) => return Err(e.into()),
+    };
+    verify_token(&pending.csrf_token, &form.csrf_token)?;
+    match app.services.mfa.complete_sign_in(&token, &form.code, &client).await {
+        Ok(SignIn::Done { session, .. }) => {
+            end_previous_session(&app, &jar, &client).await?;
+            let jar = cookies::signed_in(jar, session.token, &app.web);
+            Ok((jar, Redirect::to("/dashboard")).into_response())
+        }
+        Ok(SignIn::NeedsCode { .. }) => Err(WebError::Internal(uuid::Uuid::new_v4())),
+        Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
+            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(WRONG_CODE))),
+            Err(_) => start_again(&app, jar),
+        },
+        Err(CoreError::Unauthenticated) => start_again(&app, jar),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The sign-in page with a word on why, the dead pending sign-in forgotten.
+fn start_again(app: &AppState, jar: CookieJar) -> Result<Response, WebError> {
+    let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
+    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(START_AGAIN) };
+    Ok((jar, render(&page)?).into_response())
 }
 
 /// The Logout button: ends the session server-side and returns to the sign-in page.
@@ -83,14 +171,12 @@ pub struct LogoutForm {
 /// Ends the session; 303 to `/login`.
 pub async fn post_logout(
     State(app): State<AppState>,
+    Client(client): Client,
     current: CurrentUser,
     jar: CookieJar,
     WebForm(form): WebForm<LogoutForm>,
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    match app.services.sessions.revoke(current.user.id, &current.session.id).await {
-        Ok(()) | Err(CoreError::NotFound) => {}
-        Err(e) => return Err(e.into()),
-    }
+    app.services.sessions.end(&current.session, &client).await?;
     Ok((cookies::signed_out(jar, &app.web), Redirect::to("/login")).into_response())
 }

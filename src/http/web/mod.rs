@@ -5,6 +5,7 @@ mod assets;
 pub mod cookies;
 mod dashboard;
 mod login;
+mod mfa;
 mod signup;
 
 use askama::Template;
@@ -14,7 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use latchkey_core::Session;
+use latchkey_core::{ClientInfo, Session};
 
 use super::error::{ErrorPage, WebError};
 use super::{csrf, AppState};
@@ -25,12 +26,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(dashboard::get_index))
         .route("/signup", get(signup::get_signup).post(signup::post_signup))
         .route("/login", get(login::get_login).post(login::post_login))
+        .route("/login/mfa", get(login::get_login_mfa).post(login::post_login_mfa))
         .route("/logout", post(login::post_logout))
         .route("/dashboard", get(dashboard::get_dashboard))
+        .route("/account/mfa", get(mfa::get_mfa))
+        .route("/account/mfa/confirm", post(mfa::post_confirm))
+        .route("/account/mfa/disable", post(mfa::post_disable))
+        .route("/account/mfa/recovery-codes", post(mfa::post_recovery_codes))
         .route("/static/app.css", get(assets::get_stylesheet))
+        .route("/static/app.js", get(assets::get_script))
         .route("/static/favicon.svg", get(assets::get_favicon))
         .route("/favicon.ico", get(assets::get_favicon))
         .fallback(|| async { WebError::NotFound })
+        .method_not_allowed_fallback(|| async { WebError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), csrf::refuse_cross_site))
         .layer(middleware::from_fn_with_state(state, render_error_pages))
 }
@@ -79,13 +87,10 @@ async fn render_error_pages(State(state): State<AppState>, request: Request, nex
 
 /// Ends the session this browser had before signing in again, so that every
 /// sign-in gets a fresh session id and the old one cannot be reused.
-async fn end_previous_session(state: &AppState, jar: &CookieJar) -> Result<(), WebError> {
+async fn end_previous_session(state: &AppState, jar: &CookieJar, client: &ClientInfo) -> Result<(), WebError> {
     if let Some(token) = cookies::session_token(jar, &state.web) {
-        if let Ok((session, user)) = state.services.sessions.authenticate(&token).await {
-            match state.services.sessions.revoke(user.id, &session.id).await {
-                Ok(()) | Err(latchkey_core::CoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
+        if let Ok((session, _)) = state.services.sessions.authenticate(&token).await {
+            state.services.sessions.end(&session, client).await?;
         }
     }
     Ok(())

@@ -78,7 +78,7 @@ pub async fn post_signup(
     verify_token(&expected, &form.csrf_token)?;
     let errors = match app.services.accounts.sign_up(&form.username, &form.email, &form.password).await {
         Ok(user) => {
-            end_previous_session(&app, &jar).await?;
+            end_previous_session(&app, &jar, &client).await?;
             let new = app.services.sessions.start(&user, &client).await?;
             let jar = cookies::signed_in(jar, new.token, &app.web);
             return Ok((jar, Redirect::to("/dashboard")).into_response());

@@ -1,0 +1,326 @@
+//! TOTP multi-factor authentication: enrolment, code checks with replay
+//! protection, recovery codes, and the second step of signing in.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::accounts::SignIn;
+use crate::clock::SharedClock;
+use crate::domain::{User, UserId};
+use crate::error::CoreError;
+use crate::events::{EventKind, Events};
+use crate::password::PasswordHasher;
+use crate::recovery::{self, SecondFactorCode};
+use crate::secret_box::SecretBox;
+use crate::sessions::{ClientInfo, Sessions};
+use crate::store::{PendingSignInRecord, Store};
+use crate::token::token_hash;
+use crate::totp::{self, TotpSecret};
+
+/// How long a pending enrolment keeps its secret (a reload shows the same QR code).
+const ENROLMENT_TTL: Duration = Duration::hours(1);
+/// How long a pending sign-in waits for its code (contract: 5 minutes).
+pub const PENDING_SIGN_IN_TTL: Duration = Duration::minutes(5);
+/// Wrong codes after which a pending sign-in dies (contract: 5).
+pub const PENDING_SIGN_IN_MAX_FAILURES: u32 = 5;
+
+/// A secret being enrolled, with what the user needs to add it to an app.
+#[derive(Debug)]
+pub struct Enrolment {
+    /// The shared secret.
+    pub secret: TotpSecret,
+    /// The Key Uri Format URI the QR code holds.
+    pub otpauth_uri: String,
+}
+
+impl Enrolment {
+    /// The secret in base32, as apps take it typed in.
+    pub fn secret_base32(&self) -> String {
+        self.secret.to_base32()
+    }
+
+    /// The QR code of the URI, as inline SVG.
+    pub fn qr_svg(&self) -> Result<String, CoreError> {
+        totp::qr_svg(&self.otpauth_uri).ok_or_else(|| CoreError::Internal("QR code too large".into()))
+    }
+}
+
+/// A sign-in that passed the password and waits for a code.
+#[derive(Debug, Clone)]
+pub struct PendingSignIn {
+    /// Who is signing in.
+    pub user_id: UserId,
+    /// The CSRF token of the code form.
+    pub csrf_token: String,
+}
+
+/// The MFA service.
+#[derive(Clone)]
+pub struct Mfa {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    key: SecretBox,
+    hasher: PasswordHasher,
+    sessions: Sessions,
+    events: Events,
+    issuer: Arc<str>,
+}
+
+/// The parts [`Mfa`] is built from.
+pub struct MfaParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Seals TOTP secrets at rest.
+    pub key: SecretBox,
+    /// Hashes recovery codes.
+    pub hasher: PasswordHasher,
+    /// Starts the session a completed sign-in gets.
+    pub sessions: Sessions,
+    /// The event log.
+    pub events: Events,
+    /// The issuer named in authenticator apps.
+    pub issuer: String,
+}
+
+impl Mfa {
+    /// Builds the service.
+    pub fn new(parts: MfaParts) -> Self {
+        let MfaParts { store, clock, key, hasher, sessions, events, issuer } = parts;
+        Mfa { store, clock, key, hasher, sessions, events, issuer: issuer.into() }
+    }
+
+    /// The pending enrolment: the one in progress when `fresh` is false and one
+    /// exists (a page reload shows the same secret), else a new secret that
+    /// replaces it. Refused while MFA is on.
+    pub async fn enrolment(&self, user: &User, fresh: bool, client: &ClientInfo) -> Result<Enrolment, CoreError> {
+        if user.mfa_enabled {
+            return Err(CoreError::MfaAlreadyOn);
+        }
+        let now = self.clock.now();
+        if !fresh {
+            if let Some(sealed) = self.store.get_totp_enrolment(user.id, now).await? {
+                return Ok(self.enrolment_for(user, self.unseal(user.id, &sealed)?));
+            }
+        }
+        let secret = TotpSecret::generate();
+        let sealed = self.seal(user.id, &secret);
+        self.store.put_totp_enrolment(user.id, &sealed, now + ENROLMENT_TTL).await?;
+        self.events.record(user.id, EventKind::MfaEnrolmentStarted, client).await?;
+        Ok(self.enrolment_for(user, secret))
+    }
+
+    fn enrolment_for(&self, user: &User, secret: TotpSecret) -> Enrolment {
+        let otpauth_uri = totp::otpauth_uri(&self.issuer, user.username.as_str(), &secret);
+        Enrolment { secret, otpauth_uri }
+    }
+
+    /// Turns MFA on when `code` is right for the pending secret; returns the
+    /// recovery codes, shown this once. A wrong code keeps the enrolment.
+    pub async fn confirm_enrolment(
+        &self,
+        user: &User,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Vec<String>, CoreError> {
+        if user.mfa_enabled {
+            return Err(CoreError::MfaAlreadyOn);
+        }
+        let now = self.clock.now();
+        let sealed = self
+            .store
+            .get_totp_enrolment(user.id, now)
+            .await?
+            .ok_or(CoreError::MfaMissing("No enrolment is in progress; start one first."))?;
+        let secret = self.unseal(user.id, &sealed)?;
+        let step = match SecondFactorCode::parse(code) {
+            Some(SecondFactorCode::Totp(digits)) => secret.matching_step(&digits, unix(now)),
+            _ => None,
+        };
+        let Some(step) = step else {
+            self.events.record(user.id, EventKind::WrongCode, client).await?;
+            return Err(CoreError::InvalidCode);
+        };
+        let codes = recovery::generate_set();
+        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
+        if !self.store.confirm_totp(user.id, &sealed, step_i64(step), now, &hashes).await? {
+            return Err(CoreError::MfaAlreadyOn);
+        }
+        self.events.record(user.id, EventKind::MfaEnabled, client).await?;
+        Ok(codes)
+    }
+
+    /// Checks a TOTP or recovery code of a user with MFA on, spending it:
+    /// a TOTP step is accepted once (a conditional update in the store), a
+    /// recovery code once. Every refusal is [`CoreError::InvalidCode`].
+    pub async fn verify_code(&self, user: UserId, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        let outcome = match SecondFactorCode::parse(code) {
+            Some(SecondFactorCode::Totp(digits)) => self.verify_totp(user, &digits).await?,
+            Some(SecondFactorCode::Recovery(typed)) => self.spend_recovery_code(user, typed).await?,
+            None => Outcome::Wrong,
+        };
+        match outcome {
+            Outcome::Accepted(kind) => {
+                if let Some(kind) = kind {
+                    self.events.record(user, kind, client).await?;
+                }
+                Ok(())
+            }
+            Outcome::Wrong => {
+                self.events.record(user, EventKind::WrongCode, client).await?;
+                Err(CoreError::InvalidCode)
+            }
+            Outcome::Replayed => {
+                tracing::warn!(user_id = %user, "a code was replayed");
+                self.events.record(user, EventKind::CodeReplayed, client).await?;
+                Err(CoreError::InvalidCode)
+            }
+        }
+    }
+
+    async fn verify_totp(&self, user: UserId, digits: &str) -> Result<Outcome, CoreError> {
+        let Some(factor) = self.store.get_totp_factor(user).await? else {
+            return Ok(Outcome::Wrong);
+        };
+        let secret = self.unseal(user, &factor.secret_sealed)?;
+        let Some(step) = secret.matching_step(digits, unix(self.clock.now())) else {
+            return Ok(Outcome::Wrong);
+        };
+        if self.store.use_totp_step(user, step_i64(step)).await? {
+            Ok(Outcome::Accepted(None))
+        } else {
+            Ok(Outcome::Replayed)
+        }
+    }
+
+    async fn spend_recovery_code(&self, user: UserId, typed: String) -> Result<Outcome, CoreError> {
+        let candidates = self.store.unused_recovery_codes(user).await?;
+        let candidates = candidates.into_iter().map(|c| (c.id, c.code_hash)).collect();
+        let Some(id) = self.hasher.find_code(typed, candidates).await? else {
+            return Ok(Outcome::Wrong);
+        };
+        if self.store.use_recovery_code(id, self.clock.now()).await? {
+            Ok(Outcome::Accepted(Some(EventKind::RecoveryCodeUsed)))
+        } else {
+            Ok(Outcome::Replayed)
+        }
+    }
+
+    /// Turns MFA off with a current code; the recovery codes die with it.
+    pub async fn disable(&self, user: &User, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        if !user.mfa_enabled {
+            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+        }
+        self.verify_code(user.id, code, client).await?;
+        self.store.delete_totp_factor(user.id).await?;
+        self.events.record(user.id, EventKind::MfaDisabled, client).await
+    }
+
+    /// A new set of recovery codes for a current code; the old set is void.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user: &User,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Vec<String>, CoreError> {
+        if !user.mfa_enabled {
+            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+        }
+        self.verify_code(user.id, code, client).await?;
+        let codes = recovery::generate_set();
+        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
+        self.store.replace_recovery_codes(user.id, &hashes).await?;
+        self.events.record(user.id, EventKind::RecoveryCodesRegenerated, client).await?;
+        Ok(codes)
+    }
+
+    /// How many unspent recovery codes the user has left.
+    pub async fn recovery_codes_left(&self, user: UserId) -> Result<usize, CoreError> {
+        Ok(self.store.unused_recovery_codes(user).await?.len())
+    }
+
+    /// Opens a pending sign-in for a user whose password was right.
+    pub(crate) async fn begin_sign_in(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<(String, PendingSignIn), CoreError> {
+        let token = crate::token::random_token();
+        let now = self.clock.now();
+        let record = PendingSignInRecord {
+            token_hash: token_hash(&token),
+            user_id: user.id,
+            csrf_token: crate::token::random_token(),
+            expires_at: now + PENDING_SIGN_IN_TTL,
+            failures: 0,
+            client: client.clone(),
+        };
+        self.store.insert_pending_sign_in(&record, now).await?;
+        Ok((token, PendingSignIn { user_id: user.id, csrf_token: record.csrf_token }))
+    }
+
+    /// The live pending sign-in behind a token (unknown, expired or used up:
+    /// [`CoreError::Unauthenticated`]).
+    pub async fn pending_sign_in(&self, token: &str) -> Result<PendingSignIn, CoreError> {
+        let record = self
+            .store
+            .get_pending_sign_in(&token_hash(token), self.clock.now(), PENDING_SIGN_IN_MAX_FAILURES)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        Ok(PendingSignIn { user_id: record.user_id, csrf_token: record.csrf_token })
+    }
+
+    /// The second step: a right code turns the pending sign-in into a session
+    /// (once); a wrong one counts against it.
+    pub async fn complete_sign_in(&self, token: &str, code: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
+        let pending = self.pending_sign_in(token).await?;
+        let hash = token_hash(token);
+        match self.verify_code(pending.user_id, code, client).await {
+            Ok(()) => {}
+            Err(CoreError::InvalidCode) => {
+                self.store.fail_pending_sign_in(&hash).await?;
+                return Err(CoreError::InvalidCode);
+            }
+            Err(e) => return Err(e),
+        }
+        if !self.store.take_pending_sign_in(&hash).await? {
+            return Err(CoreError::Unauthenticated);
+        }
+        let user = self.store.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
+        let session = self.sessions.start(&user, client).await?;
+        self.events.record(user.id, EventKind::SignedIn, client).await?;
+        Ok(SignIn::Done { user, session: Box::new(session) })
+    }
+
+    fn seal(&self, user: UserId, secret: &TotpSecret) -> Vec<u8> {
+        self.key.seal(secret.as_bytes(), user.0.as_bytes())
+    }
+
+    /// Fails closed: a secret that does not open (wrong key, a row copied to
+    /// another user) is an error, never a pass.
+    fn unseal(&self, user: UserId, sealed: &[u8]) -> Result<TotpSecret, CoreError> {
+        self.key.open(sealed, user.0.as_bytes()).map(TotpSecret::from_bytes).map_err(|_| {
+            CoreError::Internal(format!("the TOTP secret of user {user} does not open under the server key"))
+        })
+    }
+}
+
+/// What checking a code found.
+enum Outcome {
+    /// Right and unspent; the event to record, if any beyond the caller's.
+    Accepted(Option<EventKind>),
+    /// Not a code of this user.
+    Wrong,
+    /// Right, but already spent.
+    Replayed,
+}
+
+fn unix(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp()).unwrap_or(0)
+}
+
+fn step_i64(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,176 @@
+//! `/account/mfa`: enrolment by QR code, and once on, recovery codes and turning it off.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use latchkey_core::totp::grouped;
+use latchkey_core::{CoreError, User};
+use serde::Deserialize;
+
+use super::{render, Menu};
+use crate::http::csrf::verify_token;
+use crate::http::error::WebError;
+use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "mfa_setup.html")]
+struct SetupPage {
+    menu: Option<Menu>,
+    csrf_token: String,
+    username: String,
+    qr_svg: String,
+    secret: String,
+    secret_grouped: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_manage.html")]
+struct ManagePage {
+    menu: Option<Menu>,
+    csrf_token: String,
+    codes_left: usize,
+    regenerate_error: Option<&'static str>,
+    disable_error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_codes.html")]
+struct CodesPage<'a> {
+    menu: Option<Menu>,
+    heading: &'static str,
+    codes: Vec<String>,
+    support: Option<&'a str>,
+}
+
+/// A form holding a current code. No `Debug`: it holds a code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
+
+/// MFA off: the enrolment (resumed on reload, so the QR code stays the same).
+/// MFA on: its status and the forms to manage it.
+pub async fn get_mfa(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+) -> Result<Response, WebError> {
+    if current.user.mfa_enabled {
+        manage_page(&app, &current, None, None).await
+    } else {
+        setup_page(&app, &client, &current, None).await
+    }
+}
+
+async fn setup_page(
+    app: &AppState,
+    client: &latchkey_core::ClientInfo,
+    current: &CurrentUser,
+    error: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let enrolment = app.services.mfa.enrolment(&current.user, false, client).await?;
+    let secret = enrolment.secret_base32();
+    let page = SetupPage {
+        menu: Some(menu(&current.user, current)),
+        csrf_token: current.session.csrf_token.clone(),
+        username: current.user.username.to_string(),
+        qr_svg: enrolment.qr_svg()?,
+        secret_grouped: grouped(&secret),
+        secret,
+        error,
+    };
+    render(&page)
+}
+
+async fn manage_page(
+    app: &AppState,
+    current: &CurrentUser,
+    regenerate_error: Option<&'static str>,
+    disable_error: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let page = ManagePage {
+        menu: Some(menu(&current.user, current)),
+        csrf_token: current.session.csrf_token.clone(),
+        codes_left: app.services.mfa.recovery_codes_left(current.user.id).await?,
+        regenerate_error,
+        disable_error,
+    };
+    render(&page)
+}
+
+fn menu(user: &User, current: &CurrentUser) -> Menu {
+    Menu::new(user.username.as_str(), &current.session)
+}
+
+fn codes_page(
+    app: &AppState,
+    current: &CurrentUser,
+    heading: &'static str,
+    codes: Vec<String>,
+) -> Result<Response, WebError> {
+    let page =
+        CodesPage { menu: Some(menu(&current.user, current)), heading, codes, support: app.web.support_contact() };
+    render(&page)
+}
+
+/// "Confirm Multi-Factor Authorization": a right code turns MFA on and shows
+/// the recovery codes once; a wrong one shows the same enrolment again.
+pub async fn post_confirm(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+    WebForm(form): WebForm<CodeForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    match app.services.mfa.confirm_enrolment(&current.user, &form.code, &client).await {
+        Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
+        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE)).await,
+        Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, None, None).await,
+        Err(CoreError::MfaMissing(_)) => {
+            setup_page(&app, &client, &current, Some("That setup expired; scan this new QR code.")).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Turns MFA off for a current code.
+pub async fn post_disable(
+    State(app): State<AppState>,
+    Client(client): Client,
+    mut current: CurrentUser,
+    WebForm(form): WebForm<CodeForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    match app.services.mfa.disable(&current.user, &form.code, &client).await {
+        Ok(()) => {
+            current.user.mfa_enabled = false;
+            setup_page(&app, &client, &current, None).await
+        }
+        Err(CoreError::InvalidCode) => manage_page(&app, &current, None, Some(WRONG_CODE)).await,
+        Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new set of recovery codes for a current code.
+pub async fn post_recovery_codes(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+    WebForm(form): WebForm<CodeForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    match app.services.mfa.regenerate_recovery_codes(&current.user, &form.code, &client).await {
+        Ok(codes) => codes_page(&app, &current, "New recovery codes are ready; the old ones no longer work.", codes),
+        Err(CoreError::InvalidCode) => manage_page(&app, &current, Some(WRONG_CODE), None).await,
+        Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,186 @@
+//! The tutorial over HTTP: enrol from the menu, confirm, sign in with a code.
+
+use reqwest::StatusCode;
+use time::Duration;
+
+use crate::api_mfa::decode_qr_svg;
+use crate::helpers::{spawn_app, spawn_app_with, Browser, Page, TestApp, PASSWORD};
+
+/// The secret of the enrolment page, without the spaces between groups.
+fn secret_of(page: &Page) -> String {
+    page.inner("mfa-secret").expect("the secret is shown").split_whitespace().collect()
+}
+
+/// Signs up in a browser and opens the MFA page from the menu's link.
+async fn enrolment_page(app: &TestApp) -> (Browser, Page) {
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let dashboard = browser.get("/dashboard").await;
+    assert!(dashboard.html.contains("<a href=\"/account/mfa\">Multi-Factor Authentication</a>"));
+    let page = browser.get("/account/mfa").await;
+    assert_eq!(page.status, StatusCode::OK);
+    (browser, page)
+}
+
+/// Enrols and confirms; returns the browser, the secret and the success page.
+async fn enrolled(app: &TestApp) -> (Browser, String, Page) {
+    let (browser, page) = enrolment_page(app).await;
+    let secret = secret_of(&page);
+    let done =
+        browser.post("/account/mfa/confirm", &[("csrf_token", &page.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert_eq!(done.status, StatusCode::OK);
+    (browser, secret, done)
+}
+
+async fn log_out(browser: &Browser) {
+    let page = browser.get("/dashboard").await;
+    let out = browser.post("/logout", &[("csrf_token", &page.csrf())]).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+}
+
+#[tokio::test]
+async fn the_enrolment_page_shows_a_scannable_qr_code_the_key_and_the_confirm_button() {
+    let app = spawn_app().await;
+    let (browser, page) = enrolment_page(&app).await;
+    let qr = page.inner("mfa-qr").expect("an element with id mfa-qr");
+    let svg = &qr[qr.find("<svg").expect("an inline svg")..];
+    let secret = secret_of(&page);
+    assert_eq!(secret.len(), 32);
+    let grouped = page.inner("mfa-secret").unwrap();
+    assert_eq!(grouped.split(' ').count(), 8, "shown in groups of four: {grouped}");
+    let uri =
+        format!("otpauth://totp/Latchkey:alice?secret={secret}&issuer=Latchkey&algorithm=SHA1&digits=6&period=30");
+    assert_eq!(decode_qr_svg(svg.trim()), uri, "the QR code holds the key shown beside it");
+    assert!(page.html.contains("data-copy=\"") && page.html.contains(">Copy</button>"), "a copy button");
+    assert!(page.html.contains("action=\"/account/mfa/confirm\""));
+    assert!(page.html.contains(">Confirm Multi-Factor Authorization</button>"));
+    assert!(page.html.contains("name=\"code\"") && page.html.contains("inputmode=\"numeric\""));
+
+    let again = browser.get("/account/mfa").await;
+    assert_eq!(secret_of(&again), secret, "a reload shows the same secret");
+}
+
+#[tokio::test]
+async fn a_wrong_code_keeps_the_enrolment_and_says_so() {
+    let app = spawn_app().await;
+    let (browser, page) = enrolment_page(&app).await;
+    let secret = secret_of(&page);
+    let wrong = browser.post("/account/mfa/confirm", &[("csrf_token", &page.csrf()), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(wrong.html.contains("id=\"code-error\""), "the error stands by the field");
+    assert!(wrong.html.contains("That code is not right"));
+    assert_eq!(secret_of(&wrong), secret, "same enrolment");
+    let dashboard = browser.get("/dashboard").await;
+    assert!(dashboard.html.contains("badge-off"), "MFA stays off");
+}
+
+#[tokio::test]
+async fn confirming_without_the_csrf_token_is_403_and_turns_nothing_on() {
+    let app = spawn_app().await;
+    let (browser, page) = enrolment_page(&app).await;
+    let code = app.code(&secret_of(&page), 0);
+    let refused = browser.post("/account/mfa/confirm", &[("code", &code)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = browser
+        .post_with(
+            "/account/mfa/confirm",
+            &[("csrf_token", &page.csrf()), ("code", &code)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(browser.get("/dashboard").await.html.contains("badge-off"));
+}
+
+#[tokio::test]
+async fn the_tutorial_end_to_end_over_http() {
+    let app = spawn_app_with(|c| c.support_email = Some("help@example.org".into())).await;
+    let (browser, secret, done) = enrolled(&app).await;
+    assert!(done.html.contains("Multi-Factor Authentication is active"));
+    assert_eq!(done.html.matches("class=\"recovery-code\"").count(), 10);
+    assert!(done.html.contains("mailto:help@example.org"), "names whom to contact for a lost device");
+    assert!(browser.get("/dashboard").await.html.contains("badge-on"));
+
+    log_out(&browser).await;
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert_eq!(step.status, StatusCode::OK, "a right password shows the code field, not the dashboard");
+    assert!(step.set_cookies.iter().all(|c| !c.starts_with("latchkey_session=")), "no session yet");
+    assert!(step.html.contains("<form method=\"post\" action=\"/login/mfa\""));
+    assert!(step.html.contains("<label for=\"code\">Authentication code</label>"));
+    let input = &step.html[step.html.find("id=\"code\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("inputmode=\"numeric\"") && input.contains("autocomplete=\"one-time-code\""), "{input}");
+
+    assert_eq!(browser.get("/dashboard").await.location.as_deref(), Some("/login"), "half signed in opens nothing");
+    assert_eq!(browser.get("/account/mfa").await.location.as_deref(), Some("/login"));
+    assert_eq!(browser.get("/login/mfa").await.status, StatusCode::OK, "the code form again");
+
+    let wrong = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(wrong.html.contains("id=\"code-error\""));
+
+    let no_token = browser.post("/login/mfa", &[("code", &app.code(&secret, 0))]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    app.clock.advance(Duration::seconds(30));
+    let signed_in = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert_eq!((signed_in.status, signed_in.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard")));
+    assert!(browser.get("/dashboard").await.html.contains("Hello, alice"));
+    assert_eq!(browser.get("/login/mfa").await.location.as_deref(), Some("/login"), "the pending sign-in is used up");
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_the_pending_sign_in() {
+    let app = spawn_app().await;
+    let (browser, secret, _) = enrolled(&app).await;
+    log_out(&browser).await;
+    let step = browser.log_in("alice", PASSWORD).await;
+    for _ in 0..4 {
+        let page = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", "000000")]).await;
+        assert!(page.html.contains("id=\"code-error\""));
+    }
+    let fifth = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", "000000")]).await;
+    assert!(fifth.html.contains("Sign in again"), "back to the password");
+    assert!(fifth.html.contains("action=\"/login\""));
+    app.clock.advance(Duration::seconds(30));
+    let late = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert!(late.location.is_none() && !late.html.contains("Hello, alice"), "a right code no longer helps");
+}
+
+#[tokio::test]
+async fn the_mfa_page_regenerates_codes_and_turns_mfa_off_with_a_current_code() {
+    let app = spawn_app().await;
+    let (browser, secret, done) = enrolled(&app).await;
+    let first_code = done.inner("recovery-codes").is_none();
+    assert!(first_code, "codes are list items, not an id");
+    let manage = browser.get("/account/mfa").await;
+    assert!(manage.html.contains("You have 10 unused recovery codes"));
+    assert!(manage.inner("mfa-qr").is_none(), "no new QR code while MFA is on");
+
+    let wrong =
+        browser.post("/account/mfa/recovery-codes", &[("csrf_token", &manage.csrf()), ("code", "000000")]).await;
+    assert!(wrong.html.contains("id=\"regenerate-code-error\""));
+    app.clock.advance(Duration::seconds(30));
+    let fresh = browser
+        .post("/account/mfa/recovery-codes", &[("csrf_token", &manage.csrf()), ("code", &app.code(&secret, 0))])
+        .await;
+    assert_eq!(fresh.html.matches("class=\"recovery-code\"").count(), 10);
+
+    let wrong = browser.post("/account/mfa/disable", &[("csrf_token", &manage.csrf()), ("code", "000000")]).await;
+    assert!(wrong.html.contains("id=\"disable-code-error\""));
+    app.clock.advance(Duration::seconds(30));
+    let off =
+        browser.post("/account/mfa/disable", &[("csrf_token", &manage.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert_eq!(off.status, StatusCode::OK);
+    assert!(off.inner("mfa-qr").is_some(), "MFA is off: the page offers enrolment again");
+    log_out(&browser).await;
+    let page = browser.log_in("alice", PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/dashboard"), "the password alone signs in");
+}
+
+#[tokio::test]
+async fn the_code_step_without_a_pending_sign_in_goes_back_to_the_password() {
+    let app = spawn_app().await;
+    let page = app.browser().get("/login/mfa").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
+}
