@@ -41,6 +41,9 @@ pub struct Config {
     pub max_concurrent_hashes: usize,
 }
 
+/// The longest session timeout accepted: a year (and no overflow in date arithmetic).
+const MAX_SESSION_SECS: u64 = 365 * 24 * 3600;
+
 /// The keys that `LATCHKEY_<KEY>` environment variables may set.
 const ENV_KEYS: &[&str] = &[
     "listen",
@@ -118,8 +121,16 @@ impl Config {
         if self.password_min_length < PasswordPolicy::FLOOR || self.password_min_length > PasswordPolicy::MAX_LENGTH {
             bail!("password_min_length must be between {} and {}", PasswordPolicy::FLOOR, PasswordPolicy::MAX_LENGTH);
         }
-        if self.session_idle_timeout_secs == 0 || self.session_absolute_lifetime_secs == 0 {
-            bail!("session timeouts must be at least one second");
+        for (name, secs) in [
+            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
+            ("session_absolute_lifetime_secs", self.session_absolute_lifetime_secs),
+        ] {
+            if !(1..=MAX_SESSION_SECS).contains(&secs) {
+                bail!("{name} must be between 1 and {MAX_SESSION_SECS} (one year)");
+            }
+        }
+        if self.max_concurrent_hashes == 0 || self.max_concurrent_hashes > 256 {
+            bail!("max_concurrent_hashes must be between 1 and 256");
         }
         if self.issuer.trim().is_empty() || self.issuer.contains(':') {
             bail!("issuer must be a non-empty name without ':' (authenticator apps split the label on it)");
@@ -159,7 +170,7 @@ impl Config {
 
     /// The settings the core services take.
     pub fn core_settings(&self) -> Settings {
-        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s.min(MAX_SESSION_SECS)).unwrap_or(0));
         Settings {
             issuer: self.issuer.clone(),
             password: PasswordPolicy { min_length: self.password_min_length },

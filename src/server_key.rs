@@ -41,22 +41,44 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
 }
 
 fn read(path: &Path) -> anyhow::Result<SecretBox> {
+    #[cfg(unix)]
+    if let Ok(meta) = fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the secret key file is readable by others; chmod 600 it");
+        }
+    }
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read the secret key file {}", path.display()))?;
     SecretBox::from_base64(&text).with_context(|| format!("secret key file {}", path.display()))
 }
 
+/// Writes a new key to a private temporary file and links it into place, so
+/// the key file is never seen half-written, and two processes starting at
+/// once on one data dir end up with the same key (the loser reads the winner's).
 fn create(path: &Path) -> anyhow::Result<SecretBox> {
     let (key, encoded) = SecretBox::generate();
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file =
-        options.open(path).with_context(|| format!("cannot create the secret key file {}", path.display()))?;
-    writeln!(file, "{encoded}")
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
-    tracing::info!(path = %path.display(), "created a new secret key");
-    Ok(key)
+    let written = options.open(&temporary).and_then(|mut file| {
+        writeln!(file, "{encoded}")?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temporary);
+        return Err(e).with_context(|| format!("cannot write the secret key file {}", path.display()));
+    }
+    let linked = fs::hard_link(&temporary, path);
+    let _ = fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new secret key");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(e).with_context(|| format!("cannot create the secret key file {}", path.display())),
+    }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod web;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -79,6 +79,20 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_token_is_dead_at_once_after_logout() {
     let app = spawn_app().await;
     app.sign_up("alice").await;

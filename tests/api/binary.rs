@@ -144,10 +144,12 @@ async fn a_port_in_use_and_bad_settings_fail_with_one_line_and_no_panic() {
         (["--database", "mysql://localhost/x"], "unsupported database URL"),
         (["--config", "/nonexistent/latchkey.toml"], "config file"),
         (["--listen", "not-an-address"], "invalid value"),
+        (["--no-such-flag", "x"], "unexpected argument"),
     ];
     for (args, says) in cases {
         let (ok, stderr) = run(dir.path(), &args);
         assert!(!ok && stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     }
 }
@@ -187,6 +189,22 @@ async fn flags_beat_environment_which_beats_the_config_file() {
     check(vec![], Some(format!("127.0.0.1:{env_port}")), env_port).await;
     check(vec!["--listen".into(), format!("127.0.0.1:{flag_port}")], Some(format!("127.0.0.1:{env_port}")), flag_port)
         .await;
+}
+
+#[tokio::test]
+async fn settings_out_of_range_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    for (line, says) in [
+        ("password_min_length = 7", "password_min_length"),
+        ("session_idle_timeout_secs = 0", "session_idle_timeout_secs"),
+        ("session_absolute_lifetime_secs = 99999999999", "session_absolute_lifetime_secs"),
+        ("issuer = \"a:b\"", "issuer"),
+    ] {
+        std::fs::write(&config, format!("{line}\n")).unwrap();
+        let (ok, stderr) = run(dir.path(), &["--config", config.to_str().unwrap()]);
+        assert!(!ok && stderr.contains(says), "{line}: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -229,3 +229,27 @@ async fn tokens_and_passwords_never_reach_the_data_dir_in_clear() {
     assert!(!haystack.contains(&token), "the session token is stored only as a hash");
     assert!(!haystack.contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    for path in ["/login", "/signup", "/no-such-page", "/api/v1/me", "/healthz"] {
+        let response = browser.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+    }
+    let css = browser.client.get(app.url("/static/app.css")).send().await.unwrap();
+    assert_ne!(css.headers()["cache-control"], "no-store", "static assets may be cached");
+
+    let https = spawn_app_with(|c| c.public_url = Some("https://login.example.org".into())).await;
+    let response = reqwest::get(https.url("/login")).await.unwrap();
+    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+}

@@ -103,3 +103,31 @@ async fn a_logout_without_the_sessions_token_is_403_and_keeps_the_session() {
     }
     assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK, "still signed in");
 }
+
+#[tokio::test]
+async fn a_post_whose_form_cannot_be_read_is_403_and_changes_nothing() {
+    let app = spawn_app().await;
+    let browser = signed_in_browser(&app).await;
+    let response = browser
+        .client
+        .post(app.url("/logout"))
+        .header("content-type", "application/json")
+        .body("{\"csrf_token\": \"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no body at all");
+    assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK, "still signed in");
+}
+
+#[tokio::test]
+async fn logout_by_get_is_not_a_thing() {
+    let app = spawn_app().await;
+    let browser = signed_in_browser(&app).await;
+    let page = browser.get("/logout").await;
+    assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(page.html.contains("Not here"), "an error page, not a bare status");
+    assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK);
+}

@@ -168,22 +168,27 @@ impl fmt::Debug for NewPassword {
 }
 
 /// A password as typed at sign-in, normalised like a new one. Never printed.
-pub struct Password(SecretString);
+pub struct Password {
+    normalised: SecretString,
+    /// Measured as typed, like a new password: normalisation may lengthen it.
+    over_long: bool,
+}
 
 impl Password {
     /// Wraps and normalises what the user typed.
     pub fn new(raw: &str) -> Self {
-        Password(SecretString::from(normalise(raw)))
+        let over_long = raw.chars().count() > PasswordPolicy::MAX_LENGTH;
+        Password { normalised: SecretString::from(normalise(raw)), over_long }
     }
 
     pub(crate) fn expose(&self) -> &str {
-        self.0.expose_secret()
+        self.normalised.expose_secret()
     }
 
-    /// Whether the password is longer than any stored password can be; such a
+    /// Whether the password is longer than any new password may be; such a
     /// password is refused without spending a hash on it.
     pub(crate) fn is_over_long(&self) -> bool {
-        self.expose().chars().count() > PasswordPolicy::MAX_LENGTH
+        self.over_long
     }
 }
 
@@ -260,6 +265,15 @@ mod tests {
         assert!(NewPassword::parse("über café 🐴 correct horse", alice.as_ref(), policy).is_ok());
         let emoji = "🐴🦊🐙🦉🐢🦀🐝🦋🐌🐞🦎🐬";
         assert!(NewPassword::parse(emoji, alice.as_ref(), policy).is_ok());
+    }
+
+    #[test]
+    fn a_password_that_normalisation_lengthens_still_fits_at_sign_in() {
+        // U+FDFA becomes 18 characters under NFKC.
+        let typed = format!("{}abcd", "\u{FDFA}".repeat(8));
+        assert!(NewPassword::parse(&typed, None, PasswordPolicy::default()).is_ok());
+        assert!(!Password::new(&typed).is_over_long());
+        assert!(Password::new(&"x".repeat(129)).is_over_long());
     }
 
     #[test]

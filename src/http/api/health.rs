@@ -1,4 +1,5 @@
-//! `GET /healthz`: 200 while the store answers, 503 when it does not.
+//! `GET /healthz`: 200 while the store answers, 503 when it does not (in the
+//! contract's error shape, with the status kept for simple probes).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ pub async fn get_healthz(State(app): State<AppState>) -> (StatusCode, Json<Value
     if app.services.store_is_healthy().await {
         (StatusCode::OK, Json(json!({ "status": "ok" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        let error = json!({"code": "unavailable", "message": "The store does not answer."});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": error })))
     }
 }
