@@ -1,6 +1,6 @@
 //! Configuration: defaults, then the TOML file, then `LATCHKEY_*` variables, then flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -39,6 +39,9 @@ pub struct Config {
     pub session_absolute_lifetime_secs: u64,
     /// How many Argon2 hashes may run at once (each takes 19 MiB).
     pub max_concurrent_hashes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone
+    /// else the header is ignored and the socket's peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The longest session timeout accepted: a year (and no overflow in date arithmetic).
@@ -57,6 +60,7 @@ const ENV_KEYS: &[&str] = &[
     "session_idle_timeout_secs",
     "session_absolute_lifetime_secs",
     "max_concurrent_hashes",
+    "trusted_proxies",
 ];
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             session_idle_timeout_secs: sessions.idle_timeout.whole_seconds().unsigned_abs(),
             session_absolute_lifetime_secs: sessions.absolute_lifetime.whole_seconds().unsigned_abs(),
             max_concurrent_hashes: 4,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -30,7 +30,8 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        let web = WebSettings::new(config.public_url(address)?, config.support_contact());
+        let web =
+            WebSettings::new(config.public_url(address)?, config.support_contact(), config.trusted_proxies.clone());
         let router = http::router(AppState::new(services, web));
         Ok(Application { listener, router, address })
     }

@@ -36,6 +36,8 @@ pub enum ApiError {
     Conflict(String),
     /// 413: the body is over 64 KiB.
     TooLarge,
+    /// 429: too many attempts; retry after this many seconds.
+    RateLimited(u64),
     /// 503: the store or the password hasher cannot take the request now.
     Unavailable,
     /// 500: a bug; logged with a reference id.
@@ -73,6 +75,11 @@ impl ApiError {
                 "too_large",
                 format!("The request body is over the limit of {} KiB.", super::BODY_LIMIT / 1024),
             ),
+            ApiError::RateLimited(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many attempts. Try again in {seconds} seconds."),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -104,6 +111,7 @@ impl From<CoreError> for ApiError {
             CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
             CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),
             CoreError::Busy => ApiError::Unavailable,
+            CoreError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 log_internal(&cause);
                 ApiError::Unavailable
@@ -129,6 +137,9 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            ApiError::RateLimited(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             _ => {}
         }
         response
@@ -147,6 +158,8 @@ pub enum WebError {
     MethodNotAllowed,
     /// 413: the form is over 64 KiB.
     TooLarge,
+    /// 429: too many attempts; retry after this many seconds.
+    RateLimited(u64),
     /// 503: try again shortly.
     Unavailable,
     /// 500: a bug; logged with a reference id.
@@ -184,6 +197,16 @@ impl WebError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 page("Form too large", "The form you sent is larger than this service accepts."),
             ),
+            WebError::RateLimited(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorPage {
+                    title: "Too many attempts",
+                    message: format!(
+                        "Too many wrong attempts, so this account is taking a pause. Try again in {}.",
+                        wait_in_words(*seconds)
+                    ),
+                },
+            ),
             WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 page("Busy right now", "The service cannot take your request at the moment. Please try again in a few seconds."),
@@ -199,10 +222,21 @@ impl WebError {
     }
 }
 
+/// "45 seconds", "3 minutes", "1 hour".
+fn wait_in_words(seconds: u64) -> String {
+    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    match seconds {
+        0..=90 => plural(seconds.max(1), "second"),
+        91..=5400 => plural(seconds.div_ceil(60), "minute"),
+        _ => plural(seconds.div_ceil(3600), "hour"),
+    }
+}
+
 impl From<CoreError> for WebError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::Busy => WebError::Unavailable,
+            CoreError::RateLimited { retry_after } => WebError::RateLimited(retry_after),
             CoreError::NotFound => WebError::NotFound,
             CoreError::Store(StoreError::Unavailable(cause)) => {
                 log_internal(&cause);
@@ -223,6 +257,9 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, page) = self.parts();
         let mut response = status.into_response();
+        if let WebError::RateLimited(seconds) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(page);
         response
     }

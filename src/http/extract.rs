@@ -1,13 +1,13 @@
 //! Extractors: the auth boundary (who is calling) and body parsing that answers
 //! in the contract's error shape.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use axum_extra::extract::CookieJar;
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, WebError};
 use super::web::cookies;
-use super::AppState;
+use super::{AppState, WebSettings};
 
 /// A JSON body; any failure to read it is a contract error (400 or 413).
 pub struct ApiJson<T>(pub T);
@@ -70,17 +70,31 @@ fn form_rejection(rejection: &FormRejection) -> WebError {
     }
 }
 
-/// The caller's address and user agent, as recorded with sessions and events.
+/// The caller's address and user agent, as recorded with sessions and events
+/// and as throttling counts them.
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let ip = peer.map(|peer| client_address(peer, &parts.headers, &state.web));
         let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-        Ok(Client(ClientInfo::new(ip, user_agent)))
+        Ok(Client(ClientInfo::new(ip.map(|ip| ip.to_string()), user_agent)))
     }
+}
+
+/// The socket's peer, unless it is a trusted proxy: then the nearest address
+/// in `X-Forwarded-For` that is not itself a trusted proxy (the rightmost
+/// entries were added by our proxies; anything further left the client wrote).
+fn client_address(peer: IpAddr, headers: &HeaderMap, web: &WebSettings) -> IpAddr {
+    if !web.is_trusted_proxy(peer) {
+        return peer;
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded.flat_map(|v| v.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
+    hops.into_iter().rev().find(|hop| !web.is_trusted_proxy(*hop)).unwrap_or(peer)
 }
 
 /// An API caller holding a valid bearer token.

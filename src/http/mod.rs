@@ -8,6 +8,7 @@ pub mod extract;
 pub mod headers;
 pub mod web;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -26,12 +27,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct WebSettings {
     public_url: PublicUrl,
     support_contact: Option<String>,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl WebSettings {
     /// Builds the settings.
-    pub fn new(public_url: PublicUrl, support_contact: Option<String>) -> Self {
-        WebSettings { public_url, support_contact }
+    pub fn new(public_url: PublicUrl, support_contact: Option<String>, trusted_proxies: Vec<IpAddr>) -> Self {
+        WebSettings { public_url, support_contact, trusted_proxies }
+    }
+
+    /// Whether a peer is a reverse proxy whose `X-Forwarded-For` is believed.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.contains(&peer)
     }
 
     /// Whether cookies get `Secure` and the `__Host-` prefix.

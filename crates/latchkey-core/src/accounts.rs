@@ -10,9 +10,9 @@ use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, NewSession, Sessions};
 use crate::store::{NewUserRecord, Store, StoreError, UserRecord};
+use crate::throttle::{self, Throttle};
 
-/// Where a right password leads.
-#[derive(Debug)]
+/// Where a right password leads. `Debug` shows no token.
 pub enum SignIn {
     /// Signed in: the user and the fresh session (new id and token).
     Done {
@@ -30,6 +30,15 @@ pub enum SignIn {
     },
 }
 
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignIn::Done { user, .. } => write!(f, "SignIn::Done({})", user.id),
+            SignIn::NeedsCode { pending, .. } => write!(f, "SignIn::NeedsCode({})", pending.user_id),
+        }
+    }
+}
+
 /// Creates accounts and checks passwords.
 #[derive(Clone)]
 pub struct Accounts {
@@ -40,6 +49,7 @@ pub struct Accounts {
     sessions: Sessions,
     mfa: Mfa,
     events: Events,
+    throttle: Throttle,
 }
 
 /// The parts [`Accounts`] is built from.
@@ -58,13 +68,15 @@ pub struct AccountsParts {
     pub mfa: Mfa,
     /// The event log.
     pub events: Events,
+    /// Counts failed guesses.
+    pub throttle: Throttle,
 }
 
 impl Accounts {
     /// Builds the service.
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts { store, clock, hasher, policy, sessions, mfa, events } = parts;
-        Accounts { store, clock, hasher, policy, sessions, mfa, events }
+        let AccountsParts { store, clock, hasher, policy, sessions, mfa, events, throttle } = parts;
+        Accounts { store, clock, hasher, policy, sessions, mfa, events, throttle }
     }
 
     /// The password rules in force (the sign-up page states the minimum).
@@ -99,14 +111,26 @@ impl Accounts {
     /// Checks a login (username or email) and password: starts a session, or
     /// for an account with MFA on, a pending sign-in that only a code completes.
     /// An unknown login and a wrong password give the same error after the same
-    /// work: an Argon2 verification against a dummy hash.
+    /// work: an Argon2 verification against a dummy hash. Guesses are counted
+    /// per address and per login name (existing or not) before the hash runs.
     pub async fn sign_in(&self, login: &str, password: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
         let password = Password::new(password);
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
         }
+        if let Some(ip) = &client.ip {
+            self.throttle.reserve(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
+        }
+        let login_key = throttle::password_key_for_login(login);
+        let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
         let record = self.find_by_login(login).await?;
         let verified = self.hasher.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        if verified {
+            self.throttle.clear(&login_key).await?;
+            if let Some(ip) = &client.ip {
+                self.throttle.refund(&throttle::password_key_for_address(ip)).await?;
+            }
+        }
         match record {
             Some(record) if verified && record.user.mfa_enabled => {
                 let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
@@ -119,6 +143,9 @@ impl Accounts {
             }
             Some(record) => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
+                if failures == throttle::PASSWORDS_PER_LOGIN.free {
+                    self.events.record(record.user.id, EventKind::Lockout, client).await?;
+                }
                 Err(CoreError::InvalidCredentials)
             }
             None => {

@@ -28,6 +28,12 @@ pub enum CoreError {
     /// An MFA action for a user without MFA, or a confirmation without an enrolment.
     #[error("{0}")]
     MfaMissing(&'static str),
+    /// Too many failed attempts: try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the next attempt is allowed.
+        retry_after: u64,
+    },
     /// A missing, unknown, expired or revoked session token.
     #[error("unauthenticated")]
     Unauthenticated,

@@ -35,6 +35,11 @@ pub enum EventKind {
     RecoveryCodeUsed,
     /// A new set of recovery codes replaced the old.
     RecoveryCodesRegenerated,
+    /// Failed guesses on the account reached the point where delays start.
+    Lockout,
+    /// 100 consecutive wrong codes: the TOTP factor takes no code until a
+    /// recovery code or an operator clears it.
+    MfaLocked,
 }
 
 impl EventKind {
@@ -52,6 +57,8 @@ impl EventKind {
             EventKind::CodeReplayed => "code_replayed",
             EventKind::RecoveryCodeUsed => "recovery_code_used",
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::Lockout => "lockout",
+            EventKind::MfaLocked => "mfa_locked",
         }
     }
 }

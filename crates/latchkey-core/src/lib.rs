@@ -16,6 +16,7 @@ pub mod secret_box;
 pub mod server_key;
 pub mod sessions;
 pub mod store;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 
@@ -70,6 +71,7 @@ impl Services {
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let events = Events::new(store.clone(), clock.clone());
+        let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
@@ -78,6 +80,7 @@ impl Services {
             hasher: hasher.clone(),
             sessions: sessions.clone(),
             events: events.clone(),
+            throttle: throttle.clone(),
             issuer: settings.issuer,
         });
         let accounts = Accounts::new(accounts::AccountsParts {
@@ -88,6 +91,7 @@ impl Services {
             sessions: sessions.clone(),
             mfa: mfa.clone(),
             events: events.clone(),
+            throttle,
         });
         Ok(Services { accounts, sessions, mfa, events, store })
     }

@@ -15,23 +15,31 @@ use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
 use crate::sessions::{ClientInfo, Sessions};
 use crate::store::{PendingSignInRecord, Store};
+use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
 
-/// How long a pending enrolment keeps its secret (a reload shows the same QR code).
-const ENROLMENT_TTL: Duration = Duration::hours(1);
+/// How long a pending enrolment keeps its secret (a reload shows the same QR
+/// code); SECURITY.md ENR-02 asks for at most 10 minutes.
+const ENROLMENT_TTL: Duration = Duration::minutes(10);
 /// How long a pending sign-in waits for its code (contract: 5 minutes).
 pub const PENDING_SIGN_IN_TTL: Duration = Duration::minutes(5);
 /// Wrong codes after which a pending sign-in dies (contract: 5).
 pub const PENDING_SIGN_IN_MAX_FAILURES: u32 = 5;
 
 /// A secret being enrolled, with what the user needs to add it to an app.
-#[derive(Debug)]
+/// `Debug` shows neither: the URI holds the secret too.
 pub struct Enrolment {
     /// The shared secret.
     pub secret: TotpSecret,
     /// The Key Uri Format URI the QR code holds.
     pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(<redacted>)")
+    }
 }
 
 impl Enrolment {
@@ -64,6 +72,7 @@ pub struct Mfa {
     hasher: PasswordHasher,
     sessions: Sessions,
     events: Events,
+    throttle: Throttle,
     issuer: Arc<str>,
 }
 
@@ -81,6 +90,8 @@ pub struct MfaParts {
     pub sessions: Sessions,
     /// The event log.
     pub events: Events,
+    /// Counts failed guesses.
+    pub throttle: Throttle,
     /// The issuer named in authenticator apps.
     pub issuer: String,
 }
@@ -88,8 +99,8 @@ pub struct MfaParts {
 impl Mfa {
     /// Builds the service.
     pub fn new(parts: MfaParts) -> Self {
-        let MfaParts { store, clock, key, hasher, sessions, events, issuer } = parts;
-        Mfa { store, clock, key, hasher, sessions, events, issuer: issuer.into() }
+        let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer } = parts;
+        Mfa { store, clock, key, hasher, sessions, events, throttle, issuer: issuer.into() }
     }
 
     /// The pending enrolment: the one in progress when `fresh` is false and one
@@ -119,10 +130,13 @@ impl Mfa {
 
     /// Turns MFA on when `code` is right for the pending secret; returns the
     /// recovery codes, shown this once. A wrong code keeps the enrolment.
+    /// Every other session of the user ends: one opened before MFA (perhaps
+    /// by whoever had the password) must not outlive it.
     pub async fn confirm_enrolment(
         &self,
         user: &User,
         code: &str,
+        keep_session: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Vec<String>, CoreError> {
         if user.mfa_enabled {
@@ -135,41 +149,61 @@ impl Mfa {
             .await?
             .ok_or(CoreError::MfaMissing("No enrolment is in progress; start one first."))?;
         let secret = self.unseal(user.id, &sealed)?;
+        let failures = self.reserve_code_attempt(user.id, &throttle::CODES_PER_ACCOUNT, client).await?;
         let step = match SecondFactorCode::parse(code) {
             Some(SecondFactorCode::Totp(digits)) => secret.matching_step(&digits, unix(now)),
             _ => None,
         };
         let Some(step) = step else {
-            self.events.record(user.id, EventKind::WrongCode, client).await?;
+            self.record_wrong_code(user.id, failures, client).await?;
             return Err(CoreError::InvalidCode);
         };
+        self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
+        if let Some(ip) = &client.ip {
+            self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
+        }
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
         if !self.store.confirm_totp(user.id, &sealed, step_i64(step), now, &hashes).await? {
             return Err(CoreError::MfaAlreadyOn);
         }
-        self.events.record(user.id, EventKind::MfaEnabled, client).await?;
+        self.store.delete_other_sessions(user.id, keep_session).await?;
+        self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }
 
     /// Checks a TOTP or recovery code of a user with MFA on, spending it:
     /// a TOTP step is accepted once (a conditional update in the store), a
     /// recovery code once. Every refusal is [`CoreError::InvalidCode`].
+    /// Every attempt is counted before it is evaluated (per account, shared by
+    /// sign-in, disabling and regenerating, and per address); a throttled
+    /// attempt is [`CoreError::RateLimited`] and not evaluated at all, so a
+    /// right code then says nothing either.
     pub async fn verify_code(&self, user: UserId, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
-        let outcome = match SecondFactorCode::parse(code) {
+        let parsed = SecondFactorCode::parse(code);
+        let policy = match parsed {
+            Some(SecondFactorCode::Recovery(_)) => &throttle::RECOVERY_CODES_PER_ACCOUNT,
+            _ => &throttle::CODES_PER_ACCOUNT,
+        };
+        let failures = self.reserve_code_attempt(user, policy, client).await?;
+        let outcome = match parsed {
             Some(SecondFactorCode::Totp(digits)) => self.verify_totp(user, &digits).await?,
             Some(SecondFactorCode::Recovery(typed)) => self.spend_recovery_code(user, typed).await?,
             None => Outcome::Wrong,
         };
         match outcome {
             Outcome::Accepted(kind) => {
+                self.throttle.clear(&throttle::code_key_for_account(user)).await?;
+                if let Some(ip) = &client.ip {
+                    self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
+                }
                 if let Some(kind) = kind {
-                    self.events.record(user, kind, client).await?;
+                    self.record_after_change(user, kind, client).await;
                 }
                 Ok(())
             }
             Outcome::Wrong => {
-                self.events.record(user, EventKind::WrongCode, client).await?;
+                self.record_wrong_code(user, failures, client).await?;
                 Err(CoreError::InvalidCode)
             }
             Outcome::Replayed => {
@@ -178,6 +212,34 @@ impl Mfa {
                 Err(CoreError::InvalidCode)
             }
         }
+    }
+
+    /// Counts a code attempt per address, then per account; returns the
+    /// account's count, this attempt included.
+    async fn reserve_code_attempt(
+        &self,
+        user: UserId,
+        policy: &throttle::Policy,
+        client: &ClientInfo,
+    ) -> Result<u32, CoreError> {
+        if let Some(ip) = &client.ip {
+            self.throttle.reserve(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
+        }
+        self.throttle.reserve(&throttle::code_key_for_account(user), policy).await
+    }
+
+    /// Records a wrong code, and the lockout when this failure started the
+    /// delays or locked the factor.
+    async fn record_wrong_code(&self, user: UserId, failures: u32, client: &ClientInfo) -> Result<(), CoreError> {
+        self.events.record(user, EventKind::WrongCode, client).await?;
+        if failures == throttle::CODES_PER_ACCOUNT.free {
+            self.events.record(user, EventKind::Lockout, client).await?;
+        }
+        if Some(failures) == throttle::CODES_PER_ACCOUNT.lock_after {
+            tracing::warn!(user_id = %user, "TOTP factor locked after consecutive wrong codes");
+            self.events.record(user, EventKind::MfaLocked, client).await?;
+        }
+        Ok(())
     }
 
     async fn verify_totp(&self, user: UserId, digits: &str) -> Result<Outcome, CoreError> {
@@ -215,7 +277,8 @@ impl Mfa {
         }
         self.verify_code(user.id, code, client).await?;
         self.store.delete_totp_factor(user.id).await?;
-        self.events.record(user.id, EventKind::MfaDisabled, client).await
+        self.record_after_change(user.id, EventKind::MfaDisabled, client).await;
+        Ok(())
     }
 
     /// A new set of recovery codes for a current code; the old set is void.
@@ -232,7 +295,7 @@ impl Mfa {
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
         self.store.replace_recovery_codes(user.id, &hashes).await?;
-        self.events.record(user.id, EventKind::RecoveryCodesRegenerated, client).await?;
+        self.record_after_change(user.id, EventKind::RecoveryCodesRegenerated, client).await;
         Ok(codes)
     }
 
@@ -272,26 +335,34 @@ impl Mfa {
         Ok(PendingSignIn { user_id: record.user_id, csrf_token: record.csrf_token })
     }
 
-    /// The second step: a right code turns the pending sign-in into a session
-    /// (once); a wrong one counts against it.
+    /// The second step: every attempt counts against the pending sign-in
+    /// before its code is checked (so parallel guesses cannot exceed five);
+    /// a right code turns it into a session, once.
     pub async fn complete_sign_in(&self, token: &str, code: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
-        let pending = self.pending_sign_in(token).await?;
         let hash = token_hash(token);
-        match self.verify_code(pending.user_id, code, client).await {
-            Ok(()) => {}
-            Err(CoreError::InvalidCode) => {
-                self.store.fail_pending_sign_in(&hash).await?;
-                return Err(CoreError::InvalidCode);
-            }
-            Err(e) => return Err(e),
-        }
-        if !self.store.take_pending_sign_in(&hash).await? {
+        let now = self.clock.now();
+        let pending = self
+            .store
+            .claim_pending_attempt(&hash, now, PENDING_SIGN_IN_MAX_FAILURES)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        self.verify_code(pending.user_id, code, client).await?;
+        if !self.store.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
         let user = self.store.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
         let session = self.sessions.start(&user, client).await?;
-        self.events.record(user.id, EventKind::SignedIn, client).await?;
+        self.record_after_change(user.id, EventKind::SignedIn, client).await;
         Ok(SignIn::Done { user, session: Box::new(session) })
+    }
+
+    /// Records an event for a change already committed: a failure to record
+    /// is logged, not returned, so the user is not told "failed" about a
+    /// change that happened (and, for new codes, never shown them).
+    async fn record_after_change(&self, user: UserId, kind: EventKind, client: &ClientInfo) {
+        if let Err(e) = self.events.record(user, kind, client).await {
+            tracing::error!(user_id = %user, event = kind.as_str(), error = %e, "could not record a security event");
+        }
     }
 
     fn seal(&self, user: UserId, secret: &TotpSecret) -> Vec<u8> {

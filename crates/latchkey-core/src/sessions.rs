@@ -75,12 +75,18 @@ pub struct SessionRecord {
 pub type Session = SessionRecord;
 
 /// A session just made: the token goes to the client once and is not kept.
-#[derive(Debug)]
+/// `Debug` does not show the token.
 pub struct NewSession {
     /// The bearer token / cookie value.
     pub token: String,
     /// The stored session.
     pub session: Session,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewSession({})", self.session.id)
+    }
 }
 
 /// Starts, checks, lists and ends sessions.

@@ -10,6 +10,22 @@ use time::OffsetDateTime;
 use crate::domain::{Email, User, UserId, Username};
 use crate::events::EventRecord;
 use crate::sessions::{ClientInfo, SessionRecord};
+use crate::throttle::Policy;
+
+/// What reserving an attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted; this many consecutive failures, this attempt included.
+    Granted {
+        /// The count after this attempt.
+        failures: u32,
+    },
+    /// Not counted: blocked until then, or locked (`None`).
+    Refused {
+        /// When the next attempt is allowed; `None` when locked.
+        blocked_until: Option<OffsetDateTime>,
+    },
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +133,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: UserId, session_id: &str) -> Result<bool, StoreError>;
+    /// Deletes all the user's sessions but `keep`; returns how many went.
+    async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError>;
 
     /// Stores (replacing any) the user's pending TOTP enrolment.
     async fn put_totp_enrolment(
@@ -163,10 +181,28 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         max_failures: u32,
     ) -> Result<Option<PendingSignInRecord>, StoreError>;
-    /// Counts one wrong code against a pending sign-in.
-    async fn fail_pending_sign_in(&self, token_hash: &str) -> Result<(), StoreError>;
-    /// Deletes a pending sign-in; true for exactly one caller, so it is used once.
-    async fn take_pending_sign_in(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Counts an attempt against a live pending sign-in before its code is
+    /// checked (one conditional update, so parallel guesses cannot exceed
+    /// `max_failures`); `None` when it is unknown, expired or used up.
+    async fn claim_pending_attempt(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError>;
+    /// Deletes a pending sign-in that has not expired; true for exactly one
+    /// caller, so it completes once.
+    async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Counts an attempt on a throttle key in one atomic statement, unless the
+    /// key is blocked or locked. Past `policy.free` failures it also starts the
+    /// delay, in the same statement, so parallel attempts see it at once.
+    async fn reserve_attempt(&self, key: &str, now: OffsetDateTime, policy: &Policy)
+        -> Result<Reservation, StoreError>;
+    /// Forgets the failures counted on a key.
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
+    /// Takes back one counted attempt (it succeeded) without forgetting the rest.
+    async fn refund_attempt(&self, key: &str) -> Result<(), StoreError>;
 
     /// Appends a security event.
     async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError>;

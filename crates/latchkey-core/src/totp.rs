@@ -9,6 +9,7 @@ use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Builder, Secret};
 
 /// Seconds per step.
@@ -52,17 +53,30 @@ impl TotpSecret {
     }
 
     /// The step (counter) among t-1, t, t+1 whose code is `code`, if any.
-    /// `code` must be exactly six ASCII digits.
+    /// `code` must be exactly six ASCII digits. All three candidates are
+    /// computed and compared in constant time whatever matches, so the time
+    /// taken says nothing about which step (if any) matched.
     pub fn matching_step(&self, code: &str, unix_time: u64) -> Option<u64> {
+        if code.len() != usize::from(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let totp = Builder::new()
             .with_algorithm(Algorithm::SHA1)
             .with_digits(DIGITS)
-            .with_skew(SKEW)
             .with_step_duration(STEP_SECONDS)
             .with_secret(self.0.clone())
             .build()
             .ok()?;
-        totp.check(code, unix_time)
+        let now = step_of(unix_time);
+        let mut found = None;
+        for step in now.saturating_sub(u64::from(SKEW))..=now + u64::from(SKEW) {
+            let candidate = totp.generate(step * STEP_SECONDS).to_string();
+            let matches: bool = candidate.as_bytes().ct_eq(code.as_bytes()).into();
+            if matches && found.is_none() {
+                found = Some(step);
+            }
+        }
+        found
     }
 }
 

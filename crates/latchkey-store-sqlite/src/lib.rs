@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use latchkey_core::events::EventRecord;
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
-    NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Store, StoreError, TotpFactorRecord, UserRecord,
+    NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError, TotpFactorRecord,
+    UserRecord,
 };
+use latchkey_core::throttle::Policy;
 use latchkey_core::{Email, User, UserId, Username};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -113,6 +115,17 @@ fn session_record(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         created_at: instant(row, "created_at")?,
         last_seen_at: instant(row, "last_seen_at")?,
         expires_at: instant(row, "expires_at")?,
+        client: client(row)?,
+    })
+}
+
+fn pending_sign_in(row: &SqliteRow) -> Result<PendingSignInRecord, StoreError> {
+    Ok(PendingSignInRecord {
+        token_hash: row.try_get("token_hash").map_err(corrupt)?,
+        user_id: user_id(row, "user_id")?,
+        csrf_token: row.try_get("csrf_token").map_err(corrupt)?,
+        expires_at: instant(row, "expires_at")?,
+        failures: row.try_get("failures").map_err(corrupt)?,
         client: client(row)?,
     })
 }
@@ -255,6 +268,16 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+            .bind(user.to_string())
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 
     async fn put_totp_enrolment(
@@ -442,35 +465,98 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(unavailable)?;
-        row.map(|row| {
-            Ok(PendingSignInRecord {
-                token_hash: row.try_get("token_hash").map_err(corrupt)?,
-                user_id: user_id(&row, "user_id")?,
-                csrf_token: row.try_get("csrf_token").map_err(corrupt)?,
-                expires_at: instant(&row, "expires_at")?,
-                failures: row.try_get("failures").map_err(corrupt)?,
-                client: client(&row)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(pending_sign_in).transpose()
     }
 
-    async fn fail_pending_sign_in(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE pending_sign_ins SET failures = failures + 1 WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    async fn claim_pending_attempt(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE pending_sign_ins SET failures = failures + 1 \
+             WHERE token_hash = ? AND expires_at > ? AND failures < ? \
+             RETURNING token_hash, user_id, csrf_token, expires_at, failures, ip, user_agent",
+        )
+        .bind(token_hash)
+        .bind(seconds(now))
+        .bind(max_failures)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(pending_sign_in).transpose()
     }
 
-    async fn take_pending_sign_in(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM pending_sign_ins WHERE token_hash = ?")
+    async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pending_sign_ins WHERE token_hash = ? AND expires_at > ?")
             .bind(token_hash)
+            .bind(seconds(now))
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        policy: &Policy,
+    ) -> Result<Reservation, StoreError> {
+        // `counted` is the count after this attempt: 1 when the last failure is
+        // older than `forget_after`. Past `free`, the same statement sets the
+        // delay: first_delay doubled per failure beyond `free`, capped.
+        const COUNTED: &str = "(CASE WHEN throttles.updated_at <= ?2 - ?7 THEN 1 ELSE throttles.failures + 1 END)";
+        let sql = format!(
+            "INSERT INTO throttles (key, failures, blocked_until, updated_at) \
+             VALUES (?1, 1, CASE WHEN ?3 <= 1 THEN ?2 + ?4 ELSE 0 END, ?2) \
+             ON CONFLICT (key) DO UPDATE SET \
+                 failures = {COUNTED}, \
+                 blocked_until = CASE WHEN {COUNTED} >= ?3 \
+                     THEN ?2 + MIN(?5, ?4 << MIN({COUNTED} - ?3, 20)) ELSE 0 END, \
+                 updated_at = ?2 \
+             WHERE throttles.blocked_until <= ?2 AND throttles.failures < ?6 \
+             RETURNING failures"
+        );
+        let never = i64::from(u32::MAX);
+        let granted: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(key)
+            .bind(seconds(now))
+            .bind(i64::from(policy.free))
+            .bind(policy.first_delay.whole_seconds())
+            .bind(policy.max_delay.whole_seconds())
+            .bind(policy.lock_after.map_or(never, i64::from))
+            .bind(policy.forget_after.map_or(never, |d| d.whole_seconds()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if let Some(failures) = granted {
+            return Ok(Reservation::Granted { failures: u32::try_from(failures).unwrap_or(u32::MAX) });
+        }
+        let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let failures: i64 = row.try_get("failures").map_err(corrupt)?;
+        let locked = policy.lock_after.is_some_and(|lock| failures >= i64::from(lock));
+        let blocked_until = if locked { None } else { Some(instant(&row, "blocked_until")?) };
+        Ok(Reservation::Refused { blocked_until })
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM throttles WHERE key = ?").bind(key).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn refund_attempt(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE throttles SET failures = MAX(failures - 1, 0) WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError> {

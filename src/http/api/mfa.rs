@@ -39,7 +39,7 @@ pub async fn post_totp_confirm(
     caller: ApiUser,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.code, &client).await?;
+    let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.code, Some(&caller.session.id), &client).await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 

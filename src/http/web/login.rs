@@ -130,7 +130,7 @@ pub async fn post_login_mfa(
     WebForm(form): WebForm<CodeForm>,
 ) -> Result<Response, WebError> {
     let Some(token) = cookies::pending_token(&jar, &app.web) else {
-        return Err(WebError::Csrf);
+        return Ok(Redirect::to("/login").into_response());
     };
     let pending = match app.services.mfa.pending_sign_in(&token).await {
         Ok(pending) => pending,

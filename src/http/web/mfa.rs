@@ -129,7 +129,7 @@ pub async fn post_confirm(
     WebForm(form): WebForm<CodeForm>,
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    match app.services.mfa.confirm_enrolment(&current.user, &form.code, &client).await {
+    match app.services.mfa.confirm_enrolment(&current.user, &form.code, Some(&current.session.id), &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
         Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE)).await,
         Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, None, None).await,

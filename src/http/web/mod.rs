@@ -9,7 +9,10 @@ mod mfa;
 mod signup;
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -80,8 +83,13 @@ async fn render_error_pages(State(state): State<AppState>, request: Request, nex
     let template =
         ErrorTemplate { menu: None, title: page.title, message: &page.message, support: state.web.support_contact() };
     match template.render() {
-        Ok(html) => (response.status(), Html(html)).into_response(),
-        Err(_) => response.status().into_response(),
+        Ok(html) => {
+            // Keep the error's own headers (Retry-After, cookies): replace only the body.
+            let (mut parts, _) = response.into_parts();
+            parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(_) => response,
     }
 }
 

@@ -1,0 +1,138 @@
+//! Throttling of password and code guesses, kept in the store so that every
+//! process sees the same counts.
+//!
+//! A guess first *reserves* an attempt (one atomic statement that counts it
+//! and, past the free attempts, starts a delay), then is evaluated; a success
+//! clears the account's count. Counting before evaluating means parallel
+//! guesses cannot slip past the limit between a check and an update.
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::clock::SharedClock;
+use crate::error::CoreError;
+use crate::store::{Reservation, Store};
+
+/// How one counter reacts to consecutive failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Failures allowed before delays start; the attempt that reaches this
+    /// count is the last one allowed without waiting.
+    pub free: u32,
+    /// The first delay; each further failure doubles it.
+    pub first_delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// Consecutive failures after which no more attempts are allowed until a
+    /// success elsewhere (a recovery code) or an operator clears the count.
+    pub lock_after: Option<u32>,
+    /// A count left alone this long starts again from zero (per-address
+    /// counters, which no single success should reset).
+    pub forget_after: Option<Duration>,
+}
+
+/// Codes per account (contract section 4): 5 free, then 30 s doubling to 1 h,
+/// locked after 100 consecutive failures. Never forgotten: only a success resets it.
+pub const CODES_PER_ACCOUNT: Policy = Policy {
+    free: 5,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: Some(100),
+    forget_after: None,
+};
+
+/// Recovery codes share the account's code counter but pass its lock: a
+/// recovery code is how a locked factor is unlocked. 80-bit codes do not fall
+/// to the guesses the delays still allow.
+pub const RECOVERY_CODES_PER_ACCOUNT: Policy = Policy { lock_after: None, ..CODES_PER_ACCOUNT };
+
+/// Codes per client address, across accounts.
+pub const CODES_PER_ADDRESS: Policy = Policy {
+    free: 20,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
+/// Passwords per login name (existing or not, so the answer says nothing about
+/// existence): 5 free, so three typos never wait, then 30 s doubling to 1 h —
+/// at most about 30 guesses a day, and never a lock a stranger could impose.
+pub const PASSWORDS_PER_LOGIN: Policy = Policy {
+    free: 5,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::days(1)),
+};
+
+/// Passwords per client address, across accounts (credential stuffing).
+pub const PASSWORDS_PER_ADDRESS: Policy = Policy {
+    free: 20,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
+/// Reserves and clears attempts.
+#[derive(Clone)]
+pub struct Throttle {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+}
+
+impl Throttle {
+    /// Builds the service.
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
+        Throttle { store, clock }
+    }
+
+    /// Counts an attempt on `key` before it is evaluated and returns the count
+    /// (this attempt included); refused attempts are [`CoreError::RateLimited`]
+    /// and must not be evaluated at all.
+    pub async fn reserve(&self, key: &str, policy: &Policy) -> Result<u32, CoreError> {
+        let now = self.clock.now();
+        match self.store.reserve_attempt(key, now, policy).await? {
+            Reservation::Granted { failures } => Ok(failures),
+            Reservation::Refused { blocked_until } => {
+                let wait = blocked_until.map_or(policy.max_delay, |until| until - now);
+                let retry_after = u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1);
+                Err(CoreError::RateLimited { retry_after })
+            }
+        }
+    }
+
+    /// A success on an account: its count starts again from zero.
+    pub async fn clear(&self, key: &str) -> Result<(), CoreError> {
+        Ok(self.store.clear_attempts(key).await?)
+    }
+
+    /// A success from an address: the attempt is taken back, the address's
+    /// other failures stay (an attacker's own good sign-ins must not wipe them).
+    pub async fn refund(&self, key: &str) -> Result<(), CoreError> {
+        Ok(self.store.refund_attempt(key).await?)
+    }
+}
+
+/// The counter of code guesses on an account.
+pub fn code_key_for_account(user: crate::UserId) -> String {
+    format!("code:user:{user}")
+}
+
+/// The counter of code guesses from an address.
+pub fn code_key_for_address(ip: &str) -> String {
+    format!("code:ip:{ip}")
+}
+
+/// The counter of password guesses on a login name, folded so `Alice` and
+/// `alice` share it.
+pub fn password_key_for_login(login: &str) -> String {
+    format!("password:login:{}", login.trim().to_lowercase())
+}
+
+/// The counter of password guesses from an address.
+pub fn password_key_for_address(ip: &str) -> String {
+    format!("password:ip:{ip}")
+}
