@@ -13,3 +13,4 @@ mod helpers;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;
+mod throttling;
