@@ -45,4 +45,17 @@ pub enum Command {
     Serve,
     /// Applies schema migrations, then exits.
     Migrate,
+    /// The security event log.
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+/// `latchkey audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Checks the event log's hash chain; exits non-zero naming the first bad event.
+    Verify,
 }

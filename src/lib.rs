@@ -3,6 +3,7 @@
 //! Kept as a library so that the integration tests can start any number of
 //! isolated servers in-process, each with its own store and clock.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser as _;
-use latchkey::cli::{Cli, Command, GlobalArgs};
+use latchkey::admin;
+use latchkey::cli::{AuditCommand, Cli, Command, GlobalArgs};
 use latchkey::config::Config;
 use latchkey::startup::{self, Application};
 use latchkey_core::SystemClock;
@@ -54,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("latchkey: migrations applied to {}", config.database_url());
             Ok(())
         }
+        Some(Command::Audit { action: AuditCommand::Verify }) => admin::audit_verify(&Config::load(&cli.global)?).await,
     }
 }
 

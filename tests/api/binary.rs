@@ -223,3 +223,60 @@ async fn migrate_applies_the_schema_and_exits() {
     assert!(ok, "{stderr}");
     assert!(dir.path().join("latchkey.db").is_file());
 }
+
+/// Runs a statement on the store's database file, as someone with disk access would.
+async fn tamper(data_dir: &std::path::Path, sql: &str) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", data_dir.join("latchkey.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let done = sqlx::query(sql).execute(&mut conn).await.unwrap();
+    assert_eq!(done.rows_affected(), 1, "{sql}");
+}
+
+#[tokio::test]
+async fn audit_verify_passes_an_untouched_log_and_names_the_first_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = start(dir.path()).await;
+        let client = reqwest::Client::new();
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+        client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+        let mut attempts = tokio::task::JoinSet::new();
+        for password in [PASSWORD, "wrong password one", PASSWORD, "wrong password two", PASSWORD] {
+            let request = client
+                .post(format!("{}/api/v1/sessions", server.base))
+                .json(&json!({"login": "alice", "password": password}));
+            attempts.spawn(async move { request.send().await.unwrap().status() });
+        }
+        attempts.join_all().await;
+    }
+    let (ok, _) = run(dir.path(), &["audit", "verify"]);
+    assert!(ok, "five events appended concurrently still form one chain");
+    let output = command(dir.path()).args(["audit", "verify"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("is intact ("), "{stdout}");
+
+    tamper(dir.path(), "UPDATE security_events SET ip = '192.0.2.66' WHERE id = 2").await;
+    let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
+    assert!(!ok, "a changed event fails the check");
+    assert!(stderr.contains("broken at event 2"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn audit_verify_notices_a_removed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = start(dir.path()).await;
+        let client = reqwest::Client::new();
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+        client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+        for _ in 0..3 {
+            let body = json!({"login": "alice", "password": PASSWORD});
+            client.post(format!("{}/api/v1/sessions", server.base)).json(&body).send().await.unwrap();
+        }
+    }
+    tamper(dir.path(), "DELETE FROM security_events WHERE id = 2").await;
+    let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
+    assert!(!ok && stderr.contains("broken at event 3"), "{stderr}");
+}

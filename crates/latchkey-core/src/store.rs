@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{Email, User, UserId, Username};
-use crate::events::EventRecord;
+use crate::events::{ChainedEvent, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
 
@@ -204,8 +204,12 @@ pub trait Store: Send + Sync + 'static {
     /// Takes back one counted attempt (it succeeded) without forgetting the rest.
     async fn refund_attempt(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Appends a security event.
+    /// Appends a security event to the hash chain: reads the last hash and
+    /// writes the new event in one serialised transaction, so two writers
+    /// never fork the chain.
     async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError>;
+    /// Events in chain order with ids above `after`, at most `limit`.
+    async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError>;
     /// The user's most recent events, newest first.
     async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
 }

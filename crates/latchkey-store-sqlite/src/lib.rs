@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey_core::events::EventRecord;
+use latchkey_core::events::{chain_hash, ChainedEvent, EventRecord, GENESIS};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
     NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError, TotpFactorRecord,
@@ -126,6 +126,15 @@ fn pending_sign_in(row: &SqliteRow) -> Result<PendingSignInRecord, StoreError> {
         csrf_token: row.try_get("csrf_token").map_err(corrupt)?,
         expires_at: instant(row, "expires_at")?,
         failures: row.try_get("failures").map_err(corrupt)?,
+        client: client(row)?,
+    })
+}
+
+fn event_record(row: &SqliteRow) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        user_id: user_id(row, "user_id")?,
+        kind: row.try_get("kind").map_err(corrupt)?,
+        at: instant(row, "at")?,
         client: client(row)?,
     })
 }
@@ -560,16 +569,51 @@ impl Store for SqliteStore {
     }
 
     async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO security_events (user_id, kind, at, ip, user_agent) VALUES (?, ?, ?, ?, ?)")
-            .bind(event.user_id.to_string())
-            .bind(&event.kind)
-            .bind(seconds(event.at))
-            .bind(&event.client.ip)
-            .bind(&event.client.user_agent)
-            .execute(&self.pool)
+        // IMMEDIATE takes the write lock before the read of the last hash, so
+        // no other writer can append between that read and this insert.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM security_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+        let hash = chain_hash(&prev, event);
+        sqlx::query(
+            "INSERT INTO security_events (user_id, kind, at, ip, user_agent, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.user_id.to_string())
+        .bind(&event.kind)
+        .bind(seconds(event.at))
+        .bind(&event.client.ip)
+        .bind(&event.client.user_agent)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, kind, at, ip, user_agent, prev_hash, hash FROM security_events \
+             WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChainedEvent {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    event: event_record(row)?,
+                    prev_hash: row.try_get("prev_hash").map_err(corrupt)?,
+                    hash: row.try_get("hash").map_err(corrupt)?,
+                })
+            })
+            .collect()
     }
 
     async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
@@ -581,16 +625,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|row| {
-                Ok(EventRecord {
-                    user_id: user_id(row, "user_id")?,
-                    kind: row.try_get("kind").map_err(corrupt)?,
-                    at: instant(row, "at")?,
-                    client: client(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_record).collect()
     }
 }
 
