@@ -16,9 +16,8 @@ pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
             println!("audit: the security event log is intact ({events} events)");
             Ok(())
         }
-        ChainCheck::BrokenAt { id } => bail!(
-            "audit: the security event log is broken at event {id}: it, or an event before it, \\
-             was changed, removed or reordered"
-        ),
+        ChainCheck::BrokenAt { id } => {
+            bail!("audit: the security event log is broken at event {id}: it, or one before it, was changed, removed or reordered")
+        }
     }
 }

@@ -59,8 +59,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts a server after `configure` has changed the defaults.
+/// Starts a server after `configure` has changed the defaults. The server's
+/// logs go to the test's captured output (shown when a test fails).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::load(&GlobalArgs {
         data_dir: Some(data_dir.path().to_path_buf()),

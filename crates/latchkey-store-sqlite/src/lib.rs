@@ -529,29 +529,36 @@ impl Store for SqliteStore {
              RETURNING failures"
         );
         let never = i64::from(u32::MAX);
-        let granted: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(key)
-            .bind(seconds(now))
-            .bind(i64::from(policy.free))
-            .bind(policy.first_delay.whole_seconds())
-            .bind(policy.max_delay.whole_seconds())
-            .bind(policy.lock_after.map_or(never, i64::from))
-            .bind(policy.forget_after.map_or(never, |d| d.whole_seconds()))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        if let Some(failures) = granted {
-            return Ok(Reservation::Granted { failures: u32::try_from(failures).unwrap_or(u32::MAX) });
+        // A refusal is explained by a second read; if a success cleared the
+        // key in between, the attempt is simply tried again.
+        for _ in 0..3 {
+            let granted: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(key)
+                .bind(seconds(now))
+                .bind(i64::from(policy.free))
+                .bind(policy.first_delay.whole_seconds())
+                .bind(policy.max_delay.whole_seconds())
+                .bind(policy.lock_after.map_or(never, i64::from))
+                .bind(policy.forget_after.map_or(never, |d| d.whole_seconds()))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            if let Some(failures) = granted {
+                return Ok(Reservation::Granted { failures: u32::try_from(failures).unwrap_or(u32::MAX) });
+            }
+            let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            if let Some(row) = row {
+                let failures: i64 = row.try_get("failures").map_err(corrupt)?;
+                let locked = policy.lock_after.is_some_and(|lock| failures >= i64::from(lock));
+                let blocked_until = if locked { None } else { Some(instant(&row, "blocked_until")?) };
+                return Ok(Reservation::Refused { blocked_until });
+            }
         }
-        let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = ?")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        let failures: i64 = row.try_get("failures").map_err(corrupt)?;
-        let locked = policy.lock_after.is_some_and(|lock| failures >= i64::from(lock));
-        let blocked_until = if locked { None } else { Some(instant(&row, "blocked_until")?) };
-        Ok(Reservation::Refused { blocked_until })
+        Err(StoreError::Unavailable(format!("throttle key {key} keeps changing")))
     }
 
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
