@@ -41,11 +41,17 @@ fn command(data_dir: &std::path::Path) -> Command {
 
 /// Starts `latchkey` with no subcommand (which means `serve`) and waits until it answers.
 async fn start(data_dir: &std::path::Path) -> Server {
+    start_logging(data_dir, Stdio::null(), "warn").await
+}
+
+/// Starts `latchkey` with its log (at `level`) going to `stderr`.
+async fn start_logging(data_dir: &std::path::Path, stderr: Stdio, level: &str) -> Server {
     let port = free_port();
     let child = command(data_dir)
+        .env("RUST_LOG", level)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
@@ -279,4 +285,61 @@ async fn audit_verify_notices_a_removed_event() {
     tamper(dir.path(), "DELETE FROM security_events WHERE id = 2").await;
     let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
     assert!(!ok && stderr.contains("broken at event 3"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
+    use crate::helpers::totp_at;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start_logging(dir.path(), Stdio::from(log), "debug").await;
+    let api = |path: &str| format!("{}/api/v1{path}", server.base);
+    let client = reqwest::Client::new();
+    let mut secrets: Vec<String> = vec![PASSWORD.to_string(), "a wrong password".to_string()];
+
+    let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+    client.post(api("/users")).json(&body).send().await.unwrap();
+    client.post(api("/sessions")).json(&json!({"login": "alice", "password": "a wrong password"})).send().await.unwrap();
+    let signed_in: Value =
+        client.post(api("/sessions")).json(&json!({"login": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let token = signed_in["token"].as_str().unwrap().to_string();
+    let enrolment: Value = client.post(api("/me/mfa/totp")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let code = totp_at(&secret, now());
+    let confirmed: Value = client
+        .post(api("/me/mfa/totp/confirm"))
+        .bearer_auth(&token)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recovery: Vec<String> = confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    let pending: Value =
+        client.post(api("/sessions")).json(&json!({"login": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let mfa_token = pending["mfa_token"].as_str().unwrap().to_string();
+    let second: Value = client
+        .post(api("/sessions/mfa"))
+        .json(&json!({"mfa_token": mfa_token, "code": recovery[0]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second_token = second["token"].as_str().unwrap().to_string();
+    client.delete(api("/sessions/current")).bearer_auth(&second_token).send().await.unwrap();
+    drop(server);
+
+    secrets.extend([token, secret.clone(), secret.to_lowercase(), code, mfa_token, second_token]);
+    secrets.extend(recovery.iter().flat_map(|c| [c.clone(), c.replace('-', "")]));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("security event") && log.contains("DEBUG"), "the log was really captured at debug level");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "the log holds a secret: {secret}");
+    }
 }

@@ -253,3 +253,36 @@ async fn every_answer_carries_the_security_headers() {
     let response = reqwest::get(https.url("/login")).await.unwrap();
     assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 }
+
+#[tokio::test]
+async fn the_security_page_lists_sessions_and_events_and_signs_out_others() {
+    let app = spawn_app().await;
+    let laptop = app.browser();
+    laptop.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let phone = app.browser();
+    phone.log_in("alice", PASSWORD).await;
+    let tablet = app.browser();
+    tablet.log_in("alice", PASSWORD).await;
+    app.browser().log_in("alice", "a wrong password").await;
+
+    let page = laptop.get("/account/security").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.html.matches("class=\"session\"").count(), 3);
+    assert_eq!(page.html.matches("This browser").count(), 1);
+    assert!(page.html.contains("<td>Signed in</td>") && page.html.contains("<td>Wrong password</td>"));
+
+    let other = page.input_value("session_id").expect("a sign-out button for another session");
+    let without_token = laptop.post("/account/security/sessions/revoke", &[("session_id", &other)]).await;
+    assert_eq!(without_token.status, StatusCode::FORBIDDEN);
+    let done = laptop.post("/account/security/sessions/revoke", &[("csrf_token", &page.csrf()), ("session_id", &other)]).await;
+    assert!(done.html.contains("That session is signed out."));
+    assert_eq!(done.html.matches("class=\"session\"").count(), 2);
+
+    let done = laptop.post("/account/security/sessions/revoke-others", &[("csrf_token", &page.csrf())]).await;
+    assert!(done.html.contains("1 other session is signed out."));
+    for browser in [&phone, &tablet] {
+        assert_eq!(browser.get("/dashboard").await.location.as_deref(), Some("/login"));
+    }
+    assert_eq!(laptop.get("/dashboard").await.status, StatusCode::OK, "this browser stays signed in");
+    assert!(laptop.get("/account/security").await.html.contains("Session signed out from elsewhere"));
+}

@@ -150,6 +150,16 @@ impl Sessions {
         self.events.record(user, EventKind::SessionRevoked, client).await
     }
 
+    /// "Sign out everywhere else": ends every session of the user but `keep`;
+    /// returns how many ended.
+    pub async fn revoke_others(&self, user: UserId, keep: &str, client: &ClientInfo) -> Result<u64, CoreError> {
+        let ended = self.store.delete_other_sessions(user, Some(keep)).await?;
+        if ended > 0 {
+            self.events.record(user, EventKind::SessionRevoked, client).await?;
+        }
+        Ok(ended)
+    }
+
     /// Logs out: ends the caller's own session. Ending one already gone is fine.
     pub async fn end(&self, session: &Session, client: &ClientInfo) -> Result<(), CoreError> {
         if self.store.delete_session(session.user_id, &session.id).await? {

@@ -6,6 +6,7 @@ pub mod cookies;
 mod dashboard;
 mod login;
 mod mfa;
+mod security;
 mod signup;
 
 use askama::Template;
@@ -36,6 +37,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/confirm", post(mfa::post_confirm))
         .route("/account/mfa/disable", post(mfa::post_disable))
         .route("/account/mfa/recovery-codes", post(mfa::post_recovery_codes))
+        .route("/account/security", get(security::get_security))
+        .route("/account/security/sessions/revoke", post(security::post_revoke))
+        .route("/account/security/sessions/revoke-others", post(security::post_revoke_others))
         .route("/static/app.css", get(assets::get_stylesheet))
         .route("/static/app.js", get(assets::get_script))
         .route("/static/favicon.svg", get(assets::get_favicon))

@@ -1,0 +1,172 @@
+//! `/account/security`: the user's sessions (each revocable) and recent security events.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use latchkey_core::{CoreError, EventRecord, Session};
+use serde::Deserialize;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+use super::{render, Menu};
+use crate::http::csrf::verify_token;
+use crate::http::error::WebError;
+use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::AppState;
+
+/// One session as the page lists it.
+struct SessionRow {
+    id: String,
+    current: bool,
+    device: String,
+    ip: String,
+    created_at: String,
+    last_seen_at: String,
+}
+
+/// One event as the page lists it.
+struct EventRow {
+    what: &'static str,
+    at: String,
+    ip: String,
+    device: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    menu: Option<Menu>,
+    csrf_token: String,
+    notice: Option<String>,
+    sessions: Vec<SessionRow>,
+    events: Vec<EventRow>,
+}
+
+fn when(t: OffsetDateTime) -> String {
+    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+}
+
+/// A short name for a user agent: the browser and the system, as people know them.
+fn device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else { return "Unknown device".into() };
+    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl")]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    let system = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
+        .iter()
+        .find(|(needle, _)| ua.contains(needle))
+        .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(s)) => s.to_string(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+/// What an event kind means, in the page's words.
+fn describe(kind: &str) -> &'static str {
+    match kind {
+        "signed_in" => "Signed in",
+        "sign_in_failed" => "Wrong password",
+        "signed_out" => "Logged out",
+        "session_revoked" => "Session signed out from elsewhere",
+        "mfa_enrolment_started" => "Multi-Factor Authentication setup started",
+        "mfa_enabled" => "Multi-Factor Authentication turned on",
+        "mfa_disabled" => "Multi-Factor Authentication turned off",
+        "wrong_code" => "Wrong authentication code",
+        "code_replayed" => "An already used code was tried again",
+        "recovery_code_used" => "Recovery code used",
+        "recovery_codes_regenerated" => "New recovery codes made",
+        "lockout" => "Too many wrong attempts: paused",
+        "mfa_locked" => "Authentication codes locked after 100 wrong attempts",
+        _ => "Other",
+    }
+}
+
+fn session_row(session: &Session, current: &Session) -> SessionRow {
+    SessionRow {
+        id: session.id.clone(),
+        current: session.id == current.id,
+        device: device(session.client.user_agent.as_deref()),
+        ip: session.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
+        created_at: when(session.created_at),
+        last_seen_at: when(session.last_seen_at),
+    }
+}
+
+fn event_row(event: &EventRecord) -> EventRow {
+    EventRow {
+        what: describe(&event.kind),
+        at: when(event.at),
+        ip: event.client.ip.clone().unwrap_or_default(),
+        device: device(event.client.user_agent.as_deref()),
+    }
+}
+
+async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> Result<Response, WebError> {
+    let sessions = app.services.sessions.list(current.user.id).await?;
+    let events = app.services.events.list(current.user.id).await?;
+    let page = SecurityPage {
+        menu: Some(Menu::new(current.user.username.as_str(), &current.session)),
+        csrf_token: current.session.csrf_token.clone(),
+        notice,
+        sessions: sessions.iter().map(|s| session_row(s, &current.session)).collect(),
+        events: events.iter().map(event_row).collect(),
+    };
+    render(&page)
+}
+
+/// The page.
+pub async fn get_security(State(app): State<AppState>, current: CurrentUser) -> Result<Response, WebError> {
+    page(&app, &current, None).await
+}
+
+/// A session's "Sign out" button.
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    session_id: String,
+}
+
+/// Ends one of the user's other sessions.
+pub async fn post_revoke(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+    WebForm(form): WebForm<RevokeForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    let notice = match app.services.sessions.revoke(current.user.id, &form.session_id, &client).await {
+        Ok(()) => "That session is signed out.",
+        Err(CoreError::NotFound) => "That session had already ended.",
+        Err(e) => return Err(e.into()),
+    };
+    page(&app, &current, Some(notice.into())).await
+}
+
+/// "Sign out everywhere else".
+#[derive(Deserialize)]
+pub struct RevokeOthersForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends every session but this one.
+pub async fn post_revoke_others(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+    WebForm(form): WebForm<RevokeOthersForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    let ended = app.services.sessions.revoke_others(current.user.id, &current.session.id, &client).await?;
+    let notice = match ended {
+        1 => "1 other session is signed out.".to_string(),
+        n => format!("{n} other sessions are signed out."),
+    };
+    page(&app, &current, Some(notice)).await
+}
