@@ -42,6 +42,10 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone
     /// else the header is ignored and the socket's peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Seconds a client gets to send a request's headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
 }
 
 /// The longest session timeout accepted: a year (and no overflow in date arithmetic).
@@ -61,6 +65,8 @@ const ENV_KEYS: &[&str] = &[
     "session_absolute_lifetime_secs",
     "max_concurrent_hashes",
     "trusted_proxies",
+    "header_read_timeout_secs",
+    "request_timeout_secs",
 ];
 
 impl Default for Config {
@@ -79,6 +85,8 @@ impl Default for Config {
             session_absolute_lifetime_secs: sessions.absolute_lifetime.whole_seconds().unsigned_abs(),
             max_concurrent_hashes: 4,
             trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -133,6 +141,9 @@ impl Config {
             if !(1..=MAX_SESSION_SECS).contains(&secs) {
                 bail!("{name} must be between 1 and {MAX_SESSION_SECS} (one year)");
             }
+        }
+        if !(1..=600).contains(&self.header_read_timeout_secs) || !(1..=600).contains(&self.request_timeout_secs) {
+            bail!("header_read_timeout_secs and request_timeout_secs must be between 1 and 600");
         }
         if self.max_concurrent_hashes == 0 || self.max_concurrent_hashes > 256 {
             bail!("max_concurrent_hashes must be between 1 and 256");

@@ -7,5 +7,6 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod server;
 pub mod server_key;
 pub mod startup;

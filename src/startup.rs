@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use latchkey_core::clock::SharedClock;
@@ -12,13 +13,14 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState, WebSettings};
-use crate::server_key;
+use crate::{server, server_key};
 
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     address: SocketAddr,
+    limits: server::Limits,
 }
 
 impl Application {
@@ -30,10 +32,18 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        let web =
-            WebSettings::new(config.public_url(address)?, config.support_contact(), config.trusted_proxies.clone());
+        let web = WebSettings {
+            public_url: config.public_url(address)?,
+            support_contact: config.support_contact(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
+        };
         let router = http::router(AppState::new(services, web));
-        Ok(Application { listener, router, address })
+        let limits = server::Limits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            ..server::Limits::default()
+        };
+        Ok(Application { listener, router, address, limits })
     }
 
     /// The address actually bound (useful with port 0).
@@ -42,10 +52,9 @@ impl Application {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) {
         tracing::info!(address = %self.address, "latchkey is listening");
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown_signal()).await
+        server::serve(self.listener, self.router, self.limits, shutdown_signal()).await;
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod csrf;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -10,6 +11,7 @@ pub mod web;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -25,17 +27,17 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What the web layer needs to know about the deployment.
 #[derive(Debug, Clone)]
 pub struct WebSettings {
-    public_url: PublicUrl,
-    support_contact: Option<String>,
-    trusted_proxies: Vec<IpAddr>,
+    /// The URL people use.
+    pub public_url: PublicUrl,
+    /// Where people get help (a URL or a `mailto:` link).
+    pub support_contact: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How long a request may take before it is answered 503.
+    pub request_timeout: Duration,
 }
 
 impl WebSettings {
-    /// Builds the settings.
-    pub fn new(public_url: PublicUrl, support_contact: Option<String>, trusted_proxies: Vec<IpAddr>) -> Self {
-        WebSettings { public_url, support_contact, trusted_proxies }
-    }
-
     /// Whether a peer is a reverse proxy whose `X-Forwarded-For` is believed.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         self.trusted_proxies.contains(&peer)
@@ -81,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), deadline::deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -98,3 +98,25 @@ async fn healthz_answers_ok_while_the_store_answers() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_app_with(|c| c.header_read_timeout_secs = 1).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream.write_all(format!("GET /login HTTP/1.1\r\nHost: {address}\r\nX-Slow: ").as_bytes()).await.unwrap();
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
+    assert!(closed.is_ok(), "the server closed the connection by itself");
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let app = spawn_app().await;
+    let response = reqwest::Client::new().get(app.url("/login")).header("x-big", "y".repeat(100_000)).send().await;
+    match response {
+        Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("connection"), "{e}"),
+    }
+}

@@ -300,11 +300,24 @@ async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
 
     let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
     client.post(api("/users")).json(&body).send().await.unwrap();
-    client.post(api("/sessions")).json(&json!({"login": "alice", "password": "a wrong password"})).send().await.unwrap();
-    let signed_in: Value =
-        client.post(api("/sessions")).json(&json!({"login": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    client
+        .post(api("/sessions"))
+        .json(&json!({"login": "alice", "password": "a wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    let signed_in: Value = client
+        .post(api("/sessions"))
+        .json(&json!({"login": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = signed_in["token"].as_str().unwrap().to_string();
-    let enrolment: Value = client.post(api("/me/mfa/totp")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let enrolment: Value =
+        client.post(api("/me/mfa/totp")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let secret = enrolment["secret"].as_str().unwrap().to_string();
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let code = totp_at(&secret, now());
@@ -318,9 +331,17 @@ async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
         .json()
         .await
         .unwrap();
-    let recovery: Vec<String> = confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
-    let pending: Value =
-        client.post(api("/sessions")).json(&json!({"login": "alice", "password": PASSWORD})).send().await.unwrap().json().await.unwrap();
+    let recovery: Vec<String> =
+        confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    let pending: Value = client
+        .post(api("/sessions"))
+        .json(&json!({"login": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mfa_token = pending["mfa_token"].as_str().unwrap().to_string();
     let second: Value = client
         .post(api("/sessions/mfa"))

@@ -274,7 +274,8 @@ async fn the_security_page_lists_sessions_and_events_and_signs_out_others() {
     let other = page.input_value("session_id").expect("a sign-out button for another session");
     let without_token = laptop.post("/account/security/sessions/revoke", &[("session_id", &other)]).await;
     assert_eq!(without_token.status, StatusCode::FORBIDDEN);
-    let done = laptop.post("/account/security/sessions/revoke", &[("csrf_token", &page.csrf()), ("session_id", &other)]).await;
+    let done =
+        laptop.post("/account/security/sessions/revoke", &[("csrf_token", &page.csrf()), ("session_id", &other)]).await;
     assert!(done.html.contains("That session is signed out."));
     assert_eq!(done.html.matches("class=\"session\"").count(), 2);
 

@@ -49,14 +49,22 @@ fn when(t: OffsetDateTime) -> String {
 /// A short name for a user agent: the browser and the system, as people know them.
 fn device(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent else { return "Unknown device".into() };
-    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl")]
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| *name);
-    let system = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| *name);
+    let browser =
+        [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl")]
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
     match (browser, system) {
         (Some(b), Some(s)) => format!("{b} on {s}"),
         (Some(b), None) => b.to_string(),
