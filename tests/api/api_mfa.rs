@@ -360,3 +360,16 @@ async fn the_totp_secret_and_recovery_codes_are_not_stored_in_clear() {
         assert!(!haystack.contains(code) && !haystack.contains(&code.replace('-', "")), "no recovery code");
     }
 }
+
+#[tokio::test]
+async fn turning_mfa_on_ends_the_users_other_sessions() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let other = app.sign_in("alice").await;
+    let token = app.sign_in("alice").await;
+    let secret = enrol(&app, &token).await["secret"].as_str().unwrap().to_string();
+    let response = app.post_json("/me/mfa/totp/confirm", &json!({"code": app.code(&secret, 0)}), Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.get_api("/me", &other).await.status(), StatusCode::UNAUTHORIZED, "a session from before MFA ends");
+    assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::OK, "the one that turned it on stays");
+}
