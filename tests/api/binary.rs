@@ -16,9 +16,9 @@ fn free_port() -> u16 {
 }
 
 /// A `latchkey` process, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -40,7 +40,7 @@ fn command(data_dir: &std::path::Path) -> Command {
 }
 
 /// Starts `latchkey` with no subcommand (which means `serve`) and waits until it answers.
-async fn start(data_dir: &std::path::Path) -> Server {
+pub(crate) async fn start(data_dir: &std::path::Path) -> Server {
     start_logging(data_dir, Stdio::null(), "warn").await
 }
 

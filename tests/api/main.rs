@@ -9,6 +9,7 @@ mod api_mfa;
 mod api_sessions;
 mod api_signup;
 mod binary;
+mod browser;
 mod helpers;
 mod pages;
 mod pages_csrf;

@@ -1,0 +1,190 @@
+// The tutorial as a person follows it, in headless Chromium (Debian's
+// /usr/bin/chromium). Usage: node tutorial.mjs BASE_URL
+// With SCREENSHOT_DIR set, saves a PNG of each step there (the README's tour).
+// Codes come from oathtool, an implementation nobody here wrote; the QR code
+// is read from the screenshot's pixels, as a phone camera would.
+import { chromium } from "playwright-core";
+import jsQR from "jsqr";
+import { PNG } from "pngjs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: node tutorial.mjs BASE_URL");
+const origin = new URL(base).origin;
+const shots = process.env.SCREENSHOT_DIR;
+if (shots) mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const user = `alice${Date.now() % 100000}`;
+const password = "quiet otter mends the lamp";
+
+const problems = [];
+const check = (ok, what) => { if (!ok) throw new Error(`FAILED: ${what}`); console.log(`ok - ${what}`); };
+const totp = (secret) => execFileSync("oathtool", ["--totp=sha1", "--base32", "--digits=6", secret]).toString().trim();
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+
+/** A page that records console errors, page errors and any request leaving the origin. */
+async function watchedPage(context) {
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  page.on("request", (r) => { if (!r.url().startsWith("data:") && new URL(r.url()).origin !== origin) problems.push(`request left the origin: ${r.url()}`); });
+  return page;
+}
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+/** axe-core, evaluated through the DevTools protocol (not a <script>, which the CSP rightly refuses). */
+async function accessible(page, label) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
+}
+
+async function noSidewaysScroll(page, label) {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  check(scroll <= width, `${label}: no sideways scrolling at ${width} px (content ${scroll} px)`);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await watchedPage(context);
+
+  // 1. Sign up.
+  await page.goto(`${base}/signup`);
+  await accessible(page, "sign-up page");
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Email").fill(`${user}@example.com`);
+  await page.getByLabel("Password").fill(password);
+  await shot(page, "1-sign-up");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  check(await page.getByRole("button", { name: `Hello, ${user}` }).isVisible(), "the dashboard greets the new user");
+  await accessible(page, "dashboard");
+
+  // 2. The "Hello, USERNAME" menu opens on hover.
+  await page.getByRole("button", { name: `Hello, ${user}` }).hover();
+  const mfaLink = page.getByRole("link", { name: "Multi-Factor Authentication", exact: true });
+  check(await mfaLink.isVisible(), "hovering the menu shows Multi-Factor Authentication");
+  await shot(page, "2-menu");
+  await mfaLink.click();
+  await page.waitForURL("**/account/mfa");
+
+  // 3. Scan the QR code from the pixels on screen.
+  await accessible(page, "MFA set-up page");
+  const secret = (await page.locator("#mfa-secret").innerText()).replace(/\s/g, "");
+  const png = PNG.sync.read(await page.locator("#mfa-qr").screenshot());
+  const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  const expected = `otpauth://totp/Latchkey:${user}?secret=${secret}&issuer=Latchkey&algorithm=SHA1&digits=6&period=30`;
+  check(decoded?.data === expected, "the QR code on screen decodes to the otpauth URI of the key shown beside it");
+  check(await page.getByRole("button", { name: "Copy" }).isVisible(), "a copy button stands beside the key");
+  await shot(page, "3-scan-the-qr-code");
+
+  // 4. A wrong code says so in place.
+  await page.getByLabel("Authentication code").fill("000000");
+  await page.getByRole("button", { name: "Confirm Multi-Factor Authorization" }).click();
+  check(await page.locator("#code-error").isVisible(), "a wrong code shows an error by the field");
+  check((await page.getByLabel("Authentication code").getAttribute("aria-invalid")) === "true", "the field is marked invalid for screen readers");
+  check((await page.locator("#mfa-secret").innerText()).replace(/\s/g, "") === secret, "the enrolment is kept");
+  await accessible(page, "MFA page with an error");
+  await shot(page, "4-wrong-code");
+
+  // 5. The right code turns MFA on and shows the recovery codes.
+  const enrolCode = totp(secret);
+  await page.getByLabel("Authentication code").fill(enrolCode);
+  await page.getByRole("button", { name: "Confirm Multi-Factor Authorization" }).click();
+  await page.getByText("Multi-Factor Authentication is active").waitFor();
+  check((await page.locator(".recovery-code").count()) === 10, "ten recovery codes are listed");
+  await accessible(page, "recovery codes page");
+  await shot(page, "5-recovery-codes");
+
+  // 6. Log out from the menu (opened by a click this time).
+  await page.goto(`${base}/dashboard`);
+  await page.getByRole("button", { name: `Hello, ${user}` }).click();
+  await page.getByRole("button", { name: "Logout" }).click();
+  await page.waitForURL("**/login");
+
+  // 7. Sign in: the password step now asks for the code.
+  await accessible(page, "sign-in page");
+  await page.getByLabel("Username or email").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const codeField = page.getByLabel("Authentication code");
+  await codeField.waitFor();
+  check((await codeField.getAttribute("inputmode")) === "numeric", "the code field asks for the numeric keyboard");
+  check((await codeField.getAttribute("autocomplete")) === "one-time-code", "the code field is a one-time-code field");
+  await accessible(page, "code step");
+  await shot(page, "6-code-step");
+
+  // 8. A fresh code (the one used to confirm is spent), pasted as "123 456".
+  let code = totp(secret);
+  while (code === enrolCode) { await new Promise((r) => setTimeout(r, 1000)); code = totp(secret); }
+  await codeField.fill(`${code.slice(0, 3)} ${code.slice(3)}`);
+  await page.getByRole("button", { name: "Verify and sign in" }).click();
+  await page.waitForURL("**/dashboard");
+  check(await page.getByText("Signing in asks for a code").isVisible(), "signed in, and the dashboard says MFA is on");
+  await shot(page, "7-signed-in");
+
+  // 9. The menu works by keyboard alone.
+  await page.goto(`${base}/dashboard`);
+  let focused = "";
+  for (let i = 0; i < 10 && !focused.includes("user-menu-trigger"); i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement?.className ?? "");
+  }
+  check(focused.includes("user-menu-trigger"), "Tab reaches the Hello menu");
+  check(await page.getByRole("link", { name: "Multi-Factor Authentication", exact: true }).isVisible(), "focus opens the menu");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**/account/mfa");
+  check(true, "Tab and Enter follow the menu's link");
+
+  // 10. Phone width: nothing scrolls sideways; the dark theme follows the system.
+  const phone = await watchedPage(await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: "dark" }));
+  await phone.goto(`${base}/login`);
+  await noSidewaysScroll(phone, "sign-in page");
+  await phone.getByLabel("Username or email").fill(user);
+  await phone.getByLabel("Password").fill(password);
+  await phone.getByRole("button", { name: "Sign in" }).click();
+  await phone.getByLabel("Authentication code").waitFor();
+  await noSidewaysScroll(phone, "code step");
+  const background = await phone.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check(background !== "rgb(246, 247, 251)", `the dark theme follows the system setting (${background})`);
+  await shot(phone, "8-phone-dark");
+
+  // 11. A same-origin post under Referrer-Policy: no-referrer carries Origin: null;
+  // Sec-Fetch-Site decides, and it is let through.
+  const strict = await watchedPage(await browser.newContext());
+  await strict.route(`${base}/login`, async (route) => {
+    if (route.request().method() !== "GET") return route.continue();
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), "referrer-policy": "no-referrer" } });
+  });
+  let sent = null;
+  strict.on("request", (r) => { if (r.method() === "POST") sent = r.headers(); });
+  await strict.goto(`${base}/login`);
+  await strict.getByLabel("Username or email").fill(user);
+  await strict.getByLabel("Password").fill(password);
+  const [answer] = await Promise.all([
+    strict.waitForResponse((r) => r.request().method() === "POST"),
+    strict.getByRole("button", { name: "Sign in" }).click(),
+  ]);
+  const sentOrigin = (await answer.request().allHeaders()).origin;
+  check(sentOrigin === "null", `the browser sent Origin: ${sentOrigin}`);
+  check(answer.status() === 200 && (await strict.getByLabel("Authentication code").isVisible()), "the post was accepted by Sec-Fetch-Site");
+  check(sent !== null, "the post was observed");
+
+  check(problems.length === 0, `no console errors, page errors or requests off the origin ${problems.join("; ")}`);
+  console.log("the tutorial works end to end");
+} finally {
+  await browser.close();
+}

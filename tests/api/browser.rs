@@ -1,0 +1,30 @@
+//! The tutorial in a real browser: headless Chromium, driven by
+//! `e2e/tutorial.mjs` (playwright-core), against the real binary.
+
+use std::process::Command;
+
+use crate::binary::start;
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian's chromium), Node.js, oathtool and `npm ci --prefix e2e`; .ci/run provides them"]
+async fn the_tutorial_works_in_a_real_browser() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        std::path::Path::new(root).join("e2e/node_modules/playwright-core").is_dir(),
+        "run `npm ci --prefix e2e` first"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let mut node = Command::new("node");
+    node.current_dir(format!("{root}/e2e")).arg("tutorial.mjs").arg(&server.base);
+    // LATCHKEY_SCREENSHOTS=docs/screenshots refreshes the README's tour.
+    if let Ok(shots) = std::env::var("LATCHKEY_SCREENSHOTS") {
+        node.env("SCREENSHOT_DIR", std::path::Path::new(root).join(shots));
+    }
+    let output = tokio::task::spawn_blocking(move || node.output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("the tutorial works end to end"));
+}
