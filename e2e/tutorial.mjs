@@ -150,7 +150,20 @@ try {
 
   // 10. Phone width: nothing scrolls sideways; the dark theme follows the system.
   const phone = await watchedPage(await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: "dark" }));
-  await phone.goto(`${base}/login`);
+  await phone.goto(`${base}/signup`);
+  await phone.getByLabel("Username").fill(`${user}-phone`);
+  await phone.getByLabel("Email").fill(`${user}-phone@example.com`);
+  await phone.getByLabel("Password").fill(password);
+  await phone.getByRole("button", { name: "Create account" }).click();
+  await phone.waitForURL("**/dashboard");
+  for (const path of ["/dashboard", "/account/mfa", "/account/security"]) {
+    await phone.goto(`${base}${path}`);
+    await noSidewaysScroll(phone, path);
+    await accessible(phone, `${path} in the dark theme`);
+  }
+  await phone.getByRole("button", { name: `Hello, ${user}-phone` }).click();
+  await phone.getByRole("button", { name: "Logout" }).click();
+  await phone.waitForURL("**/login");
   await noSidewaysScroll(phone, "sign-in page");
   await phone.getByLabel("Username or email").fill(user);
   await phone.getByLabel("Password").fill(password);
