@@ -23,6 +23,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database URL; `sqlite://<data_dir>/latchkey.db` when unset.
     pub database_url: Option<String>,
+    /// The most connections the store opens (per process).
+    pub database_max_connections: u32,
     /// The URL people use; `http://<listen>` when unset.
     pub public_url: Option<String>,
     /// The issuer name authenticator apps show next to the account.
@@ -56,6 +58,7 @@ const ENV_KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "database_max_connections",
     "public_url",
     "issuer",
     "support_email",
@@ -76,6 +79,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("latchkey-data"),
             database_url: None,
+            database_max_connections: 8,
             public_url: None,
             issuer: "Latchkey".to_string(),
             support_email: None,
@@ -144,6 +148,9 @@ impl Config {
         }
         if !(1..=600).contains(&self.header_read_timeout_secs) || !(1..=600).contains(&self.request_timeout_secs) {
             bail!("header_read_timeout_secs and request_timeout_secs must be between 1 and 600");
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            bail!("database_max_connections must be between 1 and 1000");
         }
         if self.max_concurrent_hashes == 0 || self.max_concurrent_hashes > 256 {
             bail!("max_concurrent_hashes must be between 1 and 256");

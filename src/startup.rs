@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use latchkey_core::clock::SharedClock;
 use latchkey_core::{Services, Store};
-use latchkey_store_sqlite::SqliteStore;
+use latchkey_store_sql::{Dialect, SqlStore};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -61,20 +61,32 @@ impl Application {
 /// Opens the store the configuration names, creating and migrating it as needed.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL stores are not supported by this build yet; use a sqlite:// URL");
+    let dialect = Dialect::of_url(&url)
+        .ok_or_else(|| anyhow::anyhow!("unsupported database URL: expected sqlite://PATH or postgres://…"))?;
+    if dialect == Dialect::Sqlite {
+        create_private_dir(config.data_dir())?;
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let file = Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
     }
-    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
-        bail!("unsupported database URL {url:?}: expected sqlite://PATH");
-    };
-    create_private_dir(config.data_dir())?;
-    let file = Path::new(path.split('?').next().unwrap_or(path));
-    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let store = SqliteStore::open(&url).await.with_context(|| format!("cannot open the database {url}"))?;
+    let store = SqlStore::open(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     store.migrate().await?;
     Ok(Arc::new(store))
+}
+
+/// A database URL fit for a message: any password in it replaced by `***`.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// The data dir holds the key and the database: readable by its owner only.

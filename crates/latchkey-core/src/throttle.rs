@@ -32,6 +32,21 @@ pub struct Policy {
     pub forget_after: Option<Duration>,
 }
 
+impl Policy {
+    /// The delay after the `free + n`-th consecutive failure, for n = 0, 1, …:
+    /// the first delay doubled n times, up to the longest. The last entry is
+    /// the longest delay, which holds for every n beyond the list.
+    pub fn delays(&self) -> Vec<Duration> {
+        let mut delays: Vec<Duration> = vec![self.first_delay.min(self.max_delay)];
+        let mut last = delays[0];
+        while last < self.max_delay && delays.len() < 63 {
+            last = last.saturating_mul(2).min(self.max_delay);
+            delays.push(last);
+        }
+        delays
+    }
+}
+
 /// Codes per account (contract section 4): 5 free, then 30 s doubling to 1 h,
 /// locked after 100 consecutive failures. Never forgotten: only a success resets it.
 pub const CODES_PER_ACCOUNT: Policy = Policy {
@@ -135,4 +150,15 @@ pub fn password_key_for_login(login: &str) -> String {
 /// The counter of password guesses from an address.
 pub fn password_key_for_address(ip: &str) -> String {
     format!("password:ip:{ip}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_from_30_seconds_to_an_hour() {
+        let secs: Vec<i64> = CODES_PER_ACCOUNT.delays().iter().map(|d| d.whole_seconds()).collect();
+        assert_eq!(secs, vec![30, 60, 120, 240, 480, 960, 1920, 3600]);
+    }
 }
