@@ -57,6 +57,9 @@ fn read(path: &Path) -> anyhow::Result<SecretBox> {
 /// the key file is never seen half-written, and two processes starting at
 /// once on one data dir end up with the same key (the loser reads the winner's).
 fn create(path: &Path) -> anyhow::Result<SecretBox> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::startup::create_private_dir(dir)?;
+    }
     let (key, encoded) = SecretBox::generate();
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = fs::OpenOptions::new();

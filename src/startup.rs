@@ -90,7 +90,7 @@ fn redact(url: &str) -> String {
 }
 
 /// The data dir holds the key and the database: readable by its owner only.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

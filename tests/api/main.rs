@@ -14,4 +14,6 @@ mod helpers;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;
+mod store_conformance;
+mod stores;
 mod throttling;

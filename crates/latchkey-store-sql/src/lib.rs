@@ -190,7 +190,8 @@ fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
+const SESSION_COLUMNS: &str =
+    "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
 
 fn session_record(row: &AnyRow) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -228,10 +229,7 @@ fn event_record(row: &AnyRow) -> Result<EventRecord, StoreError> {
 }
 
 fn client(row: &AnyRow) -> Result<ClientInfo, StoreError> {
-    Ok(ClientInfo {
-        ip: row.try_get("ip").map_err(corrupt)?,
-        user_agent: row.try_get("user_agent").map_err(corrupt)?,
-    })
+    Ok(ClientInfo { ip: row.try_get("ip").map_err(corrupt)?, user_agent: row.try_get("user_agent").map_err(corrupt)? })
 }
 
 /// `CASE n WHEN 0 THEN d0 WHEN 1 THEN d1 … ELSE longest END`: the policy's
@@ -404,15 +402,19 @@ impl Store for SqlStore {
 
     async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError> {
         let done = match keep {
-            Some(keep) => sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1 AND id <> $2"))
-                .bind(user.to_string())
-                .bind(keep)
-                .execute(&self.pool)
-                .await,
-            None => sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1"))
-                .bind(user.to_string())
-                .execute(&self.pool)
-                .await,
+            Some(keep) => {
+                sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1 AND id <> $2"))
+                    .bind(user.to_string())
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1"))
+                    .bind(user.to_string())
+                    .execute(&self.pool)
+                    .await
+            }
         };
         Ok(done.map_err(unavailable)?.rows_affected())
     }
@@ -436,12 +438,14 @@ impl Store for SqlStore {
     }
 
     async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar(&self.sql("SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2"))
-            .bind(user.to_string())
-            .bind(seconds(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)
+        sqlx::query_scalar(
+            &self.sql("SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2"),
+        )
+        .bind(user.to_string())
+        .bind(seconds(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)
     }
 
     async fn confirm_totp(
@@ -453,7 +457,8 @@ impl Store for SqlStore {
         recovery_hashes: &[String],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let sql = "INSERT INTO totp_factors (user_id, secret_sealed, confirmed_at, last_used_step) VALUES ($1, $2, $3, $4) \
+        let sql =
+            "INSERT INTO totp_factors (user_id, secret_sealed, confirmed_at, last_used_step) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (user_id) DO NOTHING";
         let inserted = sqlx::query(&self.sql(sql))
             .bind(user.to_string())
@@ -553,7 +558,11 @@ impl Store for SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn insert_pending_sign_in(&self, record: &PendingSignInRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn insert_pending_sign_in(
+        &self,
+        record: &PendingSignInRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         sqlx::query(&self.sql("DELETE FROM pending_sign_ins WHERE expires_at <= $1"))
             .bind(seconds(now))
@@ -624,7 +633,12 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn reserve_attempt(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<Reservation, StoreError> {
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        policy: &Policy,
+    ) -> Result<Reservation, StoreError> {
         // `counted` is the count after this attempt: 1 when the last failure is
         // older than `forget_after`. Past `free`, the same statement sets the
         // delay from the policy's table.
@@ -702,11 +716,10 @@ impl Store for SqlStore {
                 .await
                 .map_err(unavailable)?;
         }
-        let prev: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM security_events ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+        let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM security_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         let prev = prev.unwrap_or_else(|| GENESIS.to_string());
         let hash = chain_hash(&prev, event);
         let sql = "INSERT INTO security_events (user_id, kind, at, ip, user_agent, prev_hash, hash) \

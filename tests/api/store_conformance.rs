@@ -1,0 +1,293 @@
+//! The store conformance suite: every check runs against SQLite and against
+//! PostgreSQL (each on a fresh database), so both backends keep one behaviour,
+//! including under concurrency.
+
+use std::sync::Arc;
+
+use latchkey_core::events::{verify_chain, ChainCheck, EventRecord};
+use latchkey_core::sessions::{ClientInfo, SessionRecord};
+use latchkey_core::store::{NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError};
+use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
+use latchkey_core::{Email, User, UserId, Username};
+use latchkey_store_sql::SqlStore;
+use time::{Duration, OffsetDateTime};
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    let store = SqlStore::open(url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    Arc::new(store)
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let db = crate::stores::TestDatabase::sqlite();
+                    super::$check(super::open(&db.url).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+                async fn $check() {
+                    let db = crate::stores::TestDatabase::postgres().await;
+                    super::$check(super::open(&db.url).await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_are_unique_by_folded_name_and_email,
+    metadata_is_written_once,
+    sessions_live_until_idle_or_absolute_expiry,
+    other_sessions_can_be_ended_at_once,
+    a_totp_step_is_used_once_even_by_twenty_at_once,
+    enrolment_confirms_once_and_mfa_shows_on_the_user,
+    recovery_codes_are_spent_once_even_concurrently,
+    a_pending_sign_in_takes_attempts_until_its_limit_and_completes_once,
+    throttling_counts_blocks_locks_and_forgets,
+    parallel_attempts_never_exceed_the_free_ones,
+    events_appended_concurrently_form_one_chain,
+);
+
+const T0: i64 = 1_800_000_000;
+
+fn at(offset: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(T0 + offset).unwrap()
+}
+
+async fn user(store: &Arc<dyn Store>, name: &str) -> User {
+    let user = User {
+        id: UserId::random(),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        mfa_enabled: false,
+        created_at: at(0),
+    };
+    store.insert_user(&NewUserRecord { user: user.clone(), password_hash: "$argon2id$x".into() }).await.unwrap();
+    user
+}
+
+fn session(user: &User, id: &str, created: i64) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        user_id: user.id,
+        token_hash: format!("hash-{id}"),
+        csrf_token: format!("csrf-{id}"),
+        created_at: at(created),
+        last_seen_at: at(created),
+        expires_at: at(created + 3600),
+        client: ClientInfo { ip: Some("192.0.2.1".into()), user_agent: None },
+    }
+}
+
+async fn users_are_unique_by_folded_name_and_email(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let found = store.find_user_by_username(&Username::parse("ALICE").unwrap()).await.unwrap().unwrap();
+    assert_eq!(found.user.id, alice.id);
+    assert_eq!(found.password_hash, "$argon2id$x");
+    let by_email = store.find_user_by_email(&Email::parse("Alice@Example.com").unwrap()).await.unwrap().unwrap();
+    assert_eq!(by_email.user.id, alice.id);
+    assert_eq!(store.find_user(alice.id).await.unwrap().unwrap().created_at, at(0));
+    assert!(store.find_user(UserId::random()).await.unwrap().is_none());
+
+    let mut twin = alice.clone();
+    twin.id = UserId::random();
+    twin.email = Email::parse("other@example.com").unwrap();
+    let err = store.insert_user(&NewUserRecord { user: twin.clone(), password_hash: "h".into() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("username")), "{err:?}");
+    twin.username = Username::parse("bob").unwrap();
+    twin.email = alice.email.clone();
+    let err = store.insert_user(&NewUserRecord { user: twin, password_hash: "h".into() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+}
+
+async fn metadata_is_written_once(store: Arc<dyn Store>) {
+    assert!(store.get_meta("k").await.unwrap().is_none());
+    assert!(store.put_meta_if_absent("k", &[1, 2, 3]).await.unwrap());
+    assert!(!store.put_meta_if_absent("k", &[9]).await.unwrap());
+    assert_eq!(store.get_meta("k").await.unwrap(), Some(vec![1, 2, 3]));
+}
+
+async fn sessions_live_until_idle_or_absolute_expiry(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    store.insert_session(&session(&alice, "s1", 0), at(-1800)).await.unwrap();
+    store.insert_session(&session(&alice, "s2", 10), at(-1800)).await.unwrap();
+    let touched = store.touch_session("hash-s1", at(100), at(100 - 1800)).await.unwrap().unwrap();
+    assert_eq!((touched.id.as_str(), touched.last_seen_at), ("s1", at(100)));
+    assert_eq!(touched.client.ip.as_deref(), Some("192.0.2.1"));
+    let listed = store.list_sessions(alice.id, at(100), at(100 - 1800)).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["s2", "s1"], "newest first");
+    assert!(store.touch_session("hash-s2", at(2000), at(2000 - 1800)).await.unwrap().is_none(), "idle too long");
+    assert!(store.touch_session("hash-s1", at(3600), at(3599)).await.unwrap().is_none(), "past its lifetime");
+    assert!(store.touch_session("nope", at(100), at(0)).await.unwrap().is_none());
+    let bob = user(&store, "bob").await;
+    assert!(!store.delete_session(bob.id, "s1").await.unwrap(), "only the owner ends a session");
+    assert!(store.delete_session(alice.id, "s1").await.unwrap());
+    assert!(!store.delete_session(alice.id, "s1").await.unwrap());
+}
+
+async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    for id in ["a", "b", "c"] {
+        store.insert_session(&session(&alice, id, 0), at(-1800)).await.unwrap();
+    }
+    assert_eq!(store.delete_other_sessions(alice.id, Some("b")).await.unwrap(), 2);
+    let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
+    assert_eq!(left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
+    assert_eq!(store.delete_other_sessions(alice.id, None).await.unwrap(), 1);
+}
+
+async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    assert!(store.confirm_totp(alice.id, b"sealed", 100, at(0), &[]).await.unwrap());
+    assert!(!store.use_totp_step(alice.id, 100).await.unwrap(), "the confirming step is spent");
+    assert!(!store.use_totp_step(alice.id, 99).await.unwrap(), "so are earlier ones");
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        race.spawn(async move { store.use_totp_step(alice.id, 101).await.unwrap() });
+    }
+    let wins = race.join_all().await.into_iter().filter(|won| *won).count();
+    assert_eq!(wins, 1);
+    assert_eq!(store.get_totp_factor(alice.id).await.unwrap().unwrap().last_used_step, 101);
+}
+
+async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    store.put_totp_enrolment(alice.id, b"first", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, b"second", at(600)).await.unwrap();
+    assert_eq!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap(), Some(b"second".to_vec()), "replaced");
+    assert!(store.get_totp_enrolment(alice.id, at(600)).await.unwrap().is_none(), "expired");
+    assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+    let hashes = vec!["h1".to_string(), "h2".to_string()];
+    assert!(store.confirm_totp(alice.id, b"second", 5, at(1), &hashes).await.unwrap());
+    assert!(!store.confirm_totp(alice.id, b"other", 6, at(2), &hashes).await.unwrap(), "only once");
+    assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+    assert!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert_eq!(store.get_totp_factor(alice.id).await.unwrap().unwrap().secret_sealed, b"second".to_vec());
+    assert!(store.delete_totp_factor(alice.id).await.unwrap());
+    assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+    assert!(store.unused_recovery_codes(alice.id).await.unwrap().is_empty(), "codes die with the factor");
+}
+
+async fn recovery_codes_are_spent_once_even_concurrently(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let hashes: Vec<String> = (0..10).map(|i| format!("hash{i}")).collect();
+    assert!(store.confirm_totp(alice.id, b"s", 1, at(0), &hashes).await.unwrap());
+    let codes = store.unused_recovery_codes(alice.id).await.unwrap();
+    assert_eq!(codes.iter().map(|c| c.code_hash.clone()).collect::<Vec<_>>(), hashes);
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        let id = codes[0].id;
+        race.spawn(async move { store.use_recovery_code(id, at(5)).await.unwrap() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|won| *won).count(), 1);
+    assert_eq!(store.unused_recovery_codes(alice.id).await.unwrap().len(), 9);
+    store.replace_recovery_codes(alice.id, &["new".to_string()]).await.unwrap();
+    let left = store.unused_recovery_codes(alice.id).await.unwrap();
+    assert_eq!(left.iter().map(|c| c.code_hash.as_str()).collect::<Vec<_>>(), vec!["new"]);
+}
+
+async fn a_pending_sign_in_takes_attempts_until_its_limit_and_completes_once(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let record = PendingSignInRecord {
+        token_hash: "p1".into(),
+        user_id: alice.id,
+        csrf_token: "c".into(),
+        expires_at: at(300),
+        failures: 0,
+        client: ClientInfo::default(),
+    };
+    store.insert_pending_sign_in(&record, at(0)).await.unwrap();
+    assert_eq!(store.get_pending_sign_in("p1", at(1), 5).await.unwrap().unwrap().user_id, alice.id);
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let store = store.clone();
+        race.spawn(async move { store.claim_pending_attempt("p1", at(2), 5).await.unwrap().is_some() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|claimed| *claimed).count(), 5, "five attempts, no more");
+    assert!(store.get_pending_sign_in("p1", at(2), 5).await.unwrap().is_none(), "used up");
+
+    store
+        .insert_pending_sign_in(&PendingSignInRecord { token_hash: "p2".into(), ..record.clone() }, at(0))
+        .await
+        .unwrap();
+    assert!(!store.take_pending_sign_in("p2", at(300)).await.unwrap(), "expired");
+    assert!(store.take_pending_sign_in("p2", at(299)).await.unwrap());
+    assert!(!store.take_pending_sign_in("p2", at(299)).await.unwrap(), "once");
+}
+
+async fn throttling_counts_blocks_locks_and_forgets(store: Arc<dyn Store>) {
+    let policy = Policy { lock_after: Some(7), ..CODES_PER_ACCOUNT };
+    for n in 1..=4 {
+        assert_eq!(store.reserve_attempt("k", at(0), &policy).await.unwrap(), Reservation::Granted { failures: n });
+    }
+    assert_eq!(store.reserve_attempt("k", at(0), &policy).await.unwrap(), Reservation::Granted { failures: 5 });
+    let refused = store.reserve_attempt("k", at(29), &policy).await.unwrap();
+    assert_eq!(refused, Reservation::Refused { blocked_until: Some(at(30)) }, "the fifth failure starts 30 s");
+    assert_eq!(store.reserve_attempt("k", at(30), &policy).await.unwrap(), Reservation::Granted { failures: 6 });
+    assert_eq!(
+        store.reserve_attempt("k", at(31), &policy).await.unwrap(),
+        Reservation::Refused { blocked_until: Some(at(90)) },
+        "then 60 s"
+    );
+    assert_eq!(store.reserve_attempt("k", at(90), &policy).await.unwrap(), Reservation::Granted { failures: 7 });
+    assert_eq!(
+        store.reserve_attempt("k", at(100_000), &policy).await.unwrap(),
+        Reservation::Refused { blocked_until: None },
+        "locked, however long one waits"
+    );
+    let unlocked = Policy { lock_after: None, ..policy };
+    assert!(matches!(store.reserve_attempt("k", at(100_000), &unlocked).await.unwrap(), Reservation::Granted { .. }));
+    store.clear_attempts("k").await.unwrap();
+    assert_eq!(store.reserve_attempt("k", at(100_001), &policy).await.unwrap(), Reservation::Granted { failures: 1 });
+
+    let forgetful = PASSWORDS_PER_ADDRESS;
+    assert_eq!(store.reserve_attempt("ip", at(0), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
+    assert_eq!(store.reserve_attempt("ip", at(1), &forgetful).await.unwrap(), Reservation::Granted { failures: 2 });
+    store.refund_attempt("ip").await.unwrap();
+    assert_eq!(store.reserve_attempt("ip", at(2), &forgetful).await.unwrap(), Reservation::Granted { failures: 2 });
+    let later = 2 + Duration::hours(1).whole_seconds();
+    assert_eq!(store.reserve_attempt("ip", at(later), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
+}
+
+async fn parallel_attempts_never_exceed_the_free_ones(store: Arc<dyn Store>) {
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        race.spawn(async move { store.reserve_attempt("hot", at(0), &CODES_PER_ACCOUNT).await.unwrap() });
+    }
+    let granted = race.join_all().await.into_iter().filter(|r| matches!(r, Reservation::Granted { .. })).count();
+    assert_eq!(granted, 5);
+}
+
+async fn events_appended_concurrently_form_one_chain(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let mut appends = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = store.clone();
+        appends.spawn(async move {
+            let event = EventRecord {
+                user_id: alice.id,
+                kind: format!("kind{i}"),
+                at: at(i),
+                client: ClientInfo { ip: Some("192.0.2.9".into()), user_agent: Some("ua".into()) },
+            };
+            store.insert_event(&event).await.unwrap();
+        });
+    }
+    appends.join_all().await;
+    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), ChainCheck::Intact { events: 40 });
+    let listed = store.list_events(alice.id, 5).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    let last = store.chained_events(0, 100).await.unwrap().pop().unwrap();
+    assert_eq!(listed[0].kind, last.event.kind, "newest first");
+}
