@@ -11,7 +11,7 @@ use crate::helpers::PASSWORD;
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -46,14 +46,25 @@ pub(crate) async fn start(data_dir: &std::path::Path) -> Server {
 
 /// Starts `latchkey` with its log (at `level`) going to `stderr`.
 async fn start_logging(data_dir: &std::path::Path, stderr: Stdio, level: &str) -> Server {
+    start_with(data_dir, stderr, level, |_| {}).await
+}
+
+/// Starts `latchkey` after `adjust` has added arguments or environment.
+pub(crate) async fn start_with(
+    data_dir: &std::path::Path,
+    stderr: Stdio,
+    level: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> Server {
     let port = free_port();
-    let child = command(data_dir)
+    let mut command = command(data_dir);
+    command
         .env("RUST_LOG", level)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+        .stderr(stderr);
+    adjust(&mut command);
+    let child = command.spawn().unwrap();
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {

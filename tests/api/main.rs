@@ -14,6 +14,7 @@ mod helpers;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;
+mod postgres_processes;
 mod store_conformance;
 mod stores;
 mod throttling;

@@ -1,0 +1,228 @@
+//! Several `latchkey serve` processes on one PostgreSQL database behave as
+//! one service; and a database that goes away is survived.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::binary::{free_port, start_with, Server};
+use crate::helpers::{totp_at, PASSWORD};
+use crate::stores::TestDatabase;
+
+/// The key every process of the service shares (32 bytes, base64).
+const KEY: &str = "S2V5LXNoYXJlZC1ieS1hbGwtcHJvY2Vzc2VzLi4uLi4=";
+
+async fn server_on(url: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url.to_string();
+    let server = start_with(dir.path(), Stdio::null(), "warn", move |c| {
+        c.env("LATCHKEY_SECRET_KEY", KEY).args(["--database", &url]);
+    })
+    .await;
+    (server, dir)
+}
+
+/// Two processes started at the same moment, so both try to migrate at once.
+async fn two_servers(db: &TestDatabase) -> ((Server, tempfile::TempDir), (Server, tempfile::TempDir)) {
+    tokio::join!(server_on(&db.url), server_on(&db.url))
+}
+
+struct Api {
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new() -> Self {
+        Api { client: reqwest::Client::new() }
+    }
+
+    async fn post(&self, server: &Server, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}/api/v1{path}", server.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn me(&self, server: &Server, token: &str) -> StatusCode {
+        self.client.get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap().status()
+    }
+
+    async fn sign_up(&self, server: &Server, name: &str) {
+        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        assert_eq!(self.post(server, "/users", body, None).await.0, StatusCode::CREATED);
+    }
+
+    async fn sign_in(&self, server: &Server, name: &str) -> (StatusCode, Value) {
+        self.post(server, "/sessions", json!({"login": name, "password": PASSWORD}), None).await
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Turns MFA on for `name` through `server`; returns the secret. The code of
+/// the current step is spent, the next step's code (t+1) is still good.
+async fn with_mfa(api: &Api, server: &Server, name: &str) -> String {
+    api.sign_up(server, name).await;
+    let token = api.sign_in(server, name).await.1["token"].as_str().unwrap().to_string();
+    let secret =
+        api.post(server, "/me/mfa/totp", json!({}), Some(&token)).await.1["secret"].as_str().unwrap().to_string();
+    let (status, _) =
+        api.post(server, "/me/mfa/totp/confirm", json!({"code": totp_at(&secret, now())}), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    secret
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn a_session_made_on_one_process_works_and_ends_on_the_other() {
+    let db = TestDatabase::postgres().await;
+    let ((a, _), (b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    api.sign_up(&a, "alice").await;
+    let token = api.sign_in(&b, "alice").await.1["token"].as_str().unwrap().to_string();
+    assert_eq!(api.me(&a, &token).await, StatusCode::OK, "made on B, works on A");
+    let logout =
+        api.client.delete(format!("{}/api/v1/sessions/current", a.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.me(&b, &token).await, StatusCode::UNAUTHORIZED, "logout on A kills it on B");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn a_code_used_on_one_process_is_refused_on_the_other() {
+    let db = TestDatabase::postgres().await;
+    let ((a, _), (b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    let secret = with_mfa(&api, &a, "alice").await;
+    let next = totp_at(&secret, now() + 30);
+    let on_a = api.sign_in(&a, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let on_b = api.sign_in(&b, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let (status, _) = api.post(&a, "/sessions/mfa", json!({"mfa_token": on_a, "code": next}), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = api.post(&b, "/sessions/mfa", json!({"mfa_token": on_b, "code": next}), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_code")));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn twenty_sign_ins_with_one_code_across_two_processes_have_one_winner() {
+    let db = TestDatabase::postgres().await;
+    let ((a, _), (b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    let secret = with_mfa(&api, &a, "alice").await;
+    let next = totp_at(&secret, now() + 30);
+    let mut race = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let mfa_token = api.sign_in(server, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+        let request = api
+            .client
+            .post(format!("{}/api/v1/sessions/mfa", server.base))
+            .json(&json!({"mfa_token": mfa_token, "code": next}));
+        race.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let statuses = race.join_all().await;
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn failed_guesses_on_both_processes_add_up_and_the_log_is_one_chain() {
+    let db = TestDatabase::postgres().await;
+    let ((a, dir_a), (b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    api.sign_up(&a, "alice").await;
+    for server in [&a, &b, &a, &b, &a] {
+        let (status, _) =
+            api.post(server, "/sessions", json!({"login": "alice", "password": "guess guess"}), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = api.sign_in(&b, "alice").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+
+    drop((a, b));
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["audit", "verify", "--database", &db.url, "--data-dir"])
+        .arg(dir_a.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("intact (6 events)"), "five failures and the lockout from two processes: {stdout}");
+}
+
+/// A TCP relay to PostgreSQL that the test can cut and restore, standing in
+/// for a database that goes away and comes back.
+struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(port: u16) -> Relay {
+        let target = {
+            let url = url::Url::parse(&crate::stores::postgres_admin_url()).unwrap();
+            format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { port, task: Some(task) }
+    }
+
+    /// Cuts every connection and stops listening.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn a_database_that_goes_away_gives_503_and_the_process_recovers_by_itself() {
+    let db = TestDatabase::postgres().await;
+    let mut relay = Relay::start(free_port()).await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_port(Some(relay.port)).unwrap();
+    let (server, _dir) = server_on(url.as_str()).await;
+    let api = Api::new();
+    api.sign_up(&server, "alice").await;
+
+    relay.cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = api.sign_in(&server, "alice").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    assert!(!body.to_string().contains("postgres") && !body.to_string().contains(&relay.port.to_string()), "{body}");
+
+    let _relay = Relay::start(relay.port).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+        if health.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the process did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = api.sign_in(&server, "alice").await;
+    assert_eq!(status, StatusCode::CREATED, "the same process serves again, and alice was not lost");
+}
