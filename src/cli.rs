@@ -45,6 +45,15 @@ pub enum Command {
     Serve,
     /// Applies schema migrations, then exits.
     Migrate,
+    /// Copies every row of one store into another, empty one (e.g. SQLite to PostgreSQL).
+    MigrateStore {
+        /// The store to copy from (sqlite://… or postgres://…).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty store to copy into; migrated first.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// The security event log.
     Audit {
         /// What to do with it.

@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("latchkey: migrations applied to {}", config.database_url());
             Ok(())
         }
+        Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,
         Some(Command::Audit { action: AuditCommand::Verify }) => admin::audit_verify(&Config::load(&cli.global)?).await,
     }
 }

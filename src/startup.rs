@@ -71,11 +71,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
     }
-    let store = SqlStore::open(&url, config.database_max_connections)
+    Ok(Arc::new(open_sql_store(&url, config.database_max_connections).await?))
+}
+
+/// Opens and migrates the SQL store at `url`.
+pub async fn open_sql_store(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
+    let store = SqlStore::open(url, max_connections)
         .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
     store.migrate().await?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// A database URL fit for a message: any password in it replaced by `***`.

@@ -226,3 +226,87 @@ async fn a_database_that_goes_away_gives_503_and_the_process_recovers_by_itself(
     let (status, _) = api.sign_in(&server, "alice").await;
     assert_eq!(status, StatusCode::CREATED, "the same process serves again, and alice was not lost");
 }
+
+/// Fills an SQLite store through a real server (a user with MFA and some
+/// events), copies it with `latchkey migrate-store` into `target`, and checks
+/// that a server on the copy signs the user in with password and code.
+async fn moving_a_store_keeps_users_mfa_and_the_log(target: &TestDatabase) {
+    let source = tempfile::tempdir().unwrap();
+    let api = Api::new();
+    let secret = {
+        let server = start_with(source.path(), Stdio::null(), "warn", |_| {}).await;
+        let secret = with_mfa(&api, &server, "alice").await;
+        api.sign_up(&server, "bob").await;
+        secret
+    };
+    let from = format!("sqlite://{}", source.path().join("latchkey.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate-store", "--from", &from, "--to", &target.url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("users: 2 rows") && stdout.contains("recovery_codes: 10 rows"), "{stdout}");
+    assert!(stdout.contains("is intact"), "{stdout}");
+
+    let key = std::fs::read_to_string(source.path().join("secret.key")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = target.url.clone();
+    let server = start_with(dir.path(), Stdio::null(), "warn", move |c| {
+        c.env("LATCHKEY_SECRET_KEY", key.trim()).args(["--database", &url]);
+    })
+    .await;
+    let mfa_token = api.sign_in(&server, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let code = totp_at(&secret, now() + 30);
+    let (status, _) = api.post(&server, "/sessions/mfa", json!({"mfa_token": mfa_token, "code": code}), None).await;
+    assert_eq!(status, StatusCode::CREATED, "the sealed secret opens in the new store");
+    let (status, _) = api.sign_in(&server, "bob").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = api
+        .post(&server, "/users", json!({"username": "carol", "email": "carol@example.com", "password": PASSWORD}), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "new rows get fresh ids after the copied ones");
+}
+
+#[tokio::test]
+async fn migrate_store_copies_sqlite_into_another_sqlite_file() {
+    moving_a_store_keeps_users_mfa_and_the_log(&TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn migrate_store_moves_sqlite_to_postgresql() {
+    moving_a_store_keeps_users_mfa_and_the_log(&TestDatabase::postgres().await).await;
+}
+
+#[tokio::test]
+async fn migrate_store_refuses_a_target_that_is_not_empty() {
+    let target = TestDatabase::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let url = target.url.clone();
+    drop(
+        start_with(dir.path(), Stdio::null(), "warn", move |c| {
+            c.args(["--database", &url]);
+        })
+        .await,
+    );
+    let api_dir = tempfile::tempdir().unwrap();
+    {
+        let url = target.url.clone();
+        let server = start_with(api_dir.path(), Stdio::null(), "warn", move |c| {
+            c.env("LATCHKEY_SECRET_KEY", std::fs::read_to_string(dir.path().join("secret.key")).unwrap().trim())
+                .args(["--database", &url]);
+        })
+        .await;
+        Api::new().sign_up(&server, "alice").await;
+    }
+    let source = TestDatabase::sqlite();
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate-store", "--from", &source.url, "--to", &target.url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("not empty"), "{stderr}");
+}

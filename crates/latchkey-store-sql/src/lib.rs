@@ -8,6 +8,8 @@
 //! decided by [`Dialect`] here, never above the store. Everything several
 //! processes could race on is one conditional statement or one transaction.
 
+mod copy;
+
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Once;
