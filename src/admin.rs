@@ -26,7 +26,10 @@ pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
 /// empty store (in one transaction there), then checks the copied event
 /// chain. Serve from the new store with the same secret key.
 pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Result<()> {
-    let source = startup::open_sql_store(from, config.database_max_connections).await?;
+    let source = latchkey_store_sql::SqlStore::open_existing(from, config.database_max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the source store {}: {e}", startup::redact(from)))?;
+    source.migrate().await?;
     let target = startup::open_sql_store(to, config.database_max_connections).await?;
     let report = source.copy_into(&target).await?;
     for (table, rows) in &report {

@@ -52,7 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate) => {
             let config = Config::load(&cli.global)?;
             startup::open_store(&config).await?;
-            eprintln!("latchkey: migrations applied to {}", config.database_url());
+            eprintln!("latchkey: migrations applied to {}", startup::redact(&config.database_url()));
             Ok(())
         }
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,

@@ -83,15 +83,23 @@ pub async fn open_sql_store(url: &str, max_connections: u32) -> anyhow::Result<S
     Ok(store)
 }
 
-/// A database URL fit for a message: any password in it replaced by `***`.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+/// A database URL fit for a message: no password (in the userinfo or a
+/// `password=` parameter); a URL that does not parse shows its scheme only.
+pub fn redact(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return format!("{}://…", url.split(':').next().unwrap_or("database"));
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), if k.eq_ignore_ascii_case("password") { "***".into() } else { v.to_string() }))
+        .collect();
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// The data dir holds the key and the database: readable by its owner only.

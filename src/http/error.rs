@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidCredentials,
     /// 401: a wrong, expired or already used code.
     InvalidCode,
+    /// 403: the right password for an account an operator locked.
+    AccountLocked,
     /// 401: no valid token.
     Unauthenticated,
     /// 404, saying what is missing.
@@ -64,6 +66,11 @@ impl ApiError {
                 "invalid_code",
                 "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
                     .into(),
+            ),
+            ApiError::AccountLocked => (
+                StatusCode::FORBIDDEN,
+                "account_locked",
+                "This account is locked. Contact the support team to unlock it.".into(),
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.clone()),
             ApiError::MethodNotAllowed => {
@@ -107,6 +114,7 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidCredentials => ApiError::InvalidCredentials,
             CoreError::Unauthenticated => ApiError::Unauthenticated,
             CoreError::InvalidCode => ApiError::InvalidCode,
+            CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::MfaAlreadyOn => ApiError::Conflict("Multi-factor authentication is already on.".into()),
             CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
             CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),

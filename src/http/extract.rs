@@ -89,12 +89,23 @@ impl FromRequestParts<AppState> for Client {
 /// in `X-Forwarded-For` that is not itself a trusted proxy (the rightmost
 /// entries were added by our proxies; anything further left the client wrote).
 fn client_address(peer: IpAddr, headers: &HeaderMap, web: &WebSettings) -> IpAddr {
+    let peer = peer.to_canonical();
     if !web.is_trusted_proxy(peer) {
         return peer;
     }
     let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let hops: Vec<IpAddr> = forwarded.flat_map(|v| v.split(',')).filter_map(|hop| hop.trim().parse().ok()).collect();
-    hops.into_iter().rev().find(|hop| !web.is_trusted_proxy(*hop)).unwrap_or(peer)
+    let hops: Vec<&str> = forwarded.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.into_iter().rev() {
+        // A hop that does not parse ends the walk: what stands left of it
+        // cannot be told apart from what the client wrote.
+        let Ok(hop) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            return peer;
+        };
+        if !web.is_trusted_proxy(hop) {
+            return hop;
+        }
+    }
+    peer
 }
 
 /// An API caller holding a valid bearer token.

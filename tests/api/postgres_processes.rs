@@ -281,7 +281,7 @@ async fn migrate_store_moves_sqlite_to_postgresql() {
 }
 
 #[tokio::test]
-async fn migrate_store_refuses_a_target_that_is_not_empty() {
+async fn migrate_store_refuses_a_missing_or_empty_source_and_a_used_target() {
     let target = TestDatabase::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let url = target.url.clone();
@@ -302,11 +302,48 @@ async fn migrate_store_refuses_a_target_that_is_not_empty() {
         Api::new().sign_up(&server, "alice").await;
     }
     let source = TestDatabase::sqlite();
+    let migrated = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate", "--database", &source.url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
     let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(["migrate-store", "--from", &source.url, "--to", &target.url])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("not empty"), "{stderr}");
+    assert!(!output.status.success() && stderr.contains("no users"), "an empty source is refused: {stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate-store", "--from", &target.url, "--to", &TestDatabase::sqlite().url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let fresh = TestDatabase::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh.url.clone();
+    drop(
+        start_with(dir.path(), Stdio::null(), "warn", move |c| {
+            c.args(["--database", &url]);
+        })
+        .await,
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate-store", "--from", &target.url, "--to", &fresh.url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("not empty"), "a target a server ran on is refused: {stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate-store", "--from", "sqlite:///nonexistent/latchkey.db", "--to", &TestDatabase::sqlite().url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("no SQLite store at"), "{stderr}");
 }

@@ -68,6 +68,7 @@ async fn user(store: &Arc<dyn Store>, name: &str) -> User {
         username: Username::parse(name).unwrap(),
         email: Email::parse(&format!("{name}@example.com")).unwrap(),
         mfa_enabled: false,
+        locked: false,
         created_at: at(0),
     };
     store.insert_user(&NewUserRecord { user: user.clone(), password_hash: "$argon2id$x".into() }).await.unwrap();
@@ -186,14 +187,19 @@ async fn recovery_codes_are_spent_once_even_concurrently(store: Arc<dyn Store>) 
     let mut race = tokio::task::JoinSet::new();
     for _ in 0..10 {
         let store = store.clone();
-        let id = codes[0].id;
-        race.spawn(async move { store.use_recovery_code(id, at(5)).await.unwrap() });
+        let code = codes[0].clone();
+        race.spawn(async move { store.use_recovery_code(alice.id, &code, at(5)).await.unwrap() });
     }
     assert_eq!(race.join_all().await.into_iter().filter(|won| *won).count(), 1);
     assert_eq!(store.unused_recovery_codes(alice.id).await.unwrap().len(), 9);
-    store.replace_recovery_codes(alice.id, &["new".to_string()]).await.unwrap();
+    assert!(store.replace_recovery_codes(alice.id, &["new".to_string()]).await.unwrap());
     let left = store.unused_recovery_codes(alice.id).await.unwrap();
     assert_eq!(left.iter().map(|c| c.code_hash.as_str()).collect::<Vec<_>>(), vec!["new"]);
+    let replaced = &codes[1];
+    assert!(!store.use_recovery_code(alice.id, replaced, at(6)).await.unwrap(), "a replaced code is void");
+    let bob = user(&store, "bob").await;
+    assert!(!store.replace_recovery_codes(bob.id, &["x".to_string()]).await.unwrap(), "no factor, no codes");
+    assert!(store.unused_recovery_codes(bob.id).await.unwrap().is_empty());
 }
 
 async fn a_pending_sign_in_takes_attempts_until_its_limit_and_completes_once(store: Arc<dyn Store>) {

@@ -96,7 +96,14 @@ impl Accounts {
             return Err(CoreError::Validation(fields));
         };
         let password_hash = self.hasher.hash(&password).await?;
-        let user = User { id: UserId::random(), username, email, mfa_enabled: false, created_at: self.clock.now() };
+        let user = User {
+            id: UserId::random(),
+            username,
+            email,
+            mfa_enabled: false,
+            locked: false,
+            created_at: self.clock.now(),
+        };
         let record = NewUserRecord { user: user.clone(), password_hash };
         match self.store.insert_user(&record).await {
             Ok(()) => {
@@ -132,6 +139,10 @@ impl Accounts {
             }
         }
         match record {
+            Some(record) if verified && record.user.locked => {
+                self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
+                Err(CoreError::AccountLocked)
+            }
             Some(record) if verified && record.user.mfa_enabled => {
                 let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
                 Ok(SignIn::NeedsCode { token, pending })

@@ -218,6 +218,8 @@ pub struct User {
     pub email: Email,
     /// Whether a TOTP factor is confirmed.
     pub mfa_enabled: bool,
+    /// Whether an operator locked the account.
+    pub locked: bool,
     /// When the account was made.
     pub created_at: OffsetDateTime,
 }

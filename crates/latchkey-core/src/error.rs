@@ -19,6 +19,9 @@ pub enum CoreError {
     /// Wrong login or password; deliberately silent about which.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The right password for an account an operator locked.
+    #[error("account locked")]
+    AccountLocked,
     /// A wrong, expired or already used TOTP or recovery code.
     #[error("invalid code")]
     InvalidCode,

@@ -258,12 +258,15 @@ impl Mfa {
     }
 
     async fn spend_recovery_code(&self, user: UserId, typed: String) -> Result<Outcome, CoreError> {
-        let candidates = self.store.unused_recovery_codes(user).await?;
-        let candidates = candidates.into_iter().map(|c| (c.id, c.code_hash)).collect();
+        let stored = self.store.unused_recovery_codes(user).await?;
+        let candidates = stored.iter().map(|c| (c.id, c.code_hash.clone())).collect();
         let Some(id) = self.hasher.find_code(typed, candidates).await? else {
             return Ok(Outcome::Wrong);
         };
-        if self.store.use_recovery_code(id, self.clock.now()).await? {
+        let Some(code) = stored.iter().find(|c| c.id == id) else {
+            return Ok(Outcome::Wrong);
+        };
+        if self.store.use_recovery_code(user, code, self.clock.now()).await? {
             Ok(Outcome::Accepted(Some(EventKind::RecoveryCodeUsed)))
         } else {
             Ok(Outcome::Replayed)
@@ -294,7 +297,9 @@ impl Mfa {
         self.verify_code(user.id, code, client).await?;
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
-        self.store.replace_recovery_codes(user.id, &hashes).await?;
+        if !self.store.replace_recovery_codes(user.id, &hashes).await? {
+            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+        }
         self.record_after_change(user.id, EventKind::RecoveryCodesRegenerated, client).await;
         Ok(codes)
     }

@@ -113,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
     /// The user with this id.
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Users ordered by username, after `after` (a username), at most `limit`.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError>;
+    /// Locks (`Some`) or unlocks (`None`) an account; false when there is no such user.
+    async fn set_user_locked(&self, user: UserId, locked_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
 
     /// Inserts a session; deletes the user's sessions that died before `now`.
     async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError>;
@@ -165,10 +169,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError>;
     /// The user's unspent recovery codes.
     async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
-    /// Spends one recovery code if unspent; false when it was already spent.
-    async fn use_recovery_code(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError>;
-    /// Replaces all the user's recovery codes with new ones.
-    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<(), StoreError>;
+    /// Spends one of the user's recovery codes if it is still that code and
+    /// unspent; false when it was spent or replaced meanwhile.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &RecoveryCodeRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Replaces all the user's recovery codes with new ones, serialised on the
+    /// user's factor; false when the user has no factor (nothing is written).
+    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<bool, StoreError>;
 
     /// Stores a pending sign-in; deletes those that expired before `now`.
     async fn insert_pending_sign_in(&self, record: &PendingSignInRecord, now: OffsetDateTime)

@@ -22,7 +22,17 @@ use Kind::{Bytes, Int, MaybeInt, MaybeText, Text};
 /// Every table, parents before children, with its columns.
 const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ("meta", &[("key", Text), ("value", Bytes)]),
-    ("users", &[("id", Text), ("username", Text), ("email", Text), ("password_hash", Text), ("created_at", Int)]),
+    (
+        "users",
+        &[
+            ("id", Text),
+            ("username", Text),
+            ("email", Text),
+            ("password_hash", Text),
+            ("created_at", Int),
+            ("locked_at", MaybeInt),
+        ],
+    ),
     (
         "sessions",
         &[
@@ -79,17 +89,29 @@ impl SqlStore {
     /// and hold no users. All or nothing: one transaction on the target.
     /// Returns (table, rows) for each table.
     pub async fn copy_into(&self, target: &SqlStore) -> Result<Vec<(&'static str, u64)>, StoreError> {
-        let users: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&target.pool).await.map_err(unavailable)?;
-        if users > 0 {
-            return Err(StoreError::Unavailable("the target store is not empty".into()));
+        let source_users: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(unavailable)?;
+        if source_users == 0 {
+            return Err(StoreError::Unavailable("the source store has no users: is its URL right?".into()));
         }
         let mut tx = target.pool.begin().await.map_err(unavailable)?;
-        // The target was just migrated and may already hold its own key check.
-        sqlx::query("DELETE FROM meta").execute(&mut *tx).await.map_err(unavailable)?;
+        // Empty means no users and no key bound yet: a server that ran on the
+        // target would have bound its own key, and keep sealing with it.
+        for table in ["users", "meta"] {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if rows > 0 {
+                return Err(StoreError::Unavailable(
+                    "the target store is not empty (it has users, or a server already ran on it): copy into a fresh database"
+                        .into(),
+                ));
+            }
+        }
         let mut report = Vec::new();
         for (table, columns) in TABLES {
-            report.push((*table, self.copy_table(target, &mut tx, table, columns).await?));
+            report.push((*table, self.copy_table(&mut tx, table, columns).await?));
         }
         if target.dialect == Dialect::Postgres {
             for table in SERIAL_TABLES {
@@ -105,7 +127,6 @@ impl SqlStore {
 
     async fn copy_table(
         &self,
-        target: &SqlStore,
         tx: &mut Transaction<'_, Any>,
         table: &str,
         columns: &[(&str, Kind)],
@@ -114,9 +135,7 @@ impl SqlStore {
         let list = names.join(", ");
         let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
         let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", placeholders.join(", "));
-        let insert = target.sql(&insert);
         let select = format!("SELECT {list} FROM {table} ORDER BY {} LIMIT $1 OFFSET $2", names[0]);
-        let select = self.sql(&select);
         let mut copied = 0u64;
         loop {
             let rows = sqlx::query(&select)

@@ -2,7 +2,8 @@
 //! PostgreSQL (shared by several processes), in one implementation.
 //!
 //! The statements are written once, in the portable subset of both dialects
-//! (`$N` parameters, `ON CONFLICT … RETURNING`, `CASE` instead of `LEAST`),
+//! (`$N` parameters, which SQLite reads as numbered parameters too;
+//! `ON CONFLICT … RETURNING`; `CASE` instead of `LEAST`),
 //! and run through sqlx's `Any` driver; the few places where the dialects
 //! must differ (serialising appends to the event chain, the migrations) are
 //! decided by [`Dialect`] here, never above the store. Everything several
@@ -10,7 +11,6 @@
 
 mod copy;
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
@@ -95,6 +95,20 @@ impl SqlStore {
         Ok(SqlStore { pool, dialect })
     }
 
+    /// Opens a store that must already exist (an SQLite file is not created),
+    /// e.g. the source of a copy, where a mistyped path must not pass as an
+    /// empty store.
+    pub async fn open_existing(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        if Dialect::of_url(url) == Some(Dialect::Sqlite) {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or(path);
+            if !std::path::Path::new(path).is_file() {
+                return Err(StoreError::Unavailable(format!("there is no SQLite store at {path}")));
+            }
+        }
+        Self::open(url, max_connections).await
+    }
+
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -108,14 +122,6 @@ impl SqlStore {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&self.pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
-    }
-
-    /// The statement in this store's dialect: SQLite spells `$N` as `?N`.
-    fn sql<'a>(&self, statement: &'a str) -> Cow<'a, str> {
-        match self.dialect {
-            Dialect::Postgres => Cow::Borrowed(statement),
-            Dialect::Sqlite => Cow::Owned(statement.replace('$', "?")),
-        }
     }
 }
 
@@ -174,7 +180,7 @@ fn count(row: &AnyRow, column: &str) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, \
+const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, locked_at, \
     CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id) THEN 1 ELSE 0 END AS BIGINT) \
     AS mfa_enabled";
 
@@ -186,6 +192,7 @@ fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
             username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
             email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
             mfa_enabled: mfa != 0,
+            locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
             created_at: instant(row, "created_at")?,
         },
         password_hash: row.try_get("password_hash").map_err(corrupt)?,
@@ -250,14 +257,13 @@ fn delay_case(n: &str, policy: &Policy) -> String {
 const NEVER: i64 = u32::MAX as i64;
 
 async fn insert_recovery_codes(
-    store: &SqlStore,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user: UserId,
     hashes: &[String],
 ) -> Result<(), StoreError> {
-    let sql = store.sql("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)");
+    let sql = "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)";
     for hash in hashes {
-        sqlx::query(&sql).bind(user.to_string()).bind(hash).execute(&mut **tx).await.map_err(unavailable)?;
+        sqlx::query(sql).bind(user.to_string()).bind(hash).execute(&mut **tx).await.map_err(unavailable)?;
     }
     Ok(())
 }
@@ -270,7 +276,7 @@ impl Store for SqlStore {
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar(&self.sql("SELECT value FROM meta WHERE key = $1"))
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await
@@ -278,7 +284,7 @@ impl Store for SqlStore {
     }
 
     async fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"))
+        let done = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value.to_vec())
             .execute(&self.pool)
@@ -290,7 +296,7 @@ impl Store for SqlStore {
     async fn insert_user(&self, record: &NewUserRecord) -> Result<(), StoreError> {
         let user = &record.user;
         let sql = "INSERT INTO users (id, username, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
-        sqlx::query(&self.sql(sql))
+        sqlx::query(sql)
             .bind(user.id.to_string())
             .bind(user.username.as_str())
             .bind(user.email.as_str())
@@ -304,31 +310,46 @@ impl Store for SqlStore {
 
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(&self.sql(&sql))
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(username.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.as_ref().map(user_record).transpose()
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row =
-            sqlx::query(&self.sql(&sql)).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.as_ref().map(user_record).transpose()
     }
 
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row =
-            sqlx::query(&self.sql(&sql)).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(unavailable)?;
         Ok(row.as_ref().map(user_record).transpose()?.map(|r| r.user))
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username > $1 ORDER BY username LIMIT $2");
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(|row| user_record(row).map(|r| r.user)).collect()
+    }
+
+    async fn set_user_locked(&self, user: UserId, locked_at: Option<OffsetDateTime>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET locked_at = $1 WHERE id = $2")
+            .bind(locked_at.map(seconds))
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)"))
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)")
             .bind(record.user_id.to_string())
             .bind(seconds(record.created_at))
             .bind(seconds(idle_cutoff))
@@ -336,7 +357,7 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-        sqlx::query(&self.sql(&sql))
+        sqlx::query(&sql)
             .bind(&record.id)
             .bind(record.user_id.to_string())
             .bind(&record.token_hash)
@@ -362,7 +383,7 @@ impl Store for SqlStore {
             "UPDATE sessions SET last_seen_at = $1 \
              WHERE token_hash = $2 AND last_seen_at > $3 AND expires_at > $1 RETURNING {SESSION_COLUMNS}"
         );
-        let row = sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&sql)
             .bind(seconds(now))
             .bind(token_hash)
             .bind(seconds(idle_cutoff))
@@ -382,7 +403,7 @@ impl Store for SqlStore {
             "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = $1 AND last_seen_at > $2 AND expires_at > $3 ORDER BY created_at DESC, id"
         );
-        let rows = sqlx::query(&self.sql(&sql))
+        let rows = sqlx::query(&sql)
             .bind(user.to_string())
             .bind(seconds(idle_cutoff))
             .bind(seconds(now))
@@ -393,7 +414,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, user: UserId, session_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql("DELETE FROM sessions WHERE id = $1 AND user_id = $2"))
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
             .bind(session_id)
             .bind(user.to_string())
             .execute(&self.pool)
@@ -405,17 +426,14 @@ impl Store for SqlStore {
     async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError> {
         let done = match keep {
             Some(keep) => {
-                sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1 AND id <> $2"))
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                     .bind(user.to_string())
                     .bind(keep)
                     .execute(&self.pool)
                     .await
             }
             None => {
-                sqlx::query(&self.sql("DELETE FROM sessions WHERE user_id = $1"))
-                    .bind(user.to_string())
-                    .execute(&self.pool)
-                    .await
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.to_string()).execute(&self.pool).await
             }
         };
         Ok(done.map_err(unavailable)?.rows_affected())
@@ -429,7 +447,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO totp_enrolments (user_id, secret_sealed, expires_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, expires_at = excluded.expires_at";
-        sqlx::query(&self.sql(sql))
+        sqlx::query(sql)
             .bind(user.to_string())
             .bind(secret_sealed.to_vec())
             .bind(seconds(expires_at))
@@ -440,14 +458,12 @@ impl Store for SqlStore {
     }
 
     async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar(
-            &self.sql("SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2"),
-        )
-        .bind(user.to_string())
-        .bind(seconds(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)
+        sqlx::query_scalar("SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2")
+            .bind(user.to_string())
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
     }
 
     async fn confirm_totp(
@@ -462,7 +478,7 @@ impl Store for SqlStore {
         let sql =
             "INSERT INTO totp_factors (user_id, secret_sealed, confirmed_at, last_used_step) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (user_id) DO NOTHING";
-        let inserted = sqlx::query(&self.sql(sql))
+        let inserted = sqlx::query(sql)
             .bind(user.to_string())
             .bind(secret_sealed.to_vec())
             .bind(seconds(confirmed_at))
@@ -473,18 +489,20 @@ impl Store for SqlStore {
         if inserted.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(&self.sql("DELETE FROM totp_enrolments WHERE user_id = $1"))
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        insert_recovery_codes(self, &mut tx, user, recovery_hashes).await?;
+        for table in ["totp_enrolments", "recovery_codes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
 
     async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError> {
-        let row = sqlx::query(&self.sql("SELECT secret_sealed, last_used_step FROM totp_factors WHERE user_id = $1"))
+        let row = sqlx::query("SELECT secret_sealed, last_used_step FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -500,23 +518,18 @@ impl Store for SqlStore {
 
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
         let sql = "UPDATE totp_factors SET last_used_step = $1 WHERE user_id = $2 AND last_used_step < $1";
-        let done = sqlx::query(&self.sql(sql))
-            .bind(step)
-            .bind(user.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let done = sqlx::query(sql).bind(step).bind(user.to_string()).execute(&self.pool).await.map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let deleted = sqlx::query(&self.sql("DELETE FROM totp_factors WHERE user_id = $1"))
+        let deleted = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query(&self.sql("DELETE FROM recovery_codes WHERE user_id = $1"))
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
@@ -527,8 +540,7 @@ impl Store for SqlStore {
 
     async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
         let sql = "SELECT id, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id";
-        let rows =
-            sqlx::query(&self.sql(sql)).bind(user.to_string()).fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = sqlx::query(sql).bind(user.to_string()).fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 Ok(RecoveryCodeRecord {
@@ -539,25 +551,46 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn use_recovery_code(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL"))
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &RecoveryCodeRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Matching the hash too: a row id can be reused after a replacement.
+        let sql = "UPDATE recovery_codes SET used_at = $1 \
+                   WHERE id = $2 AND user_id = $3 AND code_hash = $4 AND used_at IS NULL";
+        let done = sqlx::query(sql)
             .bind(seconds(now))
-            .bind(id)
+            .bind(code.id)
+            .bind(user.to_string())
+            .bind(&code.code_hash)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<(), StoreError> {
+    async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(&self.sql("DELETE FROM recovery_codes WHERE user_id = $1"))
+        // Locks the factor's row first: two replacements at once (or one racing
+        // a removal of the factor) run one after the other, on both databases.
+        let factor = sqlx::query("UPDATE totp_factors SET last_used_step = last_used_step WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        insert_recovery_codes(self, &mut tx, user, hashes).await?;
-        tx.commit().await.map_err(unavailable)
+        if factor.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        insert_recovery_codes(&mut tx, user, hashes).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn insert_pending_sign_in(
@@ -566,13 +599,13 @@ impl Store for SqlStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(&self.sql("DELETE FROM pending_sign_ins WHERE expires_at <= $1"))
+        sqlx::query("DELETE FROM pending_sign_ins WHERE expires_at <= $1")
             .bind(seconds(now))
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
         let sql = format!("INSERT INTO pending_sign_ins ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
-        sqlx::query(&self.sql(&sql))
+        sqlx::query(&sql)
             .bind(&record.token_hash)
             .bind(record.user_id.to_string())
             .bind(&record.csrf_token)
@@ -595,7 +628,7 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {PENDING_COLUMNS} FROM pending_sign_ins WHERE token_hash = $1 AND expires_at > $2 AND failures < $3"
         );
-        let row = sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&sql)
             .bind(token_hash)
             .bind(seconds(now))
             .bind(i64::from(max_failures))
@@ -615,7 +648,7 @@ impl Store for SqlStore {
             "UPDATE pending_sign_ins SET failures = failures + 1 \
              WHERE token_hash = $1 AND expires_at > $2 AND failures < $3 RETURNING {PENDING_COLUMNS}"
         );
-        let row = sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&sql)
             .bind(token_hash)
             .bind(seconds(now))
             .bind(i64::from(max_failures))
@@ -626,7 +659,7 @@ impl Store for SqlStore {
     }
 
     async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql("DELETE FROM pending_sign_ins WHERE token_hash = $1 AND expires_at > $2"))
+        let done = sqlx::query("DELETE FROM pending_sign_ins WHERE token_hash = $1 AND expires_at > $2")
             .bind(token_hash)
             .bind(seconds(now))
             .execute(&self.pool)
@@ -657,7 +690,6 @@ impl Store for SqlStore {
              WHERE throttles.blocked_until <= $2 AND throttles.failures < $4 \
              RETURNING failures"
         );
-        let sql = self.sql(&sql);
         // A refusal is explained by a second read; if a success cleared the
         // key in between, the attempt is simply tried again.
         for _ in 0..3 {
@@ -673,7 +705,7 @@ impl Store for SqlStore {
             if let Some(failures) = granted {
                 return Ok(Reservation::Granted { failures: u32::try_from(failures).unwrap_or(u32::MAX) });
             }
-            let row = sqlx::query(&self.sql("SELECT failures, blocked_until FROM throttles WHERE key = $1"))
+            let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await
@@ -685,21 +717,17 @@ impl Store for SqlStore {
                 return Ok(Reservation::Refused { blocked_until });
             }
         }
-        Err(StoreError::Unavailable(format!("throttle key {key} keeps changing")))
+        Err(StoreError::Unavailable("a throttle key keeps changing".into()))
     }
 
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query(&self.sql("DELETE FROM throttles WHERE key = $1"))
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM throttles WHERE key = $1").bind(key).execute(&self.pool).await.map_err(unavailable)?;
         Ok(())
     }
 
     async fn refund_attempt(&self, key: &str) -> Result<(), StoreError> {
         let sql = "UPDATE throttles SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = $1";
-        sqlx::query(&self.sql(sql)).bind(key).execute(&self.pool).await.map_err(unavailable)?;
+        sqlx::query(sql).bind(key).execute(&self.pool).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -713,6 +741,8 @@ impl Store for SqlStore {
         }
         .map_err(unavailable)?;
         if self.dialect == Dialect::Postgres {
+            // A stuck holder must not stall every process's appends for long.
+            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await.map_err(unavailable)?;
             sqlx::query("SELECT CAST(pg_advisory_xact_lock(7205759403792793) AS TEXT)")
                 .execute(&mut *tx)
                 .await
@@ -726,7 +756,7 @@ impl Store for SqlStore {
         let hash = chain_hash(&prev, event);
         let sql = "INSERT INTO security_events (user_id, kind, at, ip, user_agent, prev_hash, hash) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        sqlx::query(&self.sql(sql))
+        sqlx::query(sql)
             .bind(event.user_id.to_string())
             .bind(&event.kind)
             .bind(seconds(event.at))
@@ -743,12 +773,8 @@ impl Store for SqlStore {
     async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
         let sql = "SELECT id, user_id, kind, at, ip, user_agent, prev_hash, hash FROM security_events \
                    WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows = sqlx::query(&self.sql(sql))
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows =
+            sqlx::query(sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 Ok(ChainedEvent {
@@ -763,7 +789,7 @@ impl Store for SqlStore {
 
     async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
         let sql = "SELECT user_id, kind, at, ip, user_agent FROM security_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
-        let rows = sqlx::query(&self.sql(sql))
+        let rows = sqlx::query(sql)
             .bind(user.to_string())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
