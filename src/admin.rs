@@ -1,11 +1,140 @@
 //! The operator's commands: each acts on the store `serve` uses and reports
 //! in one line.
 
-use anyhow::bail;
-use latchkey_core::events::{verify_chain, ChainCheck};
+use std::io::Read as _;
+use std::path::Path;
 
+use anyhow::{bail, Context as _};
+use latchkey_core::admin::Operator;
+use latchkey_core::events::{verify_chain, ChainCheck};
+use latchkey_core::{CoreError, User};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::UserCommand;
 use crate::config::Config;
 use crate::startup;
+
+/// Who runs the command: the login that sudo came from, else the login.
+fn operator() -> Operator {
+    let name =
+        ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    Operator(name.unwrap_or_else(|| "unknown".into()))
+}
+
+fn rfc3339(user: &User) -> String {
+    user.created_at.format(&Rfc3339).unwrap_or_default()
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// `latchkey user …`.
+pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
+    let services = startup::services(config).await?;
+    let admin = &services.admin;
+    let find = |name: String| async move {
+        match admin.find(&name).await {
+            Err(CoreError::NotFound) => bail!("there is no user {name:?}"),
+            other => Ok(other?),
+        }
+    };
+    let who = operator();
+    match action {
+        UserCommand::List { json } => {
+            let users = admin.list().await?;
+            if json {
+                let list: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        json!({"id": u.id.to_string(), "username": u.username.as_str(), "email": u.email.as_str(),
+                               "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u)})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                let width = users.iter().map(|u| u.username.as_str().len()).max().unwrap_or(0).max(8);
+                let email_width = users.iter().map(|u| u.email.as_str().len()).max().unwrap_or(0).max(5);
+                println!("{:width$}  {:email_width$}  MFA  LOCKED  CREATED", "USERNAME", "EMAIL");
+                for u in &users {
+                    println!(
+                        "{:width$}  {:email_width$}  {:3}  {:6}  {}",
+                        u.username.as_str(),
+                        u.email.as_str(),
+                        yes_no(u.mfa_enabled),
+                        yes_no(u.locked),
+                        rfc3339(u)
+                    );
+                }
+            }
+        }
+        UserCommand::Show { name } => {
+            let summary = admin.summary(find(name).await?).await?;
+            let u = &summary.user;
+            println!("username:            {}", u.username);
+            println!("email:               {}", u.email);
+            println!("id:                  {}", u.id);
+            println!("created:             {}", rfc3339(u));
+            println!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
+            println!("recovery codes left: {}", summary.recovery_codes_left);
+            println!("locked:              {}", yes_no(u.locked));
+            println!("active sessions:     {}", summary.sessions);
+        }
+        UserCommand::Create { name, email } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            let password = password.strip_suffix('\n').unwrap_or(&password);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            match services.accounts.sign_up(&name, &email, password).await {
+                Ok(user) => println!("created {} ({})", user.username, user.id),
+                Err(CoreError::Validation(fields)) => {
+                    let why: Vec<String> =
+                        fields.iter().map(|(field, message)| format!("{field}: {message}")).collect();
+                    bail!("{}", why.join("; "))
+                }
+                Err(CoreError::Conflict(field)) => bail!("that {field} is already taken"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserCommand::ResetMfa { name } => {
+            let user = find(name).await?;
+            let ended = admin.reset_mfa(&user, &who).await?;
+            println!("MFA is off for {}; recovery codes are void; {ended} sessions ended", user.username);
+        }
+        UserCommand::Lock { name } => {
+            let user = find(name).await?;
+            let ended = admin.lock(&user, &who).await?;
+            println!("{} is locked; {ended} sessions ended", user.username);
+        }
+        UserCommand::Unlock { name } => {
+            let user = find(name).await?;
+            admin.unlock(&user, &who).await?;
+            println!("{} is unlocked", user.username);
+        }
+        UserCommand::RevokeSessions { name } => {
+            let user = find(name).await?;
+            let ended = admin.revoke_sessions(&user, &who).await?;
+            println!("{ended} sessions of {} ended", user.username);
+        }
+    }
+    Ok(())
+}
+
+/// `latchkey backup FILE`: a consistent copy of the live SQLite store, checked.
+pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
+    if file.exists() {
+        bail!("{} already exists; choose a new file", file.display());
+    }
+    let store = startup::open_sql_store(&config.database_url(), 2).await?;
+    store.backup_to(file).await?;
+    println!("backup written to {} and checked", file.display());
+    Ok(())
+}
 
 /// `latchkey audit verify`: walks the event log's hash chain. A broken chain
 /// is an error naming the first event that does not fit.

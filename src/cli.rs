@@ -45,6 +45,17 @@ pub enum Command {
     Serve,
     /// Applies schema migrations, then exits.
     Migrate,
+    /// Accounts, for the support team.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Writes a consistent copy of a live SQLite store to FILE and checks it.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
     /// Copies every row of one store into another, empty one (e.g. SQLite to PostgreSQL).
     MigrateStore {
         /// The store to copy from (sqlite://… or postgres://…).
@@ -67,4 +78,48 @@ pub enum Command {
 pub enum AuditCommand {
     /// Checks the event log's hash chain; exits non-zero naming the first bad event.
     Verify,
+}
+
+/// `latchkey user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Lists the accounts as a table.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one account.
+    Show {
+        /// Username or email.
+        name: String,
+    },
+    /// Creates an account; the password is read from standard input.
+    Create {
+        /// Username.
+        name: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// The user lost the device: MFA off, recovery codes void, sessions ended.
+    ResetMfa {
+        /// Username or email.
+        name: String,
+    },
+    /// Locks the account and ends its sessions.
+    Lock {
+        /// Username or email.
+        name: String,
+    },
+    /// Unlocks the account and clears its throttles (and a locked TOTP factor).
+    Unlock {
+        /// Username or email.
+        name: String,
+    },
+    /// Ends every session of the account.
+    RevokeSessions {
+        /// Username or email.
+        name: String,
+    },
 }

@@ -55,6 +55,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("latchkey: migrations applied to {}", startup::redact(&config.database_url()));
             Ok(())
         }
+        Some(Command::User { action }) => admin::user(&Config::load(&cli.global)?, action).await,
+        Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,
         Some(Command::Audit { action: AuditCommand::Verify }) => admin::audit_verify(&Config::load(&cli.global)?).await,
     }

@@ -58,6 +58,14 @@ impl Application {
     }
 }
 
+/// The services over the configured store and key, for the CLI.
+pub async fn services(config: &Config) -> anyhow::Result<Services> {
+    let store = open_store(config).await?;
+    let key = server_key::load(store.as_ref(), &config.key_file()).await?;
+    let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
+    Ok(Services::new(store, clock, key, config.core_settings())?)
+}
+
 /// Opens the store the configuration names, creating and migrating it as needed.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();

@@ -4,6 +4,7 @@
 // A failed unwrap in a test is a failed test, with the location: exactly right here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_cli;
 mod api_errors;
 mod api_mfa;
 mod api_sessions;

@@ -41,6 +41,12 @@ pub enum EventKind {
     /// 100 consecutive wrong codes: the TOTP factor takes no code until a
     /// recovery code or an operator clears it.
     MfaLocked,
+    /// An operator turned MFA off (a lost device).
+    MfaResetByOperator,
+    /// An operator locked the account.
+    AccountLocked,
+    /// An operator unlocked the account.
+    AccountUnlocked,
 }
 
 impl EventKind {
@@ -60,6 +66,9 @@ impl EventKind {
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             EventKind::Lockout => "lockout",
             EventKind::MfaLocked => "mfa_locked",
+            EventKind::MfaResetByOperator => "mfa_reset_by_operator",
+            EventKind::AccountLocked => "account_locked",
+            EventKind::AccountUnlocked => "account_unlocked",
         }
     }
 }

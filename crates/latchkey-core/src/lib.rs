@@ -5,6 +5,7 @@
 //! through [`clock::Clock`] so that tests can move it.
 
 pub mod accounts;
+pub mod admin;
 pub mod clock;
 pub mod domain;
 pub mod error;
@@ -57,6 +58,8 @@ pub struct Services {
     pub mfa: Mfa,
     /// The security event log.
     pub events: Events,
+    /// Operator actions.
+    pub admin: admin::Admin,
     store: Arc<dyn Store>,
 }
 
@@ -83,6 +86,7 @@ impl Services {
             throttle: throttle.clone(),
             issuer: settings.issuer,
         });
+        let clock_for_admin = clock.clone();
         let accounts = Accounts::new(accounts::AccountsParts {
             store: store.clone(),
             clock,
@@ -91,9 +95,10 @@ impl Services {
             sessions: sessions.clone(),
             mfa: mfa.clone(),
             events: events.clone(),
-            throttle,
+            throttle: throttle.clone(),
         });
-        Ok(Services { accounts, sessions, mfa, events, store })
+        let admin = admin::Admin::new(store.clone(), clock_for_admin, events.clone(), throttle);
+        Ok(Services { accounts, sessions, mfa, events, admin, store })
     }
 
     /// Whether the store answers (for `/healthz`).

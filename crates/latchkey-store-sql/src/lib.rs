@@ -109,6 +109,27 @@ impl SqlStore {
         Self::open(url, max_connections).await
     }
 
+    /// Writes a consistent copy of a live SQLite store to `file` (`VACUUM
+    /// INTO` reads one snapshot while the service keeps writing) and checks
+    /// the copy with `PRAGMA integrity_check`. PostgreSQL has `pg_dump`.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::Unavailable("backup copies SQLite stores; use pg_dump for PostgreSQL".into()));
+        }
+        let path = file.to_str().ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await.map_err(unavailable)?;
+        let mut copy =
+            SqliteConnectOptions::new().filename(file).read_only(true).connect().await.map_err(unavailable)?;
+        let verdict: String =
+            sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await.map_err(unavailable)?;
+        copy.close().await.map_err(unavailable)?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("the backup failed its integrity check: {verdict}")))
+        }
+    }
+
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect

@@ -51,6 +51,8 @@ pub struct LoginForm {
 
 /// The same words for an unknown login and a wrong password.
 const INVALID: &str = "That username, email or password is not right. Check them and try again.";
+/// The right password for an account an operator locked.
+const LOCKED: &str = "This account is locked. Contact our Support Team to unlock it.";
 /// A wrong code at the second step.
 const WRONG_CODE: &str =
     "That code is not right, or was already used. Wait for the next code in your app and try again.";
@@ -92,6 +94,10 @@ pub async fn post_login(
         }
         Err(CoreError::InvalidCredentials) => {
             let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(INVALID) };
+            render(&page)
+        }
+        Err(CoreError::AccountLocked) => {
+            let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(LOCKED) };
             render(&page)
         }
         Err(e) => Err(e.into()),

@@ -89,6 +89,9 @@ fn describe(kind: &str) -> &'static str {
         "recovery_codes_regenerated" => "New recovery codes made",
         "lockout" => "Too many wrong attempts: paused",
         "mfa_locked" => "Authentication codes locked after 100 wrong attempts",
+        "mfa_reset_by_operator" => "Multi-Factor Authentication reset by the support team",
+        "account_locked" => "Account locked by the support team",
+        "account_unlocked" => "Account unlocked by the support team",
         _ => "Other",
     }
 }

@@ -1,0 +1,176 @@
+//! The operator's commands, run as the real binary against the store a
+//! running server uses.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::binary::{start, Server};
+use crate::helpers::{totp_at, PASSWORD};
+
+/// Runs `latchkey ARGS` on a data dir, with `stdin`; returns (ok, stdout, stderr).
+fn latchkey(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .env("LATCHKEY_DATA_DIR", data_dir)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .env_remove("LATCHKEY_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .env("USER", "support-sam")
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+}
+
+async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn me(server: &Server, token: &str) -> (StatusCode, Value) {
+    let response =
+        reqwest::Client::new().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin_and_list_and_show_find_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) =
+        latchkey(dir.path(), &["user", "create", "Alice", "--email", "alice@example.com"], &format!("{PASSWORD}\n"));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("created alice ("), "{out}");
+    let (ok, _, err) = latchkey(dir.path(), &["user", "create", "bob", "--email", "bob@example.com"], "password1234\n");
+    assert!(!ok && err.contains("password:") && err.trim().lines().count() == 1, "{err}");
+    let (ok, _, err) =
+        latchkey(dir.path(), &["user", "create", "alice", "--email", "x@example.com"], &format!("{PASSWORD}\n"));
+    assert!(!ok && err.contains("already taken"), "{err}");
+
+    let server = start(dir.path()).await;
+    assert_eq!(
+        sign_in(&server, "alice", PASSWORD).await.0,
+        StatusCode::CREATED,
+        "the password came through stdin intact"
+    );
+
+    let (ok, table, _) = latchkey(dir.path(), &["user", "list"], "");
+    assert!(
+        ok && table.starts_with("USERNAME") && table.contains("alice") && table.contains("alice@example.com"),
+        "{table}"
+    );
+    let (ok, listed, _) = latchkey(dir.path(), &["user", "list", "--json"], "");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert!(ok);
+    assert_eq!(listed[0]["username"], "alice");
+    assert_eq!(listed[0]["mfa_enabled"], false);
+    let (ok, shown, _) = latchkey(dir.path(), &["user", "show", "alice@example.com"], "");
+    assert!(ok && shown.contains("mfa:                 off") && shown.contains("active sessions:     1"), "{shown}");
+    let (ok, _, err) = latchkey(dir.path(), &["user", "show", "nobody"], "");
+    assert!(!ok && err.contains("there is no user") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[tokio::test]
+async fn a_locked_account_is_refused_with_403_until_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    let server = start(dir.path()).await;
+    let token = sign_in(&server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
+
+    let (ok, out, _) = latchkey(dir.path(), &["user", "lock", "alice"], "");
+    assert!(ok && out.contains("alice is locked; 1 sessions ended"), "{out}");
+    assert_eq!(me(&server, &token).await.0, StatusCode::UNAUTHORIZED, "sessions end with the lock");
+    let (status, body) = sign_in(&server, "alice", PASSWORD).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("account_locked")));
+    let (status, body) = sign_in(&server, "alice", "a wrong password").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+
+    let (ok, out, _) = latchkey(dir.path(), &["user", "unlock", "alice"], "");
+    assert!(ok && out.contains("alice is unlocked"), "{out}");
+    let (status, body) = sign_in(&server, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let events: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/me/events", server.base))
+        .bearer_auth(body["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let locked = events["events"].as_array().unwrap().iter().find(|e| e["kind"] == "account_locked").unwrap().clone();
+    assert_eq!(locked["user_agent"], "latchkey CLI, operator support-sam", "the event names the operator");
+}
+
+#[tokio::test]
+async fn reset_mfa_is_the_lost_device_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    let server = start(dir.path()).await;
+    let client = reqwest::Client::new();
+    let token = sign_in(&server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
+    let enrolment: Value = client
+        .post(format!("{}/api/v1/me/mfa/totp", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let confirmed = client
+        .post(format!("{}/api/v1/me/mfa/totp/confirm", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"code": totp_at(secret, now)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert_eq!(sign_in(&server, "alice", PASSWORD).await.1["mfa_required"], true);
+
+    let (ok, out, _) = latchkey(dir.path(), &["user", "reset-mfa", "alice"], "");
+    assert!(ok && out.contains("MFA is off for alice"), "{out}");
+    assert_eq!(me(&server, &token).await.0, StatusCode::UNAUTHORIZED, "every session ended");
+    let (status, body) = sign_in(&server, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "the password alone signs in again: {body}");
+    assert_eq!(body["user"]["mfa_enabled"], false);
+    let (_, shown, _) = latchkey(dir.path(), &["user", "show", "alice"], "");
+    assert!(shown.contains("recovery codes left: 0"), "{shown}");
+
+    let (ok, out, _) = latchkey(dir.path(), &["user", "revoke-sessions", "alice"], "");
+    assert!(ok && out.contains("1 sessions of alice ended"), "{out}");
+    assert_eq!(me(&server, body["token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn backup_copies_a_live_store_that_a_server_can_run_on() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    let server = start(dir.path()).await;
+    assert_eq!(sign_in(&server, "alice", PASSWORD).await.0, StatusCode::CREATED);
+    let copy = tempfile::tempdir().unwrap();
+    let file = copy.path().join("latchkey.db");
+    let (ok, out, err) = latchkey(dir.path(), &["backup", file.to_str().unwrap()], "");
+    assert!(ok && out.contains("checked"), "{out}{err}");
+    let (ok, _, err) = latchkey(dir.path(), &["backup", file.to_str().unwrap()], "");
+    assert!(!ok && err.contains("already exists"), "{err}");
+    drop(server);
+
+    std::fs::copy(dir.path().join("secret.key"), copy.path().join("secret.key")).unwrap();
+    let restored = start(copy.path()).await;
+    assert_eq!(sign_in(&restored, "alice", PASSWORD).await.0, StatusCode::CREATED, "the backup is a working store");
+}
