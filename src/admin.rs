@@ -172,3 +172,19 @@ pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Res
         ChainCheck::BrokenAt { id } => bail!("the copied event log is broken at event {id}"),
     }
 }
+
+/// `latchkey config check`: the configuration in force, as TOML, with the
+/// database password masked and the key only named, never shown.
+pub fn config_check(config: &Config) -> anyhow::Result<()> {
+    let mut shown = config.clone();
+    shown.database_url = Some(startup::redact(&config.database_url()));
+    print!("{}", toml::to_string(&shown).context("printing the configuration")?);
+    let key = if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
+        "from LATCHKEY_SECRET_KEY (hidden)".to_string()
+    } else {
+        format!("from {} (hidden)", config.key_file().display())
+    };
+    println!("# secret key: {key}");
+    println!("# the configuration is valid");
+    Ok(())
+}

@@ -36,6 +36,19 @@ pub struct GlobalArgs {
     /// The URL people use to reach this service [default: http://<listen>] [env: LATCHKEY_PUBLIC_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Log lines for people or for machines
+    #[arg(long, global = true, value_enum, env = "LATCHKEY_LOG_FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -45,6 +58,12 @@ pub enum Command {
     Serve,
     /// Applies schema migrations, then exits.
     Migrate,
+    /// Configuration.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     /// Accounts, for the support team.
     User {
         /// What to do.
@@ -122,4 +141,11 @@ pub enum UserCommand {
         /// Username or email.
         name: String,
     },
+}
+
+/// `latchkey config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Prints the configuration in force (all layers applied), secrets masked.
+    Check,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use latchkey::admin;
-use latchkey::cli::{AuditCommand, Cli, Command, GlobalArgs};
+use latchkey::cli::{AuditCommand, Cli, Command, ConfigCommand, GlobalArgs, LogFormat};
 use latchkey::config::Config;
 use latchkey::startup::{self, Application};
 use latchkey_core::SystemClock;
@@ -26,10 +26,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.global.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -55,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("latchkey: migrations applied to {}", startup::redact(&config.database_url()));
             Ok(())
         }
+        Some(Command::Config { action: ConfigCommand::Check }) => admin::config_check(&Config::load(&cli.global)?),
         Some(Command::User { action }) => admin::user(&Config::load(&cli.global)?, action).await,
         Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,

@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod metrics;
 pub mod web;
 
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
 use latchkey_core::Services;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::config::PublicUrl;
@@ -67,12 +69,14 @@ pub struct AppState {
     pub services: Services,
     /// Deployment settings for the pages.
     pub web: Arc<WebSettings>,
+    /// Request latencies for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     /// Builds the state.
     pub fn new(services: Services, web: WebSettings) -> Self {
-        AppState { services, web: Arc::new(web) }
+        AppState { services, web: Arc::new(web), metrics: Arc::default() }
     }
 }
 
@@ -80,11 +84,23 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::health::get_healthz))
+        .route("/metrics", get(metrics::get_metrics))
         .nest("/api/v1", api::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline::deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Every request gets an id (or keeps a proxy's), in its log lines and in the answer.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every log line of a request is in: method, path and request id
+/// (never the query string, which could hold something private).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }

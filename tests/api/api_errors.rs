@@ -120,3 +120,36 @@ async fn oversized_headers_are_refused() {
         Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("connection"), "{e}"),
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_security_events_by_kind() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    app.sign_in("alice").await;
+    let wrong = app.post_json("/sessions", &json!({"login": "alice", "password": "not it at all"}), None).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let response = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains("latchkey_security_events_total{kind=\"signed_in\"} 1"), "{text}");
+    assert!(text.contains("latchkey_security_events_total{kind=\"sign_in_failed\"} 1"), "{text}");
+    assert!(
+        text.contains("latchkey_http_request_duration_seconds_count{route=\"/api/v1/sessions\",status=\"201\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("latchkey_http_request_duration_seconds_count{route=\"/api/v1/sessions\",status=\"401\"} 1"));
+    assert!(text.contains("# TYPE latchkey_http_request_duration_seconds histogram"));
+    assert!(text.contains("latchkey_store_connections{state=\"idle\"}"));
+    assert!(!text.contains("alice"), "no user names in metrics");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_keeps_a_proxys() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/healthz")).await.unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let response =
+        reqwest::Client::new().get(app.url("/login")).header("x-request-id", "from-the-proxy-1").send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "from-the-proxy-1");
+}

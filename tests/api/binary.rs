@@ -375,3 +375,62 @@ async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
         assert!(!log.contains(secret.as_str()), "the log holds a secret: {secret}");
     }
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start_with(dir.path(), Stdio::from(log), "info", |c| {
+        c.args(["--log-format", "json"]);
+    })
+    .await;
+    let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+    reqwest::Client::new().post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() >= 2, "{log}");
+    for line in log.lines() {
+        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{line}");
+    }
+    assert!(log.contains("\"request_id\""), "request lines carry the request id: {log}");
+}
+
+#[tokio::test]
+async fn config_check_prints_the_layers_applied_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    std::fs::write(&config, "issuer = \"ACME\"\npassword_min_length = 14\n").unwrap();
+    let output = command(dir.path())
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .args(["--database", "postgres://latchkey:hunter2hunter2@db.internal/latchkey"])
+        .env("LATCHKEY_SECRET_KEY", "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("issuer = \"ACME\"") && stdout.contains("password_min_length = 14"), "{stdout}");
+    assert!(stdout.contains("postgres://latchkey:***@db.internal/latchkey"), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !stdout.contains("QUFBQUFB"), "no secret is printed: {stdout}");
+    assert!(stdout.contains("from LATCHKEY_SECRET_KEY (hidden)"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path()).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err(), "no longer listening");
+}

@@ -1,6 +1,7 @@
 //! The security event log: who did what, when, from where.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -86,11 +87,12 @@ pub struct EventRecord {
     pub client: ClientInfo,
 }
 
-/// Records and lists security events.
+/// Records and lists security events, and counts them for `/metrics`.
 #[derive(Clone)]
 pub struct Events {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
 }
 
 /// How many events a user sees at most.
@@ -99,7 +101,7 @@ const LIST_LIMIT: u32 = 100;
 impl Events {
     /// Builds the service.
     pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
-        Events { store, clock }
+        Events { store, clock, counts: Arc::default() }
     }
 
     /// Records an event now. A failure to record fails the operation: an
@@ -112,7 +114,16 @@ impl Events {
             client: client.clone(),
         };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
-        Ok(self.store.insert_event(&event).await?)
+        self.store.insert_event(&event).await?;
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(kind.as_str()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    /// How many events of each kind this process recorded since it started.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        self.counts.lock().map(|counts| counts.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default()
     }
 
     /// The user's most recent events, newest first.

@@ -101,6 +101,11 @@ impl Services {
         Ok(Services { accounts, sessions, mfa, events, admin, store })
     }
 
+    /// The store's connections: (open, idle), for `/metrics`.
+    pub fn store_connections(&self) -> Option<(u32, usize)> {
+        self.store.connections()
+    }
+
     /// Whether the store answers (for `/healthz`).
     pub async fn store_is_healthy(&self) -> bool {
         self.store.ping().await.is_ok()

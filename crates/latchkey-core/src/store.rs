@@ -100,6 +100,11 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Connections the store holds: (open, idle), if it pools them.
+    fn connections(&self) -> Option<(u32, usize)> {
+        None
+    }
+
     /// Reads a value of the store's own metadata.
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes a metadata value unless one exists; true when this call wrote it.

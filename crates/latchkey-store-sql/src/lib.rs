@@ -296,6 +296,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    fn connections(&self) -> Option<(u32, usize)> {
+        Some((self.pool.size(), self.pool.num_idle()))
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
