@@ -188,3 +188,22 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
     println!("# the configuration is valid");
     Ok(())
 }
+
+/// `latchkey key rotate`.
+pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
+    let store = startup::open_store(config).await?;
+    let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), &config.key_file()).await?;
+    println!("re-encrypted {resealed} TOTP secrets under a new key");
+    match new_key {
+        Some(key) => {
+            println!("set LATCHKEY_SECRET_KEY to the new key on every process before starting it again:");
+            println!("{key}");
+        }
+        None => println!(
+            "the new key is in {}; the old one is kept as {} for backups made before now",
+            config.key_file().display(),
+            config.key_file().with_extension("key.old").display()
+        ),
+    }
+    Ok(())
+}

@@ -70,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// The key that seals TOTP secrets.
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyCommand,
+    },
     /// Writes a consistent copy of a live SQLite store to FILE and checks it.
     Backup {
         /// Where to write the copy (must not exist).
@@ -148,4 +154,12 @@ pub enum UserCommand {
 pub enum ConfigCommand {
     /// Prints the configuration in force (all layers applied), secrets masked.
     Check,
+}
+
+/// `latchkey key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Makes a new key and re-encrypts every TOTP secret under it, in one
+    /// transaction. Stop every server first.
+    Rotate,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 use latchkey::admin;
-use latchkey::cli::{AuditCommand, Cli, Command, ConfigCommand, GlobalArgs, LogFormat};
+use latchkey::cli::{AuditCommand, Cli, Command, ConfigCommand, GlobalArgs, KeyCommand, LogFormat};
 use latchkey::config::Config;
 use latchkey::startup::{self, Application};
 use latchkey_core::SystemClock;
@@ -59,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Config { action: ConfigCommand::Check }) => admin::config_check(&Config::load(&cli.global)?),
         Some(Command::User { action }) => admin::user(&Config::load(&cli.global)?, action).await,
+        Some(Command::Key { action: KeyCommand::Rotate }) => admin::key_rotate(&Config::load(&cli.global)?).await,
         Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,
         Some(Command::Audit { action: AuditCommand::Verify }) => admin::audit_verify(&Config::load(&cli.global)?).await,

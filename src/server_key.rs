@@ -26,7 +26,13 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
             create(key_file)?
         }
     };
-    bind_key(store, &key).await.map_err(|e| match e {
+    let bound = match bind_key(store, &key).await {
+        Err(KeyCheckError::Mismatch) if std::env::var_os("LATCHKEY_SECRET_KEY").is_none() => {
+            finish_interrupted_rotation(store, key_file).await
+        }
+        other => other.map(|()| None),
+    };
+    let key = bound.map(|rotated| rotated.unwrap_or(key)).map_err(|e| match e {
         KeyCheckError::Mismatch => anyhow::anyhow!(
             "the secret key ({}) does not match the key this store was created with",
             if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
@@ -38,6 +44,47 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
         KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
     })?;
     Ok(key)
+}
+
+/// The file a rotation writes the new key to before the store switches.
+fn pending_key_file(key_file: &Path) -> std::path::PathBuf {
+    key_file.with_extension("key.new")
+}
+
+/// A rotation that stopped between switching the store and renaming the key
+/// files leaves the new key in `secret.key.new`: if that key fits, finish.
+async fn finish_interrupted_rotation(store: &dyn Store, key_file: &Path) -> Result<Option<SecretBox>, KeyCheckError> {
+    let pending = pending_key_file(key_file);
+    let Ok(key) = read(&pending) else { return Err(KeyCheckError::Mismatch) };
+    bind_key(store, &key).await?;
+    if fs::rename(key_file, key_file.with_extension("key.old")).and_then(|()| fs::rename(&pending, key_file)).is_ok() {
+        tracing::warn!(path = %key_file.display(), "finished an interrupted key rotation");
+    }
+    Ok(Some(key))
+}
+
+/// `latchkey key rotate`: a new key; every sealed secret moved to it in one
+/// transaction. With a key file: the new key is written to `secret.key.new`
+/// first, then swapped in (the old one kept as `secret.key.old`, for backups
+/// made before). With `LATCHKEY_SECRET_KEY`: the new key is returned for the
+/// operator to install. Every server must be stopped while it runs.
+pub async fn rotate(store: &dyn Store, key_file: &Path) -> anyhow::Result<(u64, Option<String>)> {
+    let old = load(store, key_file).await?;
+    let (new, encoded) = SecretBox::generate();
+    let from_env = std::env::var_os("LATCHKEY_SECRET_KEY").is_some();
+    let pending = pending_key_file(key_file);
+    if !from_env {
+        let _ = fs::remove_file(&pending);
+        write_key_file(&pending, &encoded)?;
+    }
+    let resealed =
+        latchkey_core::server_key::rotate_key(store, &old, &new).await.context("re-encrypting the secrets")?;
+    if from_env {
+        return Ok((resealed, Some(encoded)));
+    }
+    fs::rename(key_file, key_file.with_extension("key.old")).context("keeping the old key file")?;
+    fs::rename(&pending, key_file).context("installing the new key file")?;
+    Ok((resealed, None))
 }
 
 fn read(path: &Path) -> anyhow::Result<SecretBox> {
@@ -57,10 +104,25 @@ fn read(path: &Path) -> anyhow::Result<SecretBox> {
 /// the key file is never seen half-written, and two processes starting at
 /// once on one data dir end up with the same key (the loser reads the winner's).
 fn create(path: &Path) -> anyhow::Result<SecretBox> {
+    let (key, encoded) = SecretBox::generate();
+    match write_key_file(path, &encoded) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new secret key");
+            Ok(key)
+        }
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) => {
+            read(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `encoded` to `path` (mode 0600) unless `path` exists: through a
+/// temporary file and a hard link, so no reader sees it half-written.
+fn write_key_file(path: &Path, encoded: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::startup::create_private_dir(dir)?;
     }
-    let (key, encoded) = SecretBox::generate();
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -76,12 +138,5 @@ fn create(path: &Path) -> anyhow::Result<SecretBox> {
     }
     let linked = fs::hard_link(&temporary, path);
     let _ = fs::remove_file(&temporary);
-    match linked {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), "created a new secret key");
-            Ok(key)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
-        Err(e) => Err(e).with_context(|| format!("cannot create the secret key file {}", path.display())),
-    }
+    linked.map_err(anyhow::Error::new)
 }

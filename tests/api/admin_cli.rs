@@ -174,3 +174,87 @@ async fn backup_copies_a_live_store_that_a_server_can_run_on() {
     let restored = start(copy.path()).await;
     assert_eq!(sign_in(&restored, "alice", PASSWORD).await.0, StatusCode::CREATED, "the backup is a working store");
 }
+
+/// Signs up alice through `server` with MFA on; returns her secret.
+async fn alice_with_mfa(server: &Server) -> String {
+    let client = reqwest::Client::new();
+    let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+    client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+    let token = sign_in(server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
+    let enrolment: Value = client
+        .post(format!("{}/api/v1/me/mfa/totp", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let confirmed = client
+        .post(format!("{}/api/v1/me/mfa/totp/confirm", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"code": totp_at(&secret, now())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    secret
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+async fn second_step(server: &Server, secret: &str) -> StatusCode {
+    let mfa_token = sign_in(server, "alice", PASSWORD).await.1["mfa_token"].as_str().unwrap().to_string();
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions/mfa", server.base))
+        .json(&json!({"mfa_token": mfa_token, "code": totp_at(secret, now() + 30)}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn key_rotate_moves_every_secret_to_a_new_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = {
+        let server = start(dir.path()).await;
+        alice_with_mfa(&server).await
+    };
+    let old_key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    let (ok, out, err) = latchkey(dir.path(), &["key", "rotate"], "");
+    assert!(ok && out.contains("re-encrypted 1 TOTP secrets"), "{out}{err}");
+    let new_key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    assert_ne!(new_key, old_key);
+    assert_eq!(std::fs::read_to_string(dir.path().join("secret.key.old")).unwrap(), old_key, "kept for old backups");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let server = start(dir.path()).await;
+    assert_eq!(second_step(&server, &secret).await, StatusCode::CREATED, "the code still works under the new key");
+    drop(server);
+
+    std::fs::write(dir.path().join("secret.key"), &old_key).unwrap();
+    let (ok, _, err) = latchkey(dir.path(), &["user", "list"], "");
+    assert!(!ok && err.contains("does not match"), "the old key no longer opens the store: {err}");
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(start(dir.path()).await);
+    let (ok, _, err) = latchkey(dir.path(), &["key", "rotate"], "");
+    assert!(ok, "{err}");
+    // Put the files back as a crash between the store's switch and the renames leaves them.
+    std::fs::rename(dir.path().join("secret.key"), dir.path().join("secret.key.new")).unwrap();
+    std::fs::rename(dir.path().join("secret.key.old"), dir.path().join("secret.key")).unwrap();
+    let (ok, out, err) = latchkey(dir.path(), &["user", "list"], "");
+    assert!(ok, "the pending new key is taken: {out}{err}");
+    assert!(!dir.path().join("secret.key.new").exists());
+}

@@ -22,6 +22,16 @@ pub enum KeyCheckError {
     Store(#[from] StoreError),
 }
 
+/// Moves every sealed secret from `old` to `new` and binds `new` to the
+/// store, in one transaction. Returns how many secrets were resealed.
+pub async fn rotate_key(store: &dyn Store, old: &SecretBox, new: &SecretBox) -> Result<u64, KeyCheckError> {
+    let reseal = |user: crate::UserId, sealed: &[u8]| -> Option<Vec<u8>> {
+        let plain = old.open(sealed, user.0.as_bytes()).ok()?;
+        Some(new.seal(&plain, user.0.as_bytes()))
+    };
+    Ok(store.reseal_secrets(&reseal, &new.seal(PLAINTEXT, ASSOCIATED)).await?)
+}
+
 /// Whether the store already has a key bound to it (so a new key must not be made).
 pub async fn store_has_key(store: &dyn Store) -> Result<bool, StoreError> {
     Ok(store.get_meta(META_KEY).await?.is_some())

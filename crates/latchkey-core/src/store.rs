@@ -220,6 +220,15 @@ pub trait Store: Send + Sync + 'static {
     /// Takes back one counted attempt (it succeeded) without forgetting the rest.
     async fn refund_attempt(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Re-encrypts every sealed TOTP secret (factors and pending enrolments)
+    /// with `reseal` and replaces the key check, all in one transaction; if
+    /// any secret does not reseal, nothing changes. Returns how many secrets.
+    async fn reseal_secrets(
+        &self,
+        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        key_check: &[u8],
+    ) -> Result<u64, StoreError>;
+
     /// Appends a security event to the hash chain: reads the last hash and
     /// writes the new event in one serialised transaction, so two writers
     /// never fork the chain.

@@ -756,6 +756,44 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn reseal_secrets(
+        &self,
+        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        key_check: &[u8],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut resealed = 0u64;
+        for table in ["totp_factors", "totp_enrolments"] {
+            let rows = sqlx::query(&format!("SELECT user_id, secret_sealed FROM {table}"))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            for row in &rows {
+                let user = user_id(row, "user_id")?;
+                let sealed: Vec<u8> = row.try_get("secret_sealed").map_err(corrupt)?;
+                let fresh = reseal(user, &sealed)
+                    .ok_or_else(|| StoreError::Corrupt(format!("the secret of user {user} does not open")))?;
+                sqlx::query(&format!("UPDATE {table} SET secret_sealed = $1 WHERE user_id = $2"))
+                    .bind(fresh)
+                    .bind(user.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                resealed += 1;
+                if resealed % 1000 == 0 {
+                    tracing::info!(resealed, "re-encrypting TOTP secrets");
+                }
+            }
+        }
+        sqlx::query("UPDATE meta SET value = $1 WHERE key = 'key_check'")
+            .bind(key_check.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(resealed)
+    }
+
     async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError> {
         // Appends are serialised, so no two writers read the same last hash:
         // SQLite takes its write lock up front, PostgreSQL an advisory lock
