@@ -12,6 +12,23 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::UserCommand;
+
+/// `println!` that does not panic when the reader went away (`latchkey user
+/// list | head`): output to a closed pipe is simply dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
 use crate::config::Config;
 use crate::startup;
 
@@ -56,13 +73,13 @@ pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
                                "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u)})
                     })
                     .collect();
-                println!("{}", serde_json::Value::Array(list));
+                say!("{}", serde_json::Value::Array(list));
             } else {
                 let width = users.iter().map(|u| u.username.as_str().len()).max().unwrap_or(0).max(8);
                 let email_width = users.iter().map(|u| u.email.as_str().len()).max().unwrap_or(0).max(5);
-                println!("{:width$}  {:email_width$}  MFA  LOCKED  CREATED", "USERNAME", "EMAIL");
+                say!("{:width$}  {:email_width$}  MFA  LOCKED  CREATED", "USERNAME", "EMAIL");
                 for u in &users {
-                    println!(
+                    say!(
                         "{:width$}  {:email_width$}  {:3}  {:6}  {}",
                         u.username.as_str(),
                         u.email.as_str(),
@@ -76,14 +93,14 @@ pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
         UserCommand::Show { name } => {
             let summary = admin.summary(find(name).await?).await?;
             let u = &summary.user;
-            println!("username:            {}", u.username);
-            println!("email:               {}", u.email);
-            println!("id:                  {}", u.id);
-            println!("created:             {}", rfc3339(u));
-            println!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
-            println!("recovery codes left: {}", summary.recovery_codes_left);
-            println!("locked:              {}", yes_no(u.locked));
-            println!("active sessions:     {}", summary.sessions);
+            say!("username:            {}", u.username);
+            say!("email:               {}", u.email);
+            say!("id:                  {}", u.id);
+            say!("created:             {}", rfc3339(u));
+            say!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
+            say!("recovery codes left: {}", summary.recovery_codes_left);
+            say!("locked:              {}", yes_no(u.locked));
+            say!("active sessions:     {}", summary.sessions);
         }
         UserCommand::Create { name, email } => {
             let mut password = String::new();
@@ -91,7 +108,7 @@ pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
             let password = password.strip_suffix('\n').unwrap_or(&password);
             let password = password.strip_suffix('\r').unwrap_or(password);
             match services.accounts.sign_up(&name, &email, password).await {
-                Ok(user) => println!("created {} ({})", user.username, user.id),
+                Ok(user) => say!("created {} ({})", user.username, user.id),
                 Err(CoreError::Validation(fields)) => {
                     let why: Vec<String> =
                         fields.iter().map(|(field, message)| format!("{field}: {message}")).collect();
@@ -104,22 +121,22 @@ pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
         UserCommand::ResetMfa { name } => {
             let user = find(name).await?;
             let ended = admin.reset_mfa(&user, &who).await?;
-            println!("MFA is off for {}; recovery codes are void; {ended} sessions ended", user.username);
+            say!("MFA is off for {}; recovery codes are void; {ended} sessions ended", user.username);
         }
         UserCommand::Lock { name } => {
             let user = find(name).await?;
             let ended = admin.lock(&user, &who).await?;
-            println!("{} is locked; {ended} sessions ended", user.username);
+            say!("{} is locked; {ended} sessions ended", user.username);
         }
         UserCommand::Unlock { name } => {
             let user = find(name).await?;
             admin.unlock(&user, &who).await?;
-            println!("{} is unlocked", user.username);
+            say!("{} is unlocked", user.username);
         }
         UserCommand::RevokeSessions { name } => {
             let user = find(name).await?;
             let ended = admin.revoke_sessions(&user, &who).await?;
-            println!("{ended} sessions of {} ended", user.username);
+            say!("{ended} sessions of {} ended", user.username);
         }
     }
     Ok(())
@@ -132,7 +149,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
     }
     let store = startup::open_sql_store(&config.database_url(), 2).await?;
     store.backup_to(file).await?;
-    println!("backup written to {} and checked", file.display());
+    say!("backup written to {} and checked", file.display());
     Ok(())
 }
 
@@ -142,7 +159,7 @@ pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config).await?;
     match verify_chain(store.as_ref()).await? {
         ChainCheck::Intact { events } => {
-            println!("audit: the security event log is intact ({events} events)");
+            say!("audit: the security event log is intact ({events} events)");
             Ok(())
         }
         ChainCheck::BrokenAt { id } => {
@@ -162,11 +179,11 @@ pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Res
     let target = startup::open_sql_store(to, config.database_max_connections).await?;
     let report = source.copy_into(&target).await?;
     for (table, rows) in &report {
-        println!("{table}: {rows} rows");
+        say!("{table}: {rows} rows");
     }
     match verify_chain(&target).await? {
         ChainCheck::Intact { events } => {
-            println!("copied; the event log in the new store is intact ({events} events)");
+            say!("copied; the event log in the new store is intact ({events} events)");
             Ok(())
         }
         ChainCheck::BrokenAt { id } => bail!("the copied event log is broken at event {id}"),
@@ -178,14 +195,14 @@ pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Res
 pub fn config_check(config: &Config) -> anyhow::Result<()> {
     let mut shown = config.clone();
     shown.database_url = Some(startup::redact(&config.database_url()));
-    print!("{}", toml::to_string(&shown).context("printing the configuration")?);
+    say_raw!("{}", toml::to_string(&shown).context("printing the configuration")?);
     let key = if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
         "from LATCHKEY_SECRET_KEY (hidden)".to_string()
     } else {
         format!("from {} (hidden)", config.key_file().display())
     };
-    println!("# secret key: {key}");
-    println!("# the configuration is valid");
+    say!("# secret key: {key}");
+    say!("# the configuration is valid");
     Ok(())
 }
 
@@ -193,13 +210,13 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
 pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config).await?;
     let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), &config.key_file()).await?;
-    println!("re-encrypted {resealed} TOTP secrets under a new key");
+    say!("re-encrypted {resealed} TOTP secrets under a new key");
     match new_key {
         Some(key) => {
-            println!("set LATCHKEY_SECRET_KEY to the new key on every process before starting it again:");
-            println!("{key}");
+            say!("set LATCHKEY_SECRET_KEY to the new key on every process before starting it again:");
+            say!("{key}");
         }
-        None => println!(
+        None => say!(
             "the new key is in {}; the old one is kept as {} for backups made before now",
             config.key_file().display(),
             config.key_file().with_extension("key.old").display()

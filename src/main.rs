@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version: print as clap formats them.
-            print!("{e}");
+            let _ = e.print();
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -258,3 +258,21 @@ async fn an_interrupted_rotation_is_finished_at_the_next_start() {
     assert!(ok, "the pending new key is taken: {out}{err}");
     assert!(!dir.path().join("secret.key.new").exists());
 }
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    let bin = env!("CARGO_BIN_EXE_latchkey");
+    for args in ["user list", "user show alice", "--help"] {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{bin}' {args} | true; echo \"status ${{PIPESTATUS:-}}\""))
+            .env("LATCHKEY_DATA_DIR", dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args}: {stderr}");
+    }
+}
