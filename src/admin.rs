@@ -195,6 +195,7 @@ pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Res
 pub fn config_check(config: &Config) -> anyhow::Result<()> {
     let mut shown = config.clone();
     shown.database_url = Some(startup::redact(&config.database_url()));
+    shown.smtp_url = config.smtp_url.as_deref().map(startup::redact);
     say_raw!("{}", toml::to_string(&shown).context("printing the configuration")?);
     let key = if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
         "from LATCHKEY_SECRET_KEY (hidden)".to_string()

@@ -44,6 +44,11 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone
     /// else the header is ignored and the socket's peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// SMTP server for notices to account owners (off when unset), e.g.
+    /// `smtp://mail.internal:25` or `smtps://user:password@mail.example.org`.
+    pub smtp_url: Option<String>,
+    /// Sender of the notices, e.g. `Latchkey <latchkey@example.org>`.
+    pub mail_from: Option<String>,
     /// Seconds a client gets to send a request's headers.
     pub header_read_timeout_secs: u64,
     /// Seconds a request may take before it is answered 503.
@@ -68,6 +73,8 @@ const ENV_KEYS: &[&str] = &[
     "session_absolute_lifetime_secs",
     "max_concurrent_hashes",
     "trusted_proxies",
+    "smtp_url",
+    "mail_from",
     "header_read_timeout_secs",
     "request_timeout_secs",
 ];
@@ -89,6 +96,8 @@ impl Default for Config {
             session_absolute_lifetime_secs: sessions.absolute_lifetime.whole_seconds().unsigned_abs(),
             max_concurrent_hashes: 4,
             trusted_proxies: Vec::new(),
+            smtp_url: None,
+            mail_from: None,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
         }
@@ -160,6 +169,9 @@ impl Config {
         }
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;
+        }
+        if self.smtp_url.is_some() && self.mail_from.is_none() {
+            bail!("smtp_url is set but mail_from is not: notices need a sender");
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod server;
 pub mod server_key;
 pub mod startup;

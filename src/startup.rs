@@ -24,16 +24,20 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the store, loads the key, binds the listen address.
+    /// Binds the listen address first (a taken port leaves nothing behind),
+    /// then opens and migrates the store and loads the key.
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let store = open_store(&config).await?;
-        let key = server_key::load(store.as_ref(), &config.key_file()).await?;
-        let services = Services::new(store, clock, key, config.core_settings()).context("building services")?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
+        let store = open_store(&config).await?;
+        let key = server_key::load(store.as_ref(), &config.key_file()).await?;
+        let public_url = config.public_url(address)?;
+        let notifier = notifier(&config, public_url.origin())?;
+        let services =
+            Services::new(store, clock, key, config.core_settings(), notifier).context("building services")?;
         let web = WebSettings {
-            public_url: config.public_url(address)?,
+            public_url,
             support_contact: config.support_contact(),
             trusted_proxies: config.trusted_proxies.clone(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
@@ -63,7 +67,16 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let store = open_store(config).await?;
     let key = server_key::load(store.as_ref(), &config.key_file()).await?;
     let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
-    Ok(Services::new(store, clock, key, config.core_settings())?)
+    let notifier = notifier(config, "")?;
+    Ok(Services::new(store, clock, key, config.core_settings(), notifier)?)
+}
+
+/// The mail notifier, when an SMTP server is configured.
+fn notifier(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<dyn latchkey_core::events::Notifier>>> {
+    let (Some(url), Some(from)) = (&config.smtp_url, &config.mail_from) else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(crate::mail::SmtpNotifier::new(url, from, &config.issuer, public_url)?)))
 }
 
 /// Opens the store the configuration names, creating and migrating it as needed.

@@ -434,3 +434,18 @@ async fn sigterm_stops_the_server_cleanly_with_exit_0() {
     assert!(status.success(), "{status}");
     assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err(), "no longer listening");
 }
+
+#[tokio::test]
+async fn a_port_in_use_leaves_no_store_or_key_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let output = command(&data)
+        .env("RUST_LOG", "info")
+        .args(["--listen", &taken.local_addr().unwrap().to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.trim().lines().count() == 1, "{stderr}");
+    assert!(!data.exists(), "nothing was created before the port was checked");
+}

@@ -12,6 +12,7 @@ mod api_signup;
 mod binary;
 mod browser;
 mod helpers;
+mod notifications;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;

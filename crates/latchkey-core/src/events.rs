@@ -87,12 +87,37 @@ pub struct EventRecord {
     pub client: ClientInfo,
 }
 
-/// Records and lists security events, and counts them for `/metrics`.
+/// What the account owner is told out of band (by mail), and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// MFA was turned on.
+    MfaEnabled,
+    /// MFA was turned off (by the user or by the support team).
+    MfaDisabled,
+    /// A recovery code was spent.
+    RecoveryCodeUsed,
+    /// A code that was already used was entered again: perhaps phishing.
+    CodeReplayed,
+    /// A sign-in from a browser or app not seen on this account before.
+    NewDevice,
+}
+
+/// Sends notices to account owners. Implementations must not block the
+/// caller (queue or spawn), and must never fail the operation that caused
+/// the notice.
+pub trait Notifier: Send + Sync + 'static {
+    /// Tells `user` about `notice`, which happened at `at` from `client`.
+    fn notify(&self, user: &crate::User, notice: Notice, at: OffsetDateTime, client: &ClientInfo);
+}
+
+/// Records and lists security events, counts them for `/metrics`, and
+/// notifies the account owner of the ones that call for it.
 #[derive(Clone)]
 pub struct Events {
     store: Arc<dyn Store>,
     clock: SharedClock,
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 /// How many events a user sees at most.
@@ -100,8 +125,8 @@ const LIST_LIMIT: u32 = 100;
 
 impl Events {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
-        Events { store, clock, counts: Arc::default() }
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, notifier: Option<Arc<dyn Notifier>>) -> Self {
+        Events { store, clock, counts: Arc::default(), notifier }
     }
 
     /// Records an event now. A failure to record fails the operation: an
@@ -114,11 +139,44 @@ impl Events {
             client: client.clone(),
         };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
+        let notice = self.notice_for(user, kind, client).await?;
         self.store.insert_event(&event).await?;
+        if let (Some(notice), Some(notifier)) = (notice, &self.notifier) {
+            if let Some(owner) = self.store.find_user(user).await? {
+                notifier.notify(&owner, notice, event.at, client);
+            }
+        }
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(kind.as_str()).or_default() += 1;
         }
         Ok(())
+    }
+
+    /// The notice an event calls for, if notices are sent at all. A sign-in is
+    /// from a new device when the account signed in before, but never with
+    /// this user agent (checked before this event is written).
+    async fn notice_for(
+        &self,
+        user: UserId,
+        kind: EventKind,
+        client: &ClientInfo,
+    ) -> Result<Option<Notice>, CoreError> {
+        if self.notifier.is_none() {
+            return Ok(None);
+        }
+        Ok(match kind {
+            EventKind::MfaEnabled => Some(Notice::MfaEnabled),
+            EventKind::MfaDisabled | EventKind::MfaResetByOperator => Some(Notice::MfaDisabled),
+            EventKind::RecoveryCodeUsed => Some(Notice::RecoveryCodeUsed),
+            EventKind::CodeReplayed => Some(Notice::CodeReplayed),
+            EventKind::SignedIn => {
+                let earlier = self.store.list_events(user, LIST_LIMIT).await?;
+                let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn.as_str()).collect();
+                let known = sign_ins.iter().any(|e| e.client.user_agent == client.user_agent);
+                (!sign_ins.is_empty() && !known).then_some(Notice::NewDevice)
+            }
+            _ => None,
+        })
     }
 
     /// How many events of each kind this process recorded since it started.

@@ -71,9 +71,10 @@ impl Services {
         clock: clock::SharedClock,
         key: SecretBox,
         settings: Settings,
+        notifier: Option<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let events = Events::new(store.clone(), clock.clone());
+        let events = Events::new(store.clone(), clock.clone(), notifier);
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let mfa = Mfa::new(mfa::MfaParts {

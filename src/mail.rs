@@ -1,0 +1,87 @@
+//! Notices to account owners by mail (SMTP via lettre), sent in the
+//! background: a slow or broken mail server never slows or fails a sign-in.
+
+use latchkey_core::events::{Notice, Notifier};
+use latchkey_core::sessions::ClientInfo;
+use latchkey_core::User;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Sends notices through one SMTP server.
+pub struct SmtpNotifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    product: String,
+    security_page: String,
+}
+
+impl SmtpNotifier {
+    /// `smtp_url` as lettre reads it (`smtp://host:25`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`); `from` like `Latchkey <latchkey@example.org>`.
+    pub fn new(smtp_url: &str, from: &str, product: &str, public_url: &str) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?
+            .build();
+        let from = from.parse().map_err(|e| anyhow::anyhow!("mail_from: {e}"))?;
+        Ok(SmtpNotifier {
+            transport,
+            from,
+            product: product.to_string(),
+            security_page: format!("{}/account/security", public_url.trim_end_matches('/')),
+        })
+    }
+
+    fn compose(&self, user: &User, notice: Notice, at: OffsetDateTime, client: &ClientInfo) -> (String, String) {
+        let (subject, what) = match notice {
+            Notice::MfaEnabled => ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on"),
+            Notice::MfaDisabled => ("Multi-Factor Authentication is off", "Multi-Factor Authentication was turned off"),
+            Notice::RecoveryCodeUsed => ("A recovery code was used", "One of your recovery codes was used to sign in"),
+            Notice::CodeReplayed => (
+                "Someone entered a code you had already used",
+                "An authentication code that had already been used was entered again. This can mean \\
+                 someone who knows your password is trying to sign in as you right now",
+            ),
+            Notice::NewDevice => ("New sign-in to your account", "Your account was signed in to from a new device"),
+        };
+        let when = at.format(&Rfc3339).unwrap_or_default();
+        let from = client.ip.as_deref().unwrap_or("an unknown address");
+        let device = client.user_agent.as_deref().unwrap_or("an unknown device");
+        let body = format!(
+            "Hello {},\\n\\n{what}, at {when} (UTC) from {from} ({device}).\\n\\n\\
+             If this was you, there is nothing to do. If it was not, change your password, sign out \\
+             everywhere else and check your security activity at {}\\n\\n-- {}\\n",
+            user.username, self.security_page, self.product
+        );
+        (format!("[{}] {subject}", self.product), body)
+    }
+}
+
+impl Notifier for SmtpNotifier {
+    fn notify(&self, user: &User, notice: Notice, at: OffsetDateTime, client: &ClientInfo) {
+        let (subject, body) = self.compose(user, notice, at, client);
+        let to = match user.email.as_str().parse::<Mailbox>() {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "cannot mail a notice to this address");
+                return;
+            }
+        };
+        let message = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(body) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "cannot build a notice");
+                return;
+            }
+        };
+        let transport = self.transport.clone();
+        let user_id = user.id;
+        tokio::spawn(async move {
+            match transport.send(message).await {
+                Ok(_) => tracing::info!(%user_id, ?notice, "notice mailed"),
+                Err(e) => tracing::warn!(%user_id, ?notice, error = %e, "could not mail a notice"),
+            }
+        });
+    }
+}
