@@ -276,3 +276,43 @@ async fn output_into_a_closed_pipe_is_no_panic() {
         assert!(!stderr.contains("panicked"), "{args}: {stderr}");
     }
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn the_account_commands_and_key_rotation_work_on_postgresql() {
+    let db = crate::stores::TestDatabase::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "UG9zdGdyZVNRTC1rZXktZm9yLWNsaS10ZXN0cy4uLi4=";
+    let run = |args: &[&str], key: &str, stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(args)
+            .args(["--database", &db.url])
+            .env("LATCHKEY_DATA_DIR", dir.path())
+            .env("LATCHKEY_SECRET_KEY", key)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+    };
+    assert!(run(&["user", "create", "alice", "--email", "alice@example.com"], key, PASSWORD).0);
+    let (ok, listed, _) = run(&["user", "list", "--json"], key, "");
+    assert!(ok && listed.contains("\"alice\""), "{listed}");
+    let (ok, out, _) = run(&["user", "lock", "alice"], key, "");
+    assert!(ok && out.contains("alice is locked"), "{out}");
+    let (_, shown, _) = run(&["user", "show", "alice"], key, "");
+    assert!(shown.contains("locked:              yes"), "{shown}");
+    assert!(run(&["user", "unlock", "alice"], key, "").0);
+    let (ok, out, err) = run(&["key", "rotate"], key, "");
+    assert!(ok && out.contains("set LATCHKEY_SECRET_KEY"), "{out}{err}");
+    let new_key = out.lines().last().unwrap().trim().to_string();
+    assert_ne!(new_key, key);
+    assert!(!run(&["user", "list"], key, "").0, "the old key no longer opens the store");
+    assert!(run(&["user", "list"], &new_key, "").0, "the printed key does");
+    let (ok, _, err) = run(&["backup", "/tmp/never.db"], &new_key, "");
+    assert!(!ok && err.contains("pg_dump"), "{err}");
+}
