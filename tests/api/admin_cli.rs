@@ -117,29 +117,8 @@ async fn a_locked_account_is_refused_with_403_until_unlocked() {
 #[tokio::test]
 async fn reset_mfa_is_the_lost_device_workflow() {
     let dir = tempfile::tempdir().unwrap();
-    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
     let server = start(dir.path()).await;
-    let client = reqwest::Client::new();
-    let token = sign_in(&server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
-    let enrolment: Value = client
-        .post(format!("{}/api/v1/me/mfa/totp", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let confirmed = client
-        .post(format!("{}/api/v1/me/mfa/totp/confirm", server.base))
-        .bearer_auth(&token)
-        .json(&json!({"code": totp_at(secret, now)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    let (token, _) = alice_with_mfa(&server).await;
     assert_eq!(sign_in(&server, "alice", PASSWORD).await.1["mfa_required"], true);
 
     let (ok, out, _) = latchkey(dir.path(), &["user", "reset-mfa", "alice"], "");
@@ -175,8 +154,9 @@ async fn backup_copies_a_live_store_that_a_server_can_run_on() {
     assert_eq!(sign_in(&restored, "alice", PASSWORD).await.0, StatusCode::CREATED, "the backup is a working store");
 }
 
-/// Signs up alice through `server` with MFA on; returns her secret.
-async fn alice_with_mfa(server: &Server) -> String {
+/// Signs up alice through `server` with MFA on; returns the session that
+/// turned it on and her secret.
+async fn alice_with_mfa(server: &Server) -> (String, String) {
     let client = reqwest::Client::new();
     let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
     client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
@@ -199,7 +179,7 @@ async fn alice_with_mfa(server: &Server) -> String {
         .await
         .unwrap();
     assert_eq!(confirmed.status(), StatusCode::OK);
-    secret
+    (token, secret)
 }
 
 fn now() -> u64 {
@@ -222,7 +202,7 @@ async fn key_rotate_moves_every_secret_to_a_new_key_file() {
     let dir = tempfile::tempdir().unwrap();
     let secret = {
         let server = start(dir.path()).await;
-        alice_with_mfa(&server).await
+        alice_with_mfa(&server).await.1
     };
     let old_key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
     let (ok, out, err) = latchkey(dir.path(), &["key", "rotate"], "");
