@@ -40,7 +40,7 @@ impl SmtpNotifier {
             Notice::RecoveryCodeUsed => ("A recovery code was used", "One of your recovery codes was used to sign in"),
             Notice::CodeReplayed => (
                 "Someone entered a code you had already used",
-                "An authentication code that had already been used was entered again. This can mean \\
+                "An authentication code that had already been used was entered again. This can mean \
                  someone who knows your password is trying to sign in as you right now",
             ),
             Notice::NewDevice => ("New sign-in to your account", "Your account was signed in to from a new device"),
@@ -49,9 +49,9 @@ impl SmtpNotifier {
         let from = client.ip.as_deref().unwrap_or("an unknown address");
         let device = client.user_agent.as_deref().unwrap_or("an unknown device");
         let body = format!(
-            "Hello {},\\n\\n{what}, at {when} (UTC) from {from} ({device}).\\n\\n\\
-             If this was you, there is nothing to do. If it was not, change your password, sign out \\
-             everywhere else and check your security activity at {}\\n\\n-- {}\\n",
+            "Hello {},\n\n{what}, at {when} (UTC) from {from} ({device}).\n\n\
+             If this was you, there is nothing to do. If it was not, sign out everywhere else and \
+             check your security activity at {}, and tell the support team.\n\n-- {}\n",
             user.username, self.security_page, self.product
         );
         (format!("[{}] {subject}", self.product), body)

@@ -86,7 +86,8 @@ async fn mfa_changes_recovery_codes_and_replays_are_mailed_to_the_owner() {
     let app = app_with_mail(&sink).await;
     let (token, secret, codes) = app.user_with_mfa("alice").await;
     let mail = sink.expect("Subject: [Latchkey] Multi-Factor Authentication is on").await;
-    assert!(mail.contains("To: alice@example.com") && mail.contains("Hello alice"), "{mail}");
+    assert!(mail.contains("To: alice@example.com") && mail.contains("\nHello alice,\n"), "{mail}");
+    assert!(!mail.contains("\\n"), "real line breaks, not escapes: {mail}");
     assert!(!mail.contains(&secret) && !codes.iter().any(|c| mail.contains(c.as_str())), "no secret in a mail");
 
     let mfa_token = app.mfa_token("alice").await;

@@ -185,3 +185,49 @@ async fn the_code_step_without_a_pending_sign_in_goes_back_to_the_password() {
     let page = app.browser().get("/login/mfa").await;
     assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
 }
+
+#[tokio::test]
+async fn a_replayed_code_raises_an_alarm_whose_one_button_signs_out_everywhere_else() {
+    let app = spawn_app().await;
+    let (browser, secret, _) = enrolled(&app).await;
+    let other = app.browser();
+    let step = other.log_in("alice", PASSWORD).await;
+    app.clock.advance(Duration::seconds(30));
+    let code = app.code(&secret, 0);
+    let done = other.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", &code)]).await;
+    assert_eq!(done.location.as_deref(), Some("/dashboard"));
+    assert!(!browser.get("/dashboard").await.html.contains("already used"), "no alarm yet");
+
+    let attacker = app.browser();
+    let step = attacker.log_in("alice", PASSWORD).await;
+    let replay = attacker.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", &code)]).await;
+    assert!(replay.html.contains("id=\"code-error\""), "the replay is refused");
+
+    let dashboard = browser.get("/dashboard").await;
+    assert!(dashboard.html.contains("Someone entered a code you had already used"), "the alarm shows");
+    let answered = browser.post("/account/security/replay-alarm", &[("csrf_token", &dashboard.csrf())]).await;
+    assert!(answered.html.contains("1 other session(s) signed out"), "{}", answered.html);
+    assert_eq!(other.get("/dashboard").await.location.as_deref(), Some("/login"), "the other session ended");
+    assert!(!browser.get("/dashboard").await.html.contains("already used"), "the alarm is cleared");
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_recovery_codes_and_asks_for_more_when_few_are_left() {
+    let app = spawn_app().await;
+    let (browser, _, done) = enrolled(&app).await;
+    let codes: Vec<String> = done
+        .html
+        .split("<li class=\"recovery-code\"><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert!(browser.get("/dashboard").await.html.contains("You have 10 unused recovery codes"));
+    for code in &codes[..8] {
+        let token = app.mfa_token("alice").await;
+        assert_eq!(app.second_step(&token, code).await.status(), StatusCode::CREATED);
+    }
+    let dashboard = browser.get("/dashboard").await;
+    assert!(dashboard.html.contains("You have 2 unused recovery codes"));
+    assert!(dashboard.html.contains("Few recovery codes left"));
+}

@@ -48,6 +48,8 @@ pub enum EventKind {
     AccountLocked,
     /// An operator unlocked the account.
     AccountUnlocked,
+    /// The user answered the replayed-code alarm (by signing out everywhere else).
+    ReplayAlarmCleared,
 }
 
 impl EventKind {
@@ -70,6 +72,7 @@ impl EventKind {
             EventKind::MfaResetByOperator => "mfa_reset_by_operator",
             EventKind::AccountLocked => "account_locked",
             EventKind::AccountUnlocked => "account_unlocked",
+            EventKind::ReplayAlarmCleared => "replay_alarm_cleared",
         }
     }
 }
@@ -150,6 +153,17 @@ impl Events {
             *counts.entry(kind.as_str()).or_default() += 1;
         }
         Ok(())
+    }
+
+    /// Whether a replayed code (a sign of real-time phishing) awaits the
+    /// user's answer: a `code_replayed` event newer than the last time the
+    /// alarm was cleared.
+    pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
+        let events = self.store.list_events(user, LIST_LIMIT).await?;
+        let latest = events
+            .iter()
+            .find(|e| e.kind == EventKind::CodeReplayed.as_str() || e.kind == EventKind::ReplayAlarmCleared.as_str());
+        Ok(latest.is_some_and(|e| e.kind == EventKind::CodeReplayed.as_str()))
     }
 
     /// The notice an event calls for, if notices are sent at all. A sign-in is

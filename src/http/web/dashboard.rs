@@ -1,12 +1,17 @@
 //! `/` and `/dashboard`.
 
 use askama::Template;
+use axum::extract::State;
 use axum::response::{Redirect, Response};
 use time::macros::format_description;
 
 use super::{render, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::CurrentUser;
+use crate::http::AppState;
+
+/// At or below this many unused recovery codes the dashboard asks for new ones.
+const FEW_RECOVERY_CODES: usize = 2;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -16,6 +21,10 @@ struct DashboardPage {
     email: String,
     created_at: String,
     mfa_enabled: bool,
+    recovery_codes_left: usize,
+    few_recovery_codes: bool,
+    replay_alarm: bool,
+    csrf_token: String,
 }
 
 /// `/`: the dashboard when signed in, else the sign-in page.
@@ -26,9 +35,12 @@ pub async fn get_index(current: Option<CurrentUser>) -> Redirect {
     }
 }
 
-/// The signed-in start page with the "Hello, USERNAME" menu.
-pub async fn get_dashboard(current: CurrentUser) -> Result<Response, WebError> {
+/// The signed-in start page with the "Hello, USERNAME" menu; it raises the
+/// replayed-code alarm and asks for new recovery codes when few are left.
+pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) -> Result<Response, WebError> {
     let user = &current.user;
+    let recovery_codes_left = if user.mfa_enabled { app.services.mfa.recovery_codes_left(user.id).await? } else { 0 };
+    let replay_alarm = app.services.events.replay_alarm(user.id).await?;
     let day = format_description!("[day padding:none] [month repr:long] [year]");
     let page = DashboardPage {
         menu: Some(Menu::new(user.username.as_str(), &current.session)),
@@ -36,6 +48,10 @@ pub async fn get_dashboard(current: CurrentUser) -> Result<Response, WebError> {
         email: user.email.to_string(),
         created_at: user.created_at.format(day).unwrap_or_default(),
         mfa_enabled: user.mfa_enabled,
+        recovery_codes_left,
+        few_recovery_codes: user.mfa_enabled && recovery_codes_left <= FEW_RECOVERY_CODES,
+        replay_alarm,
+        csrf_token: current.session.csrf_token.clone(),
     };
     render(&page)
 }

@@ -92,6 +92,7 @@ fn describe(kind: &str) -> &'static str {
         "mfa_reset_by_operator" => "Multi-Factor Authentication reset by the support team",
         "account_locked" => "Account locked by the support team",
         "account_unlocked" => "Account unlocked by the support team",
+        "replay_alarm_cleared" => "Other sessions signed out after the used-code alarm",
         _ => "Other",
     }
 }
@@ -179,5 +180,21 @@ pub async fn post_revoke_others(
         1 => "1 other session is signed out.".to_string(),
         n => format!("{n} other sessions are signed out."),
     };
+    page(&app, &current, Some(notice)).await
+}
+
+/// The dashboard's used-code alarm button: signs out every other session and
+/// clears the alarm.
+pub async fn post_replay_alarm(
+    State(app): State<AppState>,
+    Client(client): Client,
+    current: CurrentUser,
+    WebForm(form): WebForm<RevokeOthersForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    let ended = app.services.sessions.revoke_others(current.user.id, &current.session.id, &client).await?;
+    app.services.events.record(current.user.id, latchkey_core::EventKind::ReplayAlarmCleared, &client).await?;
+    let notice =
+        format!("Done: {ended} other session(s) signed out. If you did not enter that code, tell our Support Team.");
     page(&app, &current, Some(notice)).await
 }
