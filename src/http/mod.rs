@@ -90,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline::deadline))
+        // Outside the deadline, so a page that ran out of time is still a page.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::render_error_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         // Every request gets an id (or keeps a proxy's), in its log lines and in the answer.

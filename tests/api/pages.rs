@@ -287,3 +287,26 @@ async fn the_security_page_lists_sessions_and_events_and_signs_out_others() {
     assert_eq!(laptop.get("/dashboard").await.status, StatusCode::OK, "this browser stays signed in");
     assert!(laptop.get("/account/security").await.html.contains("Session signed out from elsewhere"));
 }
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_a_503_page_naming_the_support_contact() {
+    use sqlx::Connection as _;
+    let app = spawn_app_with(|c| {
+        c.request_timeout_secs = 1;
+        c.support_url = Some("https://help.example.org".into());
+    })
+    .await;
+    let browser = app.browser();
+    let csrf = browser.get("/login").await.csrf();
+    // Someone holds the database's write lock: every write now waits.
+    let url = format!("sqlite://{}", app.data_dir.path().join("latchkey.db").display());
+    let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.unwrap();
+    let started = std::time::Instant::now();
+    let page = browser.post("/login", &[("csrf_token", &csrf), ("login", "alice"), ("password", PASSWORD)]).await;
+    let waited = started.elapsed();
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(waited < std::time::Duration::from_secs(3), "answered at the deadline, not when the lock went: {waited:?}");
+    assert!(page.html.contains("Busy right now") && page.html.contains("https://help.example.org"), "{}", page.html);
+}

@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::domain::{Email, User, Username};
 use crate::error::CoreError;
 use crate::events::{EventKind, Events};
-use crate::sessions::ClientInfo;
+use crate::sessions::{ClientInfo, Sessions};
 use crate::store::Store;
 use crate::throttle::{self, Throttle};
 
@@ -39,6 +39,7 @@ pub struct UserSummary {
 pub struct Admin {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    sessions: Sessions,
     events: Events,
     throttle: Throttle,
 }
@@ -48,8 +49,14 @@ const PAGE: u32 = 500;
 
 impl Admin {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, events: Events, throttle: Throttle) -> Self {
-        Admin { store, clock, events, throttle }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        sessions: Sessions,
+        events: Events,
+        throttle: Throttle,
+    ) -> Self {
+        Admin { store, clock, sessions, events, throttle }
     }
 
     /// The user with this username or email.
@@ -78,8 +85,7 @@ impl Admin {
 
     /// The user with session and recovery-code counts.
     pub async fn summary(&self, user: User) -> Result<UserSummary, CoreError> {
-        let now = self.clock.now();
-        let sessions = self.store.list_sessions(user.id, now, now - time::Duration::days(3650)).await?.len();
+        let sessions = self.sessions.list(user.id).await?.len();
         let recovery_codes_left = self.store.unused_recovery_codes(user.id).await?.len();
         Ok(UserSummary { user, sessions, recovery_codes_left })
     }
@@ -89,6 +95,7 @@ impl Admin {
     /// and enrols again. Returns how many sessions ended.
     pub async fn reset_mfa(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
         self.store.delete_totp_factor(user.id).await?;
+        self.store.delete_pending_sign_ins(user.id).await?;
         let ended = self.store.delete_other_sessions(user.id, None).await?;
         self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
         self.events.record(user.id, EventKind::MfaResetByOperator, &operator.client()).await?;
@@ -99,6 +106,7 @@ impl Admin {
     /// and ends its sessions; returns how many ended.
     pub async fn lock(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
         self.store.set_user_locked(user.id, Some(self.clock.now())).await?;
+        self.store.delete_pending_sign_ins(user.id).await?;
         let ended = self.store.delete_other_sessions(user.id, None).await?;
         self.events.record(user.id, EventKind::AccountLocked, &operator.client()).await?;
         Ok(ended)

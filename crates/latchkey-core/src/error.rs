@@ -53,12 +53,3 @@ pub enum CoreError {
     #[error("internal error: {0}")]
     Internal(String),
 }
-
-impl CoreError {
-    /// One field error as a validation failure.
-    pub fn field(name: &'static str, message: impl Into<String>) -> Self {
-        let mut fields = FieldErrors::new();
-        fields.insert(name, message.into());
-        CoreError::Validation(fields)
-    }
-}

@@ -98,7 +98,7 @@ impl Services {
             events: events.clone(),
             throttle: throttle.clone(),
         });
-        let admin = admin::Admin::new(store.clone(), clock_for_admin, events.clone(), throttle);
+        let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
         Ok(Services { accounts, sessions, mfa, events, admin, store })
     }
 

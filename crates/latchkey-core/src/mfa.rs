@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::accounts::SignIn;
 use crate::clock::SharedClock;
 use crate::domain::{User, UserId};
 use crate::error::CoreError;
@@ -13,7 +12,7 @@ use crate::events::{EventKind, Events};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
-use crate::sessions::{ClientInfo, Sessions};
+use crate::sessions::{ClientInfo, NewSession, Sessions};
 use crate::store::{PendingSignInRecord, Store};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
@@ -343,7 +342,12 @@ impl Mfa {
     /// The second step: every attempt counts against the pending sign-in
     /// before its code is checked (so parallel guesses cannot exceed five);
     /// a right code turns it into a session, once.
-    pub async fn complete_sign_in(&self, token: &str, code: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
+    pub async fn complete_sign_in(
+        &self,
+        token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(User, Box<NewSession>), CoreError> {
         let hash = token_hash(token);
         let now = self.clock.now();
         let pending = self
@@ -351,14 +355,17 @@ impl Mfa {
             .claim_pending_attempt(&hash, now, PENDING_SIGN_IN_MAX_FAILURES)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
+        let user = self.store.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
+        if user.locked {
+            return Err(CoreError::AccountLocked);
+        }
         self.verify_code(pending.user_id, code, client).await?;
         if !self.store.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
-        let user = self.store.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
         let session = self.sessions.start(&user, client).await?;
         self.record_after_change(user.id, EventKind::SignedIn, client).await;
-        Ok(SignIn::Done { user, session: Box::new(session) })
+        Ok((user, Box::new(session)))
     }
 
     /// Records an event for a change already committed: a failure to record

@@ -132,6 +132,9 @@ impl Sessions {
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         let user = self.store.find_user(session.user_id).await?.ok_or(CoreError::Unauthenticated)?;
+        if user.locked {
+            return Err(CoreError::Unauthenticated);
+        }
         Ok((session, user))
     }
 

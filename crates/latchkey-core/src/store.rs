@@ -206,6 +206,8 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         max_failures: u32,
     ) -> Result<Option<PendingSignInRecord>, StoreError>;
+    /// Deletes every pending sign-in of the user (a lock or an MFA reset).
+    async fn delete_pending_sign_ins(&self, user: UserId) -> Result<(), StoreError>;
     /// Deletes a pending sign-in that has not expired; true for exactly one
     /// caller, so it completes once.
     async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;

@@ -130,11 +130,6 @@ impl SqlStore {
         }
     }
 
-    /// The dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
     /// Applies the migrations not applied yet. On PostgreSQL the migrator
     /// holds an advisory lock, so processes starting together migrate once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -681,6 +676,15 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         row.as_ref().map(pending_sign_in).transpose()
+    }
+
+    async fn delete_pending_sign_ins(&self, user: UserId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_sign_ins WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError> {

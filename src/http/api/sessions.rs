@@ -43,8 +43,8 @@ pub async fn post_sessions_mfa(
     Client(client): Client,
     ApiJson(body): ApiJson<SecondStepBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let signed_in = app.services.mfa.complete_sign_in(&body.mfa_token, &body.code, &client).await?;
-    Ok(answer(signed_in))
+    let (user, session) = app.services.mfa.complete_sign_in(&body.mfa_token, &body.code, &client).await?;
+    Ok(answer(SignIn::Done { user, session }))
 }
 
 fn answer(signed_in: SignIn) -> (StatusCode, Json<Value>) {

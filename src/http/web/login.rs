@@ -145,12 +145,16 @@ pub async fn post_login_mfa(
     };
     verify_token(&pending.csrf_token, &form.csrf_token)?;
     match app.services.mfa.complete_sign_in(&token, &form.code, &client).await {
-        Ok(SignIn::Done { session, .. }) => {
+        Ok((_, session)) => {
             end_previous_session(&app, &jar, &client).await?;
             let jar = cookies::signed_in(jar, session.token, &app.web);
             Ok((jar, Redirect::to("/dashboard")).into_response())
         }
-        Ok(SignIn::NeedsCode { .. }) => Err(WebError::Internal(uuid::Uuid::new_v4())),
+        Err(CoreError::AccountLocked) => {
+            let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
+            let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(LOCKED) };
+            Ok((jar, render(&page)?).into_response())
+        }
         Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
             Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(WRONG_CODE))),
             Err(_) => start_again(&app, jar),

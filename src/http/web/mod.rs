@@ -47,8 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/favicon.ico", get(assets::get_favicon))
         .fallback(|| async { WebError::NotFound })
         .method_not_allowed_fallback(|| async { WebError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), csrf::refuse_cross_site))
-        .layer(middleware::from_fn_with_state(state, render_error_pages))
+        .layer(middleware::from_fn_with_state(state, csrf::refuse_cross_site))
 }
 
 /// The "Hello, USERNAME" menu in the top bar of signed-in pages.
@@ -80,7 +79,7 @@ struct ErrorTemplate<'a> {
 
 /// Middleware: turns a [`WebError`] (an empty response carrying an
 /// [`ErrorPage`]) into a page that says what happened and where to get help.
-async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
         return response;
