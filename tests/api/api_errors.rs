@@ -153,3 +153,54 @@ async fn every_answer_carries_a_request_id_and_keeps_a_proxys() {
         reqwest::Client::new().get(app.url("/login")).header("x-request-id", "from-the-proxy-1").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "from-the-proxy-1");
 }
+
+#[tokio::test]
+async fn the_openapi_description_lists_every_route_of_the_api() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let spec: Value = response.json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.0.3");
+    let routes = [
+        ("/users", "post"),
+        ("/sessions", "post"),
+        ("/sessions", "get"),
+        ("/sessions/mfa", "post"),
+        ("/sessions/current", "delete"),
+        ("/sessions/{id}", "delete"),
+        ("/me", "get"),
+        ("/me/events", "get"),
+        ("/me/mfa/totp", "post"),
+        ("/me/mfa/totp", "delete"),
+        ("/me/mfa/totp/confirm", "post"),
+        ("/me/mfa/recovery-codes", "post"),
+    ];
+    for (path, method) in routes {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} is described");
+        // And the route really exists: anything but 404 and 405.
+        let status = reqwest::Client::new()
+            .request(method.to_uppercase().parse().unwrap(), app.url(&format!("/api/v1{}", path.replace("{id}", "x"))))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status != StatusCode::NOT_FOUND || path.contains("{id}"), "{method} {path}: {status}");
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    let codes = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].to_string();
+    for code in [
+        "bad_request",
+        "validation_failed",
+        "invalid_credentials",
+        "invalid_code",
+        "unauthenticated",
+        "account_locked",
+        "csrf",
+        "not_found",
+        "conflict",
+        "too_large",
+        "rate_limited",
+    ] {
+        assert!(codes.contains(code), "{code}");
+    }
+}

@@ -29,8 +29,18 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/totp/confirm", post(mfa::post_totp_confirm))
         .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes))
         .route("/me/events", get(events::get_events))
+        .route("/openapi.json", get(get_openapi))
         .fallback(|| async { ApiError::NotFound("Nothing here.".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+/// The API's description, written by hand next to the routes it describes
+/// (a test checks that every route is in it).
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+async fn get_openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// RFC 3339 text of an instant, as every time in the API is written.
