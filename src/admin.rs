@@ -53,7 +53,15 @@ fn yes_no(flag: bool) -> &'static str {
 
 /// `latchkey user …`.
 pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
-    let services = startup::services(config).await?;
+    let (services, mailer) = startup::services(config, matches!(action, UserCommand::Create { .. })).await?;
+    let result = user_action(&services, action).await;
+    if let Some(mailer) = mailer {
+        mailer.finish_sending(std::time::Duration::from_secs(10)).await;
+    }
+    result
+}
+
+async fn user_action(services: &latchkey_core::Services, action: UserCommand) -> anyhow::Result<()> {
     let admin = &services.admin;
     let find = |name: String| async move {
         match admin.find(&name).await {
@@ -147,7 +155,10 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         bail!("{} already exists; choose a new file", file.display());
     }
-    let store = startup::open_sql_store(&config.database_url(), 2).await?;
+    let url = config.database_url();
+    let store = latchkey_store_sql::SqlStore::open_existing(&url, 2)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", startup::redact(&url)))?;
     store.backup_to(file).await?;
     say!("backup written to {} and checked", file.display());
     Ok(())
@@ -156,7 +167,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
 /// `latchkey audit verify`: walks the event log's hash chain. A broken chain
 /// is an error naming the first event that does not fit.
 pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
-    let store = startup::open_store(config).await?;
+    let store = startup::open_existing_store(config).await?;
     match verify_chain(store.as_ref()).await? {
         ChainCheck::Intact { events } => {
             say!("audit: the security event log is intact ({events} events)");
@@ -209,7 +220,7 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
 
 /// `latchkey key rotate`.
 pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
-    let store = startup::open_store(config).await?;
+    let store = startup::open_existing_store(config).await?;
     let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), &config.key_file()).await?;
     say!("re-encrypted {resealed} TOTP secrets under a new key");
     match new_key {

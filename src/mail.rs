@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 /// Sends notices through one SMTP server.
 pub struct SmtpNotifier {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    sending: std::sync::Mutex<tokio::task::JoinSet<()>>,
     from: Mailbox,
     product: String,
     security_page: String,
@@ -27,6 +28,7 @@ impl SmtpNotifier {
         let from = from.parse().map_err(|e| anyhow::anyhow!("mail_from: {e}"))?;
         Ok(SmtpNotifier {
             transport,
+            sending: std::sync::Mutex::default(),
             from,
             product: product.to_string(),
             security_page: format!("{}/account/security", public_url.trim_end_matches('/')),
@@ -58,6 +60,17 @@ impl SmtpNotifier {
     }
 }
 
+impl SmtpNotifier {
+    /// Waits (at most `limit`) for the mails still being sent: a command
+    /// that exits right after an action must not cut its notice off.
+    pub async fn finish_sending(&self, limit: std::time::Duration) {
+        let sending = self.sending.lock().map(|mut set| std::mem::take(&mut *set));
+        if let Ok(sending) = sending {
+            let _ = tokio::time::timeout(limit, sending.join_all()).await;
+        }
+    }
+}
+
 impl Notifier for SmtpNotifier {
     fn notify(&self, user: &User, notice: Notice, at: OffsetDateTime, client: &ClientInfo) {
         let (subject, body) = self.compose(user, notice, at, client);
@@ -77,7 +90,10 @@ impl Notifier for SmtpNotifier {
         };
         let transport = self.transport.clone();
         let user_id = user.id;
-        tokio::spawn(async move {
+        let Ok(mut sending) = self.sending.lock() else { return };
+        // Finished sends are collected here, so the set does not grow.
+        while sending.try_join_next().is_some() {}
+        sending.spawn(async move {
             match transport.send(message).await {
                 Ok(_) => tracing::info!(%user_id, ?notice, "notice mailed"),
                 Err(e) => tracing::warn!(%user_id, ?notice, error = %e, "could not mail a notice"),

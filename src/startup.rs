@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState, WebSettings};
+use crate::mail::SmtpNotifier;
 use crate::{server, server_key};
 
 /// A bound, ready-to-run server.
@@ -33,7 +34,7 @@ impl Application {
         let store = open_store(&config).await?;
         let key = server_key::load(store.as_ref(), &config.key_file()).await?;
         let public_url = config.public_url(address)?;
-        let notifier = notifier(&config, public_url.origin())?;
+        let notifier = notifier(&config, public_url.origin())?.map(|m| m as Arc<dyn latchkey_core::events::Notifier>);
         let services =
             Services::new(store, clock, key, config.core_settings(), notifier).context("building services")?;
         let web = WebSettings {
@@ -62,21 +63,36 @@ impl Application {
     }
 }
 
-/// The services over the configured store and key, for the CLI.
-pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    let store = open_store(config).await?;
+/// The services over the configured store and key, for the CLI, and the
+/// mailer (whose sends the command must wait for before it exits). Only
+/// `create` may make a new store: for the other commands a mistyped data dir
+/// must be an error, not a fresh empty store.
+pub async fn services(config: &Config, create: bool) -> anyhow::Result<(Services, Option<Arc<SmtpNotifier>>)> {
+    let store = if create { open_store(config).await? } else { open_existing_store(config).await? };
     let key = server_key::load(store.as_ref(), &config.key_file()).await?;
     let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
-    let notifier = notifier(config, "")?;
-    Ok(Services::new(store, clock, key, config.core_settings(), notifier)?)
+    let public_url = config.public_url(config.listen)?;
+    let mailer = notifier(config, public_url.origin())?;
+    let notifier = mailer.clone().map(|m| m as Arc<dyn latchkey_core::events::Notifier>);
+    Ok((Services::new(store, clock, key, config.core_settings(), notifier)?, mailer))
+}
+
+/// Opens the configured store only if it exists (then migrates it).
+pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    let store = SqlStore::open_existing(&url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
 }
 
 /// The mail notifier, when an SMTP server is configured.
-fn notifier(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<dyn latchkey_core::events::Notifier>>> {
+fn notifier(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<SmtpNotifier>>> {
     let (Some(url), Some(from)) = (&config.smtp_url, &config.mail_from) else {
         return Ok(None);
     };
-    Ok(Some(Arc::new(crate::mail::SmtpNotifier::new(url, from, &config.issuer, public_url)?)))
+    Ok(Some(Arc::new(SmtpNotifier::new(url, from, &config.issuer, public_url)?)))
 }
 
 /// Opens the store the configuration names, creating and migrating it as needed.

@@ -296,3 +296,40 @@ async fn the_account_commands_and_key_rotation_work_on_postgresql() {
     let (ok, _, err) = run(&["backup", "/tmp/never.db"], &new_key, "");
     assert!(!ok && err.contains("pg_dump"), "{err}");
 }
+
+#[tokio::test]
+async fn commands_on_a_missing_store_say_so_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    for args in
+        [vec!["user", "list"], vec!["audit", "verify"], vec!["key", "rotate"], vec!["backup", "/tmp/latchkey-never.db"]]
+    {
+        let (ok, _, err) = latchkey(&missing, &args, "");
+        assert!(!ok && err.contains("no SQLite store"), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(!missing.exists(), "no data dir, database or key was made");
+}
+
+#[tokio::test]
+async fn reset_mfa_from_the_command_line_mails_the_owner_before_it_exits() {
+    let sink = crate::notifications::SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    alice_with_mfa(&server).await;
+    drop(server);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command
+        .args(["user", "reset-mfa", "alice"])
+        .env("LATCHKEY_DATA_DIR", dir.path())
+        .env("LATCHKEY_SMTP_URL", format!("smtp://127.0.0.1:{}", sink.port))
+        .env("LATCHKEY_MAIL_FROM", "Latchkey <latchkey@example.org>")
+        .env("LATCHKEY_PUBLIC_URL", "https://login.example.org")
+        .env("RUST_LOG", "warn");
+    // Off the test's runtime thread: the sink has to answer while the command runs.
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mail = sink.expect("Multi-Factor Authentication is off").await;
+    let text = mail.replace("=\n", ""); // undo quoted-printable's soft line breaks
+    assert!(text.contains("https://login.example.org/account/security"), "{mail}");
+}

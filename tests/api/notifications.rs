@@ -10,13 +10,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::helpers::{spawn_app_with, TestApp, PASSWORD};
 
 /// A minimal SMTP server that accepts every message and keeps it.
-struct SmtpSink {
-    port: u16,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
     messages: Arc<Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub(crate) async fn start() -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -59,7 +59,7 @@ impl SmtpSink {
     }
 
     /// Waits until a message whose text contains `needle` arrives.
-    async fn expect(&self, needle: &str) -> String {
+    pub(crate) async fn expect(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(found) = self.messages.lock().unwrap().iter().find(|m| m.contains(needle)) {
