@@ -251,6 +251,14 @@ async fn turning_mfa_off_needs_a_current_code() {
     assert_eq!(response.status(), StatusCode::CREATED, "password alone signs in again");
     let response = app.api_delete_json("/me/mfa/totp", &json!({"code": codes[0]}), &token).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "nothing left to turn off");
+
+    let secret = enrol(&app, &token).await["secret"].as_str().unwrap().to_string();
+    app.clock.advance(Duration::seconds(30));
+    let response = app.post_json("/me/mfa/totp/confirm", &json!({"code": app.code(&secret, 0)}), Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::OK, "MFA on again, with a new factor");
+    let mfa_token = app.mfa_token("alice").await;
+    let (status, _) = json_of(app.second_step(&mfa_token, &codes[1]).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the codes of the factor that was turned off stay void");
 }
 
 #[tokio::test]

@@ -449,3 +449,29 @@ async fn a_port_in_use_leaves_no_store_or_key_behind() {
     assert!(!output.status.success() && stderr.trim().lines().count() == 1, "{stderr}");
     assert!(!data.exists(), "nothing was created before the port was checked");
 }
+
+#[tokio::test]
+async fn every_flag_has_an_environment_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("from-env.toml");
+    std::fs::write(&config, "issuer = \"From the file\"\n").unwrap();
+    let output = command(dir.path())
+        .args(["config", "check"])
+        .env("LATCHKEY_CONFIG", &config)
+        .env("LATCHKEY_PUBLIC_URL", "https://login.example.org")
+        .env("LATCHKEY_DATABASE_URL", "sqlite:///srv/latchkey/store.db")
+        .env("LATCHKEY_LISTEN", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    for expected in [
+        "issuer = \"From the file\"",
+        "public_url = \"https://login.example.org\"",
+        "database_url = \"sqlite:///srv/latchkey/store.db\"",
+        "listen = \"127.0.0.1:9999\"",
+        &format!("data_dir = \"{}\"", dir.path().display()),
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+}

@@ -95,6 +95,25 @@ async fn a_session_made_on_one_process_works_and_ends_on_the_other() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn an_enrolment_started_on_one_process_is_confirmed_on_the_other() {
+    let db = TestDatabase::postgres().await;
+    let ((a, _), (b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    api.sign_up(&a, "alice").await;
+    let token = api.sign_in(&a, "alice").await.1["token"].as_str().unwrap().to_string();
+    let secret = api.post(&a, "/me/mfa/totp", json!({}), Some(&token)).await.1["secret"].as_str().unwrap().to_string();
+    let (status, body) =
+        api.post(&b, "/me/mfa/totp/confirm", json!({"code": totp_at(&secret, now())}), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mfa_token = api.sign_in(&a, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let (status, _) = api
+        .post(&b, "/sessions/mfa", json!({"mfa_token": mfa_token, "code": totp_at(&secret, now() + 30)}), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "a sign-in begun on A completes on B");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
 async fn a_code_used_on_one_process_is_refused_on_the_other() {
     let db = TestDatabase::postgres().await;
     let ((a, _), (b, _)) = two_servers(&db).await;
