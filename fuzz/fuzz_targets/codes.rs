@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
         Some(SecondFactorCode::Totp(digits)) => {
             assert!(digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()));
             let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
-            let step = secret.matching_step(&digits, 1_111_111_111);
+            let step = secret.matching_step(&digits, 1_111_111_111, 0);
+            let _ = secret.offset_of(&digits, 1_111_111_111, 20);
             assert!(step.is_none() || step.is_some_and(|s| s.abs_diff(37_037_037) <= 1));
         }
         Some(SecondFactorCode::Recovery(code)) => assert_eq!(code.len(), 16),

@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidCredentials,
     /// 401: a wrong, expired or already used code.
     InvalidCode,
+    /// 401 `invalid_code`: a code from this many seconds away (a clock that is off).
+    ClockOff(i64),
     /// 403: the right password for an account an operator locked.
     AccountLocked,
     /// 401: no valid token.
@@ -67,6 +69,7 @@ impl ApiError {
                 "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
                     .into(),
             ),
+            ApiError::ClockOff(seconds) => (StatusCode::UNAUTHORIZED, "invalid_code", clock_off_message(*seconds)),
             ApiError::AccountLocked => (
                 StatusCode::FORBIDDEN,
                 "account_locked",
@@ -101,6 +104,16 @@ impl ApiError {
     }
 }
 
+/// What to say about a code from another time: the device's clock is off.
+pub fn clock_off_message(seconds: i64) -> String {
+    let (amount, way) = (seconds.unsigned_abs(), if seconds > 0 { "ahead" } else { "behind" });
+    let amount = if amount >= 120 { format!("{} minutes", amount / 60) } else { format!("{amount} seconds") };
+    format!(
+        "That code is the one for about {amount} {way} of now: the clock of your phone is off. \
+         Set it to set the time automatically, then enter the code shown now."
+    )
+}
+
 /// The message a conflict on `field` shows.
 pub fn conflict_message(field: &str) -> String {
     format!("That {field} is already taken.")
@@ -115,6 +128,7 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthenticated => ApiError::Unauthenticated,
             CoreError::InvalidCode => ApiError::InvalidCode,
             CoreError::AccountLocked => ApiError::AccountLocked,
+            CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
             CoreError::MfaAlreadyOn => ApiError::Conflict("Multi-factor authentication is already on.".into()),
             CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
             CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),

@@ -381,3 +381,55 @@ async fn turning_mfa_on_ends_the_users_other_sessions() {
     assert_eq!(app.get_api("/me", &other).await.status(), StatusCode::UNAUTHORIZED, "a session from before MFA ends");
     assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::OK, "the one that turned it on stays");
 }
+
+#[tokio::test]
+async fn a_code_from_a_phone_whose_clock_is_off_says_so_at_enrolment() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let secret = enrol(&app, &token).await["secret"].as_str().unwrap().to_string();
+    let (status, body) =
+        json_of(app.post_json("/me/mfa/totp/confirm", &json!({"code": app.code(&secret, 4)}), Some(&token)).await)
+            .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_code")));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2 minutes ahead") && message.contains("clock"), "{message}");
+    let me: Value = app.get_api("/me", &token).await.json().await.unwrap();
+    assert_eq!(me["user"]["mfa_enabled"], false, "nothing is accepted from the wider look");
+}
+
+#[tokio::test]
+async fn the_window_follows_a_phone_that_runs_fast_and_the_page_says_so() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let setup = browser.get("/account/mfa").await;
+    let secret: String = setup.inner("mfa-secret").unwrap().split_whitespace().collect();
+    let done =
+        browser.post("/account/mfa/confirm", &[("csrf_token", &setup.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert!(done.html.contains("is active"));
+
+    // The phone is one step fast: its code is always the next step's.
+    for _ in 0..2 {
+        app.clock.advance(Duration::seconds(30));
+        let mfa_token = app.mfa_token("alice").await;
+        assert_eq!(app.second_step(&mfa_token, &app.code(&secret, 1)).await.status(), StatusCode::CREATED);
+    }
+    // Now it runs two steps fast: outside the plain window, inside the learned one.
+    app.clock.advance(Duration::seconds(30));
+    let mfa_token = app.mfa_token("alice").await;
+    assert_eq!(app.second_step(&mfa_token, &app.code(&secret, 2)).await.status(), StatusCode::CREATED);
+    let page = browser.get("/account/mfa").await;
+    assert!(
+        page.html.contains("Your phone&#39;s clock seems about 60 seconds fast")
+            || page.html.contains("Your phone's clock seems about 60 seconds fast"),
+        "{}",
+        page.html
+    );
+
+    // The clock is set right again: the plain window still works.
+    app.clock.advance(Duration::seconds(90));
+    let mfa_token = app.mfa_token("alice").await;
+    assert_eq!(app.second_step(&mfa_token, &app.code(&secret, 0)).await.status(), StatusCode::CREATED);
+    assert!(!browser.get("/account/mfa").await.html.contains("clock seems"), "the learned offset is back to none");
+}

@@ -148,16 +148,17 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
 async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     assert!(store.confirm_totp(alice.id, b"sealed", 100, at(0), &[]).await.unwrap());
-    assert!(!store.use_totp_step(alice.id, 100).await.unwrap(), "the confirming step is spent");
-    assert!(!store.use_totp_step(alice.id, 99).await.unwrap(), "so are earlier ones");
+    assert!(!store.use_totp_step(alice.id, 100, 0).await.unwrap(), "the confirming step is spent");
+    assert!(!store.use_totp_step(alice.id, 99, 0).await.unwrap(), "so are earlier ones");
     let mut race = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let store = store.clone();
-        race.spawn(async move { store.use_totp_step(alice.id, 101).await.unwrap() });
+        race.spawn(async move { store.use_totp_step(alice.id, 101, 1).await.unwrap() });
     }
     let wins = race.join_all().await.into_iter().filter(|won| *won).count();
     assert_eq!(wins, 1);
-    assert_eq!(store.get_totp_factor(alice.id).await.unwrap().unwrap().last_used_step, 101);
+    let factor = store.get_totp_factor(alice.id).await.unwrap().unwrap();
+    assert_eq!((factor.last_used_step, factor.drift_steps), (101, 1), "the step and the learned drift, together");
 }
 
 async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {

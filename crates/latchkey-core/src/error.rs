@@ -25,6 +25,13 @@ pub enum CoreError {
     /// A wrong, expired or already used TOTP or recovery code.
     #[error("invalid code")]
     InvalidCode,
+    /// A wrong code that would have been right this many seconds away: the
+    /// device's clock is off (said only at enrolment, nothing is accepted).
+    #[error("the device clock is off by {seconds} s")]
+    ClockOff {
+        /// Positive: the device is ahead.
+        seconds: i64,
+    },
     /// Enrolment asked for while MFA is already on.
     #[error("multi-factor authentication is already on")]
     MfaAlreadyOn,

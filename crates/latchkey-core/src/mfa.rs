@@ -23,6 +23,12 @@ use crate::totp::{self, TotpSecret};
 const ENROLMENT_TTL: Duration = Duration::minutes(10);
 /// How long a pending sign-in waits for its code (contract: 5 minutes).
 pub const PENDING_SIGN_IN_TTL: Duration = Duration::minutes(5);
+/// The largest clock offset, in steps, learned for an authenticator (1 min).
+const MAX_DRIFT_STEPS: i64 = 2;
+/// How far (in steps) a wrong enrolment code is looked up to tell a person
+/// their phone's clock is off (10 minutes either way).
+const CLOCK_DIAGNOSIS_STEPS: u64 = 20;
+
 /// Wrong codes after which a pending sign-in dies (contract: 5).
 pub const PENDING_SIGN_IN_MAX_FAILURES: u32 = 5;
 
@@ -149,13 +155,17 @@ impl Mfa {
             .ok_or(CoreError::MfaMissing("No enrolment is in progress; start one first."))?;
         let secret = self.unseal(user.id, &sealed)?;
         let failures = self.reserve_code_attempt(user.id, &throttle::CODES_PER_ACCOUNT, client).await?;
-        let step = match SecondFactorCode::parse(code) {
-            Some(SecondFactorCode::Totp(digits)) => secret.matching_step(&digits, unix(now)),
-            _ => None,
+        let digits = match SecondFactorCode::parse(code) {
+            Some(SecondFactorCode::Totp(digits)) => digits,
+            _ => String::new(),
         };
-        let Some(step) = step else {
+        let Some(step) = secret.matching_step(&digits, unix(now), 0) else {
             self.record_wrong_code(user.id, failures, client).await?;
-            return Err(CoreError::InvalidCode);
+            // A code from minutes away means a phone clock that is off: say so.
+            return match secret.offset_of(&digits, unix(now), CLOCK_DIAGNOSIS_STEPS) {
+                Some(steps) if steps.abs() >= 2 => Err(CoreError::ClockOff { seconds: steps * 30 }),
+                _ => Err(CoreError::InvalidCode),
+            };
         };
         self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
         if let Some(ip) = &client.ip {
@@ -246,10 +256,22 @@ impl Mfa {
             return Ok(Outcome::Wrong);
         };
         let secret = self.unseal(user, &factor.secret_sealed)?;
-        let Some(step) = secret.matching_step(digits, unix(self.clock.now())) else {
+        let now = unix(self.clock.now());
+        // The window follows the learned offset; a phone whose clock was set
+        // right again still gets the plain window, so fixing it locks no one out.
+        let matched = secret.matching_step(digits, now, factor.drift_steps).or_else(|| {
+            if factor.drift_steps == 0 {
+                None
+            } else {
+                secret.matching_step(digits, now, 0)
+            }
+        });
+        let Some(step) = matched else {
             return Ok(Outcome::Wrong);
         };
-        if self.store.use_totp_step(user, step_i64(step)).await? {
+        // RFC 6238 section 6: learn the offset from accepted codes only, bounded.
+        let drift = (step_i64(step) - step_i64(totp::step_of(now))).clamp(-MAX_DRIFT_STEPS, MAX_DRIFT_STEPS);
+        if self.store.use_totp_step(user, step_i64(step), drift).await? {
             Ok(Outcome::Accepted(None))
         } else {
             Ok(Outcome::Replayed)
@@ -301,6 +323,12 @@ impl Mfa {
         }
         self.record_after_change(user.id, EventKind::RecoveryCodesRegenerated, client).await;
         Ok(codes)
+    }
+
+    /// The user's authenticator's learned clock offset, in seconds (0 when
+    /// in step, or without MFA): a page tells the person to fix the clock.
+    pub async fn clock_offset_seconds(&self, user: UserId) -> Result<i64, CoreError> {
+        Ok(self.store.get_totp_factor(user).await?.map_or(0, |f| f.drift_steps * 30))
     }
 
     /// How many unspent recovery codes the user has left.

@@ -66,6 +66,8 @@ pub struct TotpFactorRecord {
     pub secret_sealed: Vec<u8>,
     /// The last step accepted; only later steps are accepted again.
     pub last_used_step: i64,
+    /// The authenticator's clock offset in steps, learned from accepted codes.
+    pub drift_steps: i64,
 }
 
 /// One stored recovery code.
@@ -167,9 +169,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The user's confirmed factor.
     async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError>;
-    /// Marks `step` used if it is later than the last used one, in one
-    /// conditional update; false means a replay (or no factor).
-    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError>;
+    /// Marks `step` used if it is later than the last used one, and records
+    /// the authenticator's `drift`, in one conditional update; false means a
+    /// replay (or no factor).
+    async fn use_totp_step(&self, user: UserId, step: i64, drift: i64) -> Result<bool, StoreError>;
     /// Removes the factor and all recovery codes; false when there was no factor.
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError>;
     /// The user's unspent recovery codes.

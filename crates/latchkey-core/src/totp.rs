@@ -52,22 +52,18 @@ impl TotpSecret {
         Secret::from(self.0.clone()).to_base32()
     }
 
-    /// The step (counter) among t-1, t, t+1 whose code is `code`, if any.
+    /// The step (counter) among t-1, t, t+1 whose code is `code`, if any,
+    /// where t is the current step moved by `drift` steps (the authenticator's
+    /// learned clock offset; the window is never wider than ±1 around it).
     /// `code` must be exactly six ASCII digits. All three candidates are
     /// computed and compared in constant time whatever matches, so the time
     /// taken says nothing about which step (if any) matched.
-    pub fn matching_step(&self, code: &str, unix_time: u64) -> Option<u64> {
-        if code.len() != usize::from(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
+    pub fn matching_step(&self, code: &str, unix_time: u64, drift: i64) -> Option<u64> {
+        if !is_six_digits(code) {
             return None;
         }
-        let totp = Builder::new()
-            .with_algorithm(Algorithm::SHA1)
-            .with_digits(DIGITS)
-            .with_step_duration(STEP_SECONDS)
-            .with_secret(self.0.clone())
-            .build()
-            .ok()?;
-        let now = step_of(unix_time);
+        let totp = self.totp()?;
+        let now = step_of(unix_time).saturating_add_signed(drift);
         let mut found = None;
         for step in now.saturating_sub(u64::from(SKEW))..=now + u64::from(SKEW) {
             let candidate = totp.generate(step * STEP_SECONDS).to_string();
@@ -78,6 +74,36 @@ impl TotpSecret {
         }
         found
     }
+}
+
+impl TotpSecret {
+    /// For a code that did not match: the offset in steps (at most `within`
+    /// either way) at which it would have. Never accepts anything; it tells a
+    /// person that their phone's clock is off instead of a bare "wrong code".
+    pub fn offset_of(&self, code: &str, unix_time: u64, within: u64) -> Option<i64> {
+        if !is_six_digits(code) {
+            return None;
+        }
+        let totp = self.totp()?;
+        let now = step_of(unix_time);
+        let step = (now.saturating_sub(within)..=now + within)
+            .find(|&step| totp.generate(step * STEP_SECONDS).to_string() == code)?;
+        Some(i64::try_from(step).ok()? - i64::try_from(now).ok()?)
+    }
+
+    fn totp(&self) -> Option<totp_rs::Totp> {
+        Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(DIGITS)
+            .with_step_duration(STEP_SECONDS)
+            .with_secret(self.0.clone())
+            .build()
+            .ok()
+    }
+}
+
+fn is_six_digits(code: &str) -> bool {
+    code.len() == usize::from(DIGITS) && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Debug for TotpSecret {
@@ -139,7 +165,7 @@ mod tests {
             ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
         for (counter, code) in vectors.iter().enumerate() {
             let time = counter as u64 * STEP_SECONDS;
-            assert_eq!(rfc_secret().matching_step(code, time), Some(counter as u64), "counter {counter}");
+            assert_eq!(rfc_secret().matching_step(code, time, 0), Some(counter as u64), "counter {counter}");
         }
     }
 
@@ -156,7 +182,7 @@ mod tests {
         ];
         for (time, code8) in vectors {
             let code6 = &code8[2..];
-            assert_eq!(rfc_secret().matching_step(code6, time), Some(step_of(time)), "t={time}");
+            assert_eq!(rfc_secret().matching_step(code6, time, 0), Some(step_of(time)), "t={time}");
         }
     }
 
@@ -173,15 +199,36 @@ mod tests {
                 .unwrap()
                 .generate(step * STEP_SECONDS)
                 .to_string();
-            assert_eq!(secret.matching_step(&code, now).is_some(), accepted, "offset {offset}");
+            assert_eq!(secret.matching_step(&code, now, 0).is_some(), accepted, "offset {offset}");
         }
+    }
+
+    #[test]
+    fn a_learned_drift_moves_the_window_but_never_widens_it() {
+        let secret = rfc_secret();
+        let now = 1_234_567_890;
+        let t = step_of(now);
+        let code_at = |step: u64| {
+            totp_rs::Builder::new()
+                .with_secret(secret.as_bytes().to_vec())
+                .build()
+                .unwrap()
+                .generate(step * STEP_SECONDS)
+                .to_string()
+        };
+        assert_eq!(secret.matching_step(&code_at(t + 2), now, 0), None);
+        assert_eq!(secret.matching_step(&code_at(t + 2), now, 1), Some(t + 2), "a phone one step fast");
+        assert_eq!(secret.matching_step(&code_at(t - 1), now, 1), None, "the window moved, it did not grow");
+        assert_eq!(secret.offset_of(&code_at(t + 4), now, 10), Some(4), "two minutes fast");
+        assert_eq!(secret.offset_of(&code_at(t - 3), now, 10), Some(-3));
+        assert_eq!(secret.offset_of("000000", now, 10).filter(|o| o.abs() > 10), None);
     }
 
     #[test]
     fn malformed_codes_never_match() {
         let secret = rfc_secret();
         for code in ["", "28708", "2870821", "28708a", "+87082", " 87082", "２８７０８２"] {
-            assert_eq!(secret.matching_step(code, 59), None, "{code:?}");
+            assert_eq!(secret.matching_step(code, 59, 0), None, "{code:?}");
         }
     }
 

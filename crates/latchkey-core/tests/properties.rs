@@ -44,7 +44,7 @@ proptest! {
     }
 
     #[test]
-    fn the_code_parser_and_matcher_take_any_text(raw in "\\PC{0,64}", time in any::<u32>()) {
+    fn the_code_parser_and_matcher_take_any_text(raw in "\\PC{0,64}", time in any::<u32>(), drift in -2i8..=2) {
         let parsed = SecondFactorCode::parse(&raw);
         if let Some(SecondFactorCode::Totp(digits)) = &parsed {
             prop_assert_eq!(digits.len(), 6);
@@ -53,7 +53,8 @@ proptest! {
             prop_assert_eq!(code.len(), 16);
         }
         let secret = TotpSecret::from_bytes(vec![7; 20]);
-        let _ = secret.matching_step(&raw, u64::from(time));
+        let _ = secret.matching_step(&raw, u64::from(time), i64::from(drift));
+        let _ = secret.offset_of(&raw, u64::from(time), 20);
     }
 }
 

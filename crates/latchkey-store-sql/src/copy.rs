@@ -47,7 +47,16 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("user_agent", MaybeText),
         ],
     ),
-    ("totp_factors", &[("user_id", Text), ("secret_sealed", Bytes), ("confirmed_at", Int), ("last_used_step", Int)]),
+    (
+        "totp_factors",
+        &[
+            ("user_id", Text),
+            ("secret_sealed", Bytes),
+            ("confirmed_at", Int),
+            ("last_used_step", Int),
+            ("drift_steps", Int),
+        ],
+    ),
     ("totp_enrolments", &[("user_id", Text), ("secret_sealed", Bytes), ("expires_at", Int)]),
     ("recovery_codes", &[("id", Int), ("user_id", Text), ("code_hash", Text), ("used_at", MaybeInt)]),
     (

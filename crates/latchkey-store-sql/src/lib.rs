@@ -522,7 +522,7 @@ impl Store for SqlStore {
     }
 
     async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError> {
-        let row = sqlx::query("SELECT secret_sealed, last_used_step FROM totp_factors WHERE user_id = $1")
+        let row = sqlx::query("SELECT secret_sealed, last_used_step, drift_steps FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -531,14 +531,22 @@ impl Store for SqlStore {
             Ok(TotpFactorRecord {
                 secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
                 last_used_step: row.try_get("last_used_step").map_err(corrupt)?,
+                drift_steps: row.try_get("drift_steps").map_err(corrupt)?,
             })
         })
         .transpose()
     }
 
-    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
-        let sql = "UPDATE totp_factors SET last_used_step = $1 WHERE user_id = $2 AND last_used_step < $1";
-        let done = sqlx::query(sql).bind(step).bind(user.to_string()).execute(&self.pool).await.map_err(unavailable)?;
+    async fn use_totp_step(&self, user: UserId, step: i64, drift: i64) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE totp_factors SET last_used_step = $1, drift_steps = $3 WHERE user_id = $2 AND last_used_step < $1";
+        let done = sqlx::query(sql)
+            .bind(step)
+            .bind(user.to_string())
+            .bind(drift)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{render, Menu};
 use crate::http::csrf::verify_token;
-use crate::http::error::WebError;
+use crate::http::error::{clock_off_message, WebError};
 use crate::http::extract::{Client, CurrentUser, WebForm};
 use crate::http::AppState;
 
@@ -22,7 +22,7 @@ struct SetupPage {
     qr_svg: String,
     secret: String,
     secret_grouped: String,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -31,6 +31,7 @@ struct ManagePage {
     menu: Option<Menu>,
     csrf_token: String,
     codes_left: usize,
+    clock_note: Option<String>,
     regenerate_error: Option<&'static str>,
     disable_error: Option<&'static str>,
 }
@@ -73,7 +74,7 @@ async fn setup_page(
     app: &AppState,
     client: &latchkey_core::ClientInfo,
     current: &CurrentUser,
-    error: Option<&'static str>,
+    error: Option<String>,
 ) -> Result<Response, WebError> {
     let enrolment = app.services.mfa.enrolment(&current.user, false, client).await?;
     let secret = enrolment.secret_base32();
@@ -99,10 +100,22 @@ async fn manage_page(
         menu: Some(menu(&current.user, current)),
         csrf_token: current.session.csrf_token.clone(),
         codes_left: app.services.mfa.recovery_codes_left(current.user.id).await?,
+        clock_note: clock_note(app.services.mfa.clock_offset_seconds(current.user.id).await?),
         regenerate_error,
         disable_error,
     };
     render(&page)
+}
+
+/// A word about a phone clock that codes show to be off (a learned drift).
+fn clock_note(offset_seconds: i64) -> Option<String> {
+    (offset_seconds != 0).then(|| {
+        let way = if offset_seconds > 0 { "fast" } else { "slow" };
+        format!(
+            "Your phone's clock seems about {} seconds {way}. Codes still work, but set the phone to set its time automatically.",
+            offset_seconds.unsigned_abs()
+        )
+    })
 }
 
 fn menu(user: &User, current: &CurrentUser) -> Menu {
@@ -131,10 +144,13 @@ pub async fn post_confirm(
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
     match app.services.mfa.confirm_enrolment(&current.user, &form.code, Some(&current.session.id), &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
-        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE)).await,
+        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE.into())).await,
+        Err(CoreError::ClockOff { seconds }) => {
+            setup_page(&app, &client, &current, Some(clock_off_message(seconds))).await
+        }
         Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, None, None).await,
         Err(CoreError::MfaMissing(_)) => {
-            setup_page(&app, &client, &current, Some("That setup expired; scan this new QR code.")).await
+            setup_page(&app, &client, &current, Some("That setup expired; scan this new QR code.".into())).await
         }
         Err(e) => Err(e.into()),
     }
