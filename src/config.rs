@@ -44,6 +44,8 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone
     /// else the header is ignored and the socket's peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Days a browser the user trusts skips the code; 0 turns trusting off.
+    pub trusted_device_days: u32,
     /// SMTP server for notices to account owners (off when unset), e.g.
     /// `smtp://mail.internal:25` or `smtps://user:password@mail.example.org`.
     pub smtp_url: Option<String>,
@@ -73,6 +75,7 @@ const ENV_KEYS: &[&str] = &[
     "session_absolute_lifetime_secs",
     "max_concurrent_hashes",
     "trusted_proxies",
+    "trusted_device_days",
     "smtp_url",
     "mail_from",
     "header_read_timeout_secs",
@@ -96,6 +99,7 @@ impl Default for Config {
             session_absolute_lifetime_secs: sessions.absolute_lifetime.whole_seconds().unsigned_abs(),
             max_concurrent_hashes: 4,
             trusted_proxies: Vec::new(),
+            trusted_device_days: 30,
             smtp_url: None,
             mail_from: None,
             header_read_timeout_secs: 10,
@@ -170,6 +174,9 @@ impl Config {
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;
         }
+        if self.trusted_device_days > 365 {
+            bail!("trusted_device_days must be between 0 (off) and 365");
+        }
         if self.smtp_url.is_some() && self.mail_from.is_none() {
             bail!("smtp_url is set but mail_from is not: notices need a sender");
         }
@@ -214,6 +221,8 @@ impl Config {
                 absolute_lifetime: secs(self.session_absolute_lifetime_secs),
             },
             max_concurrent_hashes: self.max_concurrent_hashes,
+            trust_devices_for: (self.trusted_device_days > 0)
+                .then(|| time::Duration::days(i64::from(self.trusted_device_days))),
         }
     }
 

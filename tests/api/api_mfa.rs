@@ -433,3 +433,34 @@ async fn the_window_follows_a_phone_that_runs_fast_and_the_page_says_so() {
     assert_eq!(app.second_step(&mfa_token, &app.code(&secret, 0)).await.status(), StatusCode::CREATED);
     assert!(!browser.get("/account/mfa").await.html.contains("clock seems"), "the learned offset is back to none");
 }
+
+#[tokio::test]
+async fn an_api_client_can_be_trusted_and_stops_being_trusted_after_signing_out_everywhere() {
+    let app = spawn_app().await;
+    let (_, secret, _) = app.user_with_mfa("alice").await;
+    app.clock.advance(Duration::seconds(30));
+    let mfa_token = app.mfa_token("alice").await;
+    let body = json!({"mfa_token": mfa_token, "code": app.code(&secret, 0), "trust_device": true});
+    let (status, answer) = json_of(app.post_json("/sessions/mfa", &body, None).await).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let device = answer["device_token"].as_str().unwrap().to_string();
+
+    let body = json!({"login": "alice", "password": PASSWORD, "device_token": device});
+    let (status, answer) = json_of(app.post_json("/sessions", &body, None).await).await;
+    assert_eq!(status, StatusCode::CREATED, "no code asked: {answer}");
+    let body = json!({"login": "alice", "password": PASSWORD, "device_token": "made-up"});
+    assert_eq!(app.post_json("/sessions", &body, None).await.status(), StatusCode::OK, "a made-up token is no trust");
+    app.sign_up("bob").await;
+    let body = json!({"login": "bob", "password": PASSWORD, "device_token": device});
+    assert_eq!(app.post_json("/sessions", &body, None).await.status(), StatusCode::CREATED, "bob has no MFA anyway");
+
+    // Signing out everywhere else (the security page's button) forgets trusted clients too.
+    let browser = app.browser();
+    let step = browser.log_in("alice", PASSWORD).await;
+    app.clock.advance(Duration::seconds(30));
+    browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", &app.code(&secret, 0))]).await;
+    let security = browser.get("/account/security").await;
+    browser.post("/account/security/sessions/revoke-others", &[("csrf_token", &security.csrf())]).await;
+    let body = json!({"login": "alice", "password": PASSWORD, "device_token": device});
+    assert_eq!(app.post_json("/sessions", &body, None).await.status(), StatusCode::OK, "the code is asked again");
+}

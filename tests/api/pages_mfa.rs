@@ -229,3 +229,47 @@ async fn the_dashboard_counts_recovery_codes_and_asks_for_more_when_few_are_left
     assert!(dashboard.html.contains("You have 2 unused recovery codes"));
     assert!(dashboard.html.contains("Few recovery codes left"));
 }
+
+#[tokio::test]
+async fn a_trusted_browser_skips_the_code_until_it_is_forgotten() {
+    let app = spawn_app().await;
+    let (browser, secret, _) = enrolled(&app).await;
+    log_out(&browser).await;
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert!(
+        step.html.contains("Don&#39;t ask for a code on this browser for 30 days") || step.html.contains("for 30 days")
+    );
+    app.clock.advance(Duration::seconds(30));
+    let fields = [("csrf_token", step.csrf()), ("code", app.code(&secret, 0)), ("trust_device", "yes".into())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/login/mfa", &fields).await;
+    let cookie = done.set_cookies.iter().find(|c| c.starts_with("latchkey_device=")).expect("a device cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("Max-Age=2592000"), "{cookie}");
+
+    log_out(&browser).await;
+    let again = browser.log_in("alice", PASSWORD).await;
+    assert_eq!(again.location.as_deref(), Some("/dashboard"), "the trusted browser skips the code");
+    let stranger = app.browser().log_in("alice", PASSWORD).await;
+    assert_eq!(stranger.status, StatusCode::OK, "another browser is still asked");
+    assert!(stranger.html.contains("action=\"/login/mfa\""));
+
+    let security = browser.get("/account/security").await;
+    assert!(security.html.contains("Trusted browsers"));
+    let device_id = security.input_value("device_id").unwrap();
+    let forgotten = browser
+        .post("/account/security/devices/forget", &[("csrf_token", &security.csrf()), ("device_id", &device_id)])
+        .await;
+    assert!(forgotten.html.contains("will be asked for a code again"));
+    log_out(&browser).await;
+    let after = browser.log_in("alice", PASSWORD).await;
+    assert!(after.html.contains("action=\"/login/mfa\""), "forgotten: the code is asked again");
+}
+
+#[tokio::test]
+async fn trusting_browsers_can_be_switched_off() {
+    let app = crate::helpers::spawn_app_with(|c| c.trusted_device_days = 0).await;
+    let (browser, _, _) = enrolled(&app).await;
+    log_out(&browser).await;
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert!(!step.html.contains("trust_device"), "no such box when an operator turned it off");
+}

@@ -120,7 +120,15 @@ impl Accounts {
     /// An unknown login and a wrong password give the same error after the same
     /// work: an Argon2 verification against a dummy hash. Guesses are counted
     /// per address and per login name (existing or not) before the hash runs.
-    pub async fn sign_in(&self, login: &str, password: &str, client: &ClientInfo) -> Result<SignIn, CoreError> {
+    /// A browser or client that holds a trusted-device token of this account
+    /// (`device`) skips the code.
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        device: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<SignIn, CoreError> {
         let password = Password::new(password);
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
@@ -143,7 +151,7 @@ impl Accounts {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 Err(CoreError::AccountLocked)
             }
-            Some(record) if verified && record.user.mfa_enabled => {
+            Some(record) if verified && record.user.mfa_enabled && !self.trusted(&record.user, device).await? => {
                 let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
                 Ok(SignIn::NeedsCode { token, pending })
             }
@@ -163,6 +171,13 @@ impl Accounts {
                 tracing::info!(ip = ?client.ip, "sign-in for an unknown login");
                 Err(CoreError::InvalidCredentials)
             }
+        }
+    }
+
+    async fn trusted(&self, user: &User, device: Option<&str>) -> Result<bool, CoreError> {
+        match device {
+            Some(token) => self.mfa.is_trusted_device(user.id, token).await,
+            None => Ok(false),
         }
     }
 

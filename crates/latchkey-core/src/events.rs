@@ -50,6 +50,8 @@ pub enum EventKind {
     AccountUnlocked,
     /// The user answered the replayed-code alarm (by signing out everywhere else).
     ReplayAlarmCleared,
+    /// A browser was trusted to skip the code.
+    DeviceTrusted,
 }
 
 impl EventKind {
@@ -73,6 +75,7 @@ impl EventKind {
             EventKind::AccountLocked => "account_locked",
             EventKind::AccountUnlocked => "account_unlocked",
             EventKind::ReplayAlarmCleared => "replay_alarm_cleared",
+            EventKind::DeviceTrusted => "device_trusted",
         }
     }
 }

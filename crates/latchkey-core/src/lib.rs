@@ -45,6 +45,8 @@ pub struct Settings {
     pub sessions: SessionPolicy,
     /// How many Argon2 hashes may run at once (each takes 19 MiB).
     pub max_concurrent_hashes: usize,
+    /// How long a browser may skip the code once trusted; `None`: never.
+    pub trust_devices_for: Option<time::Duration>,
 }
 
 /// All services, built once at start and shared by the web pages, the API and the CLI.
@@ -86,6 +88,7 @@ impl Services {
             events: events.clone(),
             throttle: throttle.clone(),
             issuer: settings.issuer,
+            trust_devices_for: settings.trust_devices_for,
         });
         let clock_for_admin = clock.clone();
         let accounts = Accounts::new(accounts::AccountsParts {

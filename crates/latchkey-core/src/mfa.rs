@@ -13,7 +13,7 @@ use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
 use crate::sessions::{ClientInfo, NewSession, Sessions};
-use crate::store::{PendingSignInRecord, Store};
+use crate::store::{PendingSignInRecord, Store, TrustedDeviceRecord};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
@@ -79,6 +79,7 @@ pub struct Mfa {
     events: Events,
     throttle: Throttle,
     issuer: Arc<str>,
+    trust_devices_for: Option<Duration>,
 }
 
 /// The parts [`Mfa`] is built from.
@@ -99,13 +100,15 @@ pub struct MfaParts {
     pub throttle: Throttle,
     /// The issuer named in authenticator apps.
     pub issuer: String,
+    /// How long a trusted browser skips the code; `None`: trusting is off.
+    pub trust_devices_for: Option<Duration>,
 }
 
 impl Mfa {
     /// Builds the service.
     pub fn new(parts: MfaParts) -> Self {
-        let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer } = parts;
-        Mfa { store, clock, key, hasher, sessions, events, throttle, issuer: issuer.into() }
+        let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer, trust_devices_for } = parts;
+        Mfa { store, clock, key, hasher, sessions, events, throttle, issuer: issuer.into(), trust_devices_for }
     }
 
     /// The pending enrolment: the one in progress when `fresh` is false and one
@@ -301,6 +304,7 @@ impl Mfa {
         }
         self.verify_code(user.id, code, client).await?;
         self.store.delete_totp_factor(user.id).await?;
+        self.store.delete_trusted_devices(user.id).await?;
         self.record_after_change(user.id, EventKind::MfaDisabled, client).await;
         Ok(())
     }
@@ -394,6 +398,53 @@ impl Mfa {
         let session = self.sessions.start(&user, client).await?;
         self.record_after_change(user.id, EventKind::SignedIn, client).await;
         Ok((user, Box::new(session)))
+    }
+
+    /// How long a trusted browser skips the code, or `None` when an operator
+    /// turned trusting off.
+    pub fn trust_devices_for(&self) -> Option<Duration> {
+        self.trust_devices_for
+    }
+
+    /// Trusts the browser the user signs in from: returns the token its
+    /// cookie (or the API client) keeps. `None` when trusting is off.
+    pub async fn trust_device(&self, user: UserId, client: &ClientInfo) -> Result<Option<String>, CoreError> {
+        let Some(period) = self.trust_devices_for else { return Ok(None) };
+        let token = crate::token::random_token();
+        let now = self.clock.now();
+        let record = TrustedDeviceRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user,
+            token_hash: token_hash(&token),
+            created_at: now,
+            expires_at: now + period,
+            client: client.clone(),
+        };
+        self.store.insert_trusted_device(&record).await?;
+        self.record_after_change(user, EventKind::DeviceTrusted, client).await;
+        Ok(Some(token))
+    }
+
+    /// Whether `token` names a browser this user trusted, still in force.
+    pub(crate) async fn is_trusted_device(&self, user: UserId, token: &str) -> Result<bool, CoreError> {
+        if self.trust_devices_for.is_none() {
+            return Ok(false);
+        }
+        Ok(self.store.is_trusted_device(user, &token_hash(token), self.clock.now()).await?)
+    }
+
+    /// The user's trusted browsers, newest first.
+    pub async fn trusted_devices(&self, user: UserId) -> Result<Vec<TrustedDeviceRecord>, CoreError> {
+        Ok(self.store.list_trusted_devices(user, self.clock.now()).await?)
+    }
+
+    /// Forgets one trusted browser: the next sign-in there asks for a code.
+    pub async fn forget_device(&self, user: UserId, id: &str) -> Result<(), CoreError> {
+        if self.store.delete_trusted_device(user, id).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
     }
 
     /// Records an event for a change already committed: a failure to record

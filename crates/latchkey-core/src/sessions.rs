@@ -157,6 +157,8 @@ impl Sessions {
     /// returns how many ended.
     pub async fn revoke_others(&self, user: UserId, keep: &str, client: &ClientInfo) -> Result<u64, CoreError> {
         let ended = self.store.delete_other_sessions(user, Some(keep)).await?;
+        // Everywhere means trusted browsers too: they will be asked for a code.
+        self.store.delete_trusted_devices(user).await?;
         if ended > 0 {
             self.events.record(user, EventKind::SessionRevoked, client).await?;
         }

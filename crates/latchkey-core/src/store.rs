@@ -96,6 +96,23 @@ pub struct PendingSignInRecord {
     pub client: ClientInfo,
 }
 
+/// A browser the user chose to trust: signing in there skips the code.
+#[derive(Debug, Clone)]
+pub struct TrustedDeviceRecord {
+    /// Public id (for listing and forgetting).
+    pub id: String,
+    /// Whose.
+    pub user_id: UserId,
+    /// SHA-256 of the cookie's token.
+    pub token_hash: String,
+    /// When it was trusted.
+    pub created_at: OffsetDateTime,
+    /// When the trust ends.
+    pub expires_at: OffsetDateTime,
+    /// Where it was trusted from.
+    pub client: ClientInfo,
+}
+
 /// Persistence for accounts, sessions, MFA and the event log.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -214,6 +231,21 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a pending sign-in that has not expired; true for exactly one
     /// caller, so it completes once.
     async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Stores a trusted device.
+    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<(), StoreError>;
+    /// Whether the token names a device of this user trusted until after `now`.
+    async fn is_trusted_device(&self, user: UserId, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// The user's trusted devices, newest first.
+    async fn list_trusted_devices(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TrustedDeviceRecord>, StoreError>;
+    /// Forgets one of the user's trusted devices; false when there was none.
+    async fn delete_trusted_device(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
+    /// Forgets every trusted device of the user; returns how many.
+    async fn delete_trusted_devices(&self, user: UserId) -> Result<u64, StoreError>;
 
     /// Counts an attempt on a throttle key in one atomic statement, unless the
     /// key is blocked or locked. Past `policy.free` failures it also starts the

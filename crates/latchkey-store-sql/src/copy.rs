@@ -71,6 +71,18 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("user_agent", MaybeText),
         ],
     ),
+    (
+        "trusted_devices",
+        &[
+            ("id", Text),
+            ("user_id", Text),
+            ("token_hash", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("ip", MaybeText),
+            ("user_agent", MaybeText),
+        ],
+    ),
     ("throttles", &[("key", Text), ("failures", Int), ("blocked_until", Int), ("updated_at", Int)]),
     (
         "security_events",

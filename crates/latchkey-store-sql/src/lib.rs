@@ -20,7 +20,7 @@ use latchkey_core::events::{chain_hash, ChainedEvent, EventRecord, GENESIS};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
     NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError, TotpFactorRecord,
-    UserRecord,
+    TrustedDeviceRecord, UserRecord,
 };
 use latchkey_core::throttle::Policy;
 use latchkey_core::{Email, User, UserId, Username};
@@ -703,6 +703,81 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<(), StoreError> {
+        let sql = "INSERT INTO trusted_devices (id, user_id, token_hash, created_at, expires_at, ip, user_agent) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        sqlx::query(sql)
+            .bind(&record.id)
+            .bind(record.user_id.to_string())
+            .bind(&record.token_hash)
+            .bind(seconds(record.created_at))
+            .bind(seconds(record.expires_at))
+            .bind(record.client.ip.clone())
+            .bind(record.client.user_agent.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn is_trusted_device(&self, user: UserId, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sql = "SELECT id FROM trusted_devices WHERE user_id = $1 AND token_hash = $2 AND expires_at > $3";
+        let found: Option<String> = sqlx::query_scalar(sql)
+            .bind(user.to_string())
+            .bind(token_hash)
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.is_some())
+    }
+
+    async fn list_trusted_devices(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+        let sql = "SELECT id, user_id, token_hash, created_at, expires_at, ip, user_agent FROM trusted_devices \
+                   WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id";
+        let rows = sqlx::query(sql)
+            .bind(user.to_string())
+            .bind(seconds(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TrustedDeviceRecord {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    user_id: user_id(row, "user_id")?,
+                    token_hash: row.try_get("token_hash").map_err(corrupt)?,
+                    created_at: instant(row, "created_at")?,
+                    expires_at: instant(row, "expires_at")?,
+                    client: client(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_trusted_device(&self, user: UserId, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM trusted_devices WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_trusted_devices(&self, user: UserId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM trusted_devices WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 
     async fn reserve_attempt(

@@ -17,6 +17,9 @@ use crate::http::AppState;
 pub struct SignInBody {
     login: String,
     password: String,
+    /// A trusted-device token from an earlier second step: skips the code.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 /// Signs in: 201 `{"token", "expires_at", "user"}`; for an account with MFA
@@ -26,7 +29,8 @@ pub async fn post_sessions(
     Client(client): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let signed_in = app.services.accounts.sign_in(&body.login, &body.password, &client).await?;
+    let signed_in =
+        app.services.accounts.sign_in(&body.login, &body.password, body.device_token.as_deref(), &client).await?;
     Ok(answer(signed_in))
 }
 
@@ -35,6 +39,9 @@ pub async fn post_sessions(
 pub struct SecondStepBody {
     mfa_token: String,
     code: String,
+    /// Trust this client: the answer carries a `device_token` that skips the code next time.
+    #[serde(default)]
+    trust_device: bool,
 }
 
 /// Completes an MFA sign-in: 201, as a sign-in without MFA.
@@ -44,7 +51,15 @@ pub async fn post_sessions_mfa(
     ApiJson(body): ApiJson<SecondStepBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (user, session) = app.services.mfa.complete_sign_in(&body.mfa_token, &body.code, &client).await?;
-    Ok(answer(SignIn::Done { user, session }))
+    let device_token = match body.trust_device {
+        true => app.services.mfa.trust_device(user.id, &client).await?,
+        false => None,
+    };
+    let (status, Json(mut answer)) = answer(SignIn::Done { user, session });
+    if let Some(token) = device_token {
+        answer["device_token"] = json!(token);
+    }
+    Ok((status, Json(answer)))
 }
 
 fn answer(signed_in: SignIn) -> (StatusCode, Json<Value>) {

@@ -36,6 +36,7 @@ fn removal(base: &'static str, web: &WebSettings) -> Cookie<'static> {
 const SESSION: &str = "latchkey_session";
 const CSRF: &str = "latchkey_csrf";
 const PENDING: &str = "latchkey_mfa";
+const DEVICE: &str = "latchkey_device";
 
 /// The session token the browser holds, if any.
 pub fn session_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
@@ -83,4 +84,17 @@ pub fn pre_session_token(jar: CookieJar, web: &WebSettings) -> (CookieJar, Strin
 /// POST without one is a forgery or an expired form).
 pub fn sent_pre_session_token(jar: &CookieJar, web: &WebSettings) -> String {
     jar.get(&name(CSRF, web)).map(|c| c.value().to_string()).unwrap_or_default()
+}
+
+/// The trusted-device token this browser holds, if any.
+pub fn device_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
+    jar.get(&name(DEVICE, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Keeps a trusted-device token for as long as the trust lasts: the one cookie
+/// meant to outlive the browser session.
+pub fn trusted_device(jar: CookieJar, token: String, lasts: time::Duration, web: &WebSettings) -> CookieJar {
+    let mut cookie = build(DEVICE, token, web);
+    cookie.set_max_age(lasts);
+    jar.add(cookie)
 }

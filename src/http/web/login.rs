@@ -30,11 +30,13 @@ struct CodeStepPage<'a> {
     csrf_token: String,
     error: Option<&'static str>,
     support: Option<&'a str>,
+    trust_days: Option<i64>,
 }
 
 impl<'a> CodeStepPage<'a> {
     fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>) -> Self {
-        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact() }
+        let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
+        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days }
     }
 }
 
@@ -82,7 +84,8 @@ pub async fn post_login(
 ) -> Result<Response, WebError> {
     let expected = cookies::sent_pre_session_token(&jar, &app.web);
     verify_token(&expected, &form.csrf_token)?;
-    match app.services.accounts.sign_in(&form.login, &form.password, &client).await {
+    let device = cookies::device_token(&jar, &app.web);
+    match app.services.accounts.sign_in(&form.login, &form.password, device.as_deref(), &client).await {
         Ok(SignIn::Done { session, .. }) => {
             end_previous_session(&app, &jar, &client).await?;
             let jar = cookies::signed_in(jar, session.token, &app.web);
@@ -125,6 +128,9 @@ pub struct CodeForm {
     csrf_token: String,
     #[serde(default)]
     code: String,
+    /// "Don't ask for a code on this browser", when ticked.
+    #[serde(default)]
+    trust_device: Option<String>,
 }
 
 /// The second step: a right code signs in; a wrong one shows the form again;
@@ -145,9 +151,16 @@ pub async fn post_login_mfa(
     };
     verify_token(&pending.csrf_token, &form.csrf_token)?;
     match app.services.mfa.complete_sign_in(&token, &form.code, &client).await {
-        Ok((_, session)) => {
+        Ok((user, session)) => {
             end_previous_session(&app, &jar, &client).await?;
-            let jar = cookies::signed_in(jar, session.token, &app.web);
+            let mut jar = cookies::signed_in(jar, session.token, &app.web);
+            if form.trust_device.is_some() {
+                if let (Some(token), Some(lasts)) =
+                    (app.services.mfa.trust_device(user.id, &client).await?, app.services.mfa.trust_devices_for())
+                {
+                    jar = cookies::trusted_device(jar, token, lasts, &app.web);
+                }
+            }
             Ok((jar, Redirect::to("/dashboard")).into_response())
         }
         Err(CoreError::AccountLocked) => {

@@ -24,6 +24,15 @@ struct SessionRow {
     last_seen_at: String,
 }
 
+/// One trusted browser as the page lists it.
+struct DeviceRow {
+    id: String,
+    device: String,
+    ip: String,
+    trusted_at: String,
+    until: String,
+}
+
 /// One event as the page lists it.
 struct EventRow {
     what: &'static str,
@@ -39,6 +48,7 @@ struct SecurityPage {
     csrf_token: String,
     notice: Option<String>,
     sessions: Vec<SessionRow>,
+    devices: Vec<DeviceRow>,
     events: Vec<EventRow>,
 }
 
@@ -93,6 +103,7 @@ fn describe(kind: &str) -> &'static str {
         "account_locked" => "Account locked by the support team",
         "account_unlocked" => "Account unlocked by the support team",
         "replay_alarm_cleared" => "Other sessions signed out after the used-code alarm",
+        "device_trusted" => "A browser was trusted to skip the code",
         _ => "Other",
     }
 }
@@ -120,11 +131,22 @@ fn event_row(event: &EventRecord) -> EventRow {
 async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> Result<Response, WebError> {
     let sessions = app.services.sessions.list(current.user.id).await?;
     let events = app.services.events.list(current.user.id).await?;
+    let devices = app.services.mfa.trusted_devices(current.user.id).await?;
     let page = SecurityPage {
         menu: Some(Menu::new(current.user.username.as_str(), &current.session)),
         csrf_token: current.session.csrf_token.clone(),
         notice,
         sessions: sessions.iter().map(|s| session_row(s, &current.session)).collect(),
+        devices: devices
+            .iter()
+            .map(|d| DeviceRow {
+                id: d.id.clone(),
+                device: device(d.client.user_agent.as_deref()),
+                ip: d.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
+                trusted_at: when(d.created_at),
+                until: when(d.expires_at),
+            })
+            .collect(),
         events: events.iter().map(event_row).collect(),
     };
     render(&page)
@@ -197,4 +219,28 @@ pub async fn post_replay_alarm(
     let notice =
         format!("Done: {ended} other session(s) signed out. If you did not enter that code, tell our Support Team.");
     page(&app, &current, Some(notice)).await
+}
+
+/// A trusted browser's "Forget" button.
+#[derive(Deserialize)]
+pub struct ForgetDeviceForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    device_id: String,
+}
+
+/// Forgets a trusted browser: signing in there asks for a code again.
+pub async fn post_forget_device(
+    State(app): State<AppState>,
+    current: CurrentUser,
+    WebForm(form): WebForm<ForgetDeviceForm>,
+) -> Result<Response, WebError> {
+    verify_token(&current.session.csrf_token, &form.csrf_token)?;
+    let notice = match app.services.mfa.forget_device(current.user.id, &form.device_id).await {
+        Ok(()) => "That browser will be asked for a code again.",
+        Err(CoreError::NotFound) => "That browser was already forgotten.",
+        Err(e) => return Err(e.into()),
+    };
+    page(&app, &current, Some(notice.into())).await
 }
