@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::binary::{start, Server};
+use crate::binary::{now, start, Server};
 use crate::helpers::{totp_at, PASSWORD};
 
 /// Runs `latchkey ARGS` on a data dir, with `stdin`; returns (ok, stdout, stderr).
@@ -157,33 +157,7 @@ async fn backup_copies_a_live_store_that_a_server_can_run_on() {
 /// Signs up alice through `server` with MFA on; returns the session that
 /// turned it on and her secret.
 async fn alice_with_mfa(server: &Server) -> (String, String) {
-    let client = reqwest::Client::new();
-    let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
-    client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
-    let token = sign_in(server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
-    let enrolment: Value = client
-        .post(format!("{}/api/v1/me/mfa/totp", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = enrolment["secret"].as_str().unwrap().to_string();
-    let confirmed = client
-        .post(format!("{}/api/v1/me/mfa/totp/confirm", server.base))
-        .bearer_auth(&token)
-        .json(&json!({"code": totp_at(&secret, now())}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), StatusCode::OK);
-    (token, secret)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    crate::binary::with_mfa(&crate::binary::Api::new(), server, "alice").await
 }
 
 async fn second_step(server: &Server, secret: &str) -> StatusCode {

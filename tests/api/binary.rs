@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::PASSWORD;
+use crate::helpers::{totp_at, PASSWORD};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
@@ -300,71 +300,30 @@ async fn audit_verify_notices_a_removed_event() {
 
 #[tokio::test]
 async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
-    use crate::helpers::totp_at;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let server = start_logging(dir.path(), Stdio::from(log), "debug").await;
-    let api = |path: &str| format!("{}/api/v1{path}", server.base);
-    let client = reqwest::Client::new();
+    let api = Api::new();
     let mut secrets: Vec<String> = vec![PASSWORD.to_string(), "a wrong password".to_string()];
-
-    let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
-    client.post(api("/users")).json(&body).send().await.unwrap();
-    client
-        .post(api("/sessions"))
-        .json(&json!({"login": "alice", "password": "a wrong password"}))
-        .send()
-        .await
-        .unwrap();
-    let signed_in: Value = client
-        .post(api("/sessions"))
-        .json(&json!({"login": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signed_in["token"].as_str().unwrap().to_string();
-    let enrolment: Value =
-        client.post(api("/me/mfa/totp")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let secret = enrolment["secret"].as_str().unwrap().to_string();
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    api.sign_up(&server, "alice").await;
+    api.post(&server, "/sessions", json!({"login": "alice", "password": "a wrong password"}), None).await;
+    let token = api.sign_in(&server, "alice").await.1["token"].as_str().unwrap().to_string();
+    let secret =
+        api.post(&server, "/me/mfa/totp", json!({}), Some(&token)).await.1["secret"].as_str().unwrap().to_string();
     let code = totp_at(&secret, now());
-    let confirmed: Value = client
-        .post(api("/me/mfa/totp/confirm"))
-        .bearer_auth(&token)
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let confirmed = api.post(&server, "/me/mfa/totp/confirm", json!({"code": code}), Some(&token)).await.1;
     let recovery: Vec<String> =
         confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
-    let pending: Value = client
-        .post(api("/sessions"))
-        .json(&json!({"login": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mfa_token = pending["mfa_token"].as_str().unwrap().to_string();
-    let second: Value = client
-        .post(api("/sessions/mfa"))
-        .json(&json!({"mfa_token": mfa_token, "code": recovery[0]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mfa_token = api.sign_in(&server, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let second = api.post(&server, "/sessions/mfa", json!({"mfa_token": mfa_token, "code": recovery[0]}), None).await.1;
     let second_token = second["token"].as_str().unwrap().to_string();
-    client.delete(api("/sessions/current")).bearer_auth(&second_token).send().await.unwrap();
+    api.client
+        .delete(format!("{}/api/v1/sessions/current", server.base))
+        .bearer_auth(&second_token)
+        .send()
+        .await
+        .unwrap();
     drop(server);
 
     secrets.extend([token, secret.clone(), secret.to_lowercase(), code, mfa_token, second_token]);
@@ -474,4 +433,60 @@ async fn every_flag_has_an_environment_twin() {
     ] {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
+}
+
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+}
+
+impl Api {
+    pub(crate) fn new() -> Self {
+        Api { client: reqwest::Client::new() }
+    }
+
+    pub(crate) async fn post(
+        &self,
+        server: &Server,
+        path: &str,
+        body: Value,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}/api/v1{path}", server.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn me(&self, server: &Server, token: &str) -> StatusCode {
+        self.client.get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap().status()
+    }
+
+    pub(crate) async fn sign_up(&self, server: &Server, name: &str) {
+        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        assert_eq!(self.post(server, "/users", body, None).await.0, StatusCode::CREATED);
+    }
+
+    pub(crate) async fn sign_in(&self, server: &Server, name: &str) -> (StatusCode, Value) {
+        self.post(server, "/sessions", json!({"login": name, "password": PASSWORD}), None).await
+    }
+}
+
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Turns MFA on for `name` through `server`; returns the session that did
+/// it and the secret. The code of the current step is spent, the next step's
+/// code (t+1) is still good.
+pub(crate) async fn with_mfa(api: &Api, server: &Server, name: &str) -> (String, String) {
+    api.sign_up(server, name).await;
+    let token = api.sign_in(server, name).await.1["token"].as_str().unwrap().to_string();
+    let secret =
+        api.post(server, "/me/mfa/totp", json!({}), Some(&token)).await.1["secret"].as_str().unwrap().to_string();
+    let (status, _) =
+        api.post(server, "/me/mfa/totp/confirm", json!({"code": totp_at(&secret, now())}), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    (token, secret)
 }

@@ -5,9 +5,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::binary::{free_port, start_with, Server};
+use crate::binary::{free_port, now, start_with, with_mfa, Api, Server};
 use crate::helpers::{totp_at, PASSWORD};
 use crate::stores::TestDatabase;
 
@@ -27,55 +27,6 @@ async fn server_on(url: &str) -> (Server, tempfile::TempDir) {
 /// Two processes started at the same moment, so both try to migrate at once.
 async fn two_servers(db: &TestDatabase) -> ((Server, tempfile::TempDir), (Server, tempfile::TempDir)) {
     tokio::join!(server_on(&db.url), server_on(&db.url))
-}
-
-struct Api {
-    client: reqwest::Client,
-}
-
-impl Api {
-    fn new() -> Self {
-        Api { client: reqwest::Client::new() }
-    }
-
-    async fn post(&self, server: &Server, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}/api/v1{path}", server.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn me(&self, server: &Server, token: &str) -> StatusCode {
-        self.client.get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap().status()
-    }
-
-    async fn sign_up(&self, server: &Server, name: &str) {
-        let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
-        assert_eq!(self.post(server, "/users", body, None).await.0, StatusCode::CREATED);
-    }
-
-    async fn sign_in(&self, server: &Server, name: &str) -> (StatusCode, Value) {
-        self.post(server, "/sessions", json!({"login": name, "password": PASSWORD}), None).await
-    }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// Turns MFA on for `name` through `server`; returns the secret. The code of
-/// the current step is spent, the next step's code (t+1) is still good.
-async fn with_mfa(api: &Api, server: &Server, name: &str) -> String {
-    api.sign_up(server, name).await;
-    let token = api.sign_in(server, name).await.1["token"].as_str().unwrap().to_string();
-    let secret =
-        api.post(server, "/me/mfa/totp", json!({}), Some(&token)).await.1["secret"].as_str().unwrap().to_string();
-    let (status, _) =
-        api.post(server, "/me/mfa/totp/confirm", json!({"code": totp_at(&secret, now())}), Some(&token)).await;
-    assert_eq!(status, StatusCode::OK);
-    secret
 }
 
 #[tokio::test]
@@ -118,7 +69,7 @@ async fn a_code_used_on_one_process_is_refused_on_the_other() {
     let db = TestDatabase::postgres().await;
     let ((a, _), (b, _)) = two_servers(&db).await;
     let api = Api::new();
-    let secret = with_mfa(&api, &a, "alice").await;
+    let (_, secret) = with_mfa(&api, &a, "alice").await;
     let next = totp_at(&secret, now() + 30);
     let on_a = api.sign_in(&a, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
     let on_b = api.sign_in(&b, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
@@ -134,7 +85,7 @@ async fn twenty_sign_ins_with_one_code_across_two_processes_have_one_winner() {
     let db = TestDatabase::postgres().await;
     let ((a, _), (b, _)) = two_servers(&db).await;
     let api = Api::new();
-    let secret = with_mfa(&api, &a, "alice").await;
+    let (_, secret) = with_mfa(&api, &a, "alice").await;
     let next = totp_at(&secret, now() + 30);
     let mut race = tokio::task::JoinSet::new();
     for i in 0..20 {
@@ -254,7 +205,7 @@ async fn moving_a_store_keeps_users_mfa_and_the_log(target: &TestDatabase) {
     let api = Api::new();
     let secret = {
         let server = start_with(source.path(), Stdio::null(), "warn", |_| {}).await;
-        let secret = with_mfa(&api, &server, "alice").await;
+        let (_, secret) = with_mfa(&api, &server, "alice").await;
         api.sign_up(&server, "bob").await;
         secret
     };
