@@ -7,7 +7,7 @@ use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, SignIn};
 use serde::Deserialize;
 
-use super::{cookies, end_previous_session, render, Menu};
+use super::{cookies, end_previous_session, render, signed_out_form, Menu};
 use crate::http::csrf::verify_token;
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser, WebForm};
@@ -67,12 +67,12 @@ pub async fn get_login(
     current: Option<CurrentUser>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    if current.is_some() {
-        return Ok(Redirect::to("/dashboard").into_response());
-    }
-    let (jar, csrf_token) = cookies::pre_session_token(jar, &app.web);
-    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: None };
-    Ok((jar, render(&page)?).into_response())
+    signed_out_form(&app, current, jar, |csrf_token| LoginPage {
+        menu: None,
+        csrf_token,
+        login: String::new(),
+        error: None,
+    })
 }
 
 /// Checks the password; success ends any previous session and starts a new one.

@@ -22,7 +22,7 @@ use axum_extra::extract::CookieJar;
 use latchkey_core::{ClientInfo, Session};
 
 use super::error::{ErrorPage, WebError};
-use super::{csrf, AppState};
+use super::{csrf, extract, AppState};
 
 /// The pages' routes, with the cross-site refusal in front of every POST.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -96,6 +96,22 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
         }
         Err(_) => response,
     }
+}
+
+/// A form for people who are not signed in (sign-in, sign-up): someone who
+/// is goes to the dashboard; anyone else gets the page, built around the
+/// browser's pre-session CSRF token (set now if it has none).
+fn signed_out_form<T: Template>(
+    app: &AppState,
+    current: Option<extract::CurrentUser>,
+    jar: CookieJar,
+    page: impl FnOnce(String) -> T,
+) -> Result<Response, WebError> {
+    if current.is_some() {
+        return Ok(axum::response::Redirect::to("/dashboard").into_response());
+    }
+    let (jar, token) = cookies::pre_session_token(jar, &app.web);
+    Ok((jar, render(&page(token))?).into_response())
 }
 
 /// Ends the session this browser had before signing in again, so that every

@@ -7,7 +7,7 @@ use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, FieldErrors};
 use serde::Deserialize;
 
-use super::{cookies, end_previous_session, render, Menu};
+use super::{cookies, end_previous_session, render, signed_out_form, Menu};
 use crate::http::csrf::verify_token;
 use crate::http::error::{conflict_message, WebError};
 use crate::http::extract::{Client, CurrentUser, WebForm};
@@ -56,12 +56,7 @@ pub async fn get_signup(
     current: Option<CurrentUser>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    if current.is_some() {
-        return Ok(Redirect::to("/dashboard").into_response());
-    }
-    let (jar, token) = cookies::pre_session_token(jar, &app.web);
-    let page = page(&app, token, String::new(), String::new(), FieldErrors::new());
-    Ok((jar, render(&page)?).into_response())
+    signed_out_form(&app, current, jar, |token| page(&app, token, String::new(), String::new(), FieldErrors::new()))
 }
 
 /// Creates the account and signs in; on broken rules, the form again with
