@@ -46,6 +46,10 @@ impl SmtpNotifier {
                  someone who knows your password is trying to sign in as you right now",
             ),
             Notice::NewDevice => ("New sign-in to your account", "Your account was signed in to from a new device"),
+            Notice::DeviceTrusted => (
+                "A browser no longer asks for your code",
+                "A browser was trusted to sign in to your account without the 6-digit code for a while",
+            ),
         };
         let when = at.format(&Rfc3339).unwrap_or_default();
         let from = client.ip.as_deref().unwrap_or("an unknown address");

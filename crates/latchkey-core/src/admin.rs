@@ -103,11 +103,13 @@ impl Admin {
         Ok(ended)
     }
 
-    /// Locks an account (its right password then gets 403 `account_locked`)
-    /// and ends its sessions; returns how many ended.
+    /// Locks an account (its right password then gets 403 `account_locked`),
+    /// ends its sessions and forgets its trusted browsers; returns how many
+    /// sessions ended.
     pub async fn lock(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
         self.store.set_user_locked(user.id, Some(self.clock.now())).await?;
         self.store.delete_pending_sign_ins(user.id).await?;
+        self.store.delete_trusted_devices(user.id).await?;
         let ended = self.store.delete_other_sessions(user.id, None).await?;
         self.events.record(user.id, EventKind::AccountLocked, &operator.client()).await?;
         Ok(ended)
@@ -127,9 +129,11 @@ impl Admin {
         self.events.record(user.id, EventKind::AccountUnlocked, &operator.client()).await
     }
 
-    /// Ends every session of the user; returns how many.
+    /// Ends every session of the user and forgets the browsers trusted to
+    /// skip the code; returns how many sessions ended.
     pub async fn revoke_sessions(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
         let ended = self.store.delete_other_sessions(user.id, None).await?;
+        self.store.delete_trusted_devices(user.id).await?;
         self.events.record(user.id, EventKind::SessionRevoked, &operator.client()).await?;
         Ok(ended)
     }

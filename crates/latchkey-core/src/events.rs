@@ -106,6 +106,8 @@ pub enum Notice {
     CodeReplayed,
     /// A sign-in from a browser or app not seen on this account before.
     NewDevice,
+    /// A browser was trusted to skip the code (wanted or phished, the owner should know).
+    DeviceTrusted,
 }
 
 /// Sends notices to account owners. Implementations must not block the
@@ -186,6 +188,7 @@ impl Events {
             EventKind::MfaDisabled | EventKind::MfaResetByOperator => Some(Notice::MfaDisabled),
             EventKind::RecoveryCodeUsed => Some(Notice::RecoveryCodeUsed),
             EventKind::CodeReplayed => Some(Notice::CodeReplayed),
+            EventKind::DeviceTrusted => Some(Notice::DeviceTrusted),
             EventKind::SignedIn => {
                 let earlier = self.store.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn.as_str()).collect();

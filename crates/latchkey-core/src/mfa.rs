@@ -180,6 +180,7 @@ impl Mfa {
             return Err(CoreError::MfaAlreadyOn);
         }
         self.store.delete_other_sessions(user.id, keep_session).await?;
+        self.store.delete_trusted_devices(user.id).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }
@@ -262,13 +263,11 @@ impl Mfa {
         let now = unix(self.clock.now());
         // The window follows the learned offset; a phone whose clock was set
         // right again still gets the plain window, so fixing it locks no one out.
-        let matched = secret.matching_step(digits, now, factor.drift_steps).or_else(|| {
-            if factor.drift_steps == 0 {
-                None
-            } else {
-                secret.matching_step(digits, now, 0)
-            }
-        });
+        let (matched, plain_fallback) = match secret.matching_step(digits, now, factor.drift_steps) {
+            Some(step) => (Some(step), false),
+            None if factor.drift_steps != 0 => (secret.matching_step(digits, now, 0), true),
+            None => (None, false),
+        };
         let Some(step) = matched else {
             return Ok(Outcome::Wrong);
         };
@@ -276,6 +275,10 @@ impl Mfa {
         let drift = (step_i64(step) - step_i64(totp::step_of(now))).clamp(-MAX_DRIFT_STEPS, MAX_DRIFT_STEPS);
         if self.store.use_totp_step(user, step_i64(step), drift).await? {
             Ok(Outcome::Accepted(None))
+        } else if plain_fallback {
+            // A corrected clock's codes trail the steps its fast clock already
+            // spent: refused, but not a sign of phishing.
+            Ok(Outcome::Wrong)
         } else {
             Ok(Outcome::Replayed)
         }
@@ -332,7 +335,8 @@ impl Mfa {
     /// The user's authenticator's learned clock offset, in seconds (0 when
     /// in step, or without MFA): a page tells the person to fix the clock.
     pub async fn clock_offset_seconds(&self, user: UserId) -> Result<i64, CoreError> {
-        Ok(self.store.get_totp_factor(user).await?.map_or(0, |f| f.drift_steps * 30))
+        let steps = self.store.get_totp_factor(user).await?.map_or(0, |f| f.drift_steps);
+        Ok(steps * i64::try_from(totp::STEP_SECONDS).unwrap_or(30))
     }
 
     /// How many unspent recovery codes the user has left.

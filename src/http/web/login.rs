@@ -155,10 +155,15 @@ pub async fn post_login_mfa(
             end_previous_session(&app, &jar, &client).await?;
             let mut jar = cookies::signed_in(jar, session.token, &app.web);
             if form.trust_device.is_some() {
-                if let (Some(token), Some(lasts)) =
-                    (app.services.mfa.trust_device(user.id, &client).await?, app.services.mfa.trust_devices_for())
-                {
-                    jar = cookies::trusted_device(jar, token, lasts, &app.web);
+                // The sign-in stands even if the trust cannot be saved.
+                match app.services.mfa.trust_device(user.id, &client).await {
+                    Ok(Some(token)) => {
+                        if let Some(lasts) = app.services.mfa.trust_devices_for() {
+                            jar = cookies::trusted_device(jar, token, lasts, &app.web);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(user_id = %user.id, error = %e, "could not trust the browser"),
                 }
             }
             Ok((jar, Redirect::to("/dashboard")).into_response())

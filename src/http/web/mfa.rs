@@ -107,9 +107,10 @@ async fn manage_page(
     render(&page)
 }
 
-/// A word about a phone clock that codes show to be off (a learned drift).
+/// A word about a phone clock that codes show to be off (a learned drift of
+/// a minute or more; one late code is just slow typing).
 fn clock_note(offset_seconds: i64) -> Option<String> {
-    (offset_seconds != 0).then(|| {
+    (offset_seconds.abs() >= 60).then(|| {
         let way = if offset_seconds > 0 { "fast" } else { "slow" };
         format!(
             "Your phone's clock seems about {} seconds {way}. Codes still work, but set the phone to set its time automatically.",
