@@ -33,6 +33,10 @@ impl Application {
         let address = listener.local_addr().context("reading the bound address")?;
         let store = open_store(&config).await?;
         let key = server_key::load(store.as_ref(), &config.key_file()).await?;
+        if config.trusted_device_days == 0 {
+            // Trusting is off: records from before must not come back if it is turned on again.
+            store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
+        }
         let public_url = config.public_url(address)?;
         let notifier = notifier(&config, public_url.origin())?.map(|m| m as Arc<dyn latchkey_core::events::Notifier>);
         let services =

@@ -356,3 +356,33 @@ async fn a_sign_in_half_done_when_the_account_is_locked_gets_no_session() {
     let status = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await.status();
     assert_eq!(status, StatusCode::FORBIDDEN, "and the password step says locked");
 }
+
+#[tokio::test]
+async fn turning_trust_off_forgets_trusted_browsers_for_good() {
+    use crate::binary::{start_with, with_mfa, Api};
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::new();
+    let device = {
+        let server = start(dir.path()).await;
+        let (_, secret) = with_mfa(&api, &server, "alice").await;
+        let mfa_token = api.sign_in(&server, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+        let body = json!({"mfa_token": mfa_token, "code": totp_at(&secret, now() + 30), "trust_device": true});
+        let (status, answer) = api.post(&server, "/sessions/mfa", body, None).await;
+        assert_eq!(status, StatusCode::CREATED);
+        answer["device_token"].as_str().unwrap().to_string()
+    };
+    drop(
+        start_with(dir.path(), Stdio::null(), "warn", |c| {
+            c.env("LATCHKEY_TRUSTED_DEVICE_DAYS", "0");
+        })
+        .await,
+    );
+    let server = start(dir.path()).await;
+    let body = json!({"login": "alice", "password": PASSWORD, "device_token": device});
+    let (status, answer) = api.post(&server, "/sessions", body, None).await;
+    assert_eq!(
+        (status, answer["mfa_required"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "the old trust did not come back"
+    );
+}

@@ -297,4 +297,17 @@ async fn events_appended_concurrently_form_one_chain(store: Arc<dyn Store>) {
     assert_eq!(listed.len(), 5);
     let last = store.chained_events(0, 100).await.unwrap().pop().unwrap();
     assert_eq!(listed[0].kind, last.event.kind, "newest first");
+
+    let event =
+        |kind: &str| EventRecord { user_id: alice.id, kind: kind.into(), at: at(100), client: ClientInfo::default() };
+    store.insert_event(&event("code_replayed")).await.unwrap();
+    for _ in 0..150 {
+        store.insert_event(&event("signed_in")).await.unwrap();
+    }
+    let kinds = ["code_replayed", "replay_alarm_cleared"];
+    let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
+    assert_eq!(latest.as_deref(), Some("code_replayed"), "found however many events came after");
+    store.insert_event(&event("replay_alarm_cleared")).await.unwrap();
+    let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
+    assert_eq!(latest.as_deref(), Some("replay_alarm_cleared"));
 }

@@ -246,6 +246,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_trusted_device(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
     /// Forgets every trusted device of the user; returns how many.
     async fn delete_trusted_devices(&self, user: UserId) -> Result<u64, StoreError>;
+    /// Forgets every trusted device of every user (trusting was turned off).
+    async fn delete_all_trusted_devices(&self) -> Result<u64, StoreError>;
 
     /// Counts an attempt on a throttle key in one atomic statement, unless the
     /// key is blocked or locked. Past `policy.free` failures it also starts the
@@ -274,4 +276,6 @@ pub trait Store: Send + Sync + 'static {
     async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError>;
     /// The user's most recent events, newest first.
     async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
+    /// Which of `kinds` the user's newest event of those kinds is, if any.
+    async fn latest_event_kind(&self, user: UserId, kinds: &[&str]) -> Result<Option<String>, StoreError>;
 }

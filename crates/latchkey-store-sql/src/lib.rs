@@ -780,6 +780,24 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_all_trusted_devices(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM trusted_devices").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn latest_event_kind(&self, user: UserId, kinds: &[&str]) -> Result<Option<String>, StoreError> {
+        let placeholders: Vec<String> = (2..kinds.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT kind FROM security_events WHERE user_id = $1 AND kind IN ({}) ORDER BY id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar(&sql).bind(user.to_string());
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        query.fetch_optional(&self.pool).await.map_err(unavailable)
+    }
+
     async fn reserve_attempt(
         &self,
         key: &str,
