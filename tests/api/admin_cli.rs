@@ -12,19 +12,32 @@ use crate::helpers::{totp_at, PASSWORD};
 
 /// Runs `latchkey ARGS` on a data dir, with `stdin`; returns (ok, stdout, stderr).
 fn latchkey(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+    run_cli(data_dir, args, stdin, |command| {
+        command
+            .env_remove("LATCHKEY_DATABASE_URL")
+            .env_remove("LATCHKEY_SECRET_KEY")
+            .env("USER", "support-sam")
+            .env_remove("SUDO_USER");
+    })
+}
+
+/// Runs `latchkey ARGS` on a data dir after `adjust`, with `stdin`; returns (ok, stdout, stderr).
+fn run_cli(
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command
         .args(args)
         .env("LATCHKEY_DATA_DIR", data_dir)
-        .env_remove("LATCHKEY_DATABASE_URL")
-        .env_remove("LATCHKEY_SECRET_KEY")
         .env("RUST_LOG", "warn")
-        .env("USER", "support-sam")
-        .env_remove("SUDO_USER")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    adjust(&mut command);
+    let mut child = command.spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
@@ -241,20 +254,9 @@ async fn the_account_commands_and_key_rotation_work_on_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let key = "UG9zdGdyZVNRTC1rZXktZm9yLWNsaS10ZXN0cy4uLi4=";
     let run = |args: &[&str], key: &str, stdin: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args(args)
-            .args(["--database", &db.url])
-            .env("LATCHKEY_DATA_DIR", dir.path())
-            .env("LATCHKEY_SECRET_KEY", key)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let output = child.wait_with_output().unwrap();
-        (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+        run_cli(dir.path(), args, stdin, |command| {
+            command.args(["--database", &db.url]).env("LATCHKEY_SECRET_KEY", key);
+        })
     };
     assert!(run(&["user", "create", "alice", "--email", "alice@example.com"], key, PASSWORD).0);
     let (ok, listed, _) = run(&["user", "list", "--json"], key, "");
