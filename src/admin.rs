@@ -53,11 +53,9 @@ fn yes_no(flag: bool) -> &'static str {
 
 /// `latchkey user …`.
 pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
-    let (services, mailer) = startup::services(config, matches!(action, UserCommand::Create { .. })).await?;
+    let (services, outbox) = startup::services(config, matches!(action, UserCommand::Create { .. })).await?;
     let result = user_action(&services, action).await;
-    if let Some(mailer) = mailer {
-        mailer.finish_sending(std::time::Duration::from_secs(10)).await;
-    }
+    outbox.finish_sending(std::time::Duration::from_secs(10)).await;
     result
 }
 
@@ -207,6 +205,7 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
     let mut shown = config.clone();
     shown.database_url = Some(startup::redact(&config.database_url()));
     shown.smtp_url = config.smtp_url.as_deref().map(startup::redact);
+    shown.webhook_secret = config.webhook_secret.as_ref().map(|_| "(set)".to_string());
     say_raw!("{}", toml::to_string(&shown).context("printing the configuration")?);
     let key = if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
         "from LATCHKEY_SECRET_KEY (hidden)".to_string()

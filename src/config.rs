@@ -51,6 +51,12 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of the notices, e.g. `Latchkey <latchkey@example.org>`.
     pub mail_from: Option<String>,
+    /// Where the same notices go as signed JSON for the operator's own
+    /// alerting (off when unset), e.g. `https://alerts.internal/latchkey`.
+    pub webhook_url: Option<String>,
+    /// The shared secret the webhook bodies are signed with (HMAC-SHA256);
+    /// at least 32 characters. Set it through `LATCHKEY_WEBHOOK_SECRET`.
+    pub webhook_secret: Option<String>,
     /// Seconds a client gets to send a request's headers.
     pub header_read_timeout_secs: u64,
     /// Seconds a request may take before it is answered 503.
@@ -59,6 +65,9 @@ pub struct Config {
 
 /// The longest session timeout accepted: a year (and no overflow in date arithmetic).
 const MAX_SESSION_SECS: u64 = 365 * 24 * 3600;
+
+/// The shortest webhook secret accepted (HMAC keys below ~128 bits invite guessing).
+const MIN_WEBHOOK_SECRET_CHARS: usize = 32;
 
 /// The keys that `LATCHKEY_<KEY>` environment variables may set.
 const ENV_KEYS: &[&str] = &[
@@ -78,6 +87,8 @@ const ENV_KEYS: &[&str] = &[
     "trusted_device_days",
     "smtp_url",
     "mail_from",
+    "webhook_url",
+    "webhook_secret",
     "header_read_timeout_secs",
     "request_timeout_secs",
 ];
@@ -102,6 +113,8 @@ impl Default for Config {
             trusted_device_days: 30,
             smtp_url: None,
             mail_from: None,
+            webhook_url: None,
+            webhook_secret: None,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
         }
@@ -179,6 +192,15 @@ impl Config {
         }
         if self.smtp_url.is_some() && self.mail_from.is_none() {
             bail!("smtp_url is set but mail_from is not: notices need a sender");
+        }
+        if let Some(url) = &self.webhook_url {
+            let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("webhook_url: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("webhook_url must be an http:// or https:// URL");
+            }
+            if self.webhook_secret.as_ref().is_none_or(|s| s.chars().count() < MIN_WEBHOOK_SECRET_CHARS) {
+                bail!("webhook_url is set but webhook_secret is not (or shorter than {MIN_WEBHOOK_SECRET_CHARS} characters): receivers need it to check the signatures");
+            }
         }
         Ok(())
     }

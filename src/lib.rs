@@ -11,3 +11,4 @@ pub mod mail;
 pub mod server;
 pub mod server_key;
 pub mod startup;
+pub mod webhook;

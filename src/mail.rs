@@ -35,20 +35,53 @@ impl SmtpNotifier {
         })
     }
 
-    fn compose(&self, user: &User, notice: Notice, at: OffsetDateTime, client: &ClientInfo) -> (String, String) {
+    fn compose(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -> (String, String) {
         let (subject, what) = match notice {
-            Notice::MfaEnabled => ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on"),
-            Notice::MfaDisabled => ("Multi-Factor Authentication is off", "Multi-Factor Authentication was turned off"),
-            Notice::RecoveryCodeUsed => ("A recovery code was used", "One of your recovery codes was used to sign in"),
-            Notice::CodeReplayed => (
-                "Someone entered a code you had already used",
-                "An authentication code that had already been used was entered again. This can mean \
-                 someone who knows your password is trying to sign in as you right now",
+            Notice::MfaEnabled => ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on".into()),
+            Notice::MfaDisabled => {
+                ("Multi-Factor Authentication is off", "Multi-Factor Authentication was turned off".into())
+            }
+            Notice::MfaResetByOperator => (
+                "Multi-Factor Authentication was reset",
+                "The support team turned Multi-Factor Authentication off for your account (a lost device), \
+                 so you can sign in with your password and set it up again"
+                    .into(),
             ),
-            Notice::NewDevice => ("New sign-in to your account", "Your account was signed in to from a new device"),
+            Notice::AuthenticatorAdded => {
+                ("An authenticator was added", "An authenticator app or token was added to your account".into())
+            }
+            Notice::AuthenticatorRemoved => {
+                ("An authenticator was removed", "An authenticator app or token was removed from your account".into())
+            }
+            Notice::RecoveryCodeUsed => ("A recovery code was used", "One of your recovery codes was used".into()),
+            Notice::RecoveryCodesLow { left } => (
+                "Few recovery codes left",
+                format!(
+                    "You have {left} unused recovery code{} left. Make a new set on the \
+                     Multi-Factor Authentication page before you run out",
+                    if *left == 1 { "" } else { "s" }
+                ),
+            ),
+            Notice::CodeReplayed { first_from } => (
+                "Someone entered a code you had already used",
+                format!(
+                    "An authentication code that had already been used{} was entered again. This can mean \
+                     someone who knows your password is trying to sign in as you right now",
+                    first_from.as_deref().map(|ip| format!(" (first from {ip})")).unwrap_or_default()
+                ),
+            ),
+            Notice::Lockout => (
+                "Wrong codes on your account",
+                "Several wrong authentication codes were entered for your account, so further attempts are \
+                 slowed down"
+                    .into(),
+            ),
+            Notice::NewDevice => {
+                ("New sign-in to your account", "Your account was signed in to from a new device".into())
+            }
             Notice::DeviceTrusted => (
                 "A browser no longer asks for your code",
-                "A browser was trusted to sign in to your account without the 6-digit code for a while",
+                "A browser was trusted to sign in to your account without the 6-digit code for a while".into(),
             ),
         };
         let when = at.format(&Rfc3339).unwrap_or_default();
@@ -76,7 +109,7 @@ impl SmtpNotifier {
 }
 
 impl Notifier for SmtpNotifier {
-    fn notify(&self, user: &User, notice: Notice, at: OffsetDateTime, client: &ClientInfo) {
+    fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
         let (subject, body) = self.compose(user, notice, at, client);
         let to = match user.email.as_str().parse::<Mailbox>() {
             Ok(to) => to,
@@ -94,13 +127,14 @@ impl Notifier for SmtpNotifier {
         };
         let transport = self.transport.clone();
         let user_id = user.id;
+        let notice = notice.as_str();
         let Ok(mut sending) = self.sending.lock() else { return };
         // Finished sends are collected here, so the set does not grow.
         while sending.try_join_next().is_some() {}
         sending.spawn(async move {
             match transport.send(message).await {
-                Ok(_) => tracing::info!(%user_id, ?notice, "notice mailed"),
-                Err(e) => tracing::warn!(%user_id, ?notice, error = %e, "could not mail a notice"),
+                Ok(_) => tracing::info!(%user_id, notice, "notice mailed"),
+                Err(e) => tracing::warn!(%user_id, notice, error = %e, "could not mail a notice"),
             }
         });
     }

@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::{self, AppState, WebSettings};
 use crate::mail::SmtpNotifier;
+use crate::webhook::WebhookNotifier;
+use latchkey_core::events::Notifier;
 use crate::{server, server_key};
 
 /// A bound, ready-to-run server.
@@ -38,9 +40,9 @@ impl Application {
             store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
         }
         let public_url = config.public_url(address)?;
-        let notifier = notifier(&config, public_url.origin())?.map(|m| m as Arc<dyn latchkey_core::events::Notifier>);
+        let outbox = Outbox::new(&config, public_url.origin())?;
         let services =
-            Services::new(store, clock, key, config.core_settings(), notifier).context("building services")?;
+            Services::new(store, clock, key, config.core_settings(), outbox.notifiers()).context("building services")?;
         let web = WebSettings {
             public_url,
             support_contact: config.support_contact(),
@@ -68,17 +70,16 @@ impl Application {
 }
 
 /// The services over the configured store and key, for the CLI, and the
-/// mailer (whose sends the command must wait for before it exits). Only
+/// outbox (whose sends the command must wait for before it exits). Only
 /// `create` may make a new store: for the other commands a mistyped data dir
 /// must be an error, not a fresh empty store.
-pub async fn services(config: &Config, create: bool) -> anyhow::Result<(Services, Option<Arc<SmtpNotifier>>)> {
+pub async fn services(config: &Config, create: bool) -> anyhow::Result<(Services, Outbox)> {
     let store = if create { open_store(config).await? } else { open_existing_store(config).await? };
     let key = server_key::load(store.as_ref(), &config.key_file()).await?;
     let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
     let public_url = config.public_url(config.listen)?;
-    let mailer = notifier(config, public_url.origin())?;
-    let notifier = mailer.clone().map(|m| m as Arc<dyn latchkey_core::events::Notifier>);
-    Ok((Services::new(store, clock, key, config.core_settings(), notifier)?, mailer))
+    let outbox = Outbox::new(config, public_url.origin())?;
+    Ok((Services::new(store, clock, key, config.core_settings(), outbox.notifiers())?, outbox))
 }
 
 /// Opens the configured store only if it exists (then migrates it).
@@ -91,12 +92,47 @@ pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Stor
     Ok(Arc::new(store))
 }
 
-/// The mail notifier, when an SMTP server is configured.
-fn notifier(config: &Config, public_url: &str) -> anyhow::Result<Option<Arc<SmtpNotifier>>> {
-    let (Some(url), Some(from)) = (&config.smtp_url, &config.mail_from) else {
-        return Ok(None);
-    };
-    Ok(Some(Arc::new(SmtpNotifier::new(url, from, &config.issuer, public_url)?)))
+/// Where notices go: mail to account owners and a webhook for the
+/// operator, each when configured.
+pub struct Outbox {
+    mailer: Option<Arc<SmtpNotifier>>,
+    webhook: Option<Arc<WebhookNotifier>>,
+}
+
+impl Outbox {
+    fn new(config: &Config, public_url: &str) -> anyhow::Result<Self> {
+        let mailer = match (&config.smtp_url, &config.mail_from) {
+            (Some(url), Some(from)) => Some(Arc::new(SmtpNotifier::new(url, from, &config.issuer, public_url)?)),
+            _ => None,
+        };
+        let webhook = match (&config.webhook_url, &config.webhook_secret) {
+            (Some(url), Some(secret)) => Some(Arc::new(WebhookNotifier::new(url, secret)?)),
+            _ => None,
+        };
+        Ok(Outbox { mailer, webhook })
+    }
+
+    fn notifiers(&self) -> Vec<Arc<dyn Notifier>> {
+        let mut all: Vec<Arc<dyn Notifier>> = Vec::new();
+        if let Some(mailer) = &self.mailer {
+            all.push(mailer.clone());
+        }
+        if let Some(webhook) = &self.webhook {
+            all.push(webhook.clone());
+        }
+        all
+    }
+
+    /// Waits (at most `limit` for each) for the notices still being sent: a
+    /// command that exits right after an action must not cut them off.
+    pub async fn finish_sending(&self, limit: std::time::Duration) {
+        if let Some(mailer) = &self.mailer {
+            mailer.finish_sending(limit).await;
+        }
+        if let Some(webhook) = &self.webhook {
+            webhook.finish_sending(limit).await;
+        }
+    }
 }
 
 /// Opens the store the configuration names, creating and migrating it as needed.

@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidCredentials,
     /// 401: a wrong, expired or already used code.
     InvalidCode,
+    /// 401 `invalid_code`: the new authenticator's code is wrong.
+    InvalidNewCode,
     /// 401 `invalid_code`: a code from this many seconds away (a clock that is off).
     ClockOff(i64),
     /// 403: the right password for an account an operator locked.
@@ -68,6 +70,11 @@ impl ApiError {
                 "invalid_code",
                 "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
                     .into(),
+            ),
+            ApiError::InvalidNewCode => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "The code of the new authenticator is wrong or expired: enter the one it shows now.".into(),
             ),
             ApiError::ClockOff(seconds) => (StatusCode::UNAUTHORIZED, "invalid_code", clock_off_message(*seconds)),
             ApiError::AccountLocked => (
@@ -127,10 +134,12 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidCredentials => ApiError::InvalidCredentials,
             CoreError::Unauthenticated => ApiError::Unauthenticated,
             CoreError::InvalidCode => ApiError::InvalidCode,
+            CoreError::InvalidNewCode => ApiError::InvalidNewCode,
             CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
             CoreError::MfaAlreadyOn => ApiError::Conflict("Multi-factor authentication is already on.".into()),
             CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
+            CoreError::Refused(why) => ApiError::Conflict(why.into()),
             CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),
             CoreError::Busy => ApiError::Unavailable,
             CoreError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),

@@ -96,7 +96,6 @@ impl Admin {
     pub async fn reset_mfa(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
         self.store.delete_totp_factor(user.id).await?;
         self.store.delete_pending_sign_ins(user.id).await?;
-        self.store.delete_trusted_devices(user.id).await?;
         let ended = self.store.delete_other_sessions(user.id, None).await?;
         self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
         self.events.record(user.id, EventKind::MfaResetByOperator, &operator.client()).await?;

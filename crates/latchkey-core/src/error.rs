@@ -25,6 +25,10 @@ pub enum CoreError {
     /// A wrong, expired or already used TOTP or recovery code.
     #[error("invalid code")]
     InvalidCode,
+    /// The code typed for a new authenticator is wrong (as
+    /// [`CoreError::InvalidCode`], but naming which of two codes it was).
+    #[error("invalid code for the new authenticator")]
+    InvalidNewCode,
     /// A wrong code that would have been right this many seconds away: the
     /// device's clock is off (said only at enrolment, nothing is accepted).
     #[error("the device clock is off by {seconds} s")]
@@ -38,6 +42,10 @@ pub enum CoreError {
     /// An MFA action for a user without MFA, or a confirmation without an enrolment.
     #[error("{0}")]
     MfaMissing(&'static str),
+    /// An action the account's state forbids (removing the last
+    /// authenticator, adding one past the limit); the text says why.
+    #[error("{0}")]
+    Refused(&'static str),
     /// Too many failed attempts: try again after this many seconds.
     #[error("rate limited")]
     RateLimited {

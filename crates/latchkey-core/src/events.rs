@@ -52,6 +52,10 @@ pub enum EventKind {
     ReplayAlarmCleared,
     /// A browser was trusted to skip the code.
     DeviceTrusted,
+    /// Another authenticator was added to an account with MFA on.
+    AuthenticatorAdded,
+    /// One of several authenticators was removed.
+    AuthenticatorRemoved,
 }
 
 impl EventKind {
@@ -76,6 +80,8 @@ impl EventKind {
             EventKind::AccountUnlocked => "account_unlocked",
             EventKind::ReplayAlarmCleared => "replay_alarm_cleared",
             EventKind::DeviceTrusted => "device_trusted",
+            EventKind::AuthenticatorAdded => "authenticator_added",
+            EventKind::AuthenticatorRemoved => "authenticator_removed",
         }
     }
 }
@@ -93,29 +99,67 @@ pub struct EventRecord {
     pub client: ClientInfo,
 }
 
-/// What the account owner is told out of band (by mail), and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the account owner (by mail) and the operator (by webhook) are told
+/// out of band, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// MFA was turned on.
     MfaEnabled,
-    /// MFA was turned off (by the user or by the support team).
+    /// MFA was turned off by the user.
     MfaDisabled,
+    /// The support team turned MFA off (a lost device).
+    MfaResetByOperator,
+    /// Another authenticator was added.
+    AuthenticatorAdded,
+    /// One of the authenticators was removed.
+    AuthenticatorRemoved,
     /// A recovery code was spent.
     RecoveryCodeUsed,
+    /// Two or fewer recovery codes are left.
+    RecoveryCodesLow {
+        /// How many.
+        left: usize,
+    },
     /// A code that was already used was entered again: perhaps phishing.
-    CodeReplayed,
+    CodeReplayed {
+        /// The address the code was first used from, when known.
+        first_from: Option<String>,
+    },
+    /// Wrong codes started the delays, or locked the factor.
+    Lockout,
     /// A sign-in from a browser or app not seen on this account before.
     NewDevice,
     /// A browser was trusted to skip the code (wanted or phished, the owner should know).
     DeviceTrusted,
 }
 
-/// Sends notices to account owners. Implementations must not block the
-/// caller (queue or spawn), and must never fail the operation that caused
-/// the notice.
+impl Notice {
+    /// A stable snake_case name (the webhook's `event`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Notice::MfaEnabled => "mfa_enabled",
+            Notice::MfaDisabled => "mfa_disabled",
+            Notice::MfaResetByOperator => "mfa_reset_by_operator",
+            Notice::AuthenticatorAdded => "authenticator_added",
+            Notice::AuthenticatorRemoved => "authenticator_removed",
+            Notice::RecoveryCodeUsed => "recovery_code_used",
+            Notice::RecoveryCodesLow { .. } => "recovery_codes_low",
+            Notice::CodeReplayed { .. } => "code_replayed",
+            Notice::Lockout => "lockout",
+            Notice::NewDevice => "new_device",
+            Notice::DeviceTrusted => "device_trusted",
+        }
+    }
+}
+
+/// Recovery codes left at or below which the owner is warned.
+pub const RECOVERY_CODES_LOW: usize = 2;
+
+/// Sends notices out of band. Implementations must not block the caller
+/// (queue or spawn), and must never fail the operation that caused the notice.
 pub trait Notifier: Send + Sync + 'static {
-    /// Tells `user` about `notice`, which happened at `at` from `client`.
-    fn notify(&self, user: &crate::User, notice: Notice, at: OffsetDateTime, client: &ClientInfo);
+    /// Tells about `notice` to `user`'s account, which happened at `at` from `client`.
+    fn notify(&self, user: &crate::User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo);
 }
 
 /// Records and lists security events, counts them for `/metrics`, and
@@ -125,7 +169,7 @@ pub struct Events {
     store: Arc<dyn Store>,
     clock: SharedClock,
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
-    notifier: Option<Arc<dyn Notifier>>,
+    notifiers: Arc<[Arc<dyn Notifier>]>,
 }
 
 /// How many events a user sees at most.
@@ -133,13 +177,35 @@ const LIST_LIMIT: u32 = 100;
 
 impl Events {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, notifier: Option<Arc<dyn Notifier>>) -> Self {
-        Events { store, clock, counts: Arc::default(), notifier }
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>) -> Self {
+        Events { store, clock, counts: Arc::default(), notifiers: notifiers.into() }
     }
 
     /// Records an event now. A failure to record fails the operation: an
     /// account change that leaves no trace must not happen.
     pub async fn record(&self, user: UserId, kind: EventKind, client: &ClientInfo) -> Result<(), CoreError> {
+        let notices = self.notices_for(user, kind, client).await?;
+        self.record_noting(user, kind, client, notices).await
+    }
+
+    /// Records a replayed code, naming in the notice where it was first used.
+    pub async fn record_replay(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        first_from: Option<String>,
+    ) -> Result<(), CoreError> {
+        let notices = vec![Notice::CodeReplayed { first_from }];
+        self.record_noting(user, EventKind::CodeReplayed, client, notices).await
+    }
+
+    async fn record_noting(
+        &self,
+        user: UserId,
+        kind: EventKind,
+        client: &ClientInfo,
+        notices: Vec<Notice>,
+    ) -> Result<(), CoreError> {
         let event = EventRecord {
             user_id: user,
             kind: kind.as_str().to_string(),
@@ -147,11 +213,14 @@ impl Events {
             client: client.clone(),
         };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
-        let notice = self.notice_for(user, kind, client).await?;
         self.store.insert_event(&event).await?;
-        if let (Some(notice), Some(notifier)) = (notice, &self.notifier) {
+        if !self.notifiers.is_empty() && !notices.is_empty() {
             if let Some(owner) = self.store.find_user(user).await? {
-                notifier.notify(&owner, notice, event.at, client);
+                for notice in &notices {
+                    for notifier in self.notifiers.iter() {
+                        notifier.notify(&owner, notice, event.at, client);
+                    }
+                }
             }
         }
         if let Ok(mut counts) = self.counts.lock() {
@@ -164,38 +233,46 @@ impl Events {
     /// user's answer: a `code_replayed` event newer than the last time the
     /// alarm was cleared.
     pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
-        let events = self.store.list_events(user, LIST_LIMIT).await?;
-        let latest = events
-            .iter()
-            .find(|e| e.kind == EventKind::CodeReplayed.as_str() || e.kind == EventKind::ReplayAlarmCleared.as_str());
-        Ok(latest.is_some_and(|e| e.kind == EventKind::CodeReplayed.as_str()))
+        let kinds = [EventKind::CodeReplayed.as_str(), EventKind::ReplayAlarmCleared.as_str()];
+        let latest = self.store.latest_event_kind(user, &kinds).await?;
+        Ok(latest.as_deref() == Some(EventKind::CodeReplayed.as_str()))
     }
 
-    /// The notice an event calls for, if notices are sent at all. A sign-in is
-    /// from a new device when the account signed in before, but never with
+    /// The notices an event calls for, if notices are sent at all. A sign-in
+    /// is from a new device when the account signed in before, but never with
     /// this user agent (checked before this event is written).
-    async fn notice_for(
-        &self,
-        user: UserId,
-        kind: EventKind,
-        client: &ClientInfo,
-    ) -> Result<Option<Notice>, CoreError> {
-        if self.notifier.is_none() {
-            return Ok(None);
+    async fn notices_for(&self, user: UserId, kind: EventKind, client: &ClientInfo) -> Result<Vec<Notice>, CoreError> {
+        if self.notifiers.is_empty() {
+            return Ok(Vec::new());
         }
         Ok(match kind {
-            EventKind::MfaEnabled => Some(Notice::MfaEnabled),
-            EventKind::MfaDisabled | EventKind::MfaResetByOperator => Some(Notice::MfaDisabled),
-            EventKind::RecoveryCodeUsed => Some(Notice::RecoveryCodeUsed),
-            EventKind::CodeReplayed => Some(Notice::CodeReplayed),
-            EventKind::DeviceTrusted => Some(Notice::DeviceTrusted),
+            EventKind::MfaEnabled => vec![Notice::MfaEnabled],
+            EventKind::MfaDisabled => vec![Notice::MfaDisabled],
+            EventKind::MfaResetByOperator => vec![Notice::MfaResetByOperator],
+            EventKind::AuthenticatorAdded => vec![Notice::AuthenticatorAdded],
+            EventKind::AuthenticatorRemoved => vec![Notice::AuthenticatorRemoved],
+            EventKind::RecoveryCodeUsed => {
+                let left = self.store.unused_recovery_codes(user).await?.len();
+                let mut notices = vec![Notice::RecoveryCodeUsed];
+                if left <= RECOVERY_CODES_LOW {
+                    notices.push(Notice::RecoveryCodesLow { left });
+                }
+                notices
+            }
+            EventKind::CodeReplayed => vec![Notice::CodeReplayed { first_from: None }],
+            EventKind::Lockout | EventKind::MfaLocked => vec![Notice::Lockout],
+            EventKind::DeviceTrusted => vec![Notice::DeviceTrusted],
             EventKind::SignedIn => {
                 let earlier = self.store.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn.as_str()).collect();
                 let known = sign_ins.iter().any(|e| e.client.user_agent == client.user_agent);
-                (!sign_ins.is_empty() && !known).then_some(Notice::NewDevice)
+                if !sign_ins.is_empty() && !known {
+                    vec![Notice::NewDevice]
+                } else {
+                    Vec::new()
+                }
             }
-            _ => None,
+            _ => Vec::new(),
         })
     }
 

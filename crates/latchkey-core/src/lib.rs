@@ -73,10 +73,10 @@ impl Services {
         clock: clock::SharedClock,
         key: SecretBox,
         settings: Settings,
-        notifier: Option<Arc<dyn events::Notifier>>,
+        notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let events = Events::new(store.clone(), clock.clone(), notifier);
+        let events = Events::new(store.clone(), clock.clone(), notifiers);
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let mfa = Mfa::new(mfa::MfaParts {

@@ -1,6 +1,10 @@
 //! TOTP multi-factor authentication: enrolment, code checks with replay
 //! protection, recovery codes, and the second step of signing in.
 
+mod authenticators;
+
+pub use authenticators::{Authenticator, MAX_AUTHENTICATORS};
+
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
@@ -13,7 +17,7 @@ use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
 use crate::sessions::{ClientInfo, NewSession, Sessions};
-use crate::store::{PendingSignInRecord, Store, TrustedDeviceRecord};
+use crate::store::{AuthenticatorRecord, PendingSignInRecord, Store, TrustedDeviceRecord};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
@@ -118,6 +122,11 @@ impl Mfa {
         if user.mfa_enabled {
             return Err(CoreError::MfaAlreadyOn);
         }
+        self.pending_enrolment(user, fresh, client).await
+    }
+
+    /// The pending secret (kept or fresh), for a first or a further authenticator.
+    async fn pending_enrolment(&self, user: &User, fresh: bool, client: &ClientInfo) -> Result<Enrolment, CoreError> {
         let now = self.clock.now();
         if !fresh {
             if let Some(sealed) = self.store.get_totp_enrolment(user.id, now).await? {
@@ -143,6 +152,7 @@ impl Mfa {
     pub async fn confirm_enrolment(
         &self,
         user: &User,
+        name: &str,
         code: &str,
         keep_session: Option<&str>,
         client: &ClientInfo,
@@ -150,6 +160,31 @@ impl Mfa {
         if user.mfa_enabled {
             return Err(CoreError::MfaAlreadyOn);
         }
+        let name = authenticators::parse_name(name)?;
+        let (sealed, step) = self.check_enrolment_code(user, code, client).await?;
+        self.code_accepted(user.id, client).await?;
+        let codes = recovery::generate_set();
+        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
+        let first = self.new_authenticator(name, sealed, step, client);
+        if !self.store.confirm_totp(user.id, &first, &hashes).await? {
+            return Err(CoreError::MfaAlreadyOn);
+        }
+        self.store.delete_other_sessions(user.id, keep_session).await?;
+        self.store.delete_trusted_devices(user.id).await?;
+        self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
+        Ok(codes)
+    }
+
+    /// Checks a code against the pending enrolment (counted like any code,
+    /// its success not yet clearing the count): the sealed secret and the
+    /// step it matched. A code from minutes away is [`CoreError::ClockOff`]:
+    /// the phone's clock needs fixing, not the code.
+    async fn check_enrolment_code(
+        &self,
+        user: &User,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(Vec<u8>, i64), CoreError> {
         let now = self.clock.now();
         let sealed = self
             .store
@@ -164,25 +199,25 @@ impl Mfa {
         };
         let Some(step) = secret.matching_step(&digits, unix(now), 0) else {
             self.record_wrong_code(user.id, failures, client).await?;
-            // A code from minutes away means a phone clock that is off: say so.
             return match secret.offset_of(&digits, unix(now), CLOCK_DIAGNOSIS_STEPS) {
                 Some(steps) if steps.abs() >= 2 => Err(CoreError::ClockOff { seconds: steps * 30 }),
                 _ => Err(CoreError::InvalidCode),
             };
         };
-        self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
-        if let Some(ip) = &client.ip {
-            self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
+        Ok((sealed, step_i64(step)))
+    }
+
+    /// A confirmed authenticator's record, its confirming step spent.
+    fn new_authenticator(&self, name: String, sealed: Vec<u8>, step: i64, client: &ClientInfo) -> AuthenticatorRecord {
+        AuthenticatorRecord {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            name,
+            secret_sealed: sealed,
+            created_at: self.clock.now(),
+            last_used_step: step,
+            drift_steps: 0,
+            last_used_ip: client.ip.clone(),
         }
-        let codes = recovery::generate_set();
-        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
-        if !self.store.confirm_totp(user.id, &sealed, step_i64(step), now, &hashes).await? {
-            return Err(CoreError::MfaAlreadyOn);
-        }
-        self.store.delete_other_sessions(user.id, keep_session).await?;
-        self.store.delete_trusted_devices(user.id).await?;
-        self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
-        Ok(codes)
     }
 
     /// Checks a TOTP or recovery code of a user with MFA on, spending it:
@@ -200,16 +235,13 @@ impl Mfa {
         };
         let failures = self.reserve_code_attempt(user, policy, client).await?;
         let outcome = match parsed {
-            Some(SecondFactorCode::Totp(digits)) => self.verify_totp(user, &digits).await?,
+            Some(SecondFactorCode::Totp(digits)) => self.verify_totp(user, &digits, client).await?,
             Some(SecondFactorCode::Recovery(typed)) => self.spend_recovery_code(user, typed).await?,
             None => Outcome::Wrong,
         };
         match outcome {
             Outcome::Accepted(kind) => {
-                self.throttle.clear(&throttle::code_key_for_account(user)).await?;
-                if let Some(ip) = &client.ip {
-                    self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
-                }
+                self.code_accepted(user, client).await?;
                 if let Some(kind) = kind {
                     self.record_after_change(user, kind, client).await;
                 }
@@ -219,12 +251,21 @@ impl Mfa {
                 self.record_wrong_code(user, failures, client).await?;
                 Err(CoreError::InvalidCode)
             }
-            Outcome::Replayed => {
+            Outcome::Replayed { first_from } => {
                 tracing::warn!(user_id = %user, "a code was replayed");
-                self.events.record(user, EventKind::CodeReplayed, client).await?;
+                self.events.record_replay(user, client, first_from).await?;
                 Err(CoreError::InvalidCode)
             }
         }
+    }
+
+    /// A right code resets the account's count and takes back the address's.
+    async fn code_accepted(&self, user: UserId, client: &ClientInfo) -> Result<(), CoreError> {
+        self.throttle.clear(&throttle::code_key_for_account(user)).await?;
+        if let Some(ip) = &client.ip {
+            self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
+        }
+        Ok(())
     }
 
     /// Counts a code attempt per address, then per account; returns the
@@ -255,33 +296,37 @@ impl Mfa {
         Ok(())
     }
 
-    async fn verify_totp(&self, user: UserId, digits: &str) -> Result<Outcome, CoreError> {
-        let Some(factor) = self.store.get_totp_factor(user).await? else {
-            return Ok(Outcome::Wrong);
-        };
-        let secret = self.unseal(user, &factor.secret_sealed)?;
+    /// Tries the code against each of the user's authenticators; the first
+    /// that matches decides.
+    async fn verify_totp(&self, user: UserId, digits: &str, client: &ClientInfo) -> Result<Outcome, CoreError> {
         let now = unix(self.clock.now());
-        // The window follows the learned offset; a phone whose clock was set
-        // right again still gets the plain window, so fixing it locks no one out.
-        let (matched, plain_fallback) = match secret.matching_step(digits, now, factor.drift_steps) {
-            Some(step) => (Some(step), false),
-            None if factor.drift_steps != 0 => (secret.matching_step(digits, now, 0), true),
-            None => (None, false),
-        };
-        let Some(step) = matched else {
-            return Ok(Outcome::Wrong);
-        };
-        // RFC 6238 section 6: learn the offset from accepted codes only, bounded.
-        let drift = (step_i64(step) - step_i64(totp::step_of(now))).clamp(-MAX_DRIFT_STEPS, MAX_DRIFT_STEPS);
-        if self.store.use_totp_step(user, step_i64(step), drift).await? {
-            Ok(Outcome::Accepted(None))
-        } else if plain_fallback {
-            // A corrected clock's codes trail the steps its fast clock already
-            // spent: refused, but not a sign of phishing.
-            Ok(Outcome::Wrong)
-        } else {
-            Ok(Outcome::Replayed)
+        for authenticator in self.store.list_authenticators(user).await? {
+            let secret = self.unseal(user, &authenticator.secret_sealed)?;
+            let drift = authenticator.drift_steps;
+            // The window follows the learned offset; a phone whose clock was set
+            // right again still gets the plain window, so fixing it locks no one out.
+            let (matched, plain_fallback) = match secret.matching_step(digits, now, drift) {
+                Some(step) => (Some(step), false),
+                None if drift != 0 => (secret.matching_step(digits, now, 0), true),
+                None => (None, false),
+            };
+            let Some(step) = matched.map(step_i64) else { continue };
+            // RFC 6238 section 6: learn the offset from accepted codes only, bounded.
+            let learned = (step - step_i64(totp::step_of(now))).clamp(-MAX_DRIFT_STEPS, MAX_DRIFT_STEPS);
+            let ip = client.ip.as_deref();
+            if self.store.use_totp_step(user, &authenticator.id, step, learned, ip).await? {
+                return Ok(Outcome::Accepted(None));
+            }
+            // Refused. Only this authenticator's own code used twice is the
+            // phishing sign; a step another authenticator spent, or the
+            // trailing codes of a corrected clock, are refused quietly.
+            let spent_here = self.store.list_authenticators(user).await?.into_iter().find(|a| a.id == authenticator.id);
+            return Ok(match spent_here {
+                Some(a) if a.last_used_step >= step && !plain_fallback => Outcome::Replayed { first_from: a.last_used_ip },
+                _ => Outcome::Wrong,
+            });
         }
+        Ok(Outcome::Wrong)
     }
 
     async fn spend_recovery_code(&self, user: UserId, typed: String) -> Result<Outcome, CoreError> {
@@ -296,7 +341,7 @@ impl Mfa {
         if self.store.use_recovery_code(user, code, self.clock.now()).await? {
             Ok(Outcome::Accepted(Some(EventKind::RecoveryCodeUsed)))
         } else {
-            Ok(Outcome::Replayed)
+            Ok(Outcome::Replayed { first_from: None })
         }
     }
 
@@ -307,7 +352,6 @@ impl Mfa {
         }
         self.verify_code(user.id, code, client).await?;
         self.store.delete_totp_factor(user.id).await?;
-        self.store.delete_trusted_devices(user.id).await?;
         self.record_after_change(user.id, EventKind::MfaDisabled, client).await;
         Ok(())
     }
@@ -332,12 +376,6 @@ impl Mfa {
         Ok(codes)
     }
 
-    /// The user's authenticator's learned clock offset, in seconds (0 when
-    /// in step, or without MFA): a page tells the person to fix the clock.
-    pub async fn clock_offset_seconds(&self, user: UserId) -> Result<i64, CoreError> {
-        let steps = self.store.get_totp_factor(user).await?.map_or(0, |f| f.drift_steps);
-        Ok(steps * i64::try_from(totp::STEP_SECONDS).unwrap_or(30))
-    }
 
     /// How many unspent recovery codes the user has left.
     pub async fn recovery_codes_left(&self, user: UserId) -> Result<usize, CoreError> {
@@ -424,7 +462,10 @@ impl Mfa {
             expires_at: now + period,
             client: client.clone(),
         };
-        self.store.insert_trusted_device(&record).await?;
+        // False: MFA was turned off meanwhile, and a trust must not outlive it.
+        if !self.store.insert_trusted_device(&record).await? {
+            return Ok(None);
+        }
         self.record_after_change(user, EventKind::DeviceTrusted, client).await;
         Ok(Some(token))
     }
@@ -479,8 +520,11 @@ enum Outcome {
     Accepted(Option<EventKind>),
     /// Not a code of this user.
     Wrong,
-    /// Right, but already spent.
-    Replayed,
+    /// Right, but already spent; where it was first used, when known.
+    Replayed {
+        /// The address of the first use.
+        first_from: Option<String>,
+    },
 }
 
 fn unix(t: OffsetDateTime) -> u64 {

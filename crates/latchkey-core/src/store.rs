@@ -59,15 +59,23 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// A confirmed TOTP factor.
+/// One of a user's confirmed authenticators (a TOTP app or token).
 #[derive(Debug, Clone)]
-pub struct TotpFactorRecord {
+pub struct AuthenticatorRecord {
+    /// Public id (for listing and removing).
+    pub id: String,
+    /// The name its owner gave it ("Pixel").
+    pub name: String,
     /// The secret, sealed under the server key with the user id as associated data.
     pub secret_sealed: Vec<u8>,
-    /// The last step accepted; only later steps are accepted again.
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+    /// The last step accepted from this authenticator.
     pub last_used_step: i64,
-    /// The authenticator's clock offset in steps, learned from accepted codes.
+    /// Its clock offset in steps, learned from accepted codes.
     pub drift_steps: i64,
+    /// The address its last accepted code came from (a replay names it).
+    pub last_used_ip: Option<String>,
 }
 
 /// One stored recovery code.
@@ -173,24 +181,41 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The user's pending enrolment, unless it expired before `now`.
     async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
-    /// In one transaction: makes the factor (with `step` used), drops the
-    /// pending enrolment and stores the recovery codes. False when the user
-    /// already has a factor (a concurrent confirmation won).
+    /// In one transaction: turns MFA on with `first` as the only
+    /// authenticator (its step used), drops the pending enrolment and stores
+    /// the recovery codes. False when MFA is already on (a concurrent
+    /// confirmation won).
     async fn confirm_totp(
         &self,
         user: UserId,
-        secret_sealed: &[u8],
-        step: i64,
-        confirmed_at: OffsetDateTime,
+        first: &AuthenticatorRecord,
         recovery_hashes: &[String],
     ) -> Result<bool, StoreError>;
-    /// The user's confirmed factor.
-    async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError>;
-    /// Marks `step` used if it is later than the last used one, and records
-    /// the authenticator's `drift`, in one conditional update; false means a
-    /// replay (or no factor).
-    async fn use_totp_step(&self, user: UserId, step: i64, drift: i64) -> Result<bool, StoreError>;
-    /// Removes the factor and all recovery codes; false when there was no factor.
+    /// Adds an authenticator to a user with MFA on and drops the pending
+    /// enrolment, unless the user already has `max` of them. False when MFA
+    /// is off or the limit is reached (nothing is written).
+    async fn add_authenticator(&self, user: UserId, record: &AuthenticatorRecord, max: u32)
+        -> Result<bool, StoreError>;
+    /// The user's authenticators, oldest first (none: MFA is off).
+    async fn list_authenticators(&self, user: UserId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
+    /// Removes one of the user's authenticators unless it is the last one,
+    /// serialised on the user's MFA row; false when there is no such
+    /// authenticator or it is the last.
+    async fn remove_authenticator(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
+    /// Marks `step` used if it is later than the last step the user used with
+    /// any authenticator, and records this authenticator's step and `drift`,
+    /// and the address `ip` it came from, in one transaction; false means the
+    /// step was used already (or there is no such authenticator).
+    async fn use_totp_step(
+        &self,
+        user: UserId,
+        authenticator: &str,
+        step: i64,
+        drift: i64,
+        ip: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Turns MFA off: removes every authenticator, the recovery codes and the
+    /// trusted devices in one transaction; false when MFA was off.
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError>;
     /// The user's unspent recovery codes.
     async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
@@ -232,8 +257,10 @@ pub trait Store: Send + Sync + 'static {
     /// caller, so it completes once.
     async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 
-    /// Stores a trusted device.
-    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<(), StoreError>;
+    /// Stores a trusted device, serialised on the user's MFA row so that it
+    /// cannot outlive MFA being turned off at the same moment; false when
+    /// the user has MFA off (nothing is written).
+    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<bool, StoreError>;
     /// Whether the token names a device of this user trusted until after `now`.
     async fn is_trusted_device(&self, user: UserId, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// The user's trusted devices, newest first.
@@ -259,7 +286,7 @@ pub trait Store: Send + Sync + 'static {
     /// Takes back one counted attempt (it succeeded) without forgetting the rest.
     async fn refund_attempt(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Re-encrypts every sealed TOTP secret (factors and pending enrolments)
+    /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
     /// with `reseal` and replaces the key check, all in one transaction; if
     /// any secret does not reseal, nothing changes. Returns how many secrets.
     async fn reseal_secrets(

@@ -51,10 +51,21 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         "totp_factors",
         &[
             ("user_id", Text),
-            ("secret_sealed", Bytes),
             ("confirmed_at", Int),
             ("last_used_step", Int),
+        ],
+    ),
+    (
+        "authenticators",
+        &[
+            ("id", Text),
+            ("user_id", Text),
+            ("name", Text),
+            ("secret_sealed", Bytes),
+            ("created_at", Int),
+            ("last_used_step", Int),
             ("drift_steps", Int),
+            ("last_used_ip", MaybeText),
         ],
     ),
     ("totp_enrolments", &[("user_id", Text), ("secret_sealed", Bytes), ("expires_at", Int)]),

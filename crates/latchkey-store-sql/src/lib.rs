@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use latchkey_core::events::{chain_hash, ChainedEvent, EventRecord, GENESIS};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
-    NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError, TotpFactorRecord,
+    AuthenticatorRecord, NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError,
     TrustedDeviceRecord, UserRecord,
 };
 use latchkey_core::throttle::Policy;
@@ -272,6 +272,41 @@ fn delay_case(n: &str, policy: &Policy) -> String {
 /// The largest count the store keeps for a lock that is not set.
 const NEVER: i64 = u32::MAX as i64;
 
+/// Locks the user's MFA row for the rest of the transaction (PostgreSQL:
+/// a row lock; SQLite: the write lock), so changes to the user's factors run
+/// one after the other; false when MFA is off.
+async fn lock_mfa_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: UserId) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE totp_factors SET last_used_step = last_used_step WHERE user_id = $1")
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn insert_authenticator(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: UserId,
+    record: &AuthenticatorRecord,
+) -> Result<(), StoreError> {
+    let sql = "INSERT INTO authenticators \
+               (id, user_id, name, secret_sealed, created_at, last_used_step, drift_steps, last_used_ip) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    sqlx::query(sql)
+        .bind(&record.id)
+        .bind(user.to_string())
+        .bind(&record.name)
+        .bind(record.secret_sealed.clone())
+        .bind(seconds(record.created_at))
+        .bind(record.last_used_step)
+        .bind(record.drift_steps)
+        .bind(record.last_used_ip.clone())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 async fn insert_recovery_codes(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user: UserId,
@@ -489,65 +524,132 @@ impl Store for SqlStore {
     async fn confirm_totp(
         &self,
         user: UserId,
-        secret_sealed: &[u8],
-        step: i64,
-        confirmed_at: OffsetDateTime,
+        first: &AuthenticatorRecord,
         recovery_hashes: &[String],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let sql =
-            "INSERT INTO totp_factors (user_id, secret_sealed, confirmed_at, last_used_step) VALUES ($1, $2, $3, $4) \
+        let sql = "INSERT INTO totp_factors (user_id, confirmed_at, last_used_step) VALUES ($1, $2, $3) \
                    ON CONFLICT (user_id) DO NOTHING";
         let inserted = sqlx::query(sql)
             .bind(user.to_string())
-            .bind(secret_sealed.to_vec())
-            .bind(seconds(confirmed_at))
-            .bind(step)
+            .bind(seconds(first.created_at))
+            .bind(first.last_used_step)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
         if inserted.rows_affected() != 1 {
             return Ok(false);
         }
-        for table in ["totp_enrolments", "recovery_codes"] {
+        for table in ["authenticators", "totp_enrolments", "recovery_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
         }
+        insert_authenticator(&mut tx, user, first).await?;
         insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(true)
     }
 
-    async fn get_totp_factor(&self, user: UserId) -> Result<Option<TotpFactorRecord>, StoreError> {
-        let row = sqlx::query("SELECT secret_sealed, last_used_step, drift_steps FROM totp_factors WHERE user_id = $1")
+    async fn add_authenticator(
+        &self,
+        user: UserId,
+        record: &AuthenticatorRecord,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if !lock_mfa_row(&mut tx, user).await? {
+            return Ok(false);
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM authenticators WHERE user_id = $1")
             .bind(user.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(unavailable)?;
-        row.map(|row| {
-            Ok(TotpFactorRecord {
-                secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
-                last_used_step: row.try_get("last_used_step").map_err(corrupt)?,
-                drift_steps: row.try_get("drift_steps").map_err(corrupt)?,
-            })
-        })
-        .transpose()
+        if count >= i64::from(max) {
+            return Ok(false);
+        }
+        insert_authenticator(&mut tx, user, record).await?;
+        sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
-    async fn use_totp_step(&self, user: UserId, step: i64, drift: i64) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE totp_factors SET last_used_step = $1, drift_steps = $3 WHERE user_id = $2 AND last_used_step < $1";
-        let done = sqlx::query(sql)
+    async fn list_authenticators(&self, user: UserId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
+        let sql = "SELECT id, name, secret_sealed, created_at, last_used_step, drift_steps, last_used_ip FROM authenticators \
+                   WHERE user_id = $1 ORDER BY created_at, id";
+        let rows = sqlx::query(sql).bind(user.to_string()).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuthenticatorRecord {
+                    id: row.try_get("id").map_err(corrupt)?,
+                    name: row.try_get("name").map_err(corrupt)?,
+                    secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
+                    created_at: instant(row, "created_at")?,
+                    last_used_step: row.try_get("last_used_step").map_err(corrupt)?,
+                    drift_steps: row.try_get("drift_steps").map_err(corrupt)?,
+                    last_used_ip: row.try_get("last_used_ip").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_authenticator(&self, user: UserId, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // Serialised on the MFA row: two removals at once cannot take the last two.
+        if !lock_mfa_row(&mut tx, user).await? {
+            return Ok(false);
+        }
+        let sql = "DELETE FROM authenticators WHERE id = $1 AND user_id = $2 \
+                   AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) > 1";
+        let done =
+            sqlx::query(sql).bind(id).bind(user.to_string()).execute(&mut *tx).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_totp_step(
+        &self,
+        user: UserId,
+        authenticator: &str,
+        step: i64,
+        drift: i64,
+        ip: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // The per-user step first: it takes the row lock, so of two uses of
+        // one step (from any authenticators, in any processes) one wins.
+        let used = sqlx::query("UPDATE totp_factors SET last_used_step = $1 WHERE user_id = $2 AND last_used_step < $1")
             .bind(step)
             .bind(user.to_string())
-            .bind(drift)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+        if used.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let sql = "UPDATE authenticators SET last_used_step = $1, drift_steps = $2, last_used_ip = $5 \
+                   WHERE id = $3 AND user_id = $4";
+        let mine = sqlx::query(sql)
+            .bind(step)
+            .bind(drift)
+            .bind(authenticator)
+            .bind(user.to_string())
+            .bind(ip.map(str::to_string))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if mine.rows_affected() != 1 {
+            return Ok(false);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError> {
@@ -557,11 +659,13 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        for table in ["authenticators", "recovery_codes", "trusted_devices"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         tx.commit().await.map_err(unavailable)?;
         Ok(deleted.rows_affected() == 1)
     }
@@ -603,12 +707,7 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // Locks the factor's row first: two replacements at once (or one racing
         // a removal of the factor) run one after the other, on both databases.
-        let factor = sqlx::query("UPDATE totp_factors SET last_used_step = last_used_step WHERE user_id = $1")
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if factor.rows_affected() != 1 {
+        if !lock_mfa_row(&mut tx, user).await? {
             return Ok(false);
         }
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
@@ -705,7 +804,11 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<(), StoreError> {
+    async fn insert_trusted_device(&self, record: &TrustedDeviceRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if !lock_mfa_row(&mut tx, record.user_id).await? {
+            return Ok(false);
+        }
         let sql = "INSERT INTO trusted_devices (id, user_id, token_hash, created_at, expires_at, ip, user_agent) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
         sqlx::query(sql)
@@ -716,10 +819,11 @@ impl Store for SqlStore {
             .bind(seconds(record.expires_at))
             .bind(record.client.ip.clone())
             .bind(record.client.user_agent.clone())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn is_trusted_device(&self, user: UserId, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
@@ -868,8 +972,8 @@ impl Store for SqlStore {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut resealed = 0u64;
-        for table in ["totp_factors", "totp_enrolments"] {
-            let rows = sqlx::query(&format!("SELECT user_id, secret_sealed FROM {table}"))
+        for (table, key) in [("authenticators", "id"), ("totp_enrolments", "user_id")] {
+            let rows = sqlx::query(&format!("SELECT {key} AS row_key, user_id, secret_sealed FROM {table}"))
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -878,9 +982,9 @@ impl Store for SqlStore {
                 let sealed: Vec<u8> = row.try_get("secret_sealed").map_err(corrupt)?;
                 let fresh = reseal(user, &sealed)
                     .ok_or_else(|| StoreError::Corrupt(format!("the secret of user {user} does not open")))?;
-                sqlx::query(&format!("UPDATE {table} SET secret_sealed = $1 WHERE user_id = $2"))
+                sqlx::query(&format!("UPDATE {table} SET secret_sealed = $1 WHERE {key} = $2"))
                     .bind(fresh)
-                    .bind(user.to_string())
+                    .bind(row.try_get::<String, _>("row_key").map_err(corrupt)?)
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;

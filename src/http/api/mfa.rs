@@ -1,4 +1,5 @@
 //! MFA over the API: enrol, confirm, turn off, regenerate recovery codes.
+//! Further authenticators are in [`super::authenticators`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,11 +10,30 @@ use serde_json::{json, Value};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiUser, Client};
 use crate::http::AppState;
+use latchkey_core::Enrolment;
 
 /// A body holding a current code. No `Debug`: it holds a code.
 #[derive(Deserialize)]
 pub struct CodeBody {
+    pub(super) code: String,
+}
+
+/// The enrolment confirmation: the code, and a name for the authenticator
+/// (optional; "Authenticator" when left out).
+#[derive(Deserialize)]
+pub struct ConfirmBody {
     code: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// What an app needs to add a pending secret.
+pub(super) fn enrolment_json(enrolment: &Enrolment) -> Result<Value, ApiError> {
+    Ok(json!({
+        "secret": enrolment.secret_base32(),
+        "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg()?,
+    }))
 }
 
 /// Starts a pending enrolment (a new call replaces it): 201 `{secret, otpauth_uri, qr_svg}`;
@@ -24,12 +44,7 @@ pub async fn post_totp(
     caller: ApiUser,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let enrolment = app.services.mfa.enrolment(&caller.user, true, &client).await?;
-    let body = json!({
-        "secret": enrolment.secret_base32(),
-        "otpauth_uri": enrolment.otpauth_uri,
-        "qr_svg": enrolment.qr_svg()?,
-    });
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(enrolment_json(&enrolment)?)))
 }
 
 /// Confirms the enrolment with a code: 200 `{recovery_codes}`; MFA is on from now.
@@ -37,9 +52,10 @@ pub async fn post_totp_confirm(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
-    ApiJson(body): ApiJson<CodeBody>,
+    ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.code, Some(&caller.session.id), &client).await?;
+    let session: Option<&str> = Some(&caller.session.id);
+    let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.name, &body.code, session, &client).await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 

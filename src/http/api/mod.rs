@@ -1,5 +1,6 @@
 //! The JSON API of contract section 3, mounted under `/api/v1`.
 
+pub mod authenticators;
 pub mod events;
 pub mod health;
 pub mod mfa;
@@ -28,6 +29,12 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/totp", post(mfa::post_totp).delete(mfa::delete_totp))
         .route("/me/mfa/totp/confirm", post(mfa::post_totp_confirm))
         .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes))
+        .route(
+            "/me/mfa/authenticators",
+            get(authenticators::get_authenticators).post(authenticators::post_authenticators),
+        )
+        .route("/me/mfa/authenticators/confirm", post(authenticators::post_authenticators_confirm))
+        .route("/me/mfa/authenticators/{id}", delete(authenticators::delete_authenticator))
         .route("/me/events", get(events::get_events))
         .route("/openapi.json", get(get_openapi))
         .fallback(|| async { ApiError::NotFound("Nothing here.".into()) })

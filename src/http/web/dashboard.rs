@@ -11,7 +11,6 @@ use crate::http::extract::CurrentUser;
 use crate::http::AppState;
 
 /// At or below this many unused recovery codes the dashboard asks for new ones.
-const FEW_RECOVERY_CODES: usize = 2;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -49,7 +48,7 @@ pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) ->
         created_at: user.created_at.format(day).unwrap_or_default(),
         mfa_enabled: user.mfa_enabled,
         recovery_codes_left,
-        few_recovery_codes: user.mfa_enabled && recovery_codes_left <= FEW_RECOVERY_CODES,
+        few_recovery_codes: user.mfa_enabled && recovery_codes_left <= latchkey_core::events::RECOVERY_CODES_LOW,
         replay_alarm,
         csrf_token: current.session.csrf_token.clone(),
     };

@@ -7,6 +7,7 @@ use latchkey_core::totp::grouped;
 use latchkey_core::{CoreError, User};
 use serde::Deserialize;
 
+use super::security::when;
 use super::{render, Menu};
 use crate::http::csrf::verify_token;
 use crate::http::error::{clock_off_message, WebError};
@@ -31,9 +32,33 @@ struct ManagePage {
     menu: Option<Menu>,
     csrf_token: String,
     codes_left: usize,
-    clock_note: Option<String>,
+    authenticators: Vec<AuthenticatorRow>,
+    notice: Option<String>,
+    remove_error: Option<&'static str>,
     regenerate_error: Option<&'static str>,
     disable_error: Option<&'static str>,
+}
+
+/// One authenticator in the list.
+struct AuthenticatorRow {
+    id: String,
+    name: String,
+    added: String,
+    last_used: String,
+    clock_note: Option<String>,
+}
+
+/// What the MFA page shows besides the lists: a notice or an error.
+#[derive(Default)]
+pub(super) struct ManageMessages {
+    /// Something that worked ("Added …").
+    pub notice: Option<String>,
+    /// A removal that failed.
+    pub remove_error: Option<&'static str>,
+    /// New recovery codes were refused.
+    pub regenerate_error: Option<&'static str>,
+    /// Turning MFA off was refused.
+    pub disable_error: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -49,12 +74,23 @@ struct CodesPage<'a> {
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
+    pub(super) csrf_token: String,
+    #[serde(default)]
+    pub(super) code: String,
+}
+
+/// "Confirm Multi-Factor Authorization": the code, and a name for the app.
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
     csrf_token: String,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    name: String,
 }
 
-const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
+pub(super) const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
 
 /// MFA off: the enrolment (resumed on reload, so the QR code stays the same).
 /// MFA on: its status and the forms to manage it.
@@ -64,7 +100,7 @@ pub async fn get_mfa(
     current: CurrentUser,
 ) -> Result<Response, WebError> {
     if current.user.mfa_enabled {
-        manage_page(&app, &current, None, None).await
+        manage_page(&app, &current, ManageMessages::default()).await
     } else {
         setup_page(&app, &client, &current, None).await
     }
@@ -90,19 +126,30 @@ async fn setup_page(
     render(&page)
 }
 
-async fn manage_page(
+pub(super) async fn manage_page(
     app: &AppState,
     current: &CurrentUser,
-    regenerate_error: Option<&'static str>,
-    disable_error: Option<&'static str>,
+    messages: ManageMessages,
 ) -> Result<Response, WebError> {
+    let authenticators = app.services.mfa.authenticators(current.user.id).await?;
     let page = ManagePage {
         menu: Some(menu(&current.user, current)),
         csrf_token: current.session.csrf_token.clone(),
         codes_left: app.services.mfa.recovery_codes_left(current.user.id).await?,
-        clock_note: clock_note(app.services.mfa.clock_offset_seconds(current.user.id).await?),
-        regenerate_error,
-        disable_error,
+        authenticators: authenticators
+            .into_iter()
+            .map(|a| AuthenticatorRow {
+                clock_note: clock_note(a.clock_offset_seconds),
+                added: when(a.added_at),
+                last_used: when(a.last_used_at),
+                id: a.id,
+                name: a.name,
+            })
+            .collect(),
+        notice: messages.notice,
+        remove_error: messages.remove_error,
+        regenerate_error: messages.regenerate_error,
+        disable_error: messages.disable_error,
     };
     render(&page)
 }
@@ -119,7 +166,7 @@ fn clock_note(offset_seconds: i64) -> Option<String> {
     })
 }
 
-fn menu(user: &User, current: &CurrentUser) -> Menu {
+pub(super) fn menu(user: &User, current: &CurrentUser) -> Menu {
     Menu::new(user.username.as_str(), &current.session)
 }
 
@@ -140,16 +187,20 @@ pub async fn post_confirm(
     State(app): State<AppState>,
     Client(client): Client,
     current: CurrentUser,
-    WebForm(form): WebForm<CodeForm>,
+    WebForm(form): WebForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    match app.services.mfa.confirm_enrolment(&current.user, &form.code, Some(&current.session.id), &client).await {
+    let session: Option<&str> = Some(&current.session.id);
+    match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
         Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE.into())).await,
         Err(CoreError::ClockOff { seconds }) => {
             setup_page(&app, &client, &current, Some(clock_off_message(seconds))).await
         }
-        Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, None, None).await,
+        Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, ManageMessages::default()).await,
+        Err(CoreError::Validation(_)) => {
+            setup_page(&app, &client, &current, Some("Use a shorter name of plain characters.".into())).await
+        }
         Err(CoreError::MfaMissing(_)) => {
             setup_page(&app, &client, &current, Some("That setup expired; scan this new QR code.".into())).await
         }
@@ -170,7 +221,10 @@ pub async fn post_disable(
             current.user.mfa_enabled = false;
             setup_page(&app, &client, &current, None).await
         }
-        Err(CoreError::InvalidCode) => manage_page(&app, &current, None, Some(WRONG_CODE)).await,
+        Err(CoreError::InvalidCode) => {
+            let messages = ManageMessages { disable_error: Some(WRONG_CODE), ..ManageMessages::default() };
+            manage_page(&app, &current, messages).await
+        }
         Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
         Err(e) => Err(e.into()),
     }
@@ -186,7 +240,10 @@ pub async fn post_recovery_codes(
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
     match app.services.mfa.regenerate_recovery_codes(&current.user, &form.code, &client).await {
         Ok(codes) => codes_page(&app, &current, "New recovery codes are ready; the old ones no longer work.", codes),
-        Err(CoreError::InvalidCode) => manage_page(&app, &current, Some(WRONG_CODE), None).await,
+        Err(CoreError::InvalidCode) => {
+            let messages = ManageMessages { regenerate_error: Some(WRONG_CODE), ..ManageMessages::default() };
+            manage_page(&app, &current, messages).await
+        }
         Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
         Err(e) => Err(e.into()),
     }

@@ -2,6 +2,7 @@
 //! JavaScript; the stylesheet and icon ship inside the binary.
 
 mod assets;
+mod authenticators;
 pub mod cookies;
 mod dashboard;
 mod login;
@@ -37,6 +38,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/confirm", post(mfa::post_confirm))
         .route("/account/mfa/disable", post(mfa::post_disable))
         .route("/account/mfa/recovery-codes", post(mfa::post_recovery_codes))
+        .route("/account/mfa/authenticators", post(authenticators::post_add))
+        .route("/account/mfa/authenticators/new", get(authenticators::get_new))
+        .route("/account/mfa/authenticators/{id}/remove", post(authenticators::post_remove))
         .route("/account/security", get(security::get_security))
         .route("/account/security/sessions/revoke", post(security::post_revoke))
         .route("/account/security/sessions/revoke-others", post(security::post_revoke_others))

@@ -52,7 +52,7 @@ struct SecurityPage {
     events: Vec<EventRow>,
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(super) fn when(t: OffsetDateTime) -> String {
     t.format(format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
 }
 

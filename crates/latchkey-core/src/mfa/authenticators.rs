@@ -1,0 +1,157 @@
+//! Several named authenticators per user ("Pixel", "YubiKey OATH"): any of
+//! them signs in. Adding one takes a code from the new one (it works) and a
+//! current code from one the user already has (the holder of a stolen
+//! session cannot plant their own); removing one takes a current code and
+//! never takes the last (turning MFA off does that, with its own warning).
+
+use time::OffsetDateTime;
+
+use super::{Enrolment, Mfa};
+use crate::domain::{User, UserId};
+use crate::error::{CoreError, FieldErrors};
+use crate::events::EventKind;
+use crate::sessions::ClientInfo;
+use crate::store::AuthenticatorRecord;
+use crate::totp;
+
+/// At most this many authenticators per user.
+pub const MAX_AUTHENTICATORS: u32 = 10;
+/// The longest name, in characters.
+const MAX_NAME_CHARS: usize = 40;
+/// The name of an authenticator added without one.
+const DEFAULT_NAME: &str = "Authenticator";
+
+/// One of a user's authenticators, as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    /// Public id (to remove it).
+    pub id: String,
+    /// The owner's name for it.
+    pub name: String,
+    /// When it was added.
+    pub added_at: OffsetDateTime,
+    /// When its last accepted code was current.
+    pub last_used_at: OffsetDateTime,
+    /// How far its clock seems off, in seconds (positive: ahead).
+    pub clock_offset_seconds: i64,
+}
+
+impl From<AuthenticatorRecord> for Authenticator {
+    fn from(record: AuthenticatorRecord) -> Self {
+        let step = i64::try_from(totp::STEP_SECONDS).unwrap_or(30);
+        Authenticator {
+            id: record.id,
+            name: record.name,
+            added_at: record.created_at,
+            last_used_at: OffsetDateTime::from_unix_timestamp(record.last_used_step.saturating_mul(step))
+                .unwrap_or(record.created_at),
+            clock_offset_seconds: record.drift_steps * step,
+        }
+    }
+}
+
+/// A name as typed: trimmed, at most 40 characters, no control characters;
+/// empty gets the default name.
+pub(super) fn parse_name(raw: &str) -> Result<String, CoreError> {
+    let name = raw.trim();
+    let problem = if name.chars().count() > MAX_NAME_CHARS {
+        Some(format!("Use at most {MAX_NAME_CHARS} characters."))
+    } else if name.chars().any(char::is_control) {
+        Some("Use letters, digits, spaces and punctuation only.".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(CoreError::Validation(FieldErrors::from([("name", message)]))),
+        None if name.is_empty() => Ok(DEFAULT_NAME.to_string()),
+        None => Ok(name.to_string()),
+    }
+}
+
+impl Mfa {
+    /// The user's authenticators, oldest first.
+    pub async fn authenticators(&self, user: UserId) -> Result<Vec<Authenticator>, CoreError> {
+        Ok(self.store.list_authenticators(user).await?.into_iter().map(Authenticator::from).collect())
+    }
+
+    /// A pending secret for a further authenticator (kept across reloads
+    /// unless `fresh`). Needs MFA on: the first one is [`Mfa::enrolment`].
+    pub async fn begin_adding(&self, user: &User, fresh: bool, client: &ClientInfo) -> Result<Enrolment, CoreError> {
+        if !user.mfa_enabled {
+            return Err(CoreError::MfaMissing("Multi-factor authentication is not on; turn it on first."));
+        }
+        self.pending_enrolment(user, fresh, client).await
+    }
+
+    /// Adds the pending authenticator under `name` when `new_code` is right
+    /// for it and `current_code` (a code of an authenticator the user has,
+    /// or a recovery code) is right too.
+    pub async fn add_authenticator(
+        &self,
+        user: &User,
+        name: &str,
+        new_code: &str,
+        current_code: &str,
+        client: &ClientInfo,
+    ) -> Result<Authenticator, CoreError> {
+        if !user.mfa_enabled {
+            return Err(CoreError::MfaMissing("Multi-factor authentication is not on; turn it on first."));
+        }
+        let name = parse_name(name)?;
+        // The new code first: a wrong one spends nothing. Its success clears
+        // no throttle, so guesses at the current code stay counted.
+        let (sealed, step) = match self.check_enrolment_code(user, new_code, client).await {
+            Err(CoreError::InvalidCode) => return Err(CoreError::InvalidNewCode),
+            checked => checked?,
+        };
+        self.verify_code(user.id, current_code, client).await?;
+        let record = self.new_authenticator(name, sealed, step, client);
+        if !self.store.add_authenticator(user.id, &record, MAX_AUTHENTICATORS).await? {
+            return Err(CoreError::Refused("You have as many authenticators as an account may have; remove one first."));
+        }
+        self.record_after_change(user.id, EventKind::AuthenticatorAdded, client).await;
+        Ok(record.into())
+    }
+
+    /// Removes one of the user's authenticators for a current code; the last
+    /// one stays (turning MFA off removes it).
+    pub async fn remove_authenticator(
+        &self,
+        user: &User,
+        id: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let all = self.store.list_authenticators(user.id).await?;
+        if !all.iter().any(|a| a.id == id) {
+            return Err(CoreError::NotFound);
+        }
+        if all.len() == 1 {
+            return Err(CoreError::Refused(
+                "This is your only authenticator. To remove it, turn multi-factor authentication off.",
+            ));
+        }
+        self.verify_code(user.id, code, client).await?;
+        if !self.store.remove_authenticator(user.id, id).await? {
+            // Removed meanwhile, or the others were.
+            return Err(CoreError::Refused("That authenticator cannot be removed now; reload the page."));
+        }
+        self.record_after_change(user.id, EventKind::AuthenticatorRemoved, client).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_bounded_and_default_when_empty() {
+        assert_eq!(parse_name("  Pixel 8 ").unwrap(), "Pixel 8");
+        assert_eq!(parse_name("").unwrap(), DEFAULT_NAME);
+        assert_eq!(parse_name("Ünïcödé ключ 🔑").unwrap(), "Ünïcödé ключ 🔑");
+        assert!(parse_name(&"x".repeat(41)).is_err());
+        assert!(parse_name("a\u{0}b").is_err());
+        assert!(parse_name("line\nbreak").is_err());
+    }
+}
