@@ -37,7 +37,9 @@ impl SmtpNotifier {
 
     fn compose(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -> (String, String) {
         let (subject, what) = match notice {
-            Notice::MfaEnabled => ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on".into()),
+            Notice::MfaEnabled => {
+                ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on".into())
+            }
             Notice::MfaDisabled => {
                 ("Multi-Factor Authentication is off", "Multi-Factor Authentication was turned off".into())
             }

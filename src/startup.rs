@@ -15,8 +15,8 @@ use crate::config::Config;
 use crate::http::{self, AppState, WebSettings};
 use crate::mail::SmtpNotifier;
 use crate::webhook::WebhookNotifier;
-use latchkey_core::events::Notifier;
 use crate::{server, server_key};
+use latchkey_core::events::Notifier;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -41,8 +41,8 @@ impl Application {
         }
         let public_url = config.public_url(address)?;
         let outbox = Outbox::new(&config, public_url.origin())?;
-        let services =
-            Services::new(store, clock, key, config.core_settings(), outbox.notifiers()).context("building services")?;
+        let services = Services::new(store, clock, key, config.core_settings(), outbox.notifiers())
+            .context("building services")?;
         let web = WebSettings {
             public_url,
             support_contact: config.support_contact(),

@@ -44,7 +44,7 @@ fn run_cli(
 }
 
 async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(format!("{}/api/v1/sessions", server.base))
         .json(&json!({"login": login, "password": password}))
         .send()
@@ -55,7 +55,7 @@ async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, V
 
 async fn me(server: &Server, token: &str) -> (StatusCode, Value) {
     let response =
-        reqwest::Client::new().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
+        crate::helpers::http().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or(Value::Null))
 }
 
@@ -114,7 +114,7 @@ async fn a_locked_account_is_refused_with_403_until_unlocked() {
     assert!(ok && out.contains("alice is unlocked"), "{out}");
     let (status, body) = sign_in(&server, "alice", PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED);
-    let events: Value = reqwest::Client::new()
+    let events: Value = crate::helpers::http()
         .get(format!("{}/api/v1/me/events", server.base))
         .bearer_auth(body["token"].as_str().unwrap())
         .send()
@@ -175,7 +175,7 @@ async fn alice_with_mfa(server: &Server) -> (String, String) {
 
 async fn second_step(server: &Server, secret: &str) -> StatusCode {
     let mfa_token = sign_in(server, "alice", PASSWORD).await.1["mfa_token"].as_str().unwrap().to_string();
-    reqwest::Client::new()
+    crate::helpers::http()
         .post(format!("{}/api/v1/sessions/mfa", server.base))
         .json(&json!({"mfa_token": mfa_token, "code": totp_at(secret, now() + 30)}))
         .send()
@@ -308,7 +308,7 @@ async fn reset_mfa_from_the_command_line_mails_the_owner_before_it_exits() {
     // Off the test's runtime thread: the sink has to answer while the command runs.
     let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let mail = sink.expect("Multi-Factor Authentication is off").await;
+    let mail = sink.expect("Multi-Factor Authentication was reset").await;
     let text = mail.replace("=\n", ""); // undo quoted-printable's soft line breaks
     assert!(text.contains("https://login.example.org/account/security"), "{mail}");
 }

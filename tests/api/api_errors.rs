@@ -94,7 +94,7 @@ async fn unknown_api_paths_and_methods_answer_in_the_error_shape() {
 #[tokio::test]
 async fn healthz_answers_ok_while_the_store_answers() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/healthz")).await.unwrap();
+    let response = crate::helpers::http().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
 }
@@ -114,7 +114,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 #[tokio::test]
 async fn oversized_headers_are_refused() {
     let app = spawn_app().await;
-    let response = reqwest::Client::new().get(app.url("/login")).header("x-big", "y".repeat(100_000)).send().await;
+    let response = crate::helpers::http().get(app.url("/login")).header("x-big", "y".repeat(100_000)).send().await;
     match response {
         Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
         Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("connection"), "{e}"),
@@ -128,7 +128,7 @@ async fn metrics_count_requests_by_route_and_security_events_by_kind() {
     app.sign_in("alice").await;
     let wrong = app.post_json("/sessions", &json!({"login": "alice", "password": "not it at all"}), None).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let response = reqwest::get(app.url("/metrics")).await.unwrap();
+    let response = crate::helpers::http().get(app.url("/metrics")).send().await.unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(text.contains("latchkey_security_events_total{kind=\"signed_in\"} 1"), "{text}");
@@ -146,18 +146,18 @@ async fn metrics_count_requests_by_route_and_security_events_by_kind() {
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_keeps_a_proxys() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/healthz")).await.unwrap();
+    let response = crate::helpers::http().get(app.url("/healthz")).send().await.unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let response =
-        reqwest::Client::new().get(app.url("/login")).header("x-request-id", "from-the-proxy-1").send().await.unwrap();
+        crate::helpers::http().get(app.url("/login")).header("x-request-id", "from-the-proxy-1").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "from-the-proxy-1");
 }
 
 #[tokio::test]
 async fn the_openapi_description_lists_every_route_of_the_api() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap();
+    let response = crate::helpers::http().get(app.url("/api/v1/openapi.json")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let spec: Value = response.json().await.unwrap();
     assert_eq!(spec["openapi"], "3.0.3");
@@ -178,7 +178,7 @@ async fn the_openapi_description_lists_every_route_of_the_api() {
     for (path, method) in routes {
         assert!(spec["paths"][path][method].is_object(), "{method} {path} is described");
         // And the route really exists: anything but 404 and 405.
-        let status = reqwest::Client::new()
+        let status = crate::helpers::http()
             .request(method.to_uppercase().parse().unwrap(), app.url(&format!("/api/v1{}", path.replace("{id}", "x"))))
             .send()
             .await

@@ -163,7 +163,7 @@ async fn twenty_concurrent_sign_ins_with_one_code_have_exactly_one_winner() {
         tokens.push(app.mfa_token("alice").await);
     }
     let mut race = tokio::task::JoinSet::new();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     for mfa_token in tokens {
         let request = client.post(app.url("/api/v1/sessions/mfa")).json(&json!({"mfa_token": mfa_token, "code": code}));
         race.spawn(async move { request.send().await.unwrap().status() });

@@ -67,7 +67,7 @@ async fn the_whole_password_counts_and_its_unicode_form_does_not() {
 #[tokio::test]
 async fn calls_without_a_valid_token_are_unauthenticated() {
     let app = spawn_app().await;
-    let no_token = reqwest::get(app.url("/api/v1/me")).await.unwrap();
+    let no_token = crate::helpers::http().get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
     for token in ["garbage", "", "a".repeat(43).as_str()] {
@@ -83,7 +83,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let app = spawn_app().await;
     app.sign_up("alice").await;
     let token = app.sign_in("alice").await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(app.url("/api/v1/me"))
         .header("authorization", format!("bearer {token}"))
         .send()

@@ -68,7 +68,12 @@ pub(crate) async fn start_with(
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if reqwest::get(format!("{}/healthz", server.base)).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        if crate::helpers::http()
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -85,7 +90,7 @@ fn run(data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
 #[tokio::test]
 async fn users_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     {
         let server = start(dir.path()).await;
         let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
@@ -192,7 +197,7 @@ async fn flags_beat_environment_which_beats_the_config_file() {
             let server = Server { child, base: format!("http://127.0.0.1:{expected}") };
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                if let Ok(r) = reqwest::get(format!("{}/no-such-page", server.base)).await {
+                if let Ok(r) = crate::helpers::http().get(format!("{}/no-such-page", server.base)).send().await {
                     let html = r.text().await.unwrap();
                     assert!(html.contains("mailto:help@example.org"), "the file's other keys still apply");
                     break;
@@ -255,7 +260,7 @@ async fn audit_verify_passes_an_untouched_log_and_names_the_first_tampered_event
     let dir = tempfile::tempdir().unwrap();
     {
         let server = start(dir.path()).await;
-        let client = reqwest::Client::new();
+        let client = crate::helpers::http();
         let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
         client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
         let mut attempts = tokio::task::JoinSet::new();
@@ -285,7 +290,7 @@ async fn audit_verify_notices_a_removed_event() {
     let dir = tempfile::tempdir().unwrap();
     {
         let server = start(dir.path()).await;
-        let client = reqwest::Client::new();
+        let client = crate::helpers::http();
         let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
         client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
         for _ in 0..3 {
@@ -345,7 +350,7 @@ async fn json_logs_are_one_object_per_line() {
     })
     .await;
     let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
-    reqwest::Client::new().post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+    crate::helpers::http().post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
     drop(server);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.lines().count() >= 2, "{log}");
@@ -391,7 +396,10 @@ async fn sigterm_stops_the_server_cleanly_with_exit_0() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
-    assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err(), "no longer listening");
+    assert!(
+        crate::helpers::http().get(format!("{}/healthz", server.base)).send().await.is_err(),
+        "no longer listening"
+    );
 }
 
 #[tokio::test]
@@ -441,7 +449,7 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) fn new() -> Self {
-        Api { client: reqwest::Client::new() }
+        Api { client: crate::helpers::http() }
     }
 
     pub(crate) async fn post(

@@ -81,7 +81,19 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 fn client() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    http_builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// A client builder. The service's webhook sender brings reqwest's rustls,
+/// which needs a process-wide crypto provider before any client is built.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+}
+
+/// A plain client (follows redirects).
+pub fn http() -> Client {
+    http_builder().build().unwrap()
 }
 
 impl TestApp {
@@ -179,7 +191,7 @@ impl TestApp {
 
     /// A new browser (its own cookie jar) pointed at this server.
     pub fn browser(&self) -> Browser {
-        let client = Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap();
+        let client = http_builder().redirect(Policy::none()).cookie_store(true).build().unwrap();
         Browser { client, base: self.base.clone() }
     }
 }

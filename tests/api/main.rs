@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_cli;
+mod api_authenticators;
 mod api_errors;
 mod api_mfa;
 mod api_sessions;

@@ -111,7 +111,7 @@ async fn a_sign_in_from_a_new_device_is_mailed_and_a_known_one_is_not() {
     let app = app_with_mail(&sink).await;
     app.sign_up("alice").await;
     let sign_in = |agent: &'static str| {
-        let request = reqwest::Client::new()
+        let request = crate::helpers::http()
             .post(app.url("/api/v1/sessions"))
             .header("user-agent", agent)
             .json(&json!({"login": "alice", "password": PASSWORD}));

@@ -92,7 +92,7 @@ async fn logging_out_ends_the_session_on_the_server() {
     assert_eq!((page.status, page.location.as_deref()), (StatusCode::SEE_OTHER, Some("/login")));
     assert!(page.set_cookies.iter().any(|c| c.starts_with("latchkey_session=;")), "the cookie is cleared");
 
-    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let replay = crate::helpers::http_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = replay.get(app.url("/dashboard")).header("cookie", &saved).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "the old cookie opens nothing");
 }
@@ -120,7 +120,7 @@ async fn a_session_planted_before_sign_in_is_replaced_and_ended() {
 
     let form = app.browser().get("/login").await;
     let csrf_cookie = form.set_cookies[0].split(';').next().unwrap().to_string();
-    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let plain = crate::helpers::http_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = plain
         .post(app.url("/login"))
         .header("cookie", format!("{csrf_cookie}; {planted}"))
@@ -250,7 +250,7 @@ async fn every_answer_carries_the_security_headers() {
     assert_ne!(css.headers()["cache-control"], "no-store", "static assets may be cached");
 
     let https = spawn_app_with(|c| c.public_url = Some("https://login.example.org".into())).await;
-    let response = reqwest::get(https.url("/login")).await.unwrap();
+    let response = crate::helpers::http().get(https.url("/login")).send().await.unwrap();
     assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 }
 

@@ -177,7 +177,7 @@ async fn a_database_that_goes_away_gives_503_and_the_process_recovers_by_itself(
 
     relay.cut();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    let health = crate::helpers::http().get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     let (status, body) = api.sign_in(&server, "alice").await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
@@ -186,7 +186,7 @@ async fn a_database_that_goes_away_gives_503_and_the_process_recovers_by_itself(
     let _relay = Relay::start(relay.port).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+        let health = crate::helpers::http().get(format!("{}/healthz", server.base)).send().await.unwrap();
         if health.status() == StatusCode::OK {
             break;
         }

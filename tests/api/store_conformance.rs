@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use latchkey_core::events::{verify_chain, ChainCheck, EventRecord};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
-use latchkey_core::store::{NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError};
+use latchkey_core::store::{
+    AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError, TrustedDeviceRecord,
+};
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
 use latchkey_core::{Email, User, UserId, Username};
 use latchkey_store_sql::SqlStore;
@@ -48,6 +50,9 @@ conformance!(
     sessions_live_until_idle_or_absolute_expiry,
     other_sessions_can_be_ended_at_once,
     a_totp_step_is_used_once_even_by_twenty_at_once,
+    a_step_is_used_once_per_user_across_authenticators,
+    authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed,
+    trust_is_only_stored_while_mfa_is_on,
     enrolment_confirms_once_and_mfa_shows_on_the_user,
     recovery_codes_are_spent_once_even_concurrently,
     a_pending_sign_in_takes_attempts_until_its_limit_and_completes_once,
@@ -145,20 +150,94 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
     assert_eq!(store.delete_other_sessions(alice.id, None).await.unwrap(), 1);
 }
 
+/// An authenticator record as the MFA service would write it.
+fn authenticator(id: &str, sealed: &[u8], step: i64) -> AuthenticatorRecord {
+    AuthenticatorRecord {
+        id: id.into(),
+        name: format!("phone {id}"),
+        secret_sealed: sealed.to_vec(),
+        created_at: at(step),
+        last_used_step: step,
+        drift_steps: 0,
+        last_used_ip: Some("192.0.2.1".into()),
+    }
+}
+
 async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    assert!(store.confirm_totp(alice.id, b"sealed", 100, at(0), &[]).await.unwrap());
-    assert!(!store.use_totp_step(alice.id, 100, 0).await.unwrap(), "the confirming step is spent");
-    assert!(!store.use_totp_step(alice.id, 99, 0).await.unwrap(), "so are earlier ones");
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"sealed", 100), &[]).await.unwrap());
+    assert!(!store.use_totp_step(alice.id, "a", 100, 0, None).await.unwrap(), "the confirming step is spent");
+    assert!(!store.use_totp_step(alice.id, "a", 99, 0, None).await.unwrap(), "so are earlier ones");
     let mut race = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let store = store.clone();
-        race.spawn(async move { store.use_totp_step(alice.id, 101, 1).await.unwrap() });
+        race.spawn(async move { store.use_totp_step(alice.id, "a", 101, 1, Some("198.51.100.7")).await.unwrap() });
     }
     let wins = race.join_all().await.into_iter().filter(|won| *won).count();
     assert_eq!(wins, 1);
-    let factor = store.get_totp_factor(alice.id).await.unwrap().unwrap();
-    assert_eq!((factor.last_used_step, factor.drift_steps), (101, 1), "the step and the learned drift, together");
+    let a = store.list_authenticators(alice.id).await.unwrap().remove(0);
+    assert_eq!((a.last_used_step, a.drift_steps), (101, 1), "the step and the learned drift, together");
+    assert_eq!(a.last_used_ip.as_deref(), Some("198.51.100.7"), "and where the code came from");
+}
+
+async fn a_step_is_used_once_per_user_across_authenticators(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 10), &[]).await.unwrap());
+    assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 10), 10).await.unwrap());
+    assert!(store.use_totp_step(alice.id, "b", 11, 0, None).await.unwrap());
+    assert!(!store.use_totp_step(alice.id, "a", 11, 0, None).await.unwrap(), "contract: a step once per user");
+    let steps: Vec<i64> = store.list_authenticators(alice.id).await.unwrap().iter().map(|a| a.last_used_step).collect();
+    assert_eq!(steps, vec![10, 11], "the refused use left the other authenticator as it was");
+    assert!(!store.use_totp_step(alice.id, "nope", 12, 0, None).await.unwrap(), "an unknown authenticator");
+    assert!(store.use_totp_step(alice.id, "a", 12, 0, None).await.unwrap(), "which spent nothing");
+}
+
+async fn authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    assert!(!store.add_authenticator(alice.id, &authenticator("x", b"x", 1), 3).await.unwrap(), "MFA is off");
+    assert!(store.list_authenticators(alice.id).await.unwrap().is_empty());
+    store.put_totp_enrolment(alice.id, b"pending", at(600)).await.unwrap();
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
+    store.put_totp_enrolment(alice.id, b"pending", at(600)).await.unwrap();
+    assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 2), 3).await.unwrap());
+    assert!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert!(store.add_authenticator(alice.id, &authenticator("c", b"three", 3), 3).await.unwrap());
+    assert!(!store.add_authenticator(alice.id, &authenticator("d", b"four", 4), 3).await.unwrap(), "the limit");
+    let names: Vec<String> = store.list_authenticators(alice.id).await.unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, vec!["phone a", "phone b", "phone c"], "oldest first");
+    assert!(store.remove_authenticator(alice.id, "c").await.unwrap());
+    assert!(!store.remove_authenticator(alice.id, "c").await.unwrap(), "gone");
+    // Two removals at once of the last two: one wins, one authenticator stays.
+    let mut race = tokio::task::JoinSet::new();
+    for id in ["a", "b"] {
+        let store = store.clone();
+        race.spawn(async move { store.remove_authenticator(alice.id, id).await.unwrap() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|removed| *removed).count(), 1);
+    assert_eq!(store.list_authenticators(alice.id).await.unwrap().len(), 1, "never the last");
+    let bob = user(&store, "bob").await;
+    assert!(!store.remove_authenticator(bob.id, "a").await.unwrap(), "not bob's");
+    assert!(store.delete_totp_factor(alice.id).await.unwrap());
+    assert!(store.list_authenticators(alice.id).await.unwrap().is_empty(), "MFA off removes them all");
+}
+
+async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let device = TrustedDeviceRecord {
+        id: "d1".into(),
+        user_id: alice.id,
+        token_hash: "t1".into(),
+        created_at: at(0),
+        expires_at: at(3600),
+        client: ClientInfo::default(),
+    };
+    assert!(!store.insert_trusted_device(&device).await.unwrap(), "MFA off: nothing to skip");
+    assert!(!store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
+    assert!(store.insert_trusted_device(&device).await.unwrap());
+    assert!(store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap());
+    assert!(store.delete_totp_factor(alice.id).await.unwrap());
+    assert!(!store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap(), "MFA off voids the trust with it");
 }
 
 async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {
@@ -169,11 +248,12 @@ async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>
     assert!(store.get_totp_enrolment(alice.id, at(600)).await.unwrap().is_none(), "expired");
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     let hashes = vec!["h1".to_string(), "h2".to_string()];
-    assert!(store.confirm_totp(alice.id, b"second", 5, at(1), &hashes).await.unwrap());
-    assert!(!store.confirm_totp(alice.id, b"other", 6, at(2), &hashes).await.unwrap(), "only once");
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes).await.unwrap());
+    assert!(!store.confirm_totp(alice.id, &authenticator("b", b"other", 6), &hashes).await.unwrap(), "only once");
     assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     assert!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap().is_none(), "the enrolment is used up");
-    assert_eq!(store.get_totp_factor(alice.id).await.unwrap().unwrap().secret_sealed, b"second".to_vec());
+    let all = store.list_authenticators(alice.id).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.secret_sealed.clone()).collect::<Vec<_>>(), vec![b"second".to_vec()]);
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     assert!(store.unused_recovery_codes(alice.id).await.unwrap().is_empty(), "codes die with the factor");
@@ -182,7 +262,7 @@ async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>
 async fn recovery_codes_are_spent_once_even_concurrently(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     let hashes: Vec<String> = (0..10).map(|i| format!("hash{i}")).collect();
-    assert!(store.confirm_totp(alice.id, b"s", 1, at(0), &hashes).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"s", 1), &hashes).await.unwrap());
     let codes = store.unused_recovery_codes(alice.id).await.unwrap();
     assert_eq!(codes.iter().map(|c| c.code_hash.clone()).collect::<Vec<_>>(), hashes);
     let mut race = tokio::task::JoinSet::new();

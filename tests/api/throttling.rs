@@ -79,7 +79,7 @@ async fn parallel_wrong_codes_on_one_pending_sign_in_are_evaluated_at_most_five_
     app.user_with_mfa("alice").await;
     let mfa_token = app.mfa_token("alice").await;
     let mut race = tokio::task::JoinSet::new();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     for i in 0..30 {
         let request = client
             .post(app.url("/api/v1/sessions/mfa"))
@@ -180,7 +180,7 @@ async fn unknown_logins_are_throttled_exactly_like_real_ones() {
 #[tokio::test]
 async fn a_spoofed_x_forwarded_for_does_not_escape_the_per_address_limit() {
     let app = spawn_app().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut statuses = Vec::new();
     for i in 0..25 {
         let response = client
@@ -200,7 +200,7 @@ async fn a_spoofed_x_forwarded_for_does_not_escape_the_per_address_limit() {
 async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
     let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
     app.sign_up("alice").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     for i in 0..25 {
         let response = client
             .post(app.url("/api/v1/sessions"))

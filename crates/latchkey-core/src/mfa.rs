@@ -322,7 +322,9 @@ impl Mfa {
             // trailing codes of a corrected clock, are refused quietly.
             let spent_here = self.store.list_authenticators(user).await?.into_iter().find(|a| a.id == authenticator.id);
             return Ok(match spent_here {
-                Some(a) if a.last_used_step >= step && !plain_fallback => Outcome::Replayed { first_from: a.last_used_ip },
+                Some(a) if a.last_used_step >= step && !plain_fallback => {
+                    Outcome::Replayed { first_from: a.last_used_ip }
+                }
                 _ => Outcome::Wrong,
             });
         }
@@ -375,7 +377,6 @@ impl Mfa {
         self.record_after_change(user.id, EventKind::RecoveryCodesRegenerated, client).await;
         Ok(codes)
     }
-
 
     /// How many unspent recovery codes the user has left.
     pub async fn recovery_codes_left(&self, user: UserId) -> Result<usize, CoreError> {

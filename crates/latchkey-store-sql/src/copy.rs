@@ -47,14 +47,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("user_agent", MaybeText),
         ],
     ),
-    (
-        "totp_factors",
-        &[
-            ("user_id", Text),
-            ("confirmed_at", Int),
-            ("last_used_step", Int),
-        ],
-    ),
+    ("totp_factors", &[("user_id", Text), ("confirmed_at", Int), ("last_used_step", Int)]),
     (
         "authenticators",
         &[

@@ -608,8 +608,7 @@ impl Store for SqlStore {
         }
         let sql = "DELETE FROM authenticators WHERE id = $1 AND user_id = $2 \
                    AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) > 1";
-        let done =
-            sqlx::query(sql).bind(id).bind(user.to_string()).execute(&mut *tx).await.map_err(unavailable)?;
+        let done = sqlx::query(sql).bind(id).bind(user.to_string()).execute(&mut *tx).await.map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
@@ -625,12 +624,13 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // The per-user step first: it takes the row lock, so of two uses of
         // one step (from any authenticators, in any processes) one wins.
-        let used = sqlx::query("UPDATE totp_factors SET last_used_step = $1 WHERE user_id = $2 AND last_used_step < $1")
-            .bind(step)
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let used =
+            sqlx::query("UPDATE totp_factors SET last_used_step = $1 WHERE user_id = $2 AND last_used_step < $1")
+                .bind(step)
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         if used.rows_affected() != 1 {
             return Ok(false);
         }

@@ -97,8 +97,7 @@ pub async fn post_add(
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
     let mfa = &app.services.mfa;
-    let errors = match mfa.add_authenticator(&current.user, &form.name, &form.code, &form.current_code, &client).await
-    {
+    let errors = match mfa.add_authenticator(&current.user, &form.name, &form.code, &form.current_code, &client).await {
         Ok(added) => {
             let notice = format!("Added “{}”: a code from it now signs you in.", added.name);
             return manage_page(&app, &current, ManageMessages { notice: Some(notice), ..ManageMessages::default() })
@@ -118,8 +117,12 @@ pub async fn post_add(
             AddErrors { new_code: Some(expired), ..AddErrors::default() }
         }
         Err(CoreError::Refused(why)) => {
-            return manage_page(&app, &current, ManageMessages { remove_error: Some(why), ..ManageMessages::default() })
-                .await;
+            return manage_page(
+                &app,
+                &current,
+                ManageMessages { remove_error: Some(why), ..ManageMessages::default() },
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -139,10 +142,9 @@ pub async fn post_remove(
         Ok(()) => ManageMessages { notice: Some("The authenticator was removed.".into()), ..ManageMessages::default() },
         Err(CoreError::InvalidCode) => ManageMessages { remove_error: Some(WRONG_CODE), ..ManageMessages::default() },
         Err(CoreError::Refused(why)) => ManageMessages { remove_error: Some(why), ..ManageMessages::default() },
-        Err(CoreError::NotFound) => ManageMessages {
-            remove_error: Some("That authenticator is already gone."),
-            ..ManageMessages::default()
-        },
+        Err(CoreError::NotFound) => {
+            ManageMessages { remove_error: Some("That authenticator is already gone."), ..ManageMessages::default() }
+        }
         Err(e) => return Err(e.into()),
     };
     manage_page(&app, &current, messages).await

@@ -107,7 +107,9 @@ impl Mfa {
         self.verify_code(user.id, current_code, client).await?;
         let record = self.new_authenticator(name, sealed, step, client);
         if !self.store.add_authenticator(user.id, &record, MAX_AUTHENTICATORS).await? {
-            return Err(CoreError::Refused("You have as many authenticators as an account may have; remove one first."));
+            return Err(CoreError::Refused(
+                "You have as many authenticators as an account may have; remove one first.",
+            ));
         }
         self.record_after_change(user.id, EventKind::AuthenticatorAdded, client).await;
         Ok(record.into())
