@@ -22,7 +22,7 @@ fn latchkey(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, St
 }
 
 /// Runs `latchkey ARGS` on a data dir after `adjust`, with `stdin`; returns (ok, stdout, stderr).
-fn run_cli(
+pub(crate) fn run_cli(
     data_dir: &std::path::Path,
     args: &[&str],
     stdin: &str,

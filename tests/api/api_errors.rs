@@ -174,6 +174,10 @@ async fn the_openapi_description_lists_every_route_of_the_api() {
         ("/me/mfa/totp", "delete"),
         ("/me/mfa/totp/confirm", "post"),
         ("/me/mfa/recovery-codes", "post"),
+        ("/me/mfa/authenticators", "get"),
+        ("/me/mfa/authenticators", "post"),
+        ("/me/mfa/authenticators/confirm", "post"),
+        ("/me/mfa/authenticators/{id}", "delete"),
     ];
     for (path, method) in routes {
         assert!(spec["paths"][path][method].is_object(), "{method} {path} is described");

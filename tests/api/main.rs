@@ -21,3 +21,4 @@ mod postgres_processes;
 mod store_conformance;
 mod stores;
 mod throttling;
+mod webhooks;
