@@ -371,14 +371,32 @@ async fn config_check_prints_the_layers_applied_with_secrets_masked() {
         .arg(&config)
         .args(["--database", "postgres://latchkey:hunter2hunter2@db.internal/latchkey"])
         .env("LATCHKEY_SECRET_KEY", "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=")
+        .env("LATCHKEY_WEBHOOK_URL", "https://alerts.internal/latchkey")
+        .env("LATCHKEY_WEBHOOK_SECRET", "webhook-secret-webhook-secret-webhook")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
+    assert!(!stdout.contains("webhook-secret") && stdout.contains("webhook_secret = \"(set)\""), "{stdout}");
     assert!(stdout.contains("issuer = \"ACME\"") && stdout.contains("password_min_length = 14"), "{stdout}");
     assert!(stdout.contains("postgres://latchkey:***@db.internal/latchkey"), "{stdout}");
     assert!(!stdout.contains("hunter2") && !stdout.contains("QUFBQUFB"), "no secret is printed: {stdout}");
     assert!(stdout.contains("from LATCHKEY_SECRET_KEY (hidden)"));
+}
+
+#[tokio::test]
+async fn a_webhook_without_a_long_enough_secret_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for secret in [None, Some("short")] {
+        let mut command = command(dir.path());
+        command.args(["config", "check"]).env("LATCHKEY_WEBHOOK_URL", "https://alerts.internal/latchkey");
+        if let Some(secret) = secret {
+            command.env("LATCHKEY_WEBHOOK_SECRET", secret);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("webhook_secret"), "{stderr}");
+    }
 }
 
 #[tokio::test]
