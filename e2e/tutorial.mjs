@@ -104,6 +104,7 @@ try {
   await page.getByRole("button", { name: "Confirm Multi-Factor Authorization" }).click();
   await page.getByText("Multi-Factor Authentication is active").waitFor();
   check((await page.locator(".recovery-code").count()) === 10, "ten recovery codes are listed");
+  const recoveryCode = (await page.locator(".recovery-code").first().innerText()).trim();
   await accessible(page, "recovery codes page");
   await shot(page, "5-recovery-codes");
 
@@ -148,7 +149,23 @@ try {
   await page.waitForURL("**/account/mfa");
   check(true, "Tab and Enter follow the menu's link");
 
-  // 10. Phone width: nothing scrolls sideways; the dark theme follows the system.
+  // 10. A second authenticator: scan, name it, prove it is you (a recovery code here).
+  await page.getByRole("link", { name: "Add another authenticator" }).click();
+  await page.waitForURL("**/account/mfa/authenticators/new");
+  await accessible(page, "add-an-authenticator page");
+  const second = (await page.locator("#mfa-secret").innerText()).replace(/\s/g, "");
+  check(second !== secret, "the new authenticator gets its own key");
+  await page.getByLabel("Name", { exact: true }).fill("Pixel");
+  await page.getByLabel("Code from the new authenticator").fill(totp(second));
+  await page.getByLabel("Code from an authenticator you already have").fill(recoveryCode);
+  await shot(page, "9-add-an-authenticator");
+  await page.getByRole("button", { name: "Add authenticator" }).click();
+  await page.getByText("Added “Pixel”").waitFor();
+  check(await page.getByRole("button", { name: "Remove “Pixel”" }).isVisible(), "the new authenticator is listed, removable");
+  await accessible(page, "MFA page with two authenticators");
+  await shot(page, "10-authenticators");
+
+  // 11. Phone width: nothing scrolls sideways; the dark theme follows the system.
   const phone = await watchedPage(await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: "dark" }));
   await phone.goto(`${base}/signup`);
   await phone.getByLabel("Username").fill(`${user}-phone`);
@@ -174,7 +191,7 @@ try {
   check(background !== "rgb(246, 247, 251)", `the dark theme follows the system setting (${background})`);
   await shot(phone, "8-phone-dark");
 
-  // 11. A same-origin post under Referrer-Policy: no-referrer carries Origin: null;
+  // 12. A same-origin post under Referrer-Policy: no-referrer carries Origin: null;
   // Sec-Fetch-Site decides, and it is let through.
   const strict = await watchedPage(await browser.newContext());
   await strict.route(`${base}/login`, async (route) => {

@@ -273,3 +273,48 @@ async fn trusting_browsers_can_be_switched_off() {
     let step = browser.log_in("alice", PASSWORD).await;
     assert!(!step.html.contains("trust_device"), "no such box when an operator turned it off");
 }
+
+#[tokio::test]
+async fn a_second_authenticator_is_added_by_name_and_removed_on_the_mfa_page() {
+    let app = spawn_app().await;
+    let (browser, first, _) = enrolled(&app).await;
+    let manage = browser.get("/account/mfa").await;
+    assert!(manage.html.contains("This is your only authenticator"), "the last one warns instead of a remove button");
+    assert!(manage.html.contains("href=\"/account/mfa/authenticators/new\""));
+
+    app.clock.advance(Duration::seconds(30));
+    let add = browser.get("/account/mfa/authenticators/new").await;
+    assert_eq!(add.status, StatusCode::OK);
+    let second = secret_of(&add);
+    assert_ne!(second, first);
+    assert_eq!(secret_of(&browser.get("/account/mfa/authenticators/new").await), second, "the same on reload");
+    let wrong = browser
+        .post(
+            "/account/mfa/authenticators",
+            &[("csrf_token", &add.csrf()), ("name", "Pixel"), ("code", &app.code(&second, 0)), ("current_code", "1")],
+        )
+        .await;
+    assert!(wrong.html.contains("That code is not right"), "the current code is asked again");
+    assert_eq!(wrong.input_value("name").as_deref(), Some("Pixel"), "the name typed is kept");
+    assert_eq!(secret_of(&wrong), second, "and so is the QR code");
+
+    let fields = [
+        ("csrf_token", add.csrf()),
+        ("name", "Pixel".to_string()),
+        ("code", app.code(&second, 0)),
+        ("current_code", app.code(&first, 0)),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let added = browser.post("/account/mfa/authenticators", &fields).await;
+    assert!(added.html.contains("Added “Pixel”"), "{}", added.html);
+    assert!(added.html.contains("Remove “Authenticator”") && added.html.contains("Remove “Pixel”"));
+
+    let pixel_form = added.html.find("Remove “Pixel”").unwrap();
+    let action_at = added.html[..pixel_form].rfind("action=\"/account/mfa/authenticators/").unwrap();
+    let action = &added.html[action_at + 8..];
+    let action = &action[..action.find('"').unwrap()];
+    app.clock.advance(Duration::seconds(30));
+    let removed = browser.post(action, &[("csrf_token", &added.csrf()), ("code", &app.code(&first, 0))]).await;
+    assert!(removed.html.contains("The authenticator was removed."), "{}", removed.html);
+    assert!(!removed.html.contains("Pixel") && removed.html.contains("This is your only authenticator"));
+}
