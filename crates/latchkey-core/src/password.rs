@@ -1,16 +1,19 @@
 //! Argon2id password hashing, off the async runtime and bounded in concurrency.
 //!
 //! Each hash takes 19 MiB and tens of milliseconds of one core, so hashes run
-//! on Tokio's blocking pool behind a semaphore: a burst of sign-ins queues
-//! instead of exhausting memory, and a queue that does not move answers "busy".
+//! on a few threads of their own behind a semaphore: a burst of sign-ins
+//! queues instead of exhausting memory, and a queue that does not move
+//! answers "busy". Own threads rather than Tokio's blocking pool: the
+//! allocator keeps a 19 MiB block per thread that ever hashed, so the number
+//! of such threads, not just of hashes at once, bounds the memory.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::domain::{NewPassword, Password};
 use crate::error::CoreError;
@@ -36,6 +39,7 @@ fn argon2_light() -> Result<Argon2<'static>, CoreError> {
 #[derive(Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    workers: Arc<Mutex<mpsc::Sender<Job>>>,
     /// A hash of a random password, verified against when the account does not
     /// exist so that "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
@@ -47,7 +51,12 @@ impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Result<Self, CoreError> {
         let random = SaltString::generate(&mut OsRng);
         let dummy_hash = hash_blocking(random.as_str())?;
-        Ok(PasswordHasher { permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy_hash: dummy_hash.into() })
+        let threads = max_concurrent.max(1);
+        Ok(PasswordHasher {
+            permits: Arc::new(Semaphore::new(threads)),
+            workers: Arc::new(Mutex::new(spawn_workers(threads)?)),
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.
@@ -110,14 +119,45 @@ impl PasswordHasher {
             .await
             .map_err(|_| CoreError::Busy)?
             .map_err(|_| CoreError::Busy)?;
-        let result = tokio::task::spawn_blocking(move || {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("password hash task failed: {e}")))?;
-        Ok(result)
+            let _ = done.send(work());
+        });
+        self.workers
+            .lock()
+            .map_err(|_| CoreError::Internal("the hashing threads' queue is poisoned".into()))?
+            .send(job)
+            .map_err(|_| CoreError::Internal("the hashing threads are gone".into()))?;
+        result.await.map_err(|_| CoreError::Internal("a password hash job failed".into()))
     }
+}
+
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `count` hashing threads that take jobs until the sender is dropped.
+fn spawn_workers(count: usize) -> Result<mpsc::Sender<Job>, CoreError> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..count {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || loop {
+                // The lock is held only while waiting; the job runs after it is released.
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .map_err(|e| CoreError::Internal(format!("starting a hashing thread: {e}")))?;
+    }
+    Ok(jobs)
 }
 
 fn hash_blocking(password: &str) -> Result<String, CoreError> {

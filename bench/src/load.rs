@@ -1,0 +1,403 @@
+//! `load`: a fixed number of keep-alive HTTP/1.1 connections send one
+//! workload for a fixed time, closed-loop (as fast as answers come) or at a
+//! fixed rate (open-loop, latency counted from when each request was due, so
+//! a stall is not hidden). Latencies go into an HDR histogram; the server's
+//! peak RSS and CPU time come from `/proc`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::accounts;
+use crate::process::ProcessStats;
+
+/// Which system is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Latchkey's JSON API.
+    Latchkey,
+    /// Parse Server's REST API with its TOTP MFA adapter.
+    Parse,
+}
+
+/// What the connections send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// The authenticated hot path: who am I, by bearer token.
+    Me,
+    /// Password sign-ins of accounts without MFA.
+    SigninPassword,
+    /// Sign-ins' code steps, each with a fresh right code.
+    SigninMfa,
+    /// 90% `me`, 8% code steps, 2% password sign-ins.
+    Mixed,
+}
+
+/// One request's kind.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Me,
+    Password,
+    Mfa,
+}
+
+/// The run's settings.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// The system behind `--url`.
+    #[arg(long, value_enum)]
+    target: Target,
+    /// Its base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    url: String,
+    /// What to send.
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Open connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to send.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Requests per second across all connections (open loop); unset: as fast as answered.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// The server's process id, for its peak RSS and CPU time.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Accounts without MFA that exist (`bench{i}`).
+    #[arg(long, default_value_t = 200)]
+    plain_accounts: usize,
+    /// Accounts with MFA that exist (`benchmfa{i}`).
+    #[arg(long, default_value_t = 1000)]
+    mfa_accounts: usize,
+    /// Latchkey: the pending sign-ins minted by `fixture` (`INDEX TOKEN` lines).
+    #[arg(long)]
+    pending: Option<PathBuf>,
+    /// Latchkey: skip this many pending sign-ins (an earlier run used them).
+    #[arg(long, default_value_t = 0)]
+    pending_skip: usize,
+    /// The column this run fills in the report ("Latchkey SQLite").
+    #[arg(long)]
+    label: String,
+    /// Where the result is appended, one JSON object per line.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// What one run measured.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    label: String,
+    target: Target,
+    workload: Workload,
+    mfa_accounts: usize,
+    connections: usize,
+    rate: Option<f64>,
+    seconds: f64,
+    requests: u64,
+    errors: u64,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    peak_rss_mib: Option<f64>,
+    cpu_ms_per_request: Option<f64>,
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// Everything the connections share.
+struct Plan {
+    target: Target,
+    host: String,
+    workload: Workload,
+    tokens: Vec<String>,
+    plain_accounts: usize,
+    mfa_accounts: usize,
+    /// Latchkey's pending sign-ins, taken once each.
+    pending: Vec<(usize, String)>,
+    next_pending: AtomicUsize,
+    next_plain: AtomicUsize,
+    next_mfa: AtomicUsize,
+    sent: AtomicUsize,
+}
+
+/// Runs the workload and appends its outcome to `--out`.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let address = args.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let pending = match &args.pending {
+        Some(file) => read_pending(file, args.pending_skip)?,
+        None => Vec::new(),
+    };
+    let mut plan = Plan {
+        target: args.target,
+        host: address.clone(),
+        workload: args.workload,
+        tokens: Vec::new(),
+        plain_accounts: args.plain_accounts.max(1),
+        mfa_accounts: args.mfa_accounts.max(1),
+        pending,
+        next_pending: AtomicUsize::new(0),
+        next_plain: AtomicUsize::new(0),
+        next_mfa: AtomicUsize::new(0),
+        sent: AtomicUsize::new(0),
+    };
+    if matches!(args.workload, Workload::Me | Workload::Mixed) {
+        plan.tokens = sign_in_for_tokens(&plan, &address, args.connections.min(args.plain_accounts)).await?;
+    }
+    let plan = Arc::new(plan);
+    let before = args.pid.map(ProcessStats::start);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(args.seconds);
+    let statuses = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
+    let mut connections = tokio::task::JoinSet::new();
+    for c in 0..args.connections {
+        let (plan, address, statuses) = (plan.clone(), address.clone(), statuses.clone());
+        // Open loop: connection c sends every `connections / rate` seconds, staggered.
+        let schedule = args.rate.map(|rate| {
+            let interval = Duration::from_secs_f64(args.connections as f64 / rate);
+            (started + Duration::from_secs_f64(c as f64 / rate), interval)
+        });
+        connections.spawn(async move { connection(plan, address, end, schedule, statuses).await });
+    }
+    let mut latencies = new_histogram()?;
+    let mut errors = 0;
+    while let Some(done) = connections.join_next().await {
+        let (histogram, failed) = done??;
+        latencies.add(histogram).context("merging histograms")?;
+        errors += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests = latencies.len();
+    let stats = before.map(|b| b.finish(requests));
+    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+    let outcome = Outcome {
+        label: args.label,
+        target: args.target,
+        workload: args.workload,
+        mfa_accounts: args.mfa_accounts,
+        connections: args.connections,
+        rate: args.rate,
+        seconds: elapsed,
+        requests,
+        errors,
+        requests_per_second: (requests - errors) as f64 / elapsed,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: latencies.max() as f64 / 1000.0,
+        peak_rss_mib: stats.as_ref().and_then(|s| s.peak_rss_mib),
+        cpu_ms_per_request: stats.as_ref().and_then(|s| s.cpu_ms_per_request),
+        statuses: statuses.lock().map(|s| s.clone()).unwrap_or_default(),
+    };
+    let line = serde_json::to_string(&outcome)?;
+    eprintln!("{line}");
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&args.out)?;
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    // Microseconds, from 1 µs to 2 minutes, 3 significant digits.
+    Histogram::new_with_bounds(1, 120_000_000, 3).context("a histogram")
+}
+
+fn read_pending(file: &PathBuf, skip: usize) -> anyhow::Result<Vec<(usize, String)>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    text.lines()
+        .skip(skip)
+        .map(|line| {
+            let (i, token) = line.split_once(' ').context("a pending line is `INDEX TOKEN`")?;
+            Ok((i.parse()?, token.to_string()))
+        })
+        .collect()
+}
+
+/// One keep-alive connection's loop; returns its latencies and errors.
+async fn connection(
+    plan: Arc<Plan>,
+    address: String,
+    end: Instant,
+    schedule: Option<(Instant, Duration)>,
+    statuses: Arc<Mutex<BTreeMap<u16, u64>>>,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
+    let mut latencies = new_histogram()?;
+    let mut errors = 0;
+    let mut sender = connect(&address).await?;
+    let mut due = schedule.map(|(first, _)| first);
+    loop {
+        let began = match due {
+            Some(at) => {
+                if at >= end {
+                    break;
+                }
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+            None => Instant::now(),
+        };
+        if began >= end {
+            break;
+        }
+        let Some(request) = next_request(&plan)? else { break };
+        let status = match send(&mut sender, request).await {
+            Ok(status) => status.as_u16(),
+            Err(e) => {
+                eprintln!("transport error: {e}; reconnecting");
+                sender = connect(&address).await?;
+                0
+            }
+        };
+        latencies.record(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX).max(1))?;
+        if !(200..300).contains(&status) {
+            errors += 1;
+        }
+        if let Ok(mut counts) = statuses.lock() {
+            *counts.entry(status).or_default() += 1;
+        }
+        if let (Some(at), Some((_, interval))) = (due.as_mut(), schedule) {
+            *at += interval;
+        }
+    }
+    Ok((latencies, errors))
+}
+
+async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(address).await.with_context(|| format!("connecting to {address}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends a request and reads the whole answer; the status.
+async fn send(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> anyhow::Result<StatusCode> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    Ok(status)
+}
+
+/// The kind of the n-th request of the run.
+fn kind_of(workload: Workload, n: usize) -> Kind {
+    match workload {
+        Workload::Me => Kind::Me,
+        Workload::SigninPassword => Kind::Password,
+        Workload::SigninMfa => Kind::Mfa,
+        Workload::Mixed => match n % 100 {
+            0..90 => Kind::Me,
+            90..98 => Kind::Mfa,
+            _ => Kind::Password,
+        },
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The next request, or `None` when the pending sign-ins ran out.
+fn next_request(plan: &Plan) -> anyhow::Result<Option<Request<Full<Bytes>>>> {
+    let n = plan.sent.fetch_add(1, Ordering::Relaxed);
+    let (method, path, body, token) = match (kind_of(plan.workload, n), plan.target) {
+        (Kind::Me, Target::Latchkey) => (Method::GET, "/api/v1/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
+        (Kind::Me, Target::Parse) => (Method::GET, "/parse/users/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
+        (Kind::Password, target) => {
+            let i = plan.next_plain.fetch_add(1, Ordering::Relaxed) % plan.plain_accounts;
+            let (login, password) = (accounts::plain_username(i), accounts::password(i));
+            match target {
+                Target::Latchkey => {
+                    (Method::POST, "/api/v1/sessions", Some(json!({"login": login, "password": password})), None)
+                }
+                Target::Parse => {
+                    (Method::POST, "/parse/login", Some(json!({"username": login, "password": password})), None)
+                }
+            }
+        }
+        (Kind::Mfa, Target::Latchkey) => {
+            let taken = plan.next_pending.fetch_add(1, Ordering::Relaxed);
+            let Some((i, mfa_token)) = plan.pending.get(taken) else { return Ok(None) };
+            let code = accounts::code_at(&accounts::mfa_secret(*i), unix_now())?;
+            (Method::POST, "/api/v1/sessions/mfa", Some(json!({"mfa_token": mfa_token, "code": code})), None)
+        }
+        (Kind::Mfa, Target::Parse) => {
+            let i = plan.next_mfa.fetch_add(1, Ordering::Relaxed) % plan.mfa_accounts;
+            let code = accounts::code_at(&accounts::mfa_secret(i), unix_now())?;
+            let body = json!({
+                "username": accounts::mfa_username(i),
+                "password": accounts::password(i),
+                "authData": {"mfa": {"token": code}},
+            });
+            (Method::POST, "/parse/login", Some(body), None)
+        }
+    };
+    Ok(Some(build(plan, method, path, body.as_ref(), token.map(String::as_str))?))
+}
+
+fn build(
+    plan: &Plan,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> anyhow::Result<Request<Full<Bytes>>> {
+    let mut request = Request::builder().method(method).uri(path).header(hyper::header::HOST, &plan.host);
+    if plan.target == Target::Parse {
+        request = request.header("x-parse-application-id", "bench");
+    }
+    if let Some(token) = token {
+        request = match plan.target {
+            Target::Latchkey => request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}")),
+            Target::Parse => request.header("x-parse-session-token", token),
+        };
+    }
+    let bytes = match body {
+        Some(body) => {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+            Bytes::from(serde_json::to_vec(body)?)
+        }
+        None => Bytes::new(),
+    };
+    Ok(request.body(Full::new(bytes))?)
+}
+
+/// Signs `count` accounts without MFA in (before the clock starts); their tokens.
+async fn sign_in_for_tokens(plan: &Plan, address: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut sender = connect(address).await?;
+    let mut tokens = Vec::with_capacity(count);
+    for i in 0..count.max(1) {
+        let (login, password) = (accounts::plain_username(i), accounts::password(i));
+        let (path, body, field) = match plan.target {
+            Target::Latchkey => ("/api/v1/sessions", json!({"login": login, "password": password}), "token"),
+            Target::Parse => ("/parse/login", json!({"username": login, "password": password}), "sessionToken"),
+        };
+        let request = build(plan, Method::POST, path, Some(&body), None)?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(status.is_success(), "signing {login} in: {status} {}", String::from_utf8_lossy(&bytes));
+        let answer: Value = serde_json::from_slice(&bytes)?;
+        tokens.push(answer[field].as_str().context("a token in the answer")?.to_string());
+    }
+    Ok(tokens)
+}
