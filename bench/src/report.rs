@@ -96,7 +96,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let about = std::fs::read_to_string(&args.about)?;
     let mut md = String::new();
     writeln!(md, "# Benchmarks: Latchkey and Parse Server, side by side\n")?;
-    writeln!(md, "Written by `bench/run` (do not edit by hand); every figure below comes from one run on one machine.\n")?;
+    writeln!(
+        md,
+        "Written by `bench/run` (do not edit by hand); every figure below comes from one run on one machine.\n"
+    )?;
     writeln!(md, "{about}\n")?;
     for (workload, title) in WORKLOADS {
         let of_workload: Vec<&Run> = runs.iter().filter(|r| r.workload == workload).collect();

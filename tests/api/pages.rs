@@ -310,3 +310,46 @@ async fn a_request_past_its_deadline_is_a_503_page_naming_the_support_contact() 
     assert!(waited < std::time::Duration::from_secs(3), "answered at the deadline, not when the lock went: {waited:?}");
     assert!(page.html.contains("Busy right now") && page.html.contains("https://help.example.org"), "{}", page.html);
 }
+
+#[tokio::test]
+async fn under_https_the_trusted_browser_cookie_is_host_prefixed_and_secure_too() {
+    let app = spawn_app_with(|c| c.public_url = Some("https://login.example.org".into())).await;
+    let (_, secret, _) = app.user_with_mfa("alice").await;
+    app.clock.advance(time::Duration::seconds(30));
+    let browser = app.browser();
+    // The test client speaks plain http and keeps Secure cookies to itself: send them by hand.
+    let mut jar: Vec<String> = Vec::new();
+    let mut keep = |set_cookies: &[String]| {
+        for cookie in set_cookies {
+            let pair = cookie.split(';').next().unwrap().to_string();
+            let name = pair.split('=').next().unwrap().to_string();
+            jar.retain(|c| !c.starts_with(&format!("{name}=")));
+            jar.push(pair);
+        }
+        jar.join("; ")
+    };
+    let form = browser.get("/login").await;
+    let cookies = keep(&form.set_cookies);
+    let origin = ("origin", "https://login.example.org");
+    let step = browser
+        .post_with(
+            "/login",
+            &[("csrf_token", &form.csrf()), ("login", "alice"), ("password", PASSWORD)],
+            &[origin, ("cookie", &cookies)],
+        )
+        .await;
+    assert!(step.html.contains("action=\"/login/mfa\""), "{}", step.html);
+    let cookies = keep(&step.set_cookies);
+    let code = app.code(&secret, 0);
+    let done = browser
+        .post_with(
+            "/login/mfa",
+            &[("csrf_token", &step.csrf()), ("code", &code), ("trust_device", "yes")],
+            &[origin, ("cookie", &cookies)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let device = done.set_cookies.iter().find(|c| c.starts_with("__Host-latchkey_device=")).expect("device cookie");
+    assert!(device.contains("Secure") && device.contains("HttpOnly") && device.contains("Path=/"), "{device}");
+    assert!(!device.contains("Domain"), "{device}");
+}

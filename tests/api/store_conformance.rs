@@ -336,13 +336,17 @@ async fn throttling_counts_blocks_locks_and_forgets(store: Arc<dyn Store>) {
     assert!(matches!(store.reserve_attempt("k", at(100_000), &unlocked).await.unwrap(), Reservation::Granted { .. }));
     store.clear_attempts("k").await.unwrap();
     assert_eq!(store.reserve_attempt("k", at(100_001), &policy).await.unwrap(), Reservation::Granted { failures: 1 });
+    for _ in 0..4 {
+        store.reserve_attempt("k", at(100_001), &policy).await.unwrap();
+    }
+    assert_eq!(store.blocked_until("k", at(100_010)).await.unwrap(), Some(at(100_031)), "read without counting");
+    assert_eq!(store.blocked_until("k", at(100_031)).await.unwrap(), None, "and over when it is over");
 
     let forgetful = PASSWORDS_PER_ADDRESS;
     assert_eq!(store.reserve_attempt("ip", at(0), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
     assert_eq!(store.reserve_attempt("ip", at(1), &forgetful).await.unwrap(), Reservation::Granted { failures: 2 });
-    store.refund_attempt("ip").await.unwrap();
-    assert_eq!(store.reserve_attempt("ip", at(2), &forgetful).await.unwrap(), Reservation::Granted { failures: 2 });
-    let later = 2 + Duration::hours(1).whole_seconds();
+    assert_eq!(store.blocked_until("ip", at(1)).await.unwrap(), None, "two failures block nothing yet");
+    let later = 1 + Duration::hours(1).whole_seconds();
     assert_eq!(store.reserve_attempt("ip", at(later), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
 }
 

@@ -235,3 +235,31 @@ async fn a_throttled_sign_in_page_says_how_long_to_wait() {
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(page.html.contains("Try again in 30 seconds"), "{}", page.html);
 }
+
+#[tokio::test]
+async fn many_right_sign_ins_at_once_from_one_address_are_not_throttled() {
+    // An office behind one NAT, or an app's backend: the address's limit counts failures, not traffic.
+    let app = spawn_app().await;
+    let mut users = Vec::new();
+    for i in 0..25 {
+        let name = format!("user{i}");
+        let (_, secret, _) = app.user_with_mfa(&name).await;
+        users.push((name, secret));
+    }
+    app.clock.advance(time::Duration::seconds(30));
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for (name, secret) in users {
+        let (base, code) = (app.base.clone(), app.code(&secret, 0));
+        sign_ins.spawn(async move {
+            let client = crate::helpers::http();
+            let body = json!({"login": name, "password": PASSWORD});
+            let first: Value =
+                client.post(format!("{base}/api/v1/sessions")).json(&body).send().await.unwrap().json().await.unwrap();
+            let mfa_token = first["mfa_token"].as_str().expect("the password step passed").to_string();
+            let second = json!({"mfa_token": mfa_token, "code": code});
+            client.post(format!("{base}/api/v1/sessions/mfa")).json(&second).send().await.unwrap().status()
+        });
+    }
+    let statuses = sign_ins.join_all().await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+}

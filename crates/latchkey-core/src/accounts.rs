@@ -134,7 +134,7 @@ impl Accounts {
             return Err(CoreError::InvalidCredentials);
         }
         if let Some(ip) = &client.ip {
-            self.throttle.reserve(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
+            self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
         let login_key = throttle::password_key_for_login(login);
         let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
@@ -142,9 +142,10 @@ impl Accounts {
         let verified = self.hasher.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
         if verified {
             self.throttle.clear(&login_key).await?;
-            if let Some(ip) = &client.ip {
-                self.throttle.refund(&throttle::password_key_for_address(ip)).await?;
-            }
+        } else if let Some(ip) = &client.ip {
+            self.throttle
+                .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
+                .await?;
         }
         match record {
             Some(record) if verified && record.user.locked => {

@@ -162,7 +162,7 @@ impl Mfa {
         }
         let name = authenticators::parse_name(name)?;
         let (sealed, step) = self.check_enrolment_code(user, code, client).await?;
-        self.code_accepted(user.id, client).await?;
+        self.code_accepted(user.id).await?;
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
         let first = self.new_authenticator(name, sealed, step, client);
@@ -241,7 +241,7 @@ impl Mfa {
         };
         match outcome {
             Outcome::Accepted(kind) => {
-                self.code_accepted(user, client).await?;
+                self.code_accepted(user).await?;
                 if let Some(kind) = kind {
                     self.record_after_change(user, kind, client).await;
                 }
@@ -252,6 +252,7 @@ impl Mfa {
                 Err(CoreError::InvalidCode)
             }
             Outcome::Replayed { first_from } => {
+                self.address_failed(client).await?;
                 tracing::warn!(user_id = %user, "a code was replayed");
                 self.events.record_replay(user, client, first_from).await?;
                 Err(CoreError::InvalidCode)
@@ -259,17 +260,23 @@ impl Mfa {
         }
     }
 
-    /// A right code resets the account's count and takes back the address's.
-    async fn code_accepted(&self, user: UserId, client: &ClientInfo) -> Result<(), CoreError> {
-        self.throttle.clear(&throttle::code_key_for_account(user)).await?;
-        if let Some(ip) = &client.ip {
-            self.throttle.refund(&throttle::code_key_for_address(ip)).await?;
-        }
-        Ok(())
+    /// A right code resets the account's count.
+    async fn code_accepted(&self, user: UserId) -> Result<(), CoreError> {
+        self.throttle.clear(&throttle::code_key_for_account(user)).await
     }
 
-    /// Counts a code attempt per address, then per account; returns the
-    /// account's count, this attempt included.
+    /// A wrong (or replayed) code counts against the address it came from.
+    async fn address_failed(&self, client: &ClientInfo) -> Result<(), CoreError> {
+        match &client.ip {
+            Some(ip) => {
+                self.throttle.count_failure(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the address, then counts the attempt against the account;
+    /// returns the account's count, this attempt included.
     async fn reserve_code_attempt(
         &self,
         user: UserId,
@@ -277,7 +284,7 @@ impl Mfa {
         client: &ClientInfo,
     ) -> Result<u32, CoreError> {
         if let Some(ip) = &client.ip {
-            self.throttle.reserve(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
+            self.throttle.check(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
         }
         self.throttle.reserve(&throttle::code_key_for_account(user), policy).await
     }
@@ -285,6 +292,7 @@ impl Mfa {
     /// Records a wrong code, and the lockout when this failure started the
     /// delays or locked the factor.
     async fn record_wrong_code(&self, user: UserId, failures: u32, client: &ClientInfo) -> Result<(), CoreError> {
+        self.address_failed(client).await?;
         self.events.record(user, EventKind::WrongCode, client).await?;
         if failures == throttle::CODES_PER_ACCOUNT.free {
             self.events.record(user, EventKind::Lockout, client).await?;

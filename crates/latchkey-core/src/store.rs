@@ -283,8 +283,8 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Reservation, StoreError>;
     /// Forgets the failures counted on a key.
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
-    /// Takes back one counted attempt (it succeeded) without forgetting the rest.
-    async fn refund_attempt(&self, key: &str) -> Result<(), StoreError>;
+    /// Until when `key` is delayed, if it is after `now`; counts nothing.
+    async fn blocked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError>;
 
     /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
     /// with `reseal` and replaces the key check, all in one transaction; if

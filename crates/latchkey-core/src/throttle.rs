@@ -1,10 +1,13 @@
 //! Throttling of password and code guesses, kept in the store so that every
 //! process sees the same counts.
 //!
-//! A guess first *reserves* an attempt (one atomic statement that counts it
-//! and, past the free attempts, starts a delay), then is evaluated; a success
-//! clears the account's count. Counting before evaluating means parallel
-//! guesses cannot slip past the limit between a check and an update.
+//! A guess first *reserves* an attempt against the account (one atomic
+//! statement that counts it and, past the free attempts, starts a delay),
+//! then is evaluated; a success clears the account's count. Counting before
+//! evaluating means parallel guesses cannot slip past an account's limit
+//! between a check and an update. The per-address keys are only *checked*
+//! first and count failures afterwards: one busy address has many right
+//! sign-ins in flight, which must not add up to a block.
 
 use std::sync::Arc;
 
@@ -124,10 +127,31 @@ impl Throttle {
         Ok(self.store.clear_attempts(key).await?)
     }
 
-    /// A success from an address: the attempt is taken back, the address's
-    /// other failures stay (an attacker's own good sign-ins must not wipe them).
-    pub async fn refund(&self, key: &str) -> Result<(), CoreError> {
-        Ok(self.store.refund_attempt(key).await?)
+    /// Refuses while `key` is delayed, counting nothing. For the per-address
+    /// keys: a busy address (an office behind one NAT, an app's backend) has
+    /// many sign-ins in flight at once, which reserving would count as
+    /// failures. Its failures are counted after they fail
+    /// ([`Throttle::count_failure`]), so parallel wrong guesses from one
+    /// address can pass its free attempts by at most the guesses in flight,
+    /// while every account's own limit stays exact (reserved first).
+    pub async fn check(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        match self.store.blocked_until(key, now).await? {
+            None => Ok(()),
+            Some(until) => {
+                let wait = (until - now).min(policy.max_delay);
+                Err(CoreError::RateLimited { retry_after: u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1) })
+            }
+        }
+    }
+
+    /// Counts a failure on a key that is checked rather than reserved; past
+    /// the free attempts it starts the delay.
+    pub async fn count_failure(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
+        match self.reserve(key, policy).await {
+            Ok(_) | Err(CoreError::RateLimited { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -959,10 +959,17 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn refund_attempt(&self, key: &str) -> Result<(), StoreError> {
-        let sql = "UPDATE throttles SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = $1";
-        sqlx::query(sql).bind(key).execute(&self.pool).await.map_err(unavailable)?;
-        Ok(())
+    async fn blocked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError> {
+        let until: Option<i64> =
+            sqlx::query_scalar("SELECT blocked_until FROM throttles WHERE key = $1 AND blocked_until > $2")
+                .bind(key)
+                .bind(seconds(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        until
+            .map(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     async fn reseal_secrets(
