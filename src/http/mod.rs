@@ -62,11 +62,13 @@ impl WebSettings {
 }
 
 /// Shared by every handler: the services and the web settings. No globals, so
-/// a test can run many isolated servers in one process.
+/// a test can run many isolated servers in one process. Every field is one
+/// `Arc`: axum clones the state for each request, and cloning the services'
+/// dozens of `Arc`s took 15% of the CPU of `GET /me` (perf, bench/run).
 #[derive(Clone)]
 pub struct AppState {
     /// The core services.
-    pub services: Services,
+    pub services: Arc<Services>,
     /// Deployment settings for the pages.
     pub web: Arc<WebSettings>,
     /// Request latencies for `/metrics`.
@@ -76,7 +78,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(services: Services, web: WebSettings) -> Self {
-        AppState { services, web: Arc::new(web), metrics: Arc::default() }
+        AppState { services: Arc::new(services), web: Arc::new(web), metrics: Arc::default() }
     }
 }
 

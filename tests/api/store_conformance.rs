@@ -125,14 +125,19 @@ async fn sessions_live_until_idle_or_absolute_expiry(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     store.insert_session(&session(&alice, "s1", 0), at(-1800)).await.unwrap();
     store.insert_session(&session(&alice, "s2", 10), at(-1800)).await.unwrap();
-    let touched = store.touch_session("hash-s1", at(100), at(100 - 1800)).await.unwrap().unwrap();
+    let touched = store.touch_session("hash-s1", at(100), at(100 - 1800), at(40)).await.unwrap().unwrap();
     assert_eq!((touched.id.as_str(), touched.last_seen_at), ("s1", at(100)));
     assert_eq!(touched.client.ip.as_deref(), Some("192.0.2.1"));
+    let fresh = store.touch_session("hash-s1", at(110), at(110 - 1800), at(50)).await.unwrap().unwrap();
+    assert_eq!(fresh.last_seen_at, at(100), "seen 10 s ago: read, not written");
     let listed = store.list_sessions(alice.id, at(100), at(100 - 1800)).await.unwrap();
     assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["s2", "s1"], "newest first");
-    assert!(store.touch_session("hash-s2", at(2000), at(2000 - 1800)).await.unwrap().is_none(), "idle too long");
-    assert!(store.touch_session("hash-s1", at(3600), at(3599)).await.unwrap().is_none(), "past its lifetime");
-    assert!(store.touch_session("nope", at(100), at(0)).await.unwrap().is_none());
+    assert!(
+        store.touch_session("hash-s2", at(2000), at(2000 - 1800), at(1940)).await.unwrap().is_none(),
+        "idle too long"
+    );
+    assert!(store.touch_session("hash-s1", at(3600), at(3599), at(3540)).await.unwrap().is_none(), "past its lifetime");
+    assert!(store.touch_session("nope", at(100), at(0), at(40)).await.unwrap().is_none());
     let bob = user(&store, "bob").await;
     assert!(!store.delete_session(bob.id, "s1").await.unwrap(), "only the owner ends a session");
     assert!(store.delete_session(alice.id, "s1").await.unwrap());

@@ -128,7 +128,7 @@ impl Sessions {
         let now = self.clock.now();
         let session = self
             .store
-            .touch_session(&token_hash(token), now, self.idle_cutoff(now))
+            .touch_session(&token_hash(token), now, self.idle_cutoff(now), now - self.touch_interval())
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         let user = self.store.find_user(session.user_id).await?.ok_or(CoreError::Unauthenticated)?;
@@ -175,5 +175,12 @@ impl Sessions {
 
     fn idle_cutoff(&self, now: OffsetDateTime) -> OffsetDateTime {
         now - self.policy.idle_timeout
+    }
+
+    /// How stale `last_seen_at` may get before a request writes it again: a
+    /// minute, or a tenth of the idle timeout if that is shorter, so a session
+    /// idles out at most that much early.
+    fn touch_interval(&self) -> Duration {
+        (self.policy.idle_timeout / 10_i32).min(Duration::minutes(1))
     }
 }

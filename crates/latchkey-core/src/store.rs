@@ -152,13 +152,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a session; deletes the user's sessions that died before `now`.
     async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError>;
-    /// The live session with this token hash, its `last_seen_at` moved to `now`
-    /// in the same statement. Live: seen after `idle_cutoff`, expiring after `now`.
+    /// The live session with this token hash (seen after `idle_cutoff`,
+    /// expiring after `now`), its `last_seen_at` moved to `now` when it is
+    /// older than `touch_before`: a busy session costs a read, not a write,
+    /// per request.
     async fn touch_session(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
+        touch_before: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError>;
     /// The user's live sessions, newest first.
     async fn list_sessions(

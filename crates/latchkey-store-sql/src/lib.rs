@@ -433,19 +433,30 @@ impl Store for SqlStore {
         token_hash: &str,
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
+        touch_before: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!(
-            "UPDATE sessions SET last_seen_at = $1 \
-             WHERE token_hash = $2 AND last_seen_at > $3 AND expires_at > $1 RETURNING {SESSION_COLUMNS}"
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND last_seen_at > $2 AND expires_at > $3"
         );
         let row = sqlx::query(&sql)
-            .bind(seconds(now))
             .bind(token_hash)
             .bind(seconds(idle_cutoff))
+            .bind(seconds(now))
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.as_ref().map(session_record).transpose()
+        let Some(mut session) = row.as_ref().map(session_record).transpose()? else { return Ok(None) };
+        if session.last_seen_at < touch_before {
+            // Two requests may both touch; the later time wins either way.
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1")
+                .bind(seconds(now))
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            session.last_seen_at = now;
+        }
+        Ok(Some(session))
     }
 
     async fn list_sessions(
