@@ -111,6 +111,10 @@ async fn removing_needs_a_current_code_and_never_takes_the_last() {
     let response = app.post_json("/me/mfa/authenticators/confirm", &body, Some(&token)).await;
     assert_eq!(response.status(), StatusCode::CREATED, "a recovery code proves it is the owner too");
 
+    let mfa_token = app.mfa_token("alice").await;
+    let response = app.second_step(&mfa_token, &app.code(&second, 0)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the code that confirmed it is spent, for the user too");
+
     let path = format!("/me/mfa/authenticators/{only}");
     let response = app.api_delete_json(&path, &json!({"code": "000000"}), &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -149,4 +153,50 @@ async fn adding_needs_mfa_on_and_a_sane_name() {
     let response = app.post_json("/me/mfa/authenticators/confirm", &json!({"name": 7}), Some(&token)).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "wrong types");
     assert_eq!(list(&app, &token).await.len(), 1);
+}
+
+#[tokio::test]
+async fn another_session_can_neither_see_nor_confirm_the_pending_authenticator() {
+    let app = spawn_app().await;
+    let (owner, first, codes) = app.user_with_mfa("alice").await;
+    app.clock.advance(STEP);
+    let mfa_token = app.mfa_token("alice").await;
+    let signed_in: Value = app.second_step(&mfa_token, &app.code(&first, 0)).await.json().await.unwrap();
+    let stolen = signed_in["token"].as_str().unwrap().to_string();
+    let secret = begin_adding(&app, &owner).await;
+    let body = json!({"name": "Mine", "code": app.code(&secret, 0), "current_code": codes[0]});
+    let response = app.post_json("/me/mfa/authenticators/confirm", &body, Some(&stolen)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "the pending secret belongs to the session that asked");
+    let theirs = begin_adding(&app, &stolen).await;
+    assert_ne!(theirs, secret, "another session gets a secret of its own");
+    let body = json!({"name": "Pixel", "code": app.code(&secret, 0), "current_code": codes[1]});
+    let response = app.post_json("/me/mfa/authenticators/confirm", &body, Some(&owner)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "and replacing it voided the owner's: nothing mixes");
+    assert_eq!(list(&app, &owner).await.len(), 1);
+}
+
+#[tokio::test]
+async fn at_most_three_authenticators_and_the_fourth_spends_no_code() {
+    let app = spawn_app().await;
+    let (token, _, codes) = app.user_with_mfa("alice").await;
+    for (n, current) in codes.iter().take(2).enumerate() {
+        app.clock.advance(STEP);
+        let secret = begin_adding(&app, &token).await;
+        let body = json!({"name": format!("Spare {n}"), "code": app.code(&secret, 0), "current_code": current});
+        assert_eq!(
+            app.post_json("/me/mfa/authenticators/confirm", &body, Some(&token)).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    app.clock.advance(STEP);
+    let secret = begin_adding(&app, &token).await;
+    let body = json!({"name": "One too many", "code": app.code(&secret, 0), "current_code": codes[2]});
+    let response = app.post_json("/me/mfa/authenticators/confirm", &body, Some(&token)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let mfa_token = app.mfa_token("alice").await;
+    assert_eq!(
+        app.second_step(&mfa_token, &codes[2]).await.status(),
+        StatusCode::CREATED,
+        "the recovery code was not spent"
+    );
 }

@@ -201,11 +201,11 @@ async fn authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed(st
     let alice = user(&store, "alice").await;
     assert!(!store.add_authenticator(alice.id, &authenticator("x", b"x", 1), 3).await.unwrap(), "MFA is off");
     assert!(store.list_authenticators(alice.id).await.unwrap().is_empty());
-    store.put_totp_enrolment(alice.id, b"pending", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, "s1", b"pending", at(600)).await.unwrap();
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
-    store.put_totp_enrolment(alice.id, b"pending", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, "s1", b"pending", at(600)).await.unwrap();
     assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 2), 3).await.unwrap());
-    assert!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap().is_none(), "the enrolment is used up");
     assert!(store.add_authenticator(alice.id, &authenticator("c", b"three", 3), 3).await.unwrap());
     assert!(!store.add_authenticator(alice.id, &authenticator("d", b"four", 4), 3).await.unwrap(), "the limit");
     let names: Vec<String> = store.list_authenticators(alice.id).await.unwrap().into_iter().map(|a| a.name).collect();
@@ -247,16 +247,17 @@ async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
 
 async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    store.put_totp_enrolment(alice.id, b"first", at(600)).await.unwrap();
-    store.put_totp_enrolment(alice.id, b"second", at(600)).await.unwrap();
-    assert_eq!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap(), Some(b"second".to_vec()), "replaced");
-    assert!(store.get_totp_enrolment(alice.id, at(600)).await.unwrap().is_none(), "expired");
+    store.put_totp_enrolment(alice.id, "s1", b"first", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, "s1", b"second", at(600)).await.unwrap();
+    assert_eq!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap(), Some(b"second".to_vec()), "replaced");
+    assert!(store.get_totp_enrolment(alice.id, "s1", at(600)).await.unwrap().is_none(), "expired");
+    assert!(store.get_totp_enrolment(alice.id, "s2", at(0)).await.unwrap().is_none(), "another session's");
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     let hashes = vec!["h1".to_string(), "h2".to_string()];
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes).await.unwrap());
     assert!(!store.confirm_totp(alice.id, &authenticator("b", b"other", 6), &hashes).await.unwrap(), "only once");
     assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
-    assert!(store.get_totp_enrolment(alice.id, at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap().is_none(), "the enrolment is used up");
     let all = store.list_authenticators(alice.id).await.unwrap();
     assert_eq!(all.iter().map(|a| a.secret_sealed.clone()).collect::<Vec<_>>(), vec![b"second".to_vec()]);
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
@@ -351,6 +352,14 @@ async fn throttling_counts_blocks_locks_and_forgets(store: Arc<dyn Store>) {
     assert_eq!(store.reserve_attempt("ip", at(0), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
     assert_eq!(store.reserve_attempt("ip", at(1), &forgetful).await.unwrap(), Reservation::Granted { failures: 2 });
     assert_eq!(store.blocked_until("ip", at(1)).await.unwrap(), None, "two failures block nothing yet");
+    for _ in 0..18 {
+        store.count_failure("seen", at(0), &forgetful).await.unwrap();
+    }
+    store.count_failure("seen", at(0), &forgetful).await.unwrap();
+    store.count_failure("seen", at(0), &forgetful).await.unwrap();
+    assert_eq!(store.blocked_until("seen", at(1)).await.unwrap(), Some(at(30)), "the 20th failure starts 30 s");
+    store.count_failure("seen", at(1), &forgetful).await.unwrap();
+    assert_eq!(store.blocked_until("seen", at(2)).await.unwrap(), Some(at(61)), "one counted while delayed: 60 s");
     let later = 1 + Duration::hours(1).whole_seconds();
     assert_eq!(store.reserve_attempt("ip", at(later), &forgetful).await.unwrap(), Reservation::Granted { failures: 1 });
 }

@@ -3,7 +3,7 @@
 
 mod authenticators;
 
-pub use authenticators::{Authenticator, MAX_AUTHENTICATORS};
+pub use authenticators::{Adding, Authenticator, MAX_AUTHENTICATORS};
 
 use std::sync::Arc;
 
@@ -115,27 +115,41 @@ impl Mfa {
         Mfa { store, clock, key, hasher, sessions, events, throttle, issuer: issuer.into(), trust_devices_for }
     }
 
-    /// The pending enrolment: the one in progress when `fresh` is false and one
-    /// exists (a page reload shows the same secret), else a new secret that
-    /// replaces it. Refused while MFA is on.
-    pub async fn enrolment(&self, user: &User, fresh: bool, client: &ClientInfo) -> Result<Enrolment, CoreError> {
+    /// The pending enrolment of `session`: the one in progress when `fresh`
+    /// is false and one exists (a page reload shows the same secret), else a
+    /// new secret that replaces any. Refused while MFA is on.
+    pub async fn enrolment(
+        &self,
+        user: &User,
+        session: &str,
+        fresh: bool,
+        client: &ClientInfo,
+    ) -> Result<Enrolment, CoreError> {
         if user.mfa_enabled {
             return Err(CoreError::MfaAlreadyOn);
         }
-        self.pending_enrolment(user, fresh, client).await
+        self.pending_enrolment(user, session, fresh, client).await
     }
 
-    /// The pending secret (kept or fresh), for a first or a further authenticator.
-    async fn pending_enrolment(&self, user: &User, fresh: bool, client: &ClientInfo) -> Result<Enrolment, CoreError> {
+    /// The pending secret (kept or fresh), for a first or a further
+    /// authenticator. It belongs to `session`: another session of the account
+    /// gets a fresh one, never this one's secret.
+    async fn pending_enrolment(
+        &self,
+        user: &User,
+        session: &str,
+        fresh: bool,
+        client: &ClientInfo,
+    ) -> Result<Enrolment, CoreError> {
         let now = self.clock.now();
         if !fresh {
-            if let Some(sealed) = self.store.get_totp_enrolment(user.id, now).await? {
+            if let Some(sealed) = self.store.get_totp_enrolment(user.id, session, now).await? {
                 return Ok(self.enrolment_for(user, self.unseal(user.id, &sealed)?));
             }
         }
         let secret = TotpSecret::generate();
         let sealed = self.seal(user.id, &secret);
-        self.store.put_totp_enrolment(user.id, &sealed, now + ENROLMENT_TTL).await?;
+        self.store.put_totp_enrolment(user.id, session, &sealed, now + ENROLMENT_TTL).await?;
         self.events.record(user.id, EventKind::MfaEnrolmentStarted, client).await?;
         Ok(self.enrolment_for(user, secret))
     }
@@ -154,14 +168,14 @@ impl Mfa {
         user: &User,
         name: &str,
         code: &str,
-        keep_session: Option<&str>,
+        session: &str,
         client: &ClientInfo,
     ) -> Result<Vec<String>, CoreError> {
         if user.mfa_enabled {
             return Err(CoreError::MfaAlreadyOn);
         }
         let name = authenticators::parse_name(name)?;
-        let (sealed, step) = self.check_enrolment_code(user, code, client).await?;
+        let (sealed, step) = self.check_enrolment_code(user, session, code, client).await?;
         self.code_accepted(user.id).await?;
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
@@ -169,7 +183,7 @@ impl Mfa {
         if !self.store.confirm_totp(user.id, &first, &hashes).await? {
             return Err(CoreError::MfaAlreadyOn);
         }
-        self.store.delete_other_sessions(user.id, keep_session).await?;
+        self.store.delete_other_sessions(user.id, Some(session)).await?;
         self.store.delete_trusted_devices(user.id).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
@@ -182,13 +196,14 @@ impl Mfa {
     async fn check_enrolment_code(
         &self,
         user: &User,
+        session: &str,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(Vec<u8>, i64), CoreError> {
         let now = self.clock.now();
         let sealed = self
             .store
-            .get_totp_enrolment(user.id, now)
+            .get_totp_enrolment(user.id, session, now)
             .await?
             .ok_or(CoreError::MfaMissing("No enrolment is in progress; start one first."))?;
         let secret = self.unseal(user.id, &sealed)?;

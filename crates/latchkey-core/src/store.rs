@@ -175,15 +175,21 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes all the user's sessions but `keep`; returns how many went.
     async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError>;
 
-    /// Stores (replacing any) the user's pending TOTP enrolment.
+    /// Stores (replacing any) the user's pending TOTP enrolment, started by `session`.
     async fn put_totp_enrolment(
         &self,
         user: UserId,
+        session: &str,
         secret_sealed: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// The user's pending enrolment, unless it expired before `now`.
-    async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The user's pending enrolment if `session` started it and it did not expire before `now`.
+    async fn get_totp_enrolment(
+        &self,
+        user: UserId,
+        session: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// In one transaction: turns MFA on with `first` as the only
     /// authenticator (its step used), drops the pending enrolment and stores
     /// the recovery codes. False when MFA is already on (a concurrent
@@ -286,6 +292,9 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Reservation, StoreError>;
     /// Forgets the failures counted on a key.
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
+    /// Counts a failure on a key whatever its state (a failure seen after
+    /// the fact, even while delayed), extending the delay past `policy.free`.
+    async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError>;
     /// Until when `key` is delayed, if it is after `now`; counts nothing.
     async fn blocked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError>;
 

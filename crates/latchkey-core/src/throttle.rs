@@ -145,13 +145,11 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure on a key that is checked rather than reserved; past
-    /// the free attempts it starts the delay.
+    /// Counts a failure on a key that is checked rather than reserved, also
+    /// while it is delayed (failures that were in flight when the delay
+    /// started still count and lengthen it).
     pub async fn count_failure(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
-        match self.reserve(key, policy).await {
-            Ok(_) | Err(CoreError::RateLimited { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(self.store.count_failure(key, self.clock.now(), policy).await?)
     }
 }
 

@@ -61,7 +61,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("last_used_ip", MaybeText),
         ],
     ),
-    ("totp_enrolments", &[("user_id", Text), ("secret_sealed", Bytes), ("expires_at", Int)]),
+    ("totp_enrolments", &[("user_id", Text), ("secret_sealed", Bytes), ("expires_at", Int), ("session_id", Text)]),
     ("recovery_codes", &[("id", Int), ("user_id", Text), ("code_hash", Text), ("used_at", MaybeInt)]),
     (
         "pending_sign_ins",

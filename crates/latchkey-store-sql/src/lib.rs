@@ -259,6 +259,28 @@ fn client(row: &AnyRow) -> Result<ClientInfo, StoreError> {
 
 /// `CASE n WHEN 0 THEN d0 WHEN 1 THEN d1 … ELSE longest END`: the policy's
 /// delays as SQL (numbers from our own constants, never from a request).
+/// The upsert that counts an attempt on a throttle key: `$1` key, `$2` now,
+/// `$3` free attempts, `$4` lock-after, `$5` forget-after. `counted` is the
+/// count after this attempt (1 when the last failure is older than
+/// `forget_after`); past `free`, the same statement sets the delay from the
+/// policy's table. `condition` (a `WHERE` on the existing row) makes it a
+/// reservation that a delayed key refuses.
+fn count_attempt_sql(policy: &Policy, condition: &str) -> String {
+    const COUNTED: &str = "(CASE WHEN throttles.updated_at <= $2 - $5 THEN 1 ELSE throttles.failures + 1 END)";
+    let delay = delay_case(&format!("({COUNTED} - $3)"), policy);
+    let first_delay = policy.delays().first().map_or(0, |d| d.whole_seconds());
+    format!(
+        "INSERT INTO throttles (key, failures, blocked_until, updated_at) \
+         VALUES ($1, 1, CASE WHEN $3 <= 1 THEN $2 + {first_delay} ELSE 0 END, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+             failures = {COUNTED}, \
+             blocked_until = CASE WHEN {COUNTED} >= $3 THEN $2 + {delay} ELSE 0 END, \
+             updated_at = $2 \
+         {condition} \
+         RETURNING failures"
+    )
+}
+
 fn delay_case(n: &str, policy: &Policy) -> String {
     let delays = policy.delays();
     let mut case = format!("CASE {n}");
@@ -508,25 +530,37 @@ impl Store for SqlStore {
     async fn put_totp_enrolment(
         &self,
         user: UserId,
+        session: &str,
         secret_sealed: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let sql = "INSERT INTO totp_enrolments (user_id, secret_sealed, expires_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, expires_at = excluded.expires_at";
+        let sql =
+            "INSERT INTO totp_enrolments (user_id, session_id, secret_sealed, expires_at) VALUES ($1, $4, $2, $3) \
+                   ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, \
+                   expires_at = excluded.expires_at, session_id = excluded.session_id";
         sqlx::query(sql)
             .bind(user.to_string())
             .bind(secret_sealed.to_vec())
             .bind(seconds(expires_at))
+            .bind(session)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn get_totp_enrolment(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2")
+    async fn get_totp_enrolment(
+        &self,
+        user: UserId,
+        session: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let sql =
+            "SELECT secret_sealed FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2 AND session_id = $3";
+        sqlx::query_scalar(sql)
             .bind(user.to_string())
             .bind(seconds(now))
+            .bind(session)
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)
@@ -582,6 +616,14 @@ impl Store for SqlStore {
         if count >= i64::from(max) {
             return Ok(false);
         }
+        // The new authenticator's confirming step is spent for the user too.
+        let sql = "UPDATE totp_factors SET last_used_step = $2 WHERE user_id = $1 AND last_used_step < $2";
+        sqlx::query(sql)
+            .bind(user.to_string())
+            .bind(record.last_used_step)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         insert_authenticator(&mut tx, user, record).await?;
         sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
             .bind(user.to_string())
@@ -646,7 +688,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         let sql = "UPDATE authenticators SET last_used_step = $1, drift_steps = $2, last_used_ip = $5 \
-                   WHERE id = $3 AND user_id = $4";
+                   WHERE id = $3 AND user_id = $4 AND last_used_step < $1";
         let mine = sqlx::query(sql)
             .bind(step)
             .bind(drift)
@@ -670,7 +712,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        for table in ["authenticators", "recovery_codes", "trusted_devices"] {
+        for table in ["authenticators", "recovery_codes", "trusted_devices", "totp_enrolments"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user.to_string())
                 .execute(&mut *tx)
@@ -919,22 +961,7 @@ impl Store for SqlStore {
         now: OffsetDateTime,
         policy: &Policy,
     ) -> Result<Reservation, StoreError> {
-        // `counted` is the count after this attempt: 1 when the last failure is
-        // older than `forget_after`. Past `free`, the same statement sets the
-        // delay from the policy's table.
-        const COUNTED: &str = "(CASE WHEN throttles.updated_at <= $2 - $5 THEN 1 ELSE throttles.failures + 1 END)";
-        let delay = delay_case(&format!("({COUNTED} - $3)"), policy);
-        let first_delay = policy.delays().first().map_or(0, |d| d.whole_seconds());
-        let sql = format!(
-            "INSERT INTO throttles (key, failures, blocked_until, updated_at) \
-             VALUES ($1, 1, CASE WHEN $3 <= 1 THEN $2 + {first_delay} ELSE 0 END, $2) \
-             ON CONFLICT (key) DO UPDATE SET \
-                 failures = {COUNTED}, \
-                 blocked_until = CASE WHEN {COUNTED} >= $3 THEN $2 + {delay} ELSE 0 END, \
-                 updated_at = $2 \
-             WHERE throttles.blocked_until <= $2 AND throttles.failures < $4 \
-             RETURNING failures"
-        );
+        let sql = count_attempt_sql(policy, "WHERE throttles.blocked_until <= $2 AND throttles.failures < $4");
         // A refusal is explained by a second read; if a success cleared the
         // key in between, the attempt is simply tried again.
         for _ in 0..3 {
@@ -963,6 +990,20 @@ impl Store for SqlStore {
             }
         }
         Err(StoreError::Unavailable("a throttle key keeps changing".into()))
+    }
+
+    async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError> {
+        let sql = count_attempt_sql(policy, "");
+        sqlx::query(&sql)
+            .bind(key)
+            .bind(seconds(now))
+            .bind(i64::from(policy.free))
+            .bind(policy.lock_after.map_or(NEVER, i64::from))
+            .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {

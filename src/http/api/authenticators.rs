@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use latchkey_core::mfa::Authenticator;
+use latchkey_core::mfa::{Adding, Authenticator};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -59,20 +59,20 @@ pub async fn post_authenticators(
     Client(client): Client,
     caller: ApiUser,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let enrolment = app.services.mfa.begin_adding(&caller.user, true, &client).await?;
+    let enrolment = app.services.mfa.begin_adding(&caller.user, &caller.session.id, true, &client).await?;
     Ok((StatusCode::CREATED, Json(enrolment_json(&enrolment)?)))
 }
 
 /// `POST /me/mfa/authenticators/confirm` `{name, code, current_code}`: 201
-/// `{authenticator}`; 409 at the limit of ten.
+/// `{authenticator}`; 409 at the limit of three.
 pub async fn post_authenticators_confirm(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
     ApiJson(body): ApiJson<AddBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mfa = &app.services.mfa;
-    let added = mfa.add_authenticator(&caller.user, &body.name, &body.code, &body.current_code, &client).await?;
+    let adding = Adding { name: &body.name, code: &body.code, current_code: &body.current_code };
+    let added = app.services.mfa.add_authenticator(&caller.user, &caller.session.id, &adding, &client).await?;
     Ok((StatusCode::CREATED, Json(json!({ "authenticator": AuthenticatorJson::from(added) }))))
 }
 

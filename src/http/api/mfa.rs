@@ -43,7 +43,7 @@ pub async fn post_totp(
     Client(client): Client,
     caller: ApiUser,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let enrolment = app.services.mfa.enrolment(&caller.user, true, &client).await?;
+    let enrolment = app.services.mfa.enrolment(&caller.user, &caller.session.id, true, &client).await?;
     Ok((StatusCode::CREATED, Json(enrolment_json(&enrolment)?)))
 }
 
@@ -54,7 +54,7 @@ pub async fn post_totp_confirm(
     caller: ApiUser,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let session: Option<&str> = Some(&caller.session.id);
+    let session = &caller.session.id;
     let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.name, &body.code, session, &client).await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }

@@ -3,6 +3,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse as _, Redirect, Response};
+use latchkey_core::mfa::Adding;
 use latchkey_core::totp::grouped;
 use latchkey_core::CoreError;
 use serde::Deserialize;
@@ -66,7 +67,7 @@ async fn add_page(
     name: String,
     errors: AddErrors,
 ) -> Result<Response, WebError> {
-    let enrolment = match app.services.mfa.begin_adding(&current.user, false, client).await {
+    let enrolment = match app.services.mfa.begin_adding(&current.user, &current.session.id, false, client).await {
         Ok(enrolment) => enrolment,
         // MFA is off: the first authenticator is set up on the MFA page.
         Err(CoreError::MfaMissing(_)) => return Ok(Redirect::to("/account/mfa").into_response()),
@@ -96,8 +97,8 @@ pub async fn post_add(
     WebForm(form): WebForm<AddForm>,
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let mfa = &app.services.mfa;
-    let errors = match mfa.add_authenticator(&current.user, &form.name, &form.code, &form.current_code, &client).await {
+    let adding = Adding { name: &form.name, code: &form.code, current_code: &form.current_code };
+    let errors = match app.services.mfa.add_authenticator(&current.user, &current.session.id, &adding, &client).await {
         Ok(added) => {
             let notice = format!("Added “{}”: a code from it now signs you in.", added.name);
             return manage_page(&app, &current, ManageMessages { notice: Some(notice), ..ManageMessages::default() })

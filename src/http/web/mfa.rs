@@ -112,7 +112,7 @@ async fn setup_page(
     current: &CurrentUser,
     error: Option<String>,
 ) -> Result<Response, WebError> {
-    let enrolment = app.services.mfa.enrolment(&current.user, false, client).await?;
+    let enrolment = app.services.mfa.enrolment(&current.user, &current.session.id, false, client).await?;
     let secret = enrolment.secret_base32();
     let page = SetupPage {
         menu: Some(menu(&current.user, current)),
@@ -190,7 +190,7 @@ pub async fn post_confirm(
     WebForm(form): WebForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let session: Option<&str> = Some(&current.session.id);
+    let session = &current.session.id;
     match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
         Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE.into())).await,

@@ -20,3 +20,7 @@ INSERT INTO authenticators (id, user_id, name, secret_sealed, created_at, last_u
     FROM totp_factors;
 ALTER TABLE totp_factors DROP COLUMN secret_sealed;
 ALTER TABLE totp_factors DROP COLUMN drift_steps;
+-- A pending enrolment belongs to the session that started it: another session
+-- of the account (perhaps a stolen one) can neither see its secret nor
+-- confirm it, nor slip its own secret under the owner's QR code.
+ALTER TABLE totp_enrolments ADD COLUMN session_id TEXT NOT NULL DEFAULT '';
