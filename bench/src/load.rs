@@ -315,10 +315,19 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The next request, or `None` when the pending sign-ins ran out.
+/// The next request, or `None` when the pending sign-ins ran out (the mixed
+/// workload then sends `me` in their place).
 fn next_request(plan: &Plan) -> anyhow::Result<Option<Request<Full<Bytes>>>> {
     let n = plan.sent.fetch_add(1, Ordering::Relaxed);
-    let (method, path, body, token) = match (kind_of(plan.workload, n), plan.target) {
+    let mut kind = kind_of(plan.workload, n);
+    if matches!(kind, Kind::Mfa)
+        && plan.target == Target::Latchkey
+        && plan.workload == Workload::Mixed
+        && plan.next_pending.load(Ordering::Relaxed) >= plan.pending.len()
+    {
+        kind = Kind::Me;
+    }
+    let (method, path, body, token) = match (kind, plan.target) {
         (Kind::Me, Target::Latchkey) => (Method::GET, "/api/v1/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
         (Kind::Me, Target::Parse) => (Method::GET, "/parse/users/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
         (Kind::Password, target) => {

@@ -125,10 +125,11 @@ async fn sessions_live_until_idle_or_absolute_expiry(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     store.insert_session(&session(&alice, "s1", 0), at(-1800)).await.unwrap();
     store.insert_session(&session(&alice, "s2", 10), at(-1800)).await.unwrap();
-    let touched = store.touch_session("hash-s1", at(100), at(100 - 1800), at(40)).await.unwrap().unwrap();
+    let (touched, owner) = store.touch_session("hash-s1", at(100), at(100 - 1800), at(40)).await.unwrap().unwrap();
+    assert_eq!((owner.id, owner.username.as_str(), owner.mfa_enabled), (alice.id, "alice", false), "and its user");
     assert_eq!((touched.id.as_str(), touched.last_seen_at), ("s1", at(100)));
     assert_eq!(touched.client.ip.as_deref(), Some("192.0.2.1"));
-    let fresh = store.touch_session("hash-s1", at(110), at(110 - 1800), at(50)).await.unwrap().unwrap();
+    let (fresh, _) = store.touch_session("hash-s1", at(110), at(110 - 1800), at(50)).await.unwrap().unwrap();
     assert_eq!(fresh.last_seen_at, at(100), "seen 10 s ago: read, not written");
     let listed = store.list_sessions(alice.id, at(100), at(100 - 1800)).await.unwrap();
     assert_eq!(listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["s2", "s1"], "newest first");

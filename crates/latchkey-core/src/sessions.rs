@@ -126,12 +126,11 @@ impl Sessions {
     /// The live session and user behind a token, marking the session as used.
     pub async fn authenticate(&self, token: &str) -> Result<(Session, User), CoreError> {
         let now = self.clock.now();
-        let session = self
+        let (session, user) = self
             .store
             .touch_session(&token_hash(token), now, self.idle_cutoff(now), now - self.touch_interval())
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        let user = self.store.find_user(session.user_id).await?.ok_or(CoreError::Unauthenticated)?;
         if user.locked {
             return Err(CoreError::Unauthenticated);
         }

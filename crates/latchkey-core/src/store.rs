@@ -153,16 +153,16 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts a session; deletes the user's sessions that died before `now`.
     async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError>;
     /// The live session with this token hash (seen after `idle_cutoff`,
-    /// expiring after `now`), its `last_seen_at` moved to `now` when it is
-    /// older than `touch_before`: a busy session costs a read, not a write,
-    /// per request.
+    /// expiring after `now`) and its user, in one read; its `last_seen_at`
+    /// moved to `now` when it is older than `touch_before`: a busy session
+    /// costs one read, not a write, per request.
     async fn touch_session(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
         touch_before: OffsetDateTime,
-    ) -> Result<Option<SessionRecord>, StoreError>;
+    ) -> Result<Option<(SessionRecord, User)>, StoreError>;
     /// The user's live sessions, newest first.
     async fn list_sessions(
         &self,

@@ -456,18 +456,31 @@ impl Store for SqlStore {
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
         touch_before: OffsetDateTime,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND last_seen_at > $2 AND expires_at > $3"
-        );
-        let row = sqlx::query(&sql)
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        let sql = "SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
+                   s.ip, s.user_agent, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
+                   CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END \
+                   AS BIGINT) AS mfa_enabled \
+                   FROM sessions s JOIN users u ON u.id = s.user_id \
+                   WHERE s.token_hash = $1 AND s.last_seen_at > $2 AND s.expires_at > $3";
+        let row = sqlx::query(sql)
             .bind(token_hash)
             .bind(seconds(idle_cutoff))
             .bind(seconds(now))
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        let Some(mut session) = row.as_ref().map(session_record).transpose()? else { return Ok(None) };
+        let Some(row) = row else { return Ok(None) };
+        let mut session = session_record(&row)?;
+        let mfa: i64 = row.try_get("mfa_enabled").map_err(corrupt)?;
+        let user = User {
+            id: session.user_id,
+            username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
+            email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
+            mfa_enabled: mfa != 0,
+            locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
+            created_at: instant(&row, "user_created_at")?,
+        };
         if session.last_seen_at < touch_before {
             // Two requests may both touch; the later time wins either way.
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1")
@@ -478,7 +491,7 @@ impl Store for SqlStore {
                 .map_err(unavailable)?;
             session.last_seen_at = now;
         }
-        Ok(Some(session))
+        Ok(Some((session, user)))
     }
 
     async fn list_sessions(
