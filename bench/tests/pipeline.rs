@@ -56,7 +56,7 @@ async fn fixture_load_floors_and_report_work_together() {
     for workload in ["me", "signin-mfa", "signin-password", "mixed"] {
         // The mixed run's code steps take the pending sign-ins the code-step run left.
         let skip = std::fs::read_to_string(&results)
-            .map(|text| text.lines().filter(|l| l.contains("signin-mfa")).map(|l| lines_requests(l)).sum::<u64>())
+            .map(|text| text.lines().filter(|l| l.contains("signin-mfa")).map(lines_requests).sum::<u64>())
             .unwrap_or(0)
             .to_string();
         let args = [

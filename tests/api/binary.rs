@@ -54,29 +54,38 @@ pub(crate) async fn start_with(
     data_dir: &std::path::Path,
     stderr: Stdio,
     level: &str,
-    adjust: impl FnOnce(&mut Command),
+    adjust: impl Fn(&mut Command),
 ) -> Server {
-    let port = free_port();
-    let mut command = command(data_dir);
-    command
-        .env("RUST_LOG", level)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    adjust(&mut command);
-    let child = command.spawn().unwrap();
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if crate::helpers::http()
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            return server;
+    // A port found free can be taken by another test's server before ours
+    // binds it; then ours exits and the other answers. Try another port.
+    let mut stderr = Some(stderr);
+    for _ in 0..5 {
+        let port = free_port();
+        let mut command = command(data_dir);
+        command
+            .env("RUST_LOG", level)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(stderr.take().unwrap_or_else(Stdio::null));
+        adjust(&mut command);
+        let child = command.spawn().unwrap();
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if server.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if crate::helpers::http()
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+                && server.child.try_wait().unwrap().is_none()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("latchkey did not start");
 }
