@@ -193,6 +193,16 @@ fn cost_model(md: &mut String, runs: &[Run], floors: &[Floors]) -> anyhow::Resul
             )?;
         }
     }
+    writeln!(
+        md,
+        "\nA floor is the wall time of one operation done alone (for the store, with its round trip to \
+         PostgreSQL or to the SQLite connection's thread), so a path that overlaps such waits across requests \
+         can spend less CPU than its floor. What the code step spends beyond its floor goes to its other store \
+         calls (claiming the pending sign-in, the throttle, the new session, the hash-chained event: about a \
+         dozen round trips) and, on SQLite, to handing each of them to the connection's own thread and back \
+         (sqlx runs every SQLite connection on a thread fed by a channel): the profiles below show that as \
+         `futex` and `finish_task_switch`."
+    )?;
     if let Some(floor) = floors.first() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let ceiling = cores as f64 * 1000.0 / floor.argon2_ms;
