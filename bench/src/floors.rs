@@ -3,7 +3,6 @@
 //! HMAC-SHA1 window check plus one store transaction (the code step), and
 //! one indexed read (`me`).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -12,8 +11,9 @@ use latchkey_core::domain::Password;
 use latchkey_core::store::AuthenticatorRecord;
 use latchkey_core::totp::TotpSecret;
 use latchkey_core::{Email, NewPassword, PasswordHasher, PasswordPolicy, User, UserId, Username};
-use serde::Serialize;
 use time::OffsetDateTime;
+
+use crate::records::{self, Floors};
 
 /// Where to measure.
 #[derive(Debug, clap::Args)]
@@ -30,20 +30,6 @@ pub struct FloorsArgs {
     /// Where the result is appended, one JSON object per line.
     #[arg(long)]
     out: PathBuf,
-}
-
-/// The floors of one store.
-#[derive(Debug, Serialize)]
-struct Floors {
-    label: String,
-    /// One Argon2id verification (m=19456 KiB, t=2, p=1), on one core.
-    argon2_ms: f64,
-    /// Checking a code against the steps t-1, t, t+1 (three HMAC-SHA1).
-    totp_window_us: f64,
-    /// The code step's one transaction: spend the step (`use_totp_step`).
-    store_step_us: f64,
-    /// One indexed read: a user by id.
-    store_read_us: f64,
 }
 
 /// Times `f` `n` times in a row; the mean, in microseconds.
@@ -129,9 +115,5 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
 
     let floors =
         Floors { label: args.label, argon2_ms: argon2_us / 1000.0, totp_window_us, store_step_us, store_read_us };
-    let line = serde_json::to_string(&floors)?;
-    eprintln!("{line}");
-    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&args.out)?;
-    writeln!(out, "{line}")?;
-    Ok(())
+    records::append(&args.out, &floors)
 }

@@ -5,7 +5,6 @@
 //! peak RSS and CPU time come from `/proc`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,14 +17,15 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::accounts;
 use crate::process::ProcessStats;
+use crate::records::{self, Run};
 
 /// Which system is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// Latchkey's JSON API.
@@ -35,7 +35,7 @@ pub enum Target {
 }
 
 /// What the connections send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// The authenticated hot path: who am I, by bearer token.
@@ -46,6 +46,18 @@ pub enum Workload {
     SigninMfa,
     /// 90% `me`, 8% code steps, 2% password sign-ins.
     Mixed,
+}
+
+impl Workload {
+    /// Its name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Me => "me",
+            Workload::SigninPassword => "signin-password",
+            Workload::SigninMfa => "signin-mfa",
+            Workload::Mixed => "mixed",
+        }
+    }
 }
 
 /// One request's kind.
@@ -98,28 +110,6 @@ pub struct LoadArgs {
     /// Where the result is appended, one JSON object per line.
     #[arg(long)]
     out: PathBuf,
-}
-
-/// What one run measured.
-#[derive(Debug, Serialize)]
-struct Outcome {
-    label: String,
-    target: Target,
-    workload: Workload,
-    mfa_accounts: usize,
-    connections: usize,
-    rate: Option<f64>,
-    seconds: f64,
-    requests: u64,
-    errors: u64,
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    max_ms: f64,
-    peak_rss_mib: Option<f64>,
-    cpu_ms_per_request: Option<f64>,
-    statuses: BTreeMap<u16, u64>,
 }
 
 /// Everything the connections share.
@@ -187,7 +177,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let requests = latencies.len();
     let stats = before.map(|b| b.finish(requests));
     let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
-    let outcome = Outcome {
+    let outcome = Run {
         label: args.label,
         target: args.target,
         workload: args.workload,
@@ -206,11 +196,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         cpu_ms_per_request: stats.as_ref().and_then(|s| s.cpu_ms_per_request),
         statuses: statuses.lock().map(|s| s.clone()).unwrap_or_default(),
     };
-    let line = serde_json::to_string(&outcome)?;
-    eprintln!("{line}");
-    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&args.out)?;
-    writeln!(out, "{line}")?;
-    Ok(())
+    records::append(&args.out, &outcome)
 }
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {

@@ -7,6 +7,7 @@ mod fixture;
 mod floors;
 mod load;
 mod process;
+mod records;
 mod report;
 
 use clap::{Parser, Subcommand};

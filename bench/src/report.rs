@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use crate::load::{Target, Workload};
+use crate::records::{self, Floors, Run};
 
 /// Where the runs are and where the report goes.
 #[derive(Debug, clap::Args)]
@@ -33,45 +34,14 @@ pub struct ReportArgs {
     plot: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Run {
-    label: String,
-    workload: String,
-    mfa_accounts: usize,
-    connections: usize,
-    rate: Option<f64>,
-    requests: u64,
-    errors: u64,
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    peak_rss_mib: Option<f64>,
-    cpu_ms_per_request: Option<f64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Floors {
-    label: String,
-    argon2_ms: f64,
-    totp_window_us: f64,
-    store_step_us: f64,
-    store_read_us: f64,
-}
-
-fn read_lines<T: serde::de::DeserializeOwned>(file: &PathBuf) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
-}
-
-const WORKLOADS: [(&str, &str); 4] = [
-    ("me", "`me`: `GET /api/v1/me` with a bearer token (Parse: `GET /parse/users/me`)"),
+const WORKLOADS: [(Workload, &str); 4] = [
+    (Workload::Me, "`me`: `GET /api/v1/me` with a bearer token (Parse: `GET /parse/users/me`)"),
     (
-        "signin-mfa",
+        Workload::SigninMfa,
         "`signin-mfa`: the code step, `POST /api/v1/sessions/mfa`, each code fresh and right (Parse: `POST /parse/login` with `authData.mfa.token`, which checks the password too: Parse has no separate code step)",
     ),
-    ("signin-password", "`signin-password`: `POST /api/v1/sessions` for accounts without MFA (Parse: `POST /parse/login`)"),
-    ("mixed", "`mixed`: 90% `me`, 8% code steps, 2% password sign-ins"),
+    (Workload::SigninPassword, "`signin-password`: `POST /api/v1/sessions` for accounts without MFA (Parse: `POST /parse/login`)"),
+    (Workload::Mixed, "`mixed`: 90% `me`, 8% code steps, 2% password sign-ins"),
 ];
 
 fn opt(value: Option<f64>, digits: usize) -> String {
@@ -87,10 +57,10 @@ fn setting(run: &Run) -> String {
 
 /// Writes the report and the plot.
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let runs: Vec<Run> = read_lines(&args.results)?;
-    let floors: Vec<Floors> = read_lines(&args.floors)?;
+    let runs: Vec<Run> = records::read(&args.results)?;
+    let floors: Vec<Floors> = records::read(&args.floors)?;
     let scaling: Vec<Run> = match &args.scaling {
-        Some(file) => read_lines(file)?,
+        Some(file) => records::read(file)?,
         None => Vec::new(),
     };
     let about = std::fs::read_to_string(&args.about)?;
@@ -106,7 +76,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         if of_workload.is_empty() {
             continue;
         }
-        let parse = of_workload.iter().copied().find(|r| r.label.starts_with("Parse") && r.rate.is_none());
+        let parse = of_workload.iter().copied().find(|r| r.target == Target::Parse && r.rate.is_none());
         writeln!(md, "## {title}\n")?;
         writeln!(
             md,
@@ -171,23 +141,24 @@ fn cost_model(md: &mut String, runs: &[Run], floors: &[Floors]) -> anyhow::Resul
     writeln!(md, "| store | path | server CPU µs/req | floor | floor µs | CPU ÷ floor |")?;
     writeln!(md, "| --- | --- | ---: | --- | ---: | ---: |")?;
     for floor in floors {
-        let measured = |workload: &str| {
+        let measured = |workload: Workload| {
             runs.iter()
                 .find(|r| r.workload == workload && r.rate.is_none() && r.label.ends_with(&floor.label))
                 .and_then(|r| r.cpu_ms_per_request)
                 .map(|ms| ms * 1000.0)
         };
         let paths = [
-            ("me", "one indexed read (a user by id)", floor.store_read_us),
-            ("signin-mfa", "3 × HMAC-SHA1 + one store transaction", floor.totp_window_us + floor.store_step_us),
-            ("signin-password", "one Argon2id verification", floor.argon2_ms * 1000.0),
+            (Workload::Me, "one indexed read (a user by id)", floor.store_read_us),
+            (Workload::SigninMfa, "3 × HMAC-SHA1 + one store transaction", floor.totp_window_us + floor.store_step_us),
+            (Workload::SigninPassword, "one Argon2id verification", floor.argon2_ms * 1000.0),
         ];
         for (workload, what, floor_us) in paths {
             let cpu = measured(workload);
             writeln!(
                 md,
-                "| {} | `{workload}` | {} | {what} | {floor_us:.0} | {} |",
+                "| {} | `{}` | {} | {what} | {floor_us:.0} | {} |",
                 floor.label,
+                workload.name(),
                 opt(cpu, 0),
                 opt(cpu.map(|c| c / floor_us), 1)
             )?;
@@ -212,7 +183,7 @@ fn cost_model(md: &mut String, runs: &[Run], floors: &[Floors]) -> anyhow::Resul
              The pieces: Argon2id {:.1} ms; the code window (three HMAC-SHA1) {:.1} µs.\n",
             floor.argon2_ms, floor.argon2_ms, floor.totp_window_us
         )?;
-        for run in runs.iter().filter(|r| r.workload == "signin-password" && r.label.starts_with("Latchkey")) {
+        for run in runs.iter().filter(|r| r.workload == Workload::SigninPassword && r.target == Target::Latchkey) {
             writeln!(
                 md,
                 "- {} ({}): {:.0} sign-ins/s = {:.0}% of the floor.",
@@ -344,18 +315,22 @@ mod tests {
     fn the_plot_is_an_svg_with_a_line_per_series_and_quantile() {
         let run = |label: &str, n: usize, p50: f64| Run {
             label: label.into(),
-            workload: "signin-mfa".into(),
+            target: Target::Latchkey,
+            workload: Workload::SigninMfa,
             mfa_accounts: n,
             connections: 8,
             rate: Some(100.0),
+            seconds: 10.0,
             requests: 1000,
             errors: 0,
             requests_per_second: 100.0,
             p50_ms: p50,
             p99_ms: p50 * 3.0,
             p999_ms: p50 * 4.0,
+            max_ms: p50 * 5.0,
             peak_rss_mib: None,
             cpu_ms_per_request: None,
+            statuses: std::collections::BTreeMap::new(),
         };
         let runs = vec![run("A", 1000, 1.0), run("A", 100_000, 1.5), run("B", 1000, 2.0), run("B", 100_000, 2.5)];
         let svg = plot(&runs);
