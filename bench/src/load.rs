@@ -130,14 +130,14 @@ struct Plan {
 
 /// Runs the workload and appends its outcome to `--out`.
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let address = args.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let host = args.url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let pending = match &args.pending {
         Some(file) => read_pending(file, args.pending_skip)?,
         None => Vec::new(),
     };
     let mut plan = Plan {
         target: args.target,
-        host: address.clone(),
+        host,
         workload: args.workload,
         tokens: Vec::new(),
         plain_accounts: args.plain_accounts.max(1),
@@ -149,7 +149,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         sent: AtomicUsize::new(0),
     };
     if matches!(args.workload, Workload::Me | Workload::Mixed) {
-        plan.tokens = sign_in_for_tokens(&plan, &address, args.connections.min(args.plain_accounts)).await?;
+        plan.tokens = sign_in_for_tokens(&plan, args.connections.min(args.plain_accounts)).await?;
     }
     let plan = Arc::new(plan);
     let before = args.pid.map(ProcessStats::start);
@@ -158,13 +158,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let statuses = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
     let mut connections = tokio::task::JoinSet::new();
     for c in 0..args.connections {
-        let (plan, address, statuses) = (plan.clone(), address.clone(), statuses.clone());
+        let (plan, statuses) = (plan.clone(), statuses.clone());
         // Open loop: connection c sends every `connections / rate` seconds, staggered.
         let schedule = args.rate.map(|rate| {
             let interval = Duration::from_secs_f64(args.connections as f64 / rate);
             (started + Duration::from_secs_f64(c as f64 / rate), interval)
         });
-        connections.spawn(async move { connection(plan, address, end, schedule, statuses).await });
+        connections.spawn(async move { connection(plan, end, schedule, statuses).await });
     }
     let mut latencies = new_histogram()?;
     let mut errors = 0;
@@ -218,14 +218,13 @@ fn read_pending(file: &PathBuf, skip: usize) -> anyhow::Result<Vec<(usize, Strin
 /// One keep-alive connection's loop; returns its latencies and errors.
 async fn connection(
     plan: Arc<Plan>,
-    address: String,
     end: Instant,
     schedule: Option<(Instant, Duration)>,
     statuses: Arc<Mutex<BTreeMap<u16, u64>>>,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut latencies = new_histogram()?;
     let mut errors = 0;
-    let mut sender = connect(&address).await?;
+    let mut sender = connect(&plan.host).await?;
     let mut due = schedule.map(|(first, _)| first);
     loop {
         let began = match due {
@@ -246,7 +245,7 @@ async fn connection(
             Ok(status) => status.as_u16(),
             Err(e) => {
                 eprintln!("transport error: {e}; reconnecting");
-                sender = connect(&address).await?;
+                sender = connect(&plan.host).await?;
                 0
             }
         };
@@ -376,8 +375,8 @@ fn build(
 }
 
 /// Signs `count` accounts without MFA in (before the clock starts); their tokens.
-async fn sign_in_for_tokens(plan: &Plan, address: &str, count: usize) -> anyhow::Result<Vec<String>> {
-    let mut sender = connect(address).await?;
+async fn sign_in_for_tokens(plan: &Plan, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut sender = connect(&plan.host).await?;
     let mut tokens = Vec::with_capacity(count);
     for i in 0..count.max(1) {
         let (login, password) = (accounts::plain_username(i), accounts::password(i));

@@ -318,3 +318,21 @@ async fn a_second_authenticator_is_added_by_name_and_removed_on_the_mfa_page() {
     assert!(removed.html.contains("The authenticator was removed."), "{}", removed.html);
     assert!(!removed.html.contains("Pixel") && removed.html.contains("This is your only authenticator"));
 }
+
+#[tokio::test]
+async fn adding_or_removing_an_authenticator_without_the_csrf_token_is_403_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (browser, first, _) = enrolled(&app).await;
+    app.clock.advance(Duration::seconds(30));
+    let add = browser.get("/account/mfa/authenticators/new").await;
+    let (new_code, current) = (app.code(&secret_of(&add), 0), app.code(&first, 0));
+    let forged = browser
+        .post("/account/mfa/authenticators", &[("name", "Evil"), ("code", &new_code), ("current_code", &current)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let manage = browser.get("/account/mfa").await;
+    assert!(!manage.html.contains("Evil") && manage.html.contains("This is your only authenticator"));
+    assert!(!manage.html.contains("action=\"/account/mfa/authenticators/"), "the only one has no remove form");
+    let removed = browser.post("/account/mfa/authenticators/anything/remove", &[("code", &current)]).await;
+    assert_eq!(removed.status, StatusCode::FORBIDDEN, "checked before the id is looked at");
+}

@@ -183,8 +183,8 @@ impl Mfa {
         if !self.store.confirm_totp(user.id, &first, &hashes).await? {
             return Err(CoreError::MfaAlreadyOn);
         }
+        // No trusted browser survives: none is stored while MFA is off.
         self.store.delete_other_sessions(user.id, Some(session)).await?;
-        self.store.delete_trusted_devices(user.id).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }

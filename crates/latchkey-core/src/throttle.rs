@@ -115,9 +115,7 @@ impl Throttle {
         match self.store.reserve_attempt(key, now, policy).await? {
             Reservation::Granted { failures } => Ok(failures),
             Reservation::Refused { blocked_until } => {
-                let wait = blocked_until.map_or(policy.max_delay, |until| until - now);
-                let retry_after = u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1);
-                Err(CoreError::RateLimited { retry_after })
+                Err(rate_limited(blocked_until.map_or(policy.max_delay, |until| until - now)))
             }
         }
     }
@@ -138,10 +136,7 @@ impl Throttle {
         let now = self.clock.now();
         match self.store.blocked_until(key, now).await? {
             None => Ok(()),
-            Some(until) => {
-                let wait = (until - now).min(policy.max_delay);
-                Err(CoreError::RateLimited { retry_after: u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1) })
-            }
+            Some(until) => Err(rate_limited((until - now).min(policy.max_delay))),
         }
     }
 
@@ -151,6 +146,11 @@ impl Throttle {
     pub async fn count_failure(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
         Ok(self.store.count_failure(key, self.clock.now(), policy).await?)
     }
+}
+
+/// A refusal that says to come back after `wait` (at least a second).
+fn rate_limited(wait: Duration) -> CoreError {
+    CoreError::RateLimited { retry_after: u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1) }
 }
 
 /// The counter of code guesses on an account.

@@ -121,7 +121,7 @@ pub async fn post_add(
             return manage_page(
                 &app,
                 &current,
-                ManageMessages { remove_error: Some(why), ..ManageMessages::default() },
+                ManageMessages { authenticator_error: Some(why), ..ManageMessages::default() },
             )
             .await;
         }
@@ -141,11 +141,14 @@ pub async fn post_remove(
     verify_token(&current.session.csrf_token, &form.csrf_token)?;
     let messages = match app.services.mfa.remove_authenticator(&current.user, &id, &form.code, &client).await {
         Ok(()) => ManageMessages { notice: Some("The authenticator was removed.".into()), ..ManageMessages::default() },
-        Err(CoreError::InvalidCode) => ManageMessages { remove_error: Some(WRONG_CODE), ..ManageMessages::default() },
-        Err(CoreError::Refused(why)) => ManageMessages { remove_error: Some(why), ..ManageMessages::default() },
-        Err(CoreError::NotFound) => {
-            ManageMessages { remove_error: Some("That authenticator is already gone."), ..ManageMessages::default() }
+        Err(CoreError::InvalidCode) => {
+            ManageMessages { authenticator_error: Some(WRONG_CODE), ..ManageMessages::default() }
         }
+        Err(CoreError::Refused(why)) => ManageMessages { authenticator_error: Some(why), ..ManageMessages::default() },
+        Err(CoreError::NotFound) => ManageMessages {
+            authenticator_error: Some("That authenticator is already gone."),
+            ..ManageMessages::default()
+        },
         Err(e) => return Err(e.into()),
     };
     manage_page(&app, &current, messages).await

@@ -34,7 +34,7 @@ struct ManagePage {
     codes_left: usize,
     authenticators: Vec<AuthenticatorRow>,
     notice: Option<String>,
-    remove_error: Option<&'static str>,
+    authenticator_error: Option<&'static str>,
     regenerate_error: Option<&'static str>,
     disable_error: Option<&'static str>,
 }
@@ -53,8 +53,8 @@ struct AuthenticatorRow {
 pub(super) struct ManageMessages {
     /// Something that worked ("Added …").
     pub notice: Option<String>,
-    /// A removal that failed.
-    pub remove_error: Option<&'static str>,
+    /// Adding or removing an authenticator failed.
+    pub authenticator_error: Option<&'static str>,
     /// New recovery codes were refused.
     pub regenerate_error: Option<&'static str>,
     /// Turning MFA off was refused.
@@ -147,7 +147,7 @@ pub(super) async fn manage_page(
             })
             .collect(),
         notice: messages.notice,
-        remove_error: messages.remove_error,
+        authenticator_error: messages.authenticator_error,
         regenerate_error: messages.regenerate_error,
         disable_error: messages.disable_error,
     };
