@@ -127,7 +127,7 @@ async fn create_mfa_accounts(
             let record = NewUserRecord { user: user(id, &accounts::mfa_username(i))?, password_hash: hash.to_string() };
             store.insert_user(&record).await?;
             let authenticator = AuthenticatorRecord {
-                id: format!("bench-{i}"),
+                id: format!("bench-{i}").into(),
                 name: "Bench".into(),
                 secret_sealed: key.seal(&accounts::mfa_secret(i), id.0.as_bytes()),
                 created_at: record.user.created_at,

@@ -86,7 +86,7 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
     };
     store.insert_user(&latchkey_core::store::NewUserRecord { user: user.clone(), password_hash: phc }).await?;
     let first = AuthenticatorRecord {
-        id: format!("floor-{}", id.0.simple()),
+        id: format!("floor-{}", id.0.simple()).into(),
         name: "Floor".into(),
         secret_sealed: vec![0; 60],
         created_at: user.created_at,

@@ -3,7 +3,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latchkey_core::{CoreError, FieldErrors, StoreError};
+use latchkey_core::{CoreError, FieldErrors, Refusal, StoreError};
+
+use super::web::words;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -126,6 +128,30 @@ pub fn conflict_message(field: &str) -> String {
     format!("That {field} is already taken.")
 }
 
+/// A refusal, in the API's words, with the status it answers.
+fn refusal(reason: Refusal) -> ApiError {
+    let conflict = |why: &str| ApiError::Conflict(why.into());
+    match reason {
+        Refusal::MfaAlreadyOn => conflict("Multi-factor authentication is already on."),
+        Refusal::MfaOff => ApiError::NotFound("Multi-factor authentication is not on; turn it on first.".into()),
+        Refusal::NoEnrolment => ApiError::NotFound(
+            "No enrolment of this session is in progress (none was started, it expired, or a newer one replaced it); start one first."
+                .into(),
+        ),
+        Refusal::TooManyAuthenticators => {
+            conflict("You have as many authenticators as an account may have; remove one first.")
+        }
+        Refusal::LastAuthenticator => {
+            conflict("This is your only authenticator. To remove it, turn multi-factor authentication off.")
+        }
+        Refusal::AuthenticatorsChanged => {
+            conflict("That authenticator cannot be removed now: the authenticators changed meanwhile; list them again.")
+        }
+    }
+}
+
+/// Every outcome is named: a new [`CoreError`] variant does not compile until
+/// someone decides what the API answers.
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
@@ -137,9 +163,7 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidNewCode => ApiError::InvalidNewCode,
             CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
-            CoreError::MfaAlreadyOn => ApiError::Conflict("Multi-factor authentication is already on.".into()),
-            CoreError::MfaMissing(what) => ApiError::NotFound(what.into()),
-            CoreError::Refused(why) => ApiError::Conflict(why.into()),
+            CoreError::Refused(reason) => refusal(reason),
             CoreError::NotFound => ApiError::NotFound("Nothing here.".into()),
             CoreError::Busy => ApiError::Unavailable,
             CoreError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
@@ -147,7 +171,10 @@ impl From<CoreError> for ApiError {
                 log_internal(&cause);
                 ApiError::Unavailable
             }
-            other => ApiError::Internal(log_internal(&other)),
+            CoreError::Store(e @ (StoreError::Conflict(_) | StoreError::Corrupt(_))) => {
+                ApiError::Internal(log_internal(&e))
+            }
+            CoreError::Internal(cause) => ApiError::Internal(log_internal(&cause)),
         }
     }
 }
@@ -195,6 +222,11 @@ pub enum WebError {
     Unavailable,
     /// 500: a bug; logged with a reference id.
     Internal(Uuid),
+    /// An expected refusal that no form of the page shows beside a field:
+    /// the status, and what the page says.
+    Refused(StatusCode, String),
+    /// The session ended meanwhile: 303 to the sign-in page.
+    SignInRequired,
 }
 
 /// What an error page shows; put in the response's extensions for the renderer.
@@ -249,6 +281,12 @@ impl WebError {
                     message: format!("Something went wrong on our side. If it keeps happening, mention reference {reference}."),
                 },
             ),
+            WebError::Refused(status, message) => {
+                (*status, ErrorPage { title: "That did not work", message: message.clone() })
+            }
+            WebError::SignInRequired => {
+                (StatusCode::UNAUTHORIZED, page("Sign in again", "Your session has ended. Sign in again to go on."))
+            }
         }
     }
 }
@@ -263,9 +301,24 @@ fn wait_in_words(seconds: u64) -> String {
     }
 }
 
+/// Every outcome is named: a new [`CoreError`] variant does not compile until
+/// someone decides what the pages show. Handlers match the outcomes their
+/// form shows beside a field first; what is left becomes a page of its own.
 impl From<CoreError> for WebError {
     fn from(e: CoreError) -> Self {
+        let refused = |status, message: &str| WebError::Refused(status, message.to_string());
         match e {
+            CoreError::Validation(fields) => {
+                WebError::Refused(StatusCode::UNPROCESSABLE_ENTITY, fields.into_values().collect::<Vec<_>>().join(" "))
+            }
+            CoreError::Conflict(field) => WebError::Refused(StatusCode::CONFLICT, conflict_message(field)),
+            CoreError::InvalidCredentials => refused(StatusCode::UNAUTHORIZED, words::INVALID_CREDENTIALS),
+            CoreError::AccountLocked => refused(StatusCode::FORBIDDEN, words::ACCOUNT_LOCKED),
+            CoreError::InvalidCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_CODE),
+            CoreError::InvalidNewCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_NEW_CODE),
+            CoreError::ClockOff { seconds } => WebError::Refused(StatusCode::UNAUTHORIZED, clock_off_message(seconds)),
+            CoreError::Refused(reason) => refused(StatusCode::CONFLICT, words::refusal(reason)),
+            CoreError::Unauthenticated => WebError::SignInRequired,
             CoreError::Busy => WebError::Unavailable,
             CoreError::RateLimited { retry_after } => WebError::RateLimited(retry_after),
             CoreError::NotFound => WebError::NotFound,
@@ -273,7 +326,10 @@ impl From<CoreError> for WebError {
                 log_internal(&cause);
                 WebError::Unavailable
             }
-            other => WebError::Internal(log_internal(&other)),
+            CoreError::Store(e @ (StoreError::Conflict(_) | StoreError::Corrupt(_))) => {
+                WebError::Internal(log_internal(&e))
+            }
+            CoreError::Internal(cause) => WebError::Internal(log_internal(&cause)),
         }
     }
 }
@@ -286,6 +342,9 @@ impl From<askama::Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        if let WebError::SignInRequired = self {
+            return axum::response::Redirect::to("/login").into_response();
+        }
         let (status, page) = self.parts();
         let mut response = status.into_response();
         if let WebError::RateLimited(seconds) = self {

@@ -3,15 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use axum_extra::extract::CookieJar;
-use latchkey_core::{ClientInfo, CoreError, Session, User};
+use latchkey_core::{ClientInfo, Session, User};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, WebError};
@@ -43,30 +42,6 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         }
         JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("The body is not valid JSON.".into()),
         _ => ApiError::BadRequest("The body could not be read.".into()),
-    }
-}
-
-/// A URL-encoded form body. Every form is CSRF-protected, so one that cannot
-/// be read cannot carry a valid token: a 403, like a missing token. A form
-/// over the limit is a 413.
-pub struct WebForm<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WebForm<T> {
-    type Rejection = WebError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Form::<T>::from_request(req, state).await {
-            Ok(Form(value)) => Ok(WebForm(value)),
-            Err(rejection) => Err(form_rejection(&rejection)),
-        }
-    }
-}
-
-fn form_rejection(rejection: &FormRejection) -> WebError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        WebError::TooLarge
-    } else {
-        WebError::Csrf
     }
 }
 
@@ -143,34 +118,15 @@ pub struct CurrentUser {
     pub session: Session,
 }
 
-/// Why a page that needs a signed-in user cannot be shown.
-pub enum SignInRequired {
-    /// No live session: go to the sign-in page.
-    Redirect,
-    /// The store failed.
-    Error(WebError),
-}
-
-impl IntoResponse for SignInRequired {
-    fn into_response(self) -> Response {
-        match self {
-            SignInRequired::Redirect => Redirect::to("/login").into_response(),
-            SignInRequired::Error(e) => e.into_response(),
-        }
-    }
-}
-
 impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = SignInRequired;
+    /// No live session is [`WebError::SignInRequired`]: a 303 to the sign-in page.
+    type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let token = cookies::session_token(&jar, &state.web).ok_or(SignInRequired::Redirect)?;
-        match state.services.sessions.authenticate(&token).await {
-            Ok((session, user)) => Ok(CurrentUser { user, session }),
-            Err(CoreError::Unauthenticated) => Err(SignInRequired::Redirect),
-            Err(e) => Err(SignInRequired::Error(e.into())),
-        }
+        let token = cookies::session_token(&jar, &state.web).ok_or(WebError::SignInRequired)?;
+        let (session, user) = state.services.sessions.authenticate(&token).await?;
+        Ok(CurrentUser { user, session })
     }
 }
 
@@ -180,8 +136,8 @@ impl axum::extract::OptionalFromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(user) => Ok(Some(user)),
-            Err(SignInRequired::Redirect) => Ok(None),
-            Err(SignInRequired::Error(e)) => Err(e),
+            Err(WebError::SignInRequired) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

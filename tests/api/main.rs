@@ -8,6 +8,7 @@ mod admin_cli;
 mod api_authenticators;
 mod api_errors;
 mod api_mfa;
+mod api_security;
 mod api_sessions;
 mod api_signup;
 mod binary;

@@ -317,6 +317,11 @@ async fn a_second_authenticator_is_added_by_name_and_removed_on_the_mfa_page() {
     let removed = browser.post(action, &[("csrf_token", &added.csrf()), ("code", &app.code(&first, 0))]).await;
     assert!(removed.html.contains("The authenticator was removed."), "{}", removed.html);
     assert!(!removed.html.contains("Pixel") && removed.html.contains("This is your only authenticator"));
+
+    let security = browser.get("/account/security").await;
+    assert!(security.html.contains("Authenticator added"), "{}", security.html);
+    assert!(security.html.contains("Authenticator removed"));
+    assert!(!security.html.contains(">Other<"), "every event is named");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use latchkey_core::events::{verify_chain, ChainCheck, EventRecord};
+use latchkey_core::events::{verify_chain, ChainCheck, EventKind, EventRecord};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
     AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError, TrustedDeviceRecord,
@@ -140,9 +140,9 @@ async fn sessions_live_until_idle_or_absolute_expiry(store: Arc<dyn Store>) {
     assert!(store.touch_session("hash-s1", at(3600), at(3599), at(3540)).await.unwrap().is_none(), "past its lifetime");
     assert!(store.touch_session("nope", at(100), at(0), at(40)).await.unwrap().is_none());
     let bob = user(&store, "bob").await;
-    assert!(!store.delete_session(bob.id, "s1").await.unwrap(), "only the owner ends a session");
-    assert!(store.delete_session(alice.id, "s1").await.unwrap());
-    assert!(!store.delete_session(alice.id, "s1").await.unwrap());
+    assert!(!store.delete_session(bob.id, &"s1".into()).await.unwrap(), "only the owner ends a session");
+    assert!(store.delete_session(alice.id, &"s1".into()).await.unwrap());
+    assert!(!store.delete_session(alice.id, &"s1".into()).await.unwrap());
 }
 
 async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
@@ -150,7 +150,7 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
     for id in ["a", "b", "c"] {
         store.insert_session(&session(&alice, id, 0), at(-1800)).await.unwrap();
     }
-    assert_eq!(store.delete_other_sessions(alice.id, Some("b")).await.unwrap(), 2);
+    assert_eq!(store.delete_other_sessions(alice.id, Some(&"b".into())).await.unwrap(), 2);
     let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
     assert_eq!(left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
     assert_eq!(store.delete_other_sessions(alice.id, None).await.unwrap(), 1);
@@ -172,12 +172,14 @@ fn authenticator(id: &str, sealed: &[u8], step: i64) -> AuthenticatorRecord {
 async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"sealed", 100), &[]).await.unwrap());
-    assert!(!store.use_totp_step(alice.id, "a", 100, 0, None).await.unwrap(), "the confirming step is spent");
-    assert!(!store.use_totp_step(alice.id, "a", 99, 0, None).await.unwrap(), "so are earlier ones");
+    assert!(!store.use_totp_step(alice.id, &"a".into(), 100, 0, None).await.unwrap(), "the confirming step is spent");
+    assert!(!store.use_totp_step(alice.id, &"a".into(), 99, 0, None).await.unwrap(), "so are earlier ones");
     let mut race = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let store = store.clone();
-        race.spawn(async move { store.use_totp_step(alice.id, "a", 101, 1, Some("198.51.100.7")).await.unwrap() });
+        race.spawn(
+            async move { store.use_totp_step(alice.id, &"a".into(), 101, 1, Some("198.51.100.7")).await.unwrap() },
+        );
     }
     let wins = race.join_all().await.into_iter().filter(|won| *won).count();
     assert_eq!(wins, 1);
@@ -190,39 +192,42 @@ async fn a_step_is_used_once_per_user_across_authenticators(store: Arc<dyn Store
     let alice = user(&store, "alice").await;
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 10), &[]).await.unwrap());
     assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 10), 10).await.unwrap());
-    assert!(store.use_totp_step(alice.id, "b", 11, 0, None).await.unwrap());
-    assert!(!store.use_totp_step(alice.id, "a", 11, 0, None).await.unwrap(), "contract: a step once per user");
+    assert!(store.use_totp_step(alice.id, &"b".into(), 11, 0, None).await.unwrap());
+    assert!(!store.use_totp_step(alice.id, &"a".into(), 11, 0, None).await.unwrap(), "contract: a step once per user");
     let steps: Vec<i64> = store.list_authenticators(alice.id).await.unwrap().iter().map(|a| a.last_used_step).collect();
     assert_eq!(steps, vec![10, 11], "the refused use left the other authenticator as it was");
-    assert!(!store.use_totp_step(alice.id, "nope", 12, 0, None).await.unwrap(), "an unknown authenticator");
-    assert!(store.use_totp_step(alice.id, "a", 12, 0, None).await.unwrap(), "which spent nothing");
+    assert!(!store.use_totp_step(alice.id, &"nope".into(), 12, 0, None).await.unwrap(), "an unknown authenticator");
+    assert!(store.use_totp_step(alice.id, &"a".into(), 12, 0, None).await.unwrap(), "which spent nothing");
 }
 
 async fn authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     assert!(!store.add_authenticator(alice.id, &authenticator("x", b"x", 1), 3).await.unwrap(), "MFA is off");
     assert!(store.list_authenticators(alice.id).await.unwrap().is_empty());
-    store.put_totp_enrolment(alice.id, "s1", b"pending", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, &"s1".into(), b"pending", at(600)).await.unwrap();
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
-    store.put_totp_enrolment(alice.id, "s1", b"pending", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, &"s1".into(), b"pending", at(600)).await.unwrap();
     assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 2), 3).await.unwrap());
-    assert!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert!(
+        store.get_totp_enrolment(alice.id, &"s1".into(), at(0)).await.unwrap().is_none(),
+        "the enrolment is used up"
+    );
     assert!(store.add_authenticator(alice.id, &authenticator("c", b"three", 3), 3).await.unwrap());
     assert!(!store.add_authenticator(alice.id, &authenticator("d", b"four", 4), 3).await.unwrap(), "the limit");
     let names: Vec<String> = store.list_authenticators(alice.id).await.unwrap().into_iter().map(|a| a.name).collect();
     assert_eq!(names, vec!["phone a", "phone b", "phone c"], "oldest first");
-    assert!(store.remove_authenticator(alice.id, "c").await.unwrap());
-    assert!(!store.remove_authenticator(alice.id, "c").await.unwrap(), "gone");
+    assert!(store.remove_authenticator(alice.id, &"c".into()).await.unwrap());
+    assert!(!store.remove_authenticator(alice.id, &"c".into()).await.unwrap(), "gone");
     // Two removals at once of the last two: one wins, one authenticator stays.
     let mut race = tokio::task::JoinSet::new();
     for id in ["a", "b"] {
         let store = store.clone();
-        race.spawn(async move { store.remove_authenticator(alice.id, id).await.unwrap() });
+        race.spawn(async move { store.remove_authenticator(alice.id, &id.into()).await.unwrap() });
     }
     assert_eq!(race.join_all().await.into_iter().filter(|removed| *removed).count(), 1);
     assert_eq!(store.list_authenticators(alice.id).await.unwrap().len(), 1, "never the last");
     let bob = user(&store, "bob").await;
-    assert!(!store.remove_authenticator(bob.id, "a").await.unwrap(), "not bob's");
+    assert!(!store.remove_authenticator(bob.id, &"a".into()).await.unwrap(), "not bob's");
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
     assert!(store.list_authenticators(alice.id).await.unwrap().is_empty(), "MFA off removes them all");
 }
@@ -248,17 +253,24 @@ async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
 
 async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    store.put_totp_enrolment(alice.id, "s1", b"first", at(600)).await.unwrap();
-    store.put_totp_enrolment(alice.id, "s1", b"second", at(600)).await.unwrap();
-    assert_eq!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap(), Some(b"second".to_vec()), "replaced");
-    assert!(store.get_totp_enrolment(alice.id, "s1", at(600)).await.unwrap().is_none(), "expired");
-    assert!(store.get_totp_enrolment(alice.id, "s2", at(0)).await.unwrap().is_none(), "another session's");
+    store.put_totp_enrolment(alice.id, &"s1".into(), b"first", at(600)).await.unwrap();
+    store.put_totp_enrolment(alice.id, &"s1".into(), b"second", at(600)).await.unwrap();
+    assert_eq!(
+        store.get_totp_enrolment(alice.id, &"s1".into(), at(0)).await.unwrap(),
+        Some(b"second".to_vec()),
+        "replaced"
+    );
+    assert!(store.get_totp_enrolment(alice.id, &"s1".into(), at(600)).await.unwrap().is_none(), "expired");
+    assert!(store.get_totp_enrolment(alice.id, &"s2".into(), at(0)).await.unwrap().is_none(), "another session's");
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     let hashes = vec!["h1".to_string(), "h2".to_string()];
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes).await.unwrap());
     assert!(!store.confirm_totp(alice.id, &authenticator("b", b"other", 6), &hashes).await.unwrap(), "only once");
     assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
-    assert!(store.get_totp_enrolment(alice.id, "s1", at(0)).await.unwrap().is_none(), "the enrolment is used up");
+    assert!(
+        store.get_totp_enrolment(alice.id, &"s1".into(), at(0)).await.unwrap().is_none(),
+        "the enrolment is used up"
+    );
     let all = store.list_authenticators(alice.id).await.unwrap();
     assert_eq!(all.iter().map(|a| a.secret_sealed.clone()).collect::<Vec<_>>(), vec![b"second".to_vec()]);
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
@@ -383,7 +395,7 @@ async fn events_appended_concurrently_form_one_chain(store: Arc<dyn Store>) {
         appends.spawn(async move {
             let event = EventRecord {
                 user_id: alice.id,
-                kind: format!("kind{i}"),
+                kind: EventKind::ALL[i as usize % EventKind::ALL.len()],
                 at: at(i),
                 client: ClientInfo { ip: Some("192.0.2.9".into()), user_agent: Some("ua".into()) },
             };
@@ -397,16 +409,15 @@ async fn events_appended_concurrently_form_one_chain(store: Arc<dyn Store>) {
     let last = store.chained_events(0, 100).await.unwrap().pop().unwrap();
     assert_eq!(listed[0].kind, last.event.kind, "newest first");
 
-    let event =
-        |kind: &str| EventRecord { user_id: alice.id, kind: kind.into(), at: at(100), client: ClientInfo::default() };
-    store.insert_event(&event("code_replayed")).await.unwrap();
+    let event = |kind| EventRecord { user_id: alice.id, kind, at: at(100), client: ClientInfo::default() };
+    store.insert_event(&event(EventKind::CodeReplayed)).await.unwrap();
     for _ in 0..150 {
-        store.insert_event(&event("signed_in")).await.unwrap();
+        store.insert_event(&event(EventKind::SignedIn)).await.unwrap();
     }
-    let kinds = ["code_replayed", "replay_alarm_cleared"];
+    let kinds = [EventKind::CodeReplayed, EventKind::ReplayAlarmCleared];
     let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
-    assert_eq!(latest.as_deref(), Some("code_replayed"), "found however many events came after");
-    store.insert_event(&event("replay_alarm_cleared")).await.unwrap();
+    assert_eq!(latest, Some(EventKind::CodeReplayed), "found however many events came after");
+    store.insert_event(&event(EventKind::ReplayAlarmCleared)).await.unwrap();
     let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
-    assert_eq!(latest.as_deref(), Some("replay_alarm_cleared"));
+    assert_eq!(latest, Some(EventKind::ReplayAlarmCleared));
 }

@@ -8,19 +8,14 @@ use crate::error::{CoreError, FieldErrors};
 use crate::events::{EventKind, Events};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
-use crate::sessions::{ClientInfo, NewSession, Sessions};
+use crate::sessions::{Sessions, SignInFrom, SignedIn};
 use crate::store::{NewUserRecord, Store, StoreError, UserRecord};
 use crate::throttle::{self, Throttle};
 
 /// Where a right password leads. `Debug` shows no token.
 pub enum SignIn {
-    /// Signed in: the user and the fresh session (new id and token).
-    Done {
-        /// Who signed in.
-        user: User,
-        /// The new session (boxed: it is much larger than the other variant).
-        session: Box<NewSession>,
-    },
+    /// Signed in (boxed: it is much larger than the other variant).
+    Done(Box<SignedIn>),
     /// MFA is on: a pending sign-in that only a code completes.
     NeedsCode {
         /// The opaque token naming the pending sign-in (the API's `mfa_token`).
@@ -33,7 +28,7 @@ pub enum SignIn {
 impl std::fmt::Debug for SignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SignIn::Done { user, .. } => write!(f, "SignIn::Done({})", user.id),
+            SignIn::Done(signed_in) => write!(f, "SignIn::Done({signed_in:?})"),
             SignIn::NeedsCode { pending, .. } => write!(f, "SignIn::NeedsCode({})", pending.user_id),
         }
     }
@@ -115,20 +110,28 @@ impl Accounts {
         }
     }
 
+    /// Creates an account and signs it in, as the sign-up page does: the
+    /// session and the `signed_in` event in the same call.
+    pub async fn sign_up_and_sign_in(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        from: &SignInFrom<'_>,
+    ) -> Result<SignedIn, CoreError> {
+        let user = self.sign_up(username, email, password).await?;
+        self.sessions.open(user, from).await
+    }
+
     /// Checks a login (username or email) and password: starts a session, or
     /// for an account with MFA on, a pending sign-in that only a code completes.
     /// An unknown login and a wrong password give the same error after the same
     /// work: an Argon2 verification against a dummy hash. Guesses are counted
     /// per address and per login name (existing or not) before the hash runs.
     /// A browser or client that holds a trusted-device token of this account
-    /// (`device`) skips the code.
-    pub async fn sign_in(
-        &self,
-        login: &str,
-        password: &str,
-        device: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<SignIn, CoreError> {
+    /// (`from.device_token`) skips the code.
+    pub async fn sign_in(&self, login: &str, password: &str, from: &SignInFrom<'_>) -> Result<SignIn, CoreError> {
+        let client = from.client;
         let password = Password::new(password);
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
@@ -152,15 +155,13 @@ impl Accounts {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 Err(CoreError::AccountLocked)
             }
-            Some(record) if verified && record.user.mfa_enabled && !self.trusted(&record.user, device).await? => {
+            Some(record)
+                if verified && record.user.mfa_enabled && !self.trusted(&record.user, from.device_token).await? =>
+            {
                 let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
                 Ok(SignIn::NeedsCode { token, pending })
             }
-            Some(record) if verified => {
-                let session = self.sessions.start(&record.user, client).await?;
-                self.events.record(record.user.id, EventKind::SignedIn, client).await?;
-                Ok(SignIn::Done { user: record.user, session: Box::new(session) })
-            }
+            Some(record) if verified => Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from).await?))),
             Some(record) => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 if failures == throttle::PASSWORDS_PER_LOGIN.free {

@@ -1,6 +1,7 @@
 //! Domain newtypes: a value of one of these types has passed the contract's rules.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -27,6 +28,86 @@ impl UserId {
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// The public id of a stored thing of kind `K` (a session, an authenticator,
+/// a trusted browser): safe to show and to name in a request, and typed by
+/// what it names, so that one kind of id cannot be passed for another.
+pub struct PublicId<K> {
+    value: String,
+    names: PhantomData<fn() -> K>,
+}
+
+/// The kinds of things a [`PublicId`] names (types without values).
+pub mod id_kinds {
+    /// A session.
+    #[derive(Debug)]
+    pub enum Session {}
+    /// A TOTP authenticator.
+    #[derive(Debug)]
+    pub enum Authenticator {}
+    /// A browser trusted to skip the code.
+    #[derive(Debug)]
+    pub enum TrustedDevice {}
+}
+
+/// A session's public id (not its token).
+pub type SessionId = PublicId<id_kinds::Session>;
+/// An authenticator's public id.
+pub type AuthenticatorId = PublicId<id_kinds::Authenticator>;
+/// A trusted browser's public id.
+pub type TrustedDeviceId = PublicId<id_kinds::TrustedDevice>;
+
+impl<K> PublicId<K> {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self::from(Uuid::new_v4().to_string())
+    }
+
+    /// The id as stored and shown.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+}
+
+impl<K> From<String> for PublicId<K> {
+    /// Any text names at most one thing: an id from a request that names
+    /// nothing of the caller's is simply not found.
+    fn from(value: String) -> Self {
+        PublicId { value, names: PhantomData }
+    }
+}
+
+impl<K> From<&str> for PublicId<K> {
+    fn from(value: &str) -> Self {
+        Self::from(value.to_string())
+    }
+}
+
+impl<K> Clone for PublicId<K> {
+    fn clone(&self) -> Self {
+        Self::from(self.value.clone())
+    }
+}
+
+impl<K> PartialEq for PublicId<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<K> Eq for PublicId<K> {}
+
+impl<K> fmt::Debug for PublicId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+
+impl<K> fmt::Display for PublicId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
     }
 }
 

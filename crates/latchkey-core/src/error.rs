@@ -7,6 +7,26 @@ use crate::store::StoreError;
 /// Validation messages keyed by field name, as the contract's `fields` map shows them.
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
+/// An action the account's state forbids, named so that each audience (the
+/// pages, the API) words it once, in its own voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Enrolment or confirmation asked for while MFA is already on.
+    MfaAlreadyOn,
+    /// An MFA action (turn off, new recovery codes, another authenticator)
+    /// for an account with MFA off.
+    MfaOff,
+    /// A confirmation without a live enrolment of this session: none was
+    /// started, it expired, or another session's replaced it.
+    NoEnrolment,
+    /// Adding an authenticator past [`crate::mfa::MAX_AUTHENTICATORS`].
+    TooManyAuthenticators,
+    /// Removing the only authenticator (turning MFA off does that).
+    LastAuthenticator,
+    /// The authenticator to remove went, or the others did, meanwhile.
+    AuthenticatorsChanged,
+}
+
 /// Why a service call did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -36,16 +56,9 @@ pub enum CoreError {
         /// Positive: the device is ahead.
         seconds: i64,
     },
-    /// Enrolment asked for while MFA is already on.
-    #[error("multi-factor authentication is already on")]
-    MfaAlreadyOn,
-    /// An MFA action for a user without MFA, or a confirmation without an enrolment.
-    #[error("{0}")]
-    MfaMissing(&'static str),
-    /// An action the account's state forbids (removing the last
-    /// authenticator, adding one past the limit); the text says why.
-    #[error("{0}")]
-    Refused(&'static str),
+    /// An action the account's state forbids; the reason says which rule.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
     /// Too many failed attempts: try again after this many seconds.
     #[error("rate limited")]
     RateLimited {

@@ -59,6 +59,35 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in the order they were introduced (tests and pages walk it).
+    pub const ALL: [EventKind; 20] = [
+        EventKind::SignedIn,
+        EventKind::SignInFailed,
+        EventKind::SignedOut,
+        EventKind::SessionRevoked,
+        EventKind::MfaEnrolmentStarted,
+        EventKind::MfaEnabled,
+        EventKind::MfaDisabled,
+        EventKind::WrongCode,
+        EventKind::CodeReplayed,
+        EventKind::RecoveryCodeUsed,
+        EventKind::RecoveryCodesRegenerated,
+        EventKind::Lockout,
+        EventKind::MfaLocked,
+        EventKind::MfaResetByOperator,
+        EventKind::AccountLocked,
+        EventKind::AccountUnlocked,
+        EventKind::ReplayAlarmCleared,
+        EventKind::DeviceTrusted,
+        EventKind::AuthenticatorAdded,
+        EventKind::AuthenticatorRemoved,
+    ];
+
+    /// The kind a stored name names; `None` for a name no version wrote.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,8 +120,8 @@ impl EventKind {
 pub struct EventRecord {
     /// Whose account.
     pub user_id: UserId,
-    /// What happened ([`EventKind::as_str`]).
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// When.
     pub at: OffsetDateTime,
     /// From where.
@@ -206,12 +235,7 @@ impl Events {
         client: &ClientInfo,
         notices: Vec<Notice>,
     ) -> Result<(), CoreError> {
-        let event = EventRecord {
-            user_id: user,
-            kind: kind.as_str().to_string(),
-            at: self.clock.now(),
-            client: client.clone(),
-        };
+        let event = EventRecord { user_id: user, kind, at: self.clock.now(), client: client.clone() };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
         self.store.insert_event(&event).await?;
         if !self.notifiers.is_empty() && !notices.is_empty() {
@@ -233,9 +257,9 @@ impl Events {
     /// user's answer: a `code_replayed` event newer than the last time the
     /// alarm was cleared.
     pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
-        let kinds = [EventKind::CodeReplayed.as_str(), EventKind::ReplayAlarmCleared.as_str()];
+        let kinds = [EventKind::CodeReplayed, EventKind::ReplayAlarmCleared];
         let latest = self.store.latest_event_kind(user, &kinds).await?;
-        Ok(latest.as_deref() == Some(EventKind::CodeReplayed.as_str()))
+        Ok(latest == Some(EventKind::CodeReplayed))
     }
 
     /// The notices an event calls for, if notices are sent at all. A sign-in
@@ -264,7 +288,7 @@ impl Events {
             EventKind::DeviceTrusted => vec![Notice::DeviceTrusted],
             EventKind::SignedIn => {
                 let earlier = self.store.list_events(user, LIST_LIMIT).await?;
-                let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn.as_str()).collect();
+                let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();
                 let known = sign_ins.iter().any(|e| e.client.user_agent == client.user_agent);
                 if !sign_ins.is_empty() && !known {
                     vec![Notice::NewDevice]
@@ -318,7 +342,7 @@ pub fn chain_hash(prev_hash: &str, event: &EventRecord) -> String {
     let fields: [&str; 6] = [
         prev_hash,
         &user,
-        &event.kind,
+        event.kind.as_str(),
         &at,
         event.client.ip.as_deref().unwrap_or(""),
         event.client.user_agent.as_deref().unwrap_or(""),
@@ -397,10 +421,10 @@ mod tests {
     use super::*;
     use crate::UserId;
 
-    fn event(kind: &str) -> EventRecord {
+    fn event(kind: EventKind) -> EventRecord {
         EventRecord {
             user_id: UserId(uuid::Uuid::nil()),
-            kind: kind.into(),
+            kind,
             at: OffsetDateTime::UNIX_EPOCH,
             client: ClientInfo { ip: Some("127.0.0.1".into()), user_agent: None },
         }
@@ -410,7 +434,7 @@ mod tests {
     fn a_chain_checks_until_the_first_changed_event() {
         let mut chain = Vec::new();
         let mut prev = GENESIS.to_string();
-        for (id, kind) in ["signed_in", "mfa_enabled", "signed_out"].iter().enumerate() {
+        for (id, kind) in [EventKind::SignedIn, EventKind::MfaEnabled, EventKind::SignedOut].into_iter().enumerate() {
             let hash = chain_hash(&prev, &event(kind));
             chain.push(ChainedEvent {
                 id: id as i64 + 1,
@@ -425,7 +449,7 @@ mod tests {
         assert_eq!(walker.checked(), 3);
 
         let mut changed = chain.clone();
-        changed[1].event.kind = "mfa_disabled".into();
+        changed[1].event.kind = EventKind::MfaDisabled;
         let mut walker = ChainWalker::default();
         assert_eq!(changed.iter().try_for_each(|e| walker.check(e)), Err(2));
 
@@ -436,8 +460,16 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("kind_from_the_future"), None);
+    }
+
+    #[test]
     fn fields_are_length_prefixed_so_shifting_text_between_them_changes_the_hash() {
-        let mut a = event("x");
+        let mut a = event(EventKind::SignedIn);
         a.client.ip = Some("ab".into());
         a.client.user_agent = Some("c".into());
         let mut b = a.clone();

@@ -23,13 +23,15 @@ pub mod totp;
 
 pub use accounts::{Accounts, SignIn};
 pub use clock::{Clock, SystemClock};
-pub use domain::{Email, NewPassword, PasswordPolicy, User, UserId, Username};
-pub use error::{CoreError, FieldErrors};
+pub use domain::{
+    AuthenticatorId, Email, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId, Username,
+};
+pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};
 pub use mfa::{Enrolment, Mfa, PendingSignIn};
 pub use password::PasswordHasher;
 pub use secret_box::SecretBox;
-pub use sessions::{ClientInfo, NewSession, Session, SessionId, SessionPolicy, Sessions};
+pub use sessions::{ClientInfo, DeviceTrust, NewSession, Session, SessionPolicy, Sessions, SignInFrom, SignedIn};
 pub use store::{Store, StoreError};
 
 use std::sync::Arc;

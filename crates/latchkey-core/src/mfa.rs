@@ -10,13 +10,13 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
-use crate::domain::{User, UserId};
-use crate::error::CoreError;
+use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
+use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
-use crate::sessions::{ClientInfo, NewSession, Sessions};
+use crate::sessions::{ClientInfo, DeviceTrust, Sessions, SignInFrom, SignedIn};
 use crate::store::{AuthenticatorRecord, PendingSignInRecord, Store, TrustedDeviceRecord};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
@@ -121,12 +121,12 @@ impl Mfa {
     pub async fn enrolment(
         &self,
         user: &User,
-        session: &str,
+        session: &SessionId,
         fresh: bool,
         client: &ClientInfo,
     ) -> Result<Enrolment, CoreError> {
         if user.mfa_enabled {
-            return Err(CoreError::MfaAlreadyOn);
+            return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
         self.pending_enrolment(user, session, fresh, client).await
     }
@@ -137,7 +137,7 @@ impl Mfa {
     async fn pending_enrolment(
         &self,
         user: &User,
-        session: &str,
+        session: &SessionId,
         fresh: bool,
         client: &ClientInfo,
     ) -> Result<Enrolment, CoreError> {
@@ -168,11 +168,11 @@ impl Mfa {
         user: &User,
         name: &str,
         code: &str,
-        session: &str,
+        session: &SessionId,
         client: &ClientInfo,
     ) -> Result<Vec<String>, CoreError> {
         if user.mfa_enabled {
-            return Err(CoreError::MfaAlreadyOn);
+            return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
         let name = authenticators::parse_name(name)?;
         let (sealed, step) = self.check_enrolment_code(user, session, code, client).await?;
@@ -181,7 +181,7 @@ impl Mfa {
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
         let first = self.new_authenticator(name, sealed, step, client);
         if !self.store.confirm_totp(user.id, &first, &hashes).await? {
-            return Err(CoreError::MfaAlreadyOn);
+            return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
         // No trusted browser survives: none is stored while MFA is off.
         self.store.delete_other_sessions(user.id, Some(session)).await?;
@@ -196,7 +196,7 @@ impl Mfa {
     async fn check_enrolment_code(
         &self,
         user: &User,
-        session: &str,
+        session: &SessionId,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(Vec<u8>, i64), CoreError> {
@@ -205,7 +205,7 @@ impl Mfa {
             .store
             .get_totp_enrolment(user.id, session, now)
             .await?
-            .ok_or(CoreError::MfaMissing("No enrolment is in progress; start one first."))?;
+            .ok_or(CoreError::Refused(Refusal::NoEnrolment))?;
         let secret = self.unseal(user.id, &sealed)?;
         let failures = self.reserve_code_attempt(user.id, &throttle::CODES_PER_ACCOUNT, client).await?;
         let digits = match SecondFactorCode::parse(code) {
@@ -225,7 +225,7 @@ impl Mfa {
     /// A confirmed authenticator's record, its confirming step spent.
     fn new_authenticator(&self, name: String, sealed: Vec<u8>, step: i64, client: &ClientInfo) -> AuthenticatorRecord {
         AuthenticatorRecord {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: AuthenticatorId::random(),
             name,
             secret_sealed: sealed,
             created_at: self.clock.now(),
@@ -373,7 +373,7 @@ impl Mfa {
     /// Turns MFA off with a current code; the recovery codes die with it.
     pub async fn disable(&self, user: &User, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
         if !user.mfa_enabled {
-            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+            return Err(CoreError::Refused(Refusal::MfaOff));
         }
         self.verify_code(user.id, code, client).await?;
         self.store.delete_totp_factor(user.id).await?;
@@ -389,13 +389,13 @@ impl Mfa {
         client: &ClientInfo,
     ) -> Result<Vec<String>, CoreError> {
         if !user.mfa_enabled {
-            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+            return Err(CoreError::Refused(Refusal::MfaOff));
         }
         self.verify_code(user.id, code, client).await?;
         let codes = recovery::generate_set();
         let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
         if !self.store.replace_recovery_codes(user.id, &hashes).await? {
-            return Err(CoreError::MfaMissing("Multi-factor authentication is not on."));
+            return Err(CoreError::Refused(Refusal::MfaOff));
         }
         self.record_after_change(user.id, EventKind::RecoveryCodesRegenerated, client).await;
         Ok(codes)
@@ -439,13 +439,17 @@ impl Mfa {
 
     /// The second step: every attempt counts against the pending sign-in
     /// before its code is checked (so parallel guesses cannot exceed five);
-    /// a right code turns it into a session, once.
+    /// a right code turns it into a session, once, and with `trust` also
+    /// trusts the client (a trust that cannot be saved is logged: the
+    /// sign-in stands).
     pub async fn complete_sign_in(
         &self,
         token: &str,
         code: &str,
-        client: &ClientInfo,
-    ) -> Result<(User, Box<NewSession>), CoreError> {
+        trust: bool,
+        from: &SignInFrom<'_>,
+    ) -> Result<SignedIn, CoreError> {
+        let client = from.client;
         let hash = token_hash(token);
         let now = self.clock.now();
         let pending = self
@@ -461,9 +465,17 @@ impl Mfa {
         if !self.store.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
-        let session = self.sessions.start(&user, client).await?;
-        self.record_after_change(user.id, EventKind::SignedIn, client).await;
-        Ok((user, Box::new(session)))
+        let mut signed_in = self.sessions.open(user, from).await?;
+        if trust {
+            signed_in.device = match self.trust_device(signed_in.user.id, client).await {
+                Ok(device) => device,
+                Err(e) => {
+                    tracing::warn!(user_id = %signed_in.user.id, error = %e, "could not trust the browser");
+                    None
+                }
+            };
+        }
+        Ok(signed_in)
     }
 
     /// How long a trusted browser skips the code, or `None` when an operator
@@ -474,12 +486,12 @@ impl Mfa {
 
     /// Trusts the browser the user signs in from: returns the token its
     /// cookie (or the API client) keeps. `None` when trusting is off.
-    pub async fn trust_device(&self, user: UserId, client: &ClientInfo) -> Result<Option<String>, CoreError> {
+    async fn trust_device(&self, user: UserId, client: &ClientInfo) -> Result<Option<DeviceTrust>, CoreError> {
         let Some(period) = self.trust_devices_for else { return Ok(None) };
         let token = crate::token::random_token();
         let now = self.clock.now();
         let record = TrustedDeviceRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: TrustedDeviceId::random(),
             user_id: user,
             token_hash: token_hash(&token),
             created_at: now,
@@ -491,7 +503,7 @@ impl Mfa {
             return Ok(None);
         }
         self.record_after_change(user, EventKind::DeviceTrusted, client).await;
-        Ok(Some(token))
+        Ok(Some(DeviceTrust { token, lasts: period }))
     }
 
     /// Whether `token` names a browser this user trusted, still in force.
@@ -508,7 +520,7 @@ impl Mfa {
     }
 
     /// Forgets one trusted browser: the next sign-in there asks for a code.
-    pub async fn forget_device(&self, user: UserId, id: &str) -> Result<(), CoreError> {
+    pub async fn forget_device(&self, user: UserId, id: &TrustedDeviceId) -> Result<(), CoreError> {
         if self.store.delete_trusted_device(user, id).await? {
             Ok(())
         } else {

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 use crate::clock::SharedClock;
-use crate::domain::{User, UserId};
+use crate::domain::{SessionId, User, UserId};
 use crate::error::CoreError;
 use crate::events::{EventKind, Events};
 use crate::store::Store;
@@ -47,9 +46,6 @@ impl ClientInfo {
     }
 }
 
-/// A session's public id (not its token): safe to show and to name in a revoke call.
-pub type SessionId = String;
-
 /// A session row as stored: the token itself is never kept, only its hash.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
@@ -89,6 +85,52 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
+/// Where a sign-in comes from, and what the client already holds.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInFrom<'a> {
+    /// The client's address and user agent.
+    pub client: &'a ClientInfo,
+    /// A trusted-device token from an earlier code step: skips the code.
+    pub device_token: Option<&'a str>,
+    /// The session token the client held before (a browser signing in
+    /// again): it ends once the new session starts, so every sign-in gets a
+    /// fresh session id and the old one cannot be reused.
+    pub replaces: Option<&'a str>,
+}
+
+impl<'a> SignInFrom<'a> {
+    /// A client that holds nothing yet (an API call, a first visit).
+    pub fn client(client: &'a ClientInfo) -> Self {
+        SignInFrom { client, device_token: None, replaces: None }
+    }
+}
+
+/// A browser trusted to skip the code: the token its cookie (or the API
+/// client) keeps, and for how long.
+pub struct DeviceTrust {
+    /// The token, shown this once.
+    pub token: String,
+    /// How long the trust lasts.
+    pub lasts: Duration,
+}
+
+/// A completed sign-in: who, the new session, and the trusted-device token
+/// when the code step asked for one and it was saved. `Debug` shows no token.
+pub struct SignedIn {
+    /// Who signed in.
+    pub user: User,
+    /// The new session.
+    pub session: NewSession,
+    /// The browser's trust, when asked for and saved.
+    pub device: Option<DeviceTrust>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedIn({}, {:?})", self.user.id, self.session)
+    }
+}
+
 /// Starts, checks, lists and ends sessions.
 #[derive(Clone)]
 pub struct Sessions {
@@ -105,11 +147,11 @@ impl Sessions {
     }
 
     /// A new session for `user` with a fresh token: every sign-in gets a new id.
-    pub async fn start(&self, user: &User, client: &ClientInfo) -> Result<NewSession, CoreError> {
+    async fn start(&self, user: &User, client: &ClientInfo) -> Result<NewSession, CoreError> {
         let now = self.clock.now();
         let token = random_token();
         let session = SessionRecord {
-            id: Uuid::new_v4().to_string(),
+            id: SessionId::random(),
             user_id: user.id,
             token_hash: token_hash(&token),
             csrf_token: random_token(),
@@ -121,6 +163,30 @@ impl Sessions {
         self.store.insert_session(&session, self.idle_cutoff(now)).await?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
         Ok(NewSession { token, session })
+    }
+
+    /// The last step of every sign-in (password alone, the code step, a new
+    /// account): a new session, the `signed_in` event, and the end of the
+    /// session the client held before. Ending that one cannot fail the
+    /// sign-in: it is logged.
+    pub(crate) async fn open(&self, user: User, from: &SignInFrom<'_>) -> Result<SignedIn, CoreError> {
+        let session = self.start(&user, from.client).await?;
+        self.events.record(user.id, EventKind::SignedIn, from.client).await?;
+        if let Some(previous) = from.replaces {
+            if let Err(e) = self.end_token(previous, from.client).await {
+                tracing::warn!(user_id = %user.id, error = %e, "could not end the session signed in over");
+            }
+        }
+        Ok(SignedIn { user, session, device: None })
+    }
+
+    /// Ends the session behind a token, if it is live.
+    async fn end_token(&self, token: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        match self.authenticate(token).await {
+            Ok((session, _)) => self.end(&session, client).await,
+            Err(CoreError::Unauthenticated) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The live session and user behind a token, marking the session as used.
@@ -145,7 +211,7 @@ impl Sessions {
 
     /// Ends one of the user's sessions from another; another user's id is
     /// [`CoreError::NotFound`].
-    pub async fn revoke(&self, user: UserId, session_id: &str, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn revoke(&self, user: UserId, session_id: &SessionId, client: &ClientInfo) -> Result<(), CoreError> {
         if !self.store.delete_session(user, session_id).await? {
             return Err(CoreError::NotFound);
         }
@@ -154,13 +220,27 @@ impl Sessions {
 
     /// "Sign out everywhere else": ends every session of the user but `keep`;
     /// returns how many ended.
-    pub async fn revoke_others(&self, user: UserId, keep: &str, client: &ClientInfo) -> Result<u64, CoreError> {
+    pub async fn revoke_others(&self, user: UserId, keep: &SessionId, client: &ClientInfo) -> Result<u64, CoreError> {
         let ended = self.store.delete_other_sessions(user, Some(keep)).await?;
         // Everywhere means trusted browsers too: they will be asked for a code.
         self.store.delete_trusted_devices(user).await?;
         if ended > 0 {
             self.events.record(user, EventKind::SessionRevoked, client).await?;
         }
+        Ok(ended)
+    }
+
+    /// The answer to the replayed-code alarm: every other session ends (and
+    /// every trusted browser is forgotten), and the alarm is cleared.
+    /// Returns how many sessions ended.
+    pub async fn clear_replay_alarm(
+        &self,
+        user: UserId,
+        keep: &SessionId,
+        client: &ClientInfo,
+    ) -> Result<u64, CoreError> {
+        let ended = self.revoke_others(user, keep, client).await?;
+        self.events.record(user, EventKind::ReplayAlarmCleared, client).await?;
         Ok(ended)
     }
 

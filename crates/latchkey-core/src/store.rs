@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Email, User, UserId, Username};
-use crate::events::{ChainedEvent, EventRecord};
+use crate::domain::{AuthenticatorId, Email, SessionId, TrustedDeviceId, User, UserId, Username};
+use crate::events::{ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
 
@@ -63,7 +63,7 @@ pub struct UserRecord {
 #[derive(Debug, Clone)]
 pub struct AuthenticatorRecord {
     /// Public id (for listing and removing).
-    pub id: String,
+    pub id: AuthenticatorId,
     /// The name its owner gave it ("Pixel").
     pub name: String,
     /// The secret, sealed under the server key with the user id as associated data.
@@ -108,7 +108,7 @@ pub struct PendingSignInRecord {
 #[derive(Debug, Clone)]
 pub struct TrustedDeviceRecord {
     /// Public id (for listing and forgetting).
-    pub id: String,
+    pub id: TrustedDeviceId,
     /// Whose.
     pub user_id: UserId,
     /// SHA-256 of the cookie's token.
@@ -171,15 +171,15 @@ pub trait Store: Send + Sync + 'static {
         idle_cutoff: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; false when there was none.
-    async fn delete_session(&self, user: UserId, session_id: &str) -> Result<bool, StoreError>;
+    async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError>;
     /// Deletes all the user's sessions but `keep`; returns how many went.
-    async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError>;
+    async fn delete_other_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError>;
 
     /// Stores (replacing any) the user's pending TOTP enrolment, started by `session`.
     async fn put_totp_enrolment(
         &self,
         user: UserId,
-        session: &str,
+        session: &SessionId,
         secret_sealed: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
@@ -187,7 +187,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_totp_enrolment(
         &self,
         user: UserId,
-        session: &str,
+        session: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>, StoreError>;
     /// In one transaction: turns MFA on with `first` as the only
@@ -210,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
     /// Removes one of the user's authenticators unless it is the last one,
     /// serialised on the user's MFA row; false when there is no such
     /// authenticator or it is the last.
-    async fn remove_authenticator(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
+    async fn remove_authenticator(&self, user: UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
     /// Marks `step` used if it is later than the last step the user used with
     /// any authenticator, and records this authenticator's step and `drift`,
     /// and the address `ip` it came from, in one transaction; false means the
@@ -218,7 +218,7 @@ pub trait Store: Send + Sync + 'static {
     async fn use_totp_step(
         &self,
         user: UserId,
-        authenticator: &str,
+        authenticator: &AuthenticatorId,
         step: i64,
         drift: i64,
         ip: Option<&str>,
@@ -279,7 +279,7 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<TrustedDeviceRecord>, StoreError>;
     /// Forgets one of the user's trusted devices; false when there was none.
-    async fn delete_trusted_device(&self, user: UserId, id: &str) -> Result<bool, StoreError>;
+    async fn delete_trusted_device(&self, user: UserId, id: &TrustedDeviceId) -> Result<bool, StoreError>;
     /// Forgets every trusted device of the user; returns how many.
     async fn delete_trusted_devices(&self, user: UserId) -> Result<u64, StoreError>;
     /// Forgets every trusted device of every user (trusting was turned off).
@@ -316,5 +316,5 @@ pub trait Store: Send + Sync + 'static {
     /// The user's most recent events, newest first.
     async fn list_events(&self, user: UserId, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
     /// Which of `kinds` the user's newest event of those kinds is, if any.
-    async fn latest_event_kind(&self, user: UserId, kinds: &[&str]) -> Result<Option<String>, StoreError>;
+    async fn latest_event_kind(&self, user: UserId, kinds: &[EventKind]) -> Result<Option<EventKind>, StoreError>;
 }

@@ -16,14 +16,14 @@ use std::sync::Once;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey_core::events::{chain_hash, ChainedEvent, EventRecord, GENESIS};
+use latchkey_core::events::{chain_hash, ChainedEvent, EventKind, EventRecord, GENESIS};
 use latchkey_core::sessions::{ClientInfo, SessionRecord};
 use latchkey_core::store::{
     AuthenticatorRecord, NewUserRecord, PendingSignInRecord, RecoveryCodeRecord, Reservation, Store, StoreError,
     TrustedDeviceRecord, UserRecord,
 };
 use latchkey_core::throttle::Policy;
-use latchkey_core::{Email, User, UserId, Username};
+use latchkey_core::{AuthenticatorId, Email, PublicId, SessionId, TrustedDeviceId, User, UserId, Username};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _, Row};
@@ -220,7 +220,7 @@ const SESSION_COLUMNS: &str =
 
 fn session_record(row: &AnyRow) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
-        id: row.try_get("id").map_err(corrupt)?,
+        id: public_id(row, "id")?,
         user_id: user_id(row, "user_id")?,
         token_hash: row.try_get("token_hash").map_err(corrupt)?,
         csrf_token: row.try_get("csrf_token").map_err(corrupt)?,
@@ -247,10 +247,21 @@ fn pending_sign_in(row: &AnyRow) -> Result<PendingSignInRecord, StoreError> {
 fn event_record(row: &AnyRow) -> Result<EventRecord, StoreError> {
     Ok(EventRecord {
         user_id: user_id(row, "user_id")?,
-        kind: row.try_get("kind").map_err(corrupt)?,
+        kind: event_kind(row)?,
         at: instant(row, "at")?,
         client: client(row)?,
     })
+}
+
+/// A public id column, typed by what it names.
+fn public_id<K>(row: &AnyRow, column: &str) -> Result<PublicId<K>, StoreError> {
+    row.try_get::<String, _>(column).map(PublicId::from).map_err(corrupt)
+}
+
+/// A stored kind no version of Latchkey wrote is damage, not an event to show.
+fn event_kind(row: &AnyRow) -> Result<EventKind, StoreError> {
+    let name: String = row.try_get("kind").map_err(corrupt)?;
+    EventKind::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind {name:?}")))
 }
 
 fn client(row: &AnyRow) -> Result<ClientInfo, StoreError> {
@@ -315,7 +326,7 @@ async fn insert_authenticator(
                (id, user_id, name, secret_sealed, created_at, last_used_step, drift_steps, last_used_ip) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     sqlx::query(sql)
-        .bind(&record.id)
+        .bind(record.id.as_str())
         .bind(user.to_string())
         .bind(&record.name)
         .bind(record.secret_sealed.clone())
@@ -435,7 +446,7 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
         sqlx::query(&sql)
-            .bind(&record.id)
+            .bind(record.id.as_str())
             .bind(record.user_id.to_string())
             .bind(&record.token_hash)
             .bind(&record.csrf_token)
@@ -514,9 +525,9 @@ impl Store for SqlStore {
         rows.iter().map(session_record).collect()
     }
 
-    async fn delete_session(&self, user: UserId, session_id: &str) -> Result<bool, StoreError> {
+    async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-            .bind(session_id)
+            .bind(session_id.as_str())
             .bind(user.to_string())
             .execute(&self.pool)
             .await
@@ -524,12 +535,12 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_other_sessions(&self, user: UserId, keep: Option<&str>) -> Result<u64, StoreError> {
+    async fn delete_other_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {
         let done = match keep {
             Some(keep) => {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                     .bind(user.to_string())
-                    .bind(keep)
+                    .bind(keep.as_str())
                     .execute(&self.pool)
                     .await
             }
@@ -543,7 +554,7 @@ impl Store for SqlStore {
     async fn put_totp_enrolment(
         &self,
         user: UserId,
-        session: &str,
+        session: &SessionId,
         secret_sealed: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -555,7 +566,7 @@ impl Store for SqlStore {
             .bind(user.to_string())
             .bind(secret_sealed.to_vec())
             .bind(seconds(expires_at))
-            .bind(session)
+            .bind(session.as_str())
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
@@ -565,7 +576,7 @@ impl Store for SqlStore {
     async fn get_totp_enrolment(
         &self,
         user: UserId,
-        session: &str,
+        session: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let sql =
@@ -573,7 +584,7 @@ impl Store for SqlStore {
         sqlx::query_scalar(sql)
             .bind(user.to_string())
             .bind(seconds(now))
-            .bind(session)
+            .bind(session.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)
@@ -654,7 +665,7 @@ impl Store for SqlStore {
         rows.iter()
             .map(|row| {
                 Ok(AuthenticatorRecord {
-                    id: row.try_get("id").map_err(corrupt)?,
+                    id: public_id(row, "id")?,
                     name: row.try_get("name").map_err(corrupt)?,
                     secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
                     created_at: instant(row, "created_at")?,
@@ -666,7 +677,7 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn remove_authenticator(&self, user: UserId, id: &str) -> Result<bool, StoreError> {
+    async fn remove_authenticator(&self, user: UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // Serialised on the MFA row: two removals at once cannot take the last two.
         if !lock_mfa_row(&mut tx, user).await? {
@@ -674,7 +685,8 @@ impl Store for SqlStore {
         }
         let sql = "DELETE FROM authenticators WHERE id = $1 AND user_id = $2 \
                    AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) > 1";
-        let done = sqlx::query(sql).bind(id).bind(user.to_string()).execute(&mut *tx).await.map_err(unavailable)?;
+        let done =
+            sqlx::query(sql).bind(id.as_str()).bind(user.to_string()).execute(&mut *tx).await.map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
     }
@@ -682,7 +694,7 @@ impl Store for SqlStore {
     async fn use_totp_step(
         &self,
         user: UserId,
-        authenticator: &str,
+        authenticator: &AuthenticatorId,
         step: i64,
         drift: i64,
         ip: Option<&str>,
@@ -705,7 +717,7 @@ impl Store for SqlStore {
         let mine = sqlx::query(sql)
             .bind(step)
             .bind(drift)
-            .bind(authenticator)
+            .bind(authenticator.as_str())
             .bind(user.to_string())
             .bind(ip.map(str::to_string))
             .execute(&mut *tx)
@@ -878,7 +890,7 @@ impl Store for SqlStore {
         let sql = "INSERT INTO trusted_devices (id, user_id, token_hash, created_at, expires_at, ip, user_agent) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
         sqlx::query(sql)
-            .bind(&record.id)
+            .bind(record.id.as_str())
             .bind(record.user_id.to_string())
             .bind(&record.token_hash)
             .bind(seconds(record.created_at))
@@ -920,7 +932,7 @@ impl Store for SqlStore {
         rows.iter()
             .map(|row| {
                 Ok(TrustedDeviceRecord {
-                    id: row.try_get("id").map_err(corrupt)?,
+                    id: public_id(row, "id")?,
                     user_id: user_id(row, "user_id")?,
                     token_hash: row.try_get("token_hash").map_err(corrupt)?,
                     created_at: instant(row, "created_at")?,
@@ -931,9 +943,9 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn delete_trusted_device(&self, user: UserId, id: &str) -> Result<bool, StoreError> {
+    async fn delete_trusted_device(&self, user: UserId, id: &TrustedDeviceId) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM trusted_devices WHERE id = $1 AND user_id = $2")
-            .bind(id)
+            .bind(id.as_str())
             .bind(user.to_string())
             .execute(&self.pool)
             .await
@@ -955,7 +967,7 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn latest_event_kind(&self, user: UserId, kinds: &[&str]) -> Result<Option<String>, StoreError> {
+    async fn latest_event_kind(&self, user: UserId, kinds: &[EventKind]) -> Result<Option<EventKind>, StoreError> {
         let placeholders: Vec<String> = (2..kinds.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT kind FROM security_events WHERE user_id = $1 AND kind IN ({}) ORDER BY id DESC LIMIT 1",
@@ -963,9 +975,10 @@ impl Store for SqlStore {
         );
         let mut query = sqlx::query_scalar(&sql).bind(user.to_string());
         for kind in kinds {
-            query = query.bind(*kind);
+            query = query.bind(kind.as_str());
         }
-        query.fetch_optional(&self.pool).await.map_err(unavailable)
+        let latest: Option<String> = query.fetch_optional(&self.pool).await.map_err(unavailable)?;
+        Ok(latest.and_then(|name| EventKind::parse(&name)))
     }
 
     async fn reserve_attempt(
@@ -1102,7 +1115,7 @@ impl Store for SqlStore {
                    VALUES ($1, $2, $3, $4, $5, $6, $7)";
         sqlx::query(sql)
             .bind(event.user_id.to_string())
-            .bind(&event.kind)
+            .bind(event.kind.as_str())
             .bind(seconds(event.at))
             .bind(event.client.ip.clone())
             .bind(event.client.user_agent.clone())

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use latchkey_core::mfa::{Adding, Authenticator};
+use latchkey_core::AuthenticatorId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -27,7 +28,7 @@ pub struct AuthenticatorJson {
 impl From<Authenticator> for AuthenticatorJson {
     fn from(a: Authenticator) -> Self {
         AuthenticatorJson {
-            id: a.id,
+            id: a.id.to_string(),
             name: a.name,
             added_at: rfc3339(a.added_at),
             last_used_at: rfc3339(a.last_used_at),
@@ -84,6 +85,6 @@ pub async fn delete_authenticator(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.services.mfa.remove_authenticator(&caller.user, &id, &body.code, &client).await?;
+    app.services.mfa.remove_authenticator(&caller.user, &AuthenticatorId::from(id), &body.code, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ pub async fn get_events(State(app): State<AppState>, caller: ApiUser) -> Result<
     let events = app.services.events.list(caller.user.id).await?;
     let events: Vec<Value> = events
         .iter()
-        .map(|e| json!({"kind": e.kind, "at": rfc3339(e.at), "ip": e.client.ip, "user_agent": e.client.user_agent}))
+        .map(|e| json!({"kind": e.kind.as_str(), "at": rfc3339(e.at), "ip": e.client.ip, "user_agent": e.client.user_agent}))
         .collect();
     Ok(Json(json!({ "events": events })))
 }

@@ -4,6 +4,7 @@ pub mod authenticators;
 pub mod events;
 pub mod health;
 pub mod mfa;
+pub mod security;
 pub mod sessions;
 pub mod users;
 
@@ -24,11 +25,12 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(users::get_me))
         .route("/sessions", post(sessions::post_sessions).get(sessions::get_sessions))
         .route("/sessions/current", delete(sessions::delete_current_session))
+        .route("/sessions/others", delete(security::delete_other_sessions))
         .route("/sessions/mfa", post(sessions::post_sessions_mfa))
         .route("/sessions/{id}", delete(sessions::delete_session))
         .route("/me/mfa/totp", post(mfa::post_totp).delete(mfa::delete_totp))
         .route("/me/mfa/totp/confirm", post(mfa::post_totp_confirm))
-        .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes))
+        .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes).get(security::get_recovery_codes))
         .route(
             "/me/mfa/authenticators",
             get(authenticators::get_authenticators).post(authenticators::post_authenticators),
@@ -36,6 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/authenticators/confirm", post(authenticators::post_authenticators_confirm))
         .route("/me/mfa/authenticators/{id}", delete(authenticators::delete_authenticator))
         .route("/me/events", get(events::get_events))
+        .route("/me/replay-alarm", get(security::get_replay_alarm))
+        .route("/me/replay-alarm/clear", post(security::post_replay_alarm_clear))
+        .route("/me/trusted-devices", get(security::get_trusted_devices))
+        .route("/me/trusted-devices/{id}", delete(security::delete_trusted_device))
         .route("/openapi.json", get(get_openapi))
         .fallback(|| async { ApiError::NotFound("Nothing here.".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -93,7 +99,7 @@ impl SessionJson {
     /// Describes `session`, marking whether it is the caller's own.
     pub fn new(session: &Session, current: &Session) -> Self {
         SessionJson {
-            id: session.id.clone(),
+            id: session.id.to_string(),
             current: session.id == current.id,
             created_at: rfc3339(session.created_at),
             last_seen_at: rfc3339(session.last_seen_at),

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use latchkey_core::SignIn;
+use latchkey_core::{SessionId, SignIn, SignInFrom, SignedIn};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -29,9 +29,14 @@ pub async fn post_sessions(
     Client(client): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let signed_in =
-        app.services.accounts.sign_in(&body.login, &body.password, body.device_token.as_deref(), &client).await?;
-    Ok(answer(signed_in))
+    let from = SignInFrom { client: &client, device_token: body.device_token.as_deref(), replaces: None };
+    Ok(match app.services.accounts.sign_in(&body.login, &body.password, &from).await? {
+        SignIn::Done(signed_in) => (StatusCode::CREATED, signed_in_json(*signed_in)),
+        SignIn::NeedsCode { token, .. } => {
+            let body = json!({"mfa_required": true, "mfa_token": token, "mfa_methods": ["totp", "recovery_code"]});
+            (StatusCode::OK, Json(body))
+        }
+    })
 }
 
 /// The second step body. No `Debug`: it holds a code.
@@ -44,39 +49,29 @@ pub struct SecondStepBody {
     trust_device: bool,
 }
 
-/// Completes an MFA sign-in: 201, as a sign-in without MFA.
+/// Completes an MFA sign-in: 201, as a sign-in without MFA (with
+/// `device_token` when `trust_device` was asked for and saved).
 pub async fn post_sessions_mfa(
     State(app): State<AppState>,
     Client(client): Client,
     ApiJson(body): ApiJson<SecondStepBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (user, session) = app.services.mfa.complete_sign_in(&body.mfa_token, &body.code, &client).await?;
-    let device_token = match body.trust_device {
-        true => app.services.mfa.trust_device(user.id, &client).await?,
-        false => None,
-    };
-    let (status, Json(mut answer)) = answer(SignIn::Done { user, session });
-    if let Some(token) = device_token {
-        answer["device_token"] = json!(token);
-    }
-    Ok((status, Json(answer)))
+    let mfa = &app.services.mfa;
+    let signed_in =
+        mfa.complete_sign_in(&body.mfa_token, &body.code, body.trust_device, &SignInFrom::client(&client)).await?;
+    Ok((StatusCode::CREATED, signed_in_json(signed_in)))
 }
 
-fn answer(signed_in: SignIn) -> (StatusCode, Json<Value>) {
-    match signed_in {
-        SignIn::Done { user, session } => {
-            let body = json!({
-                "token": session.token,
-                "expires_at": rfc3339(session.session.expires_at),
-                "user": UserJson::from(&user),
-            });
-            (StatusCode::CREATED, Json(body))
-        }
-        SignIn::NeedsCode { token, .. } => {
-            let body = json!({"mfa_required": true, "mfa_token": token, "mfa_methods": ["totp", "recovery_code"]});
-            (StatusCode::OK, Json(body))
-        }
+fn signed_in_json(signed_in: SignedIn) -> Json<Value> {
+    let mut body = json!({
+        "token": signed_in.session.token,
+        "expires_at": rfc3339(signed_in.session.session.expires_at),
+        "user": UserJson::from(&signed_in.user),
+    });
+    if let Some(device) = signed_in.device {
+        body["device_token"] = json!(device.token);
     }
+    Json(body)
 }
 
 /// Signs out: the token is dead at once. 204.
@@ -103,6 +98,6 @@ pub async fn delete_session(
     caller: ApiUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.services.sessions.revoke(caller.user.id, &id, &client).await?;
+    app.services.sessions.revoke(caller.user.id, &SessionId::from(id), &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

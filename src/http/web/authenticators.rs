@@ -5,14 +5,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use latchkey_core::mfa::Adding;
 use latchkey_core::totp::grouped;
-use latchkey_core::CoreError;
+use latchkey_core::{AuthenticatorId, CoreError, Refusal};
 use serde::Deserialize;
 
-use super::mfa::{manage_page, menu, CodeForm, ManageMessages, WRONG_CODE};
-use super::{render, Menu};
-use crate::http::csrf::verify_token;
+use super::forms::{csrf_forms, UserForm};
+use super::mfa::{manage_page, menu, CodeForm, ManageMessages};
+use super::{render, words, Menu};
 use crate::http::error::{clock_off_message, WebError};
-use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -70,7 +70,7 @@ async fn add_page(
     let enrolment = match app.services.mfa.begin_adding(&current.user, &current.session.id, false, client).await {
         Ok(enrolment) => enrolment,
         // MFA is off: the first authenticator is set up on the MFA page.
-        Err(CoreError::MfaMissing(_)) => return Ok(Redirect::to("/account/mfa").into_response()),
+        Err(CoreError::Refused(Refusal::MfaOff)) => return Ok(Redirect::to("/account/mfa").into_response()),
         Err(e) => return Err(e.into()),
     };
     let secret = enrolment.secret_base32();
@@ -93,10 +93,8 @@ async fn add_page(
 pub async fn post_add(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<AddForm>,
+    UserForm { current, form }: UserForm<AddForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     let adding = Adding { name: &form.name, code: &form.code, current_code: &form.current_code };
     let errors = match app.services.mfa.add_authenticator(&current.user, &current.session.id, &adding, &client).await {
         Ok(added) => {
@@ -105,25 +103,22 @@ pub async fn post_add(
                 .await;
         }
         Err(CoreError::Validation(fields)) => AddErrors { name: fields.get("name").cloned(), ..AddErrors::default() },
-        Err(CoreError::InvalidNewCode) => AddErrors {
-            new_code: Some("That code is not right. Enter the one the new authenticator shows now.".into()),
-            ..AddErrors::default()
-        },
+        Err(CoreError::InvalidNewCode) => {
+            AddErrors { new_code: Some(words::WRONG_NEW_CODE.into()), ..AddErrors::default() }
+        }
         Err(CoreError::ClockOff { seconds }) => {
             AddErrors { new_code: Some(clock_off_message(seconds)), ..AddErrors::default() }
         }
-        Err(CoreError::InvalidCode) => AddErrors { current_code: Some(WRONG_CODE.into()), ..AddErrors::default() },
-        Err(CoreError::MfaMissing(_)) => {
-            let expired = "That setup expired; scan this new QR code.".to_string();
-            AddErrors { new_code: Some(expired), ..AddErrors::default() }
+        Err(CoreError::InvalidCode) => {
+            AddErrors { current_code: Some(words::WRONG_CODE.into()), ..AddErrors::default() }
+        }
+        Err(CoreError::Refused(Refusal::NoEnrolment)) => {
+            AddErrors { new_code: Some(words::refusal(Refusal::NoEnrolment).into()), ..AddErrors::default() }
         }
         Err(CoreError::Refused(why)) => {
-            return manage_page(
-                &app,
-                &current,
-                ManageMessages { authenticator_error: Some(why), ..ManageMessages::default() },
-            )
-            .await;
+            let messages =
+                ManageMessages { authenticator_error: Some(words::refusal(why)), ..ManageMessages::default() };
+            return manage_page(&app, &current, messages).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -134,17 +129,22 @@ pub async fn post_add(
 pub async fn post_remove(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
     Path(id): Path<String>,
-    WebForm(form): WebForm<CodeForm>,
+    UserForm { current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let messages = match app.services.mfa.remove_authenticator(&current.user, &id, &form.code, &client).await {
+    let messages = match app
+        .services
+        .mfa
+        .remove_authenticator(&current.user, &AuthenticatorId::from(id), &form.code, &client)
+        .await
+    {
         Ok(()) => ManageMessages { notice: Some("The authenticator was removed.".into()), ..ManageMessages::default() },
         Err(CoreError::InvalidCode) => {
-            ManageMessages { authenticator_error: Some(WRONG_CODE), ..ManageMessages::default() }
+            ManageMessages { authenticator_error: Some(words::WRONG_CODE), ..ManageMessages::default() }
         }
-        Err(CoreError::Refused(why)) => ManageMessages { authenticator_error: Some(why), ..ManageMessages::default() },
+        Err(CoreError::Refused(why)) => {
+            ManageMessages { authenticator_error: Some(words::refusal(why)), ..ManageMessages::default() }
+        }
         Err(CoreError::NotFound) => ManageMessages {
             authenticator_error: Some("That authenticator is already gone."),
             ..ManageMessages::default()
@@ -153,3 +153,5 @@ pub async fn post_remove(
     };
     manage_page(&app, &current, messages).await
 }
+
+csrf_forms!(AddForm);

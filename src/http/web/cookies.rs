@@ -4,6 +4,7 @@
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use latchkey_core::token::random_token;
+use latchkey_core::SignedIn;
 
 use crate::http::WebSettings;
 
@@ -43,10 +44,15 @@ pub fn session_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
     jar.get(&name(SESSION, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
-/// Sets the session cookie and drops the pre-session token and any pending
+/// Sets the session cookie (and the trusted-device cookie when the sign-in
+/// trusted this browser) and drops the pre-session token and any pending
 /// sign-in, which must not outlive the sign-in they served.
-pub fn signed_in(jar: CookieJar, token: String, web: &WebSettings) -> CookieJar {
-    jar.add(build(SESSION, token, web)).add(removal(CSRF, web)).add(removal(PENDING, web))
+pub fn signed_in(jar: CookieJar, signed_in: SignedIn, web: &WebSettings) -> CookieJar {
+    let jar = jar.add(build(SESSION, signed_in.session.token, web)).add(removal(CSRF, web)).add(removal(PENDING, web));
+    match signed_in.device {
+        Some(device) => trusted_device(jar, device.token, device.lasts, web),
+        None => jar,
+    }
 }
 
 /// Holds the opaque id of a sign-in waiting for its code (never the password or code).
@@ -93,7 +99,7 @@ pub fn device_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
 
 /// Keeps a trusted-device token for as long as the trust lasts: the one cookie
 /// meant to outlive the browser session.
-pub fn trusted_device(jar: CookieJar, token: String, lasts: time::Duration, web: &WebSettings) -> CookieJar {
+fn trusted_device(jar: CookieJar, token: String, lasts: time::Duration, web: &WebSettings) -> CookieJar {
     let mut cookie = build(DEVICE, token, web);
     cookie.set_max_age(lasts);
     jar.add(cookie)

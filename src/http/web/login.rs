@@ -4,13 +4,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, SignIn};
+use latchkey_core::{CoreError, SignIn, SignInFrom};
 use serde::Deserialize;
 
-use super::{cookies, end_previous_session, render, signed_out_form, Menu};
-use crate::http::csrf::verify_token;
+use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
+use super::{cookies, render, signed_out_form, words, Menu};
 use crate::http::error::WebError;
-use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -51,16 +51,6 @@ pub struct LoginForm {
     password: String,
 }
 
-/// The same words for an unknown login and a wrong password.
-const INVALID: &str = "That username, email or password is not right. Check them and try again.";
-/// The right password for an account an operator locked.
-const LOCKED: &str = "This account is locked. Contact our Support Team to unlock it.";
-/// A wrong code at the second step.
-const WRONG_CODE: &str =
-    "That code is not right, or was already used. Wait for the next code in your app and try again.";
-/// The second step died (5 wrong codes, or 5 minutes).
-const START_AGAIN: &str = "Too many wrong codes, or too much time passed. Sign in again.";
-
 /// The sign-in form (or the dashboard, for someone already signed in).
 pub async fn get_login(
     State(app): State<AppState>,
@@ -79,32 +69,25 @@ pub async fn get_login(
 pub async fn post_login(
     State(app): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    WebForm(form): WebForm<LoginForm>,
+    GuestForm { jar, csrf_token, form }: GuestForm<LoginForm>,
 ) -> Result<Response, WebError> {
-    let expected = cookies::sent_pre_session_token(&jar, &app.web);
-    verify_token(&expected, &form.csrf_token)?;
     let device = cookies::device_token(&jar, &app.web);
-    match app.services.accounts.sign_in(&form.login, &form.password, device.as_deref(), &client).await {
-        Ok(SignIn::Done { session, .. }) => {
-            end_previous_session(&app, &jar, &client).await?;
-            let jar = cookies::signed_in(jar, session.token, &app.web);
-            Ok((jar, Redirect::to("/dashboard")).into_response())
+    let previous = cookies::session_token(&jar, &app.web);
+    let from = SignInFrom { client: &client, device_token: device.as_deref(), replaces: previous.as_deref() };
+    let error = match app.services.accounts.sign_in(&form.login, &form.password, &from).await {
+        Ok(SignIn::Done(signed_in)) => {
+            let jar = cookies::signed_in(jar, *signed_in, &app.web);
+            return Ok((jar, Redirect::to("/dashboard")).into_response());
         }
         Ok(SignIn::NeedsCode { token, pending }) => {
             let jar = cookies::pending_sign_in(jar, token, &app.web);
-            Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response())
+            return Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response());
         }
-        Err(CoreError::InvalidCredentials) => {
-            let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(INVALID) };
-            render(&page)
-        }
-        Err(CoreError::AccountLocked) => {
-            let page = LoginPage { menu: None, csrf_token: expected, login: form.login, error: Some(LOCKED) };
-            render(&page)
-        }
-        Err(e) => Err(e.into()),
-    }
+        Err(CoreError::InvalidCredentials) => words::INVALID_CREDENTIALS,
+        Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
+        Err(e) => return Err(e.into()),
+    };
+    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error) })
 }
 
 /// The code form again while a sign-in is pending, else the sign-in page.
@@ -138,43 +121,25 @@ pub struct CodeForm {
 pub async fn post_login_mfa(
     State(app): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    WebForm(form): WebForm<CodeForm>,
+    CodeStepForm { jar, step }: CodeStepForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    let Some(token) = cookies::pending_token(&jar, &app.web) else {
-        return Ok(Redirect::to("/login").into_response());
+    let (token, form) = match step {
+        CodeStep::Missing => return Ok(Redirect::to("/login").into_response()),
+        CodeStep::Over => return start_again(&app, jar),
+        CodeStep::Live { token, form } => (token, form),
     };
-    let pending = match app.services.mfa.pending_sign_in(&token).await {
-        Ok(pending) => pending,
-        Err(CoreError::Unauthenticated) => return start_again(&app, jar),
-        Err(e) => return Err(e.into()),
-    };
-    verify_token(&pending.csrf_token, &form.csrf_token)?;
-    match app.services.mfa.complete_sign_in(&token, &form.code, &client).await {
-        Ok((user, session)) => {
-            end_previous_session(&app, &jar, &client).await?;
-            let mut jar = cookies::signed_in(jar, session.token, &app.web);
-            if form.trust_device.is_some() {
-                // The sign-in stands even if the trust cannot be saved.
-                match app.services.mfa.trust_device(user.id, &client).await {
-                    Ok(Some(token)) => {
-                        if let Some(lasts) = app.services.mfa.trust_devices_for() {
-                            jar = cookies::trusted_device(jar, token, lasts, &app.web);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(user_id = %user.id, error = %e, "could not trust the browser"),
-                }
-            }
-            Ok((jar, Redirect::to("/dashboard")).into_response())
-        }
+    let previous = cookies::session_token(&jar, &app.web);
+    let from = SignInFrom { client: &client, device_token: None, replaces: previous.as_deref() };
+    let trust = form.trust_device.is_some();
+    match app.services.mfa.complete_sign_in(&token, &form.code, trust, &from).await {
+        Ok(signed_in) => Ok((cookies::signed_in(jar, signed_in, &app.web), Redirect::to("/dashboard")).into_response()),
         Err(CoreError::AccountLocked) => {
             let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-            let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(LOCKED) };
+            let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::ACCOUNT_LOCKED) };
             Ok((jar, render(&page)?).into_response())
         }
         Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
-            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(WRONG_CODE))),
+            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE))),
             Err(_) => start_again(&app, jar),
         },
         Err(CoreError::Unauthenticated) => start_again(&app, jar),
@@ -185,7 +150,7 @@ pub async fn post_login_mfa(
 /// The sign-in page with a word on why, the dead pending sign-in forgotten.
 fn start_again(app: &AppState, jar: CookieJar) -> Result<Response, WebError> {
     let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(START_AGAIN) };
+    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN) };
     Ok((jar, render(&page)?).into_response())
 }
 
@@ -200,11 +165,11 @@ pub struct LogoutForm {
 pub async fn post_logout(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
     jar: CookieJar,
-    WebForm(form): WebForm<LogoutForm>,
+    UserForm { current, .. }: UserForm<LogoutForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     app.services.sessions.end(&current.session, &client).await?;
     Ok((cookies::signed_out(jar, &app.web), Redirect::to("/login")).into_response())
 }
+
+csrf_forms!(LoginForm, CodeForm, LogoutForm);

@@ -4,14 +4,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use latchkey_core::totp::grouped;
-use latchkey_core::{CoreError, User};
+use latchkey_core::{CoreError, Refusal, User};
 use serde::Deserialize;
 
+use super::forms::{csrf_forms, UserForm};
 use super::security::when;
-use super::{render, Menu};
-use crate::http::csrf::verify_token;
+use super::{render, words, Menu};
 use crate::http::error::{clock_off_message, WebError};
-use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -90,8 +90,6 @@ pub struct ConfirmForm {
     name: String,
 }
 
-pub(super) const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
-
 /// MFA off: the enrolment (resumed on reload, so the QR code stays the same).
 /// MFA on: its status and the forms to manage it.
 pub async fn get_mfa(
@@ -142,7 +140,7 @@ pub(super) async fn manage_page(
                 clock_note: clock_note(a.clock_offset_seconds),
                 added: when(a.added_at),
                 last_used: when(a.last_used_at),
-                id: a.id,
+                id: a.id.to_string(),
                 name: a.name,
             })
             .collect(),
@@ -186,23 +184,19 @@ fn codes_page(
 pub async fn post_confirm(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<ConfirmForm>,
+    UserForm { current, form }: UserForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     let session = &current.session.id;
     match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
-        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(WRONG_CODE.into())).await,
+        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(words::WRONG_CODE.into())).await,
         Err(CoreError::ClockOff { seconds }) => {
             setup_page(&app, &client, &current, Some(clock_off_message(seconds))).await
         }
-        Err(CoreError::MfaAlreadyOn) => manage_page(&app, &current, ManageMessages::default()).await,
-        Err(CoreError::Validation(_)) => {
-            setup_page(&app, &client, &current, Some("Use a shorter name of plain characters.".into())).await
-        }
-        Err(CoreError::MfaMissing(_)) => {
-            setup_page(&app, &client, &current, Some("That setup expired; scan this new QR code.".into())).await
+        Err(CoreError::Refused(Refusal::MfaAlreadyOn)) => manage_page(&app, &current, ManageMessages::default()).await,
+        Err(CoreError::Validation(fields)) => setup_page(&app, &client, &current, fields.into_values().next()).await,
+        Err(CoreError::Refused(Refusal::NoEnrolment)) => {
+            setup_page(&app, &client, &current, Some(words::refusal(Refusal::NoEnrolment).into())).await
         }
         Err(e) => Err(e.into()),
     }
@@ -212,20 +206,18 @@ pub async fn post_confirm(
 pub async fn post_disable(
     State(app): State<AppState>,
     Client(client): Client,
-    mut current: CurrentUser,
-    WebForm(form): WebForm<CodeForm>,
+    UserForm { mut current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     match app.services.mfa.disable(&current.user, &form.code, &client).await {
         Ok(()) => {
             current.user.mfa_enabled = false;
             setup_page(&app, &client, &current, None).await
         }
         Err(CoreError::InvalidCode) => {
-            let messages = ManageMessages { disable_error: Some(WRONG_CODE), ..ManageMessages::default() };
+            let messages = ManageMessages { disable_error: Some(words::WRONG_CODE), ..ManageMessages::default() };
             manage_page(&app, &current, messages).await
         }
-        Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
+        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -234,17 +226,17 @@ pub async fn post_disable(
 pub async fn post_recovery_codes(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<CodeForm>,
+    UserForm { current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     match app.services.mfa.regenerate_recovery_codes(&current.user, &form.code, &client).await {
         Ok(codes) => codes_page(&app, &current, "New recovery codes are ready; the old ones no longer work.", codes),
         Err(CoreError::InvalidCode) => {
-            let messages = ManageMessages { regenerate_error: Some(WRONG_CODE), ..ManageMessages::default() };
+            let messages = ManageMessages { regenerate_error: Some(words::WRONG_CODE), ..ManageMessages::default() };
             manage_page(&app, &current, messages).await
         }
-        Err(CoreError::MfaMissing(_)) => setup_page(&app, &client, &current, None).await,
+        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None).await,
         Err(e) => Err(e.into()),
     }
 }
+
+csrf_forms!(CodeForm, ConfirmForm);

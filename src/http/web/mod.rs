@@ -5,10 +5,12 @@ mod assets;
 mod authenticators;
 pub mod cookies;
 mod dashboard;
+mod forms;
 mod login;
 mod mfa;
 mod security;
 mod signup;
+pub mod words;
 
 use askama::Template;
 use axum::body::Body;
@@ -20,7 +22,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use latchkey_core::{ClientInfo, Session};
+use latchkey_core::Session;
 
 use super::error::{ErrorPage, WebError};
 use super::{csrf, extract, AppState};
@@ -116,15 +118,4 @@ fn signed_out_form<T: Template>(
     }
     let (jar, token) = cookies::pre_session_token(jar, &app.web);
     Ok((jar, render(&page(token))?).into_response())
-}
-
-/// Ends the session this browser had before signing in again, so that every
-/// sign-in gets a fresh session id and the old one cannot be reused.
-async fn end_previous_session(state: &AppState, jar: &CookieJar, client: &ClientInfo) -> Result<(), WebError> {
-    if let Some(token) = cookies::session_token(jar, &state.web) {
-        if let Ok((session, _)) = state.services.sessions.authenticate(&token).await {
-            state.services.sessions.end(&session, client).await?;
-        }
-    }
-    Ok(())
 }

@@ -3,15 +3,15 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use latchkey_core::{CoreError, EventRecord, Session};
+use latchkey_core::{CoreError, EventKind, EventRecord, Session, SessionId, TrustedDeviceId};
 use serde::Deserialize;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use super::forms::{csrf_forms, UserForm};
 use super::{render, Menu};
-use crate::http::csrf::verify_token;
 use crate::http::error::WebError;
-use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 /// One session as the page lists it.
@@ -83,34 +83,36 @@ fn device(user_agent: Option<&str>) -> String {
     }
 }
 
-/// What an event kind means, in the page's words.
-fn describe(kind: &str) -> &'static str {
+/// What an event kind means, in the page's words: a new kind does not
+/// compile until it has them.
+fn describe(kind: EventKind) -> &'static str {
     match kind {
-        "signed_in" => "Signed in",
-        "sign_in_failed" => "Wrong password",
-        "signed_out" => "Logged out",
-        "session_revoked" => "Session signed out from elsewhere",
-        "mfa_enrolment_started" => "Multi-Factor Authentication setup started",
-        "mfa_enabled" => "Multi-Factor Authentication turned on",
-        "mfa_disabled" => "Multi-Factor Authentication turned off",
-        "wrong_code" => "Wrong authentication code",
-        "code_replayed" => "An already used code was tried again",
-        "recovery_code_used" => "Recovery code used",
-        "recovery_codes_regenerated" => "New recovery codes made",
-        "lockout" => "Too many wrong attempts: paused",
-        "mfa_locked" => "Authentication codes locked after 100 wrong attempts",
-        "mfa_reset_by_operator" => "Multi-Factor Authentication reset by the support team",
-        "account_locked" => "Account locked by the support team",
-        "account_unlocked" => "Account unlocked by the support team",
-        "replay_alarm_cleared" => "Other sessions signed out after the used-code alarm",
-        "device_trusted" => "A browser was trusted to skip the code",
-        _ => "Other",
+        EventKind::SignedIn => "Signed in",
+        EventKind::SignInFailed => "Wrong password",
+        EventKind::SignedOut => "Logged out",
+        EventKind::SessionRevoked => "Session signed out from elsewhere",
+        EventKind::MfaEnrolmentStarted => "Multi-Factor Authentication setup started",
+        EventKind::MfaEnabled => "Multi-Factor Authentication turned on",
+        EventKind::MfaDisabled => "Multi-Factor Authentication turned off",
+        EventKind::WrongCode => "Wrong authentication code",
+        EventKind::CodeReplayed => "An already used code was tried again",
+        EventKind::RecoveryCodeUsed => "Recovery code used",
+        EventKind::RecoveryCodesRegenerated => "New recovery codes made",
+        EventKind::Lockout => "Too many wrong attempts: paused",
+        EventKind::MfaLocked => "Authentication codes locked after 100 wrong attempts",
+        EventKind::MfaResetByOperator => "Multi-Factor Authentication reset by the support team",
+        EventKind::AccountLocked => "Account locked by the support team",
+        EventKind::AccountUnlocked => "Account unlocked by the support team",
+        EventKind::ReplayAlarmCleared => "Other sessions signed out after the used-code alarm",
+        EventKind::DeviceTrusted => "A browser was trusted to skip the code",
+        EventKind::AuthenticatorAdded => "Authenticator added",
+        EventKind::AuthenticatorRemoved => "Authenticator removed",
     }
 }
 
 fn session_row(session: &Session, current: &Session) -> SessionRow {
     SessionRow {
-        id: session.id.clone(),
+        id: session.id.to_string(),
         current: session.id == current.id,
         device: device(session.client.user_agent.as_deref()),
         ip: session.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
@@ -121,7 +123,7 @@ fn session_row(session: &Session, current: &Session) -> SessionRow {
 
 fn event_row(event: &EventRecord) -> EventRow {
     EventRow {
-        what: describe(&event.kind),
+        what: describe(event.kind),
         at: when(event.at),
         ip: event.client.ip.clone().unwrap_or_default(),
         device: device(event.client.user_agent.as_deref()),
@@ -140,7 +142,7 @@ async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> 
         devices: devices
             .iter()
             .map(|d| DeviceRow {
-                id: d.id.clone(),
+                id: d.id.to_string(),
                 device: device(d.client.user_agent.as_deref()),
                 ip: d.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
                 trusted_at: when(d.created_at),
@@ -170,11 +172,9 @@ pub struct RevokeForm {
 pub async fn post_revoke(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<RevokeForm>,
+    UserForm { current, form }: UserForm<RevokeForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let notice = match app.services.sessions.revoke(current.user.id, &form.session_id, &client).await {
+    let notice = match app.services.sessions.revoke(current.user.id, &SessionId::from(form.session_id), &client).await {
         Ok(()) => "That session is signed out.",
         Err(CoreError::NotFound) => "That session had already ended.",
         Err(e) => return Err(e.into()),
@@ -193,10 +193,8 @@ pub struct RevokeOthersForm {
 pub async fn post_revoke_others(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<RevokeOthersForm>,
+    UserForm { current, .. }: UserForm<RevokeOthersForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
     let ended = app.services.sessions.revoke_others(current.user.id, &current.session.id, &client).await?;
     let notice = match ended {
         1 => "1 other session is signed out.".to_string(),
@@ -210,12 +208,9 @@ pub async fn post_revoke_others(
 pub async fn post_replay_alarm(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
-    WebForm(form): WebForm<RevokeOthersForm>,
+    UserForm { current, .. }: UserForm<RevokeOthersForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let ended = app.services.sessions.revoke_others(current.user.id, &current.session.id, &client).await?;
-    app.services.events.record(current.user.id, latchkey_core::EventKind::ReplayAlarmCleared, &client).await?;
+    let ended = app.services.sessions.clear_replay_alarm(current.user.id, &current.session.id, &client).await?;
     let notice =
         format!("Done: {ended} other session(s) signed out. If you did not enter that code, tell our Support Team.");
     page(&app, &current, Some(notice)).await
@@ -233,14 +228,27 @@ pub struct ForgetDeviceForm {
 /// Forgets a trusted browser: signing in there asks for a code again.
 pub async fn post_forget_device(
     State(app): State<AppState>,
-    current: CurrentUser,
-    WebForm(form): WebForm<ForgetDeviceForm>,
+    UserForm { current, form }: UserForm<ForgetDeviceForm>,
 ) -> Result<Response, WebError> {
-    verify_token(&current.session.csrf_token, &form.csrf_token)?;
-    let notice = match app.services.mfa.forget_device(current.user.id, &form.device_id).await {
+    let notice = match app.services.mfa.forget_device(current.user.id, &TrustedDeviceId::from(form.device_id)).await {
         Ok(()) => "That browser will be asked for a code again.",
         Err(CoreError::NotFound) => "That browser was already forgotten.",
         Err(e) => return Err(e.into()),
     };
     page(&app, &current, Some(notice.into())).await
+}
+
+csrf_forms!(RevokeForm, RevokeOthersForm, ForgetDeviceForm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_has_words_of_its_own() {
+        let mut seen = std::collections::BTreeSet::new();
+        for kind in EventKind::ALL {
+            assert!(seen.insert(describe(kind)), "{kind:?} says the same as another kind");
+        }
+    }
 }

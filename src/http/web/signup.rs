@@ -4,13 +4,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, FieldErrors};
+use latchkey_core::{CoreError, FieldErrors, SignInFrom};
 use serde::Deserialize;
 
-use super::{cookies, end_previous_session, render, signed_out_form, Menu};
-use crate::http::csrf::verify_token;
+use super::forms::{csrf_forms, GuestForm};
+use super::{cookies, render, signed_out_form, Menu};
 use crate::http::error::{conflict_message, WebError};
-use crate::http::extract::{Client, CurrentUser, WebForm};
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -66,22 +66,21 @@ pub async fn get_signup(
 pub async fn post_signup(
     State(app): State<AppState>,
     Client(client): Client,
-    jar: CookieJar,
-    WebForm(form): WebForm<SignUpForm>,
+    GuestForm { jar, csrf_token, form }: GuestForm<SignUpForm>,
 ) -> Result<Response, WebError> {
-    let expected = cookies::sent_pre_session_token(&jar, &app.web);
-    verify_token(&expected, &form.csrf_token)?;
-    let errors = match app.services.accounts.sign_up(&form.username, &form.email, &form.password).await {
-        Ok(user) => {
-            end_previous_session(&app, &jar, &client).await?;
-            let new = app.services.sessions.start(&user, &client).await?;
-            let jar = cookies::signed_in(jar, new.token, &app.web);
-            return Ok((jar, Redirect::to("/dashboard")).into_response());
+    let previous = cookies::session_token(&jar, &app.web);
+    let from = SignInFrom { client: &client, device_token: None, replaces: previous.as_deref() };
+    let accounts = &app.services.accounts;
+    let errors = match accounts.sign_up_and_sign_in(&form.username, &form.email, &form.password, &from).await {
+        Ok(signed_in) => {
+            return Ok((cookies::signed_in(jar, signed_in, &app.web), Redirect::to("/dashboard")).into_response());
         }
         Err(CoreError::Validation(errors)) => errors,
         Err(CoreError::Conflict(field)) => FieldErrors::from([(field, conflict_message(field))]),
         Err(e) => return Err(e.into()),
     };
-    let page = page(&app, expected, form.username, form.email, errors);
+    let page = page(&app, csrf_token, form.username, form.email, errors);
     render(&page)
 }
+
+csrf_forms!(SignUpForm);

@@ -7,8 +7,8 @@
 use time::OffsetDateTime;
 
 use super::{Enrolment, Mfa};
-use crate::domain::{User, UserId};
-use crate::error::{CoreError, FieldErrors};
+use crate::domain::{AuthenticatorId, SessionId, User, UserId};
+use crate::error::{CoreError, FieldErrors, Refusal};
 use crate::events::EventKind;
 use crate::sessions::ClientInfo;
 use crate::store::AuthenticatorRecord;
@@ -24,9 +24,6 @@ const MAX_NAME_CHARS: usize = 40;
 /// The name of an authenticator added without one.
 const DEFAULT_NAME: &str = "Authenticator";
 
-/// Why an authenticator cannot be added.
-const FULL: &str = "You have as many authenticators as an account may have; remove one first.";
-
 /// What adding an authenticator takes. No `Debug`: it holds codes.
 pub struct Adding<'a> {
     /// The name to give it.
@@ -41,7 +38,7 @@ pub struct Adding<'a> {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     /// Public id (to remove it).
-    pub id: String,
+    pub id: AuthenticatorId,
     /// The owner's name for it.
     pub name: String,
     /// When it was added.
@@ -96,12 +93,12 @@ impl Mfa {
     pub async fn begin_adding(
         &self,
         user: &User,
-        session: &str,
+        session: &SessionId,
         fresh: bool,
         client: &ClientInfo,
     ) -> Result<Enrolment, CoreError> {
         if !user.mfa_enabled {
-            return Err(CoreError::MfaMissing("Multi-factor authentication is not on; turn it on first."));
+            return Err(CoreError::Refused(Refusal::MfaOff));
         }
         self.pending_enrolment(user, session, fresh, client).await
     }
@@ -112,16 +109,16 @@ impl Mfa {
     pub async fn add_authenticator(
         &self,
         user: &User,
-        session: &str,
+        session: &SessionId,
         adding: &Adding<'_>,
         client: &ClientInfo,
     ) -> Result<Authenticator, CoreError> {
         if !user.mfa_enabled {
-            return Err(CoreError::MfaMissing("Multi-factor authentication is not on; turn it on first."));
+            return Err(CoreError::Refused(Refusal::MfaOff));
         }
         let name = parse_name(adding.name)?;
         if self.store.list_authenticators(user.id).await?.len() >= MAX_AUTHENTICATORS as usize {
-            return Err(CoreError::Refused(FULL));
+            return Err(CoreError::Refused(Refusal::TooManyAuthenticators));
         }
         // The new code first: a wrong one spends nothing. Its success clears
         // no throttle, so guesses at the current code stay counted.
@@ -132,7 +129,7 @@ impl Mfa {
         self.verify_code(user.id, adding.current_code, client).await?;
         let record = self.new_authenticator(name, sealed, step, client);
         if !self.store.add_authenticator(user.id, &record, MAX_AUTHENTICATORS).await? {
-            return Err(CoreError::Refused(FULL));
+            return Err(CoreError::Refused(Refusal::TooManyAuthenticators));
         }
         self.record_after_change(user.id, EventKind::AuthenticatorAdded, client).await;
         Ok(record.into())
@@ -143,23 +140,21 @@ impl Mfa {
     pub async fn remove_authenticator(
         &self,
         user: &User,
-        id: &str,
+        id: &AuthenticatorId,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         let all = self.store.list_authenticators(user.id).await?;
-        if !all.iter().any(|a| a.id == id) {
+        if !all.iter().any(|a| &a.id == id) {
             return Err(CoreError::NotFound);
         }
         if all.len() == 1 {
-            return Err(CoreError::Refused(
-                "This is your only authenticator. To remove it, turn multi-factor authentication off.",
-            ));
+            return Err(CoreError::Refused(Refusal::LastAuthenticator));
         }
         self.verify_code(user.id, code, client).await?;
         if !self.store.remove_authenticator(user.id, id).await? {
             // Removed meanwhile, or the others were.
-            return Err(CoreError::Refused("That authenticator cannot be removed now; reload the page."));
+            return Err(CoreError::Refused(Refusal::AuthenticatorsChanged));
         }
         self.record_after_change(user.id, EventKind::AuthenticatorRemoved, client).await;
         Ok(())

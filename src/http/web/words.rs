@@ -1,0 +1,29 @@
+//! What the pages say about each outcome the core reports: one wording per
+//! reason, so every page that meets it says the same thing.
+
+use latchkey_core::Refusal;
+
+/// The same words for an unknown login and a wrong password.
+pub const INVALID_CREDENTIALS: &str = "That username, email or password is not right. Check them and try again.";
+/// The right password for an account an operator locked.
+pub const ACCOUNT_LOCKED: &str = "This account is locked. Contact our Support Team to unlock it.";
+/// A wrong, expired or already used code (TOTP or recovery).
+pub const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
+/// The code typed for a new authenticator is wrong.
+pub const WRONG_NEW_CODE: &str = "That code is not right. Enter the one the new authenticator shows now.";
+/// The second step of a sign-in died (5 wrong codes, or 5 minutes).
+pub const START_AGAIN: &str = "Too many wrong codes, or too much time passed. Sign in again.";
+
+/// A refusal, in the pages' words.
+pub fn refusal(reason: Refusal) -> &'static str {
+    match reason {
+        Refusal::MfaAlreadyOn => "Multi-Factor Authentication is already on.",
+        Refusal::MfaOff => "Multi-Factor Authentication is not on; turn it on first.",
+        Refusal::NoEnrolment => "That setup expired; scan this new QR code.",
+        Refusal::TooManyAuthenticators => "You have as many authenticators as an account may have; remove one first.",
+        Refusal::LastAuthenticator => {
+            "This is your only authenticator. To remove it, turn Multi-Factor Authentication off."
+        }
+        Refusal::AuthenticatorsChanged => "That authenticator cannot be removed now; reload the page.",
+    }
+}
