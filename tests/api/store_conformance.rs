@@ -59,6 +59,7 @@ conformance!(
     throttling_counts_blocks_locks_and_forgets,
     parallel_attempts_never_exceed_the_free_ones,
     events_appended_concurrently_form_one_chain,
+    operator_lock_and_reset_and_signing_out_everywhere_each_end_everything_at_once,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -249,6 +250,67 @@ async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
     assert!(store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap());
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
     assert!(!store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap(), "MFA off voids the trust with it");
+}
+
+/// A user with MFA on, three sessions, a pending sign-in and a trusted browser.
+async fn busy_user(store: &Arc<dyn Store>, name: &str) -> User {
+    let user = user(store, name).await;
+    assert!(store.confirm_totp(user.id, &authenticator(&format!("{name}-a"), b"one", 1), &[]).await.unwrap());
+    for id in ["1", "2", "3"] {
+        store.insert_session(&session(&user, &format!("{name}-{id}"), 0), at(-1800)).await.unwrap();
+    }
+    let pending = PendingSignInRecord {
+        token_hash: format!("pending-{name}"),
+        user_id: user.id,
+        csrf_token: "c".into(),
+        expires_at: at(300),
+        failures: 0,
+        client: ClientInfo::default(),
+    };
+    store.insert_pending_sign_in(&pending, at(0)).await.unwrap();
+    let device = TrustedDeviceRecord {
+        id: format!("{name}-d").into(),
+        user_id: user.id,
+        token_hash: format!("device-{name}"),
+        created_at: at(0),
+        expires_at: at(3600),
+        client: ClientInfo::default(),
+    };
+    assert!(store.insert_trusted_device(&device).await.unwrap());
+    user
+}
+
+async fn operator_lock_and_reset_and_signing_out_everywhere_each_end_everything_at_once(store: Arc<dyn Store>) {
+    let sessions_of = |user: UserId| {
+        let store = store.clone();
+        async move { store.list_sessions(user, at(1), at(-1800)).await.unwrap().len() }
+    };
+    let (alice, bob, carol) =
+        (busy_user(&store, "alice").await, busy_user(&store, "bob").await, busy_user(&store, "carol").await);
+
+    assert_eq!(store.lock_user(alice.id, at(5)).await.unwrap(), Some(3));
+    assert!(store.find_user(alice.id).await.unwrap().unwrap().locked);
+    assert_eq!(sessions_of(alice.id).await, 0);
+    assert!(store.get_pending_sign_in("pending-alice", at(1), 5).await.unwrap().is_none());
+    assert!(!store.is_trusted_device(alice.id, "device-alice", at(1)).await.unwrap());
+    assert_eq!(store.lock_user(UserId::random(), at(5)).await.unwrap(), None, "no such user");
+
+    assert_eq!(store.reset_mfa(bob.id).await.unwrap(), (3, true));
+    assert!(!store.find_user(bob.id).await.unwrap().unwrap().mfa_enabled);
+    assert!(store.list_authenticators(bob.id).await.unwrap().is_empty());
+    assert!(store.get_pending_sign_in("pending-bob", at(1), 5).await.unwrap().is_none());
+    assert!(!store.is_trusted_device(bob.id, "device-bob", at(1)).await.unwrap());
+    assert_eq!(store.reset_mfa(bob.id).await.unwrap(), (0, false), "nothing left to reset");
+
+    assert_eq!(sessions_of(carol.id).await, 3, "nobody else's rows were touched");
+    assert!(store.is_trusted_device(carol.id, "device-carol", at(1)).await.unwrap());
+    assert_eq!(store.end_sessions_and_trust(carol.id, Some(&"carol-2".into())).await.unwrap(), 2);
+    assert_eq!(sessions_of(carol.id).await, 1);
+    assert!(!store.is_trusted_device(carol.id, "device-carol", at(1)).await.unwrap());
+    assert!(
+        store.get_pending_sign_in("pending-carol", at(1), 5).await.unwrap().is_some(),
+        "a sign-in in progress stays"
+    );
 }
 
 async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>) {

@@ -9,7 +9,7 @@ use crate::events::{EventKind, Events};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{Sessions, SignInFrom, SignedIn};
-use crate::store::{NewUserRecord, Store, StoreError, UserRecord};
+use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 
 /// Where a right password leads. `Debug` shows no token.
@@ -37,7 +37,7 @@ impl std::fmt::Debug for SignIn {
 /// Creates accounts and checks passwords.
 #[derive(Clone)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    users: Arc<dyn UserStore>,
     clock: SharedClock,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
@@ -49,8 +49,8 @@ pub struct Accounts {
 
 /// The parts [`Accounts`] is built from.
 pub struct AccountsParts {
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// The accounts.
+    pub users: Arc<dyn UserStore>,
     /// The clock.
     pub clock: SharedClock,
     /// Hashes passwords.
@@ -70,8 +70,8 @@ pub struct AccountsParts {
 impl Accounts {
     /// Builds the service.
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts { store, clock, hasher, policy, sessions, mfa, events, throttle } = parts;
-        Accounts { store, clock, hasher, policy, sessions, mfa, events, throttle }
+        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle } = parts;
+        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle }
     }
 
     /// The password rules in force (the sign-up page states the minimum).
@@ -100,7 +100,7 @@ impl Accounts {
             created_at: self.clock.now(),
         };
         let record = NewUserRecord { user: user.clone(), password_hash };
-        match self.store.insert_user(&record).await {
+        match self.users.insert_user(&record).await {
             Ok(()) => {
                 tracing::info!(user_id = %user.id, "account created");
                 Ok(user)
@@ -188,12 +188,12 @@ impl Accounts {
     async fn find_by_login(&self, login: &str) -> Result<Option<UserRecord>, CoreError> {
         let found = if login.contains('@') {
             match Email::parse(login) {
-                Ok(email) => self.store.find_user_by_email(&email).await?,
+                Ok(email) => self.users.find_user_by_email(&email).await?,
                 Err(_) => None,
             }
         } else {
             match Username::parse(login.trim()) {
-                Ok(username) => self.store.find_user_by_username(&username).await?,
+                Ok(username) => self.users.find_user_by_username(&username).await?,
                 Err(_) => None,
             }
         };

@@ -91,25 +91,21 @@ impl Admin {
     }
 
     /// The lost-device workflow: MFA off, recovery codes void, every session
-    /// ended, the code throttle cleared. The user signs in with the password
-    /// and enrols again. Returns how many sessions ended.
+    /// and pending sign-in ended (one transaction), then the code throttle
+    /// cleared. The user signs in with the password and enrols again.
+    /// Returns how many sessions ended.
     pub async fn reset_mfa(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
-        self.store.delete_totp_factor(user.id).await?;
-        self.store.delete_pending_sign_ins(user.id).await?;
-        let ended = self.store.delete_other_sessions(user.id, None).await?;
+        let (ended, _) = self.store.reset_mfa(user.id).await?;
         self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
         self.events.record(user.id, EventKind::MfaResetByOperator, &operator.client()).await?;
         Ok(ended)
     }
 
     /// Locks an account (its right password then gets 403 `account_locked`),
-    /// ends its sessions and forgets its trusted browsers; returns how many
-    /// sessions ended.
+    /// ends its sessions and pending sign-ins and forgets its trusted
+    /// browsers, in one transaction; returns how many sessions ended.
     pub async fn lock(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
-        self.store.set_user_locked(user.id, Some(self.clock.now())).await?;
-        self.store.delete_pending_sign_ins(user.id).await?;
-        self.store.delete_trusted_devices(user.id).await?;
-        let ended = self.store.delete_other_sessions(user.id, None).await?;
+        let ended = self.store.lock_user(user.id, self.clock.now()).await?.ok_or(CoreError::NotFound)?;
         self.events.record(user.id, EventKind::AccountLocked, &operator.client()).await?;
         Ok(ended)
     }
@@ -131,8 +127,7 @@ impl Admin {
     /// Ends every session of the user and forgets the browsers trusted to
     /// skip the code; returns how many sessions ended.
     pub async fn revoke_sessions(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
-        let ended = self.store.delete_other_sessions(user.id, None).await?;
-        self.store.delete_trusted_devices(user.id).await?;
+        let ended = self.store.end_sessions_and_trust(user.id, None).await?;
         self.events.record(user.id, EventKind::SessionRevoked, &operator.client()).await?;
         Ok(ended)
     }

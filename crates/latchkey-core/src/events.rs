@@ -10,7 +10,7 @@ use crate::clock::SharedClock;
 use crate::domain::UserId;
 use crate::error::CoreError;
 use crate::sessions::ClientInfo;
-use crate::store::Store;
+use crate::store::{EventLog, MfaStore, Store, UserStore};
 
 /// What happened. Stored and shown as the snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +195,9 @@ pub trait Notifier: Send + Sync + 'static {
 /// notifies the account owner of the ones that call for it.
 #[derive(Clone)]
 pub struct Events {
-    store: Arc<dyn Store>,
+    log: Arc<dyn EventLog>,
+    users: Arc<dyn UserStore>,
+    factors: Arc<dyn MfaStore>,
     clock: SharedClock,
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
     notifiers: Arc<[Arc<dyn Notifier>]>,
@@ -206,8 +208,15 @@ const LIST_LIMIT: u32 = 100;
 
 impl Events {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>) -> Self {
-        Events { store, clock, counts: Arc::default(), notifiers: notifiers.into() }
+    pub fn new(store: &Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>) -> Self {
+        Events {
+            log: store.clone(),
+            users: store.clone(),
+            factors: store.clone(),
+            clock,
+            counts: Arc::default(),
+            notifiers: notifiers.into(),
+        }
     }
 
     /// Records an event now. A failure to record fails the operation: an
@@ -237,9 +246,9 @@ impl Events {
     ) -> Result<(), CoreError> {
         let event = EventRecord { user_id: user, kind, at: self.clock.now(), client: client.clone() };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
-        self.store.insert_event(&event).await?;
+        self.log.insert_event(&event).await?;
         if !self.notifiers.is_empty() && !notices.is_empty() {
-            if let Some(owner) = self.store.find_user(user).await? {
+            if let Some(owner) = self.users.find_user(user).await? {
                 for notice in &notices {
                     for notifier in self.notifiers.iter() {
                         notifier.notify(&owner, notice, event.at, client);
@@ -258,7 +267,7 @@ impl Events {
     /// alarm was cleared.
     pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
         let kinds = [EventKind::CodeReplayed, EventKind::ReplayAlarmCleared];
-        let latest = self.store.latest_event_kind(user, &kinds).await?;
+        let latest = self.log.latest_event_kind(user, &kinds).await?;
         Ok(latest == Some(EventKind::CodeReplayed))
     }
 
@@ -276,7 +285,7 @@ impl Events {
             EventKind::AuthenticatorAdded => vec![Notice::AuthenticatorAdded],
             EventKind::AuthenticatorRemoved => vec![Notice::AuthenticatorRemoved],
             EventKind::RecoveryCodeUsed => {
-                let left = self.store.unused_recovery_codes(user).await?.len();
+                let left = self.factors.unused_recovery_codes(user).await?.len();
                 let mut notices = vec![Notice::RecoveryCodeUsed];
                 if left <= RECOVERY_CODES_LOW {
                     notices.push(Notice::RecoveryCodesLow { left });
@@ -287,7 +296,7 @@ impl Events {
             EventKind::Lockout | EventKind::MfaLocked => vec![Notice::Lockout],
             EventKind::DeviceTrusted => vec![Notice::DeviceTrusted],
             EventKind::SignedIn => {
-                let earlier = self.store.list_events(user, LIST_LIMIT).await?;
+                let earlier = self.log.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();
                 let known = sign_ins.iter().any(|e| e.client.user_agent == client.user_agent);
                 if !sign_ins.is_empty() && !known {
@@ -307,12 +316,12 @@ impl Events {
 
     /// The user's most recent events, newest first.
     pub async fn list(&self, user: UserId) -> Result<Vec<EventRecord>, CoreError> {
-        Ok(self.store.list_events(user, LIST_LIMIT).await?)
+        Ok(self.log.list_events(user, LIST_LIMIT).await?)
     }
 }
 
 /// Walks the whole chain of a store, a page at a time.
-pub async fn verify_chain(store: &dyn Store) -> Result<ChainCheck, CoreError> {
+pub async fn verify_chain(store: &dyn EventLog) -> Result<ChainCheck, CoreError> {
     const PAGE: u32 = 1000;
     let mut walker = ChainWalker::default();
     let mut after = 0;

@@ -78,7 +78,7 @@ impl Services {
         notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let events = Events::new(store.clone(), clock.clone(), notifiers);
+        let events = Events::new(&store, clock.clone(), notifiers);
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let mfa = Mfa::new(mfa::MfaParts {
@@ -94,7 +94,7 @@ impl Services {
         });
         let clock_for_admin = clock.clone();
         let accounts = Accounts::new(accounts::AccountsParts {
-            store: store.clone(),
+            users: store.clone(),
             clock,
             hasher,
             policy: settings.password,

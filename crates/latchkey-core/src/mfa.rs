@@ -17,7 +17,9 @@ use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
 use crate::sessions::{ClientInfo, DeviceTrust, Sessions, SignInFrom, SignedIn};
-use crate::store::{AuthenticatorRecord, PendingSignInRecord, Store, TrustedDeviceRecord};
+use crate::store::{
+    AuthenticatorRecord, MfaStore, PendingSignInRecord, SessionStore, Store, TrustedDeviceRecord, UserStore,
+};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
@@ -75,7 +77,9 @@ pub struct PendingSignIn {
 /// The MFA service.
 #[derive(Clone)]
 pub struct Mfa {
-    store: Arc<dyn Store>,
+    store: Arc<dyn MfaStore>,
+    sign_ins: Arc<dyn SessionStore>,
+    users: Arc<dyn UserStore>,
     clock: SharedClock,
     key: SecretBox,
     hasher: PasswordHasher,
@@ -112,7 +116,19 @@ impl Mfa {
     /// Builds the service.
     pub fn new(parts: MfaParts) -> Self {
         let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer, trust_devices_for } = parts;
-        Mfa { store, clock, key, hasher, sessions, events, throttle, issuer: issuer.into(), trust_devices_for }
+        Mfa {
+            store: store.clone(),
+            sign_ins: store.clone(),
+            users: store,
+            clock,
+            key,
+            hasher,
+            sessions,
+            events,
+            throttle,
+            issuer: issuer.into(),
+            trust_devices_for,
+        }
     }
 
     /// The pending enrolment of `session`: the one in progress when `fresh`
@@ -184,7 +200,7 @@ impl Mfa {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
         // No trusted browser survives: none is stored while MFA is off.
-        self.store.delete_other_sessions(user.id, Some(session)).await?;
+        self.sign_ins.delete_other_sessions(user.id, Some(session)).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }
@@ -422,7 +438,7 @@ impl Mfa {
             failures: 0,
             client: client.clone(),
         };
-        self.store.insert_pending_sign_in(&record, now).await?;
+        self.sign_ins.insert_pending_sign_in(&record, now).await?;
         Ok((token, PendingSignIn { user_id: user.id, csrf_token: record.csrf_token }))
     }
 
@@ -430,7 +446,7 @@ impl Mfa {
     /// [`CoreError::Unauthenticated`]).
     pub async fn pending_sign_in(&self, token: &str) -> Result<PendingSignIn, CoreError> {
         let record = self
-            .store
+            .sign_ins
             .get_pending_sign_in(&token_hash(token), self.clock.now(), PENDING_SIGN_IN_MAX_FAILURES)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
@@ -453,16 +469,16 @@ impl Mfa {
         let hash = token_hash(token);
         let now = self.clock.now();
         let pending = self
-            .store
+            .sign_ins
             .claim_pending_attempt(&hash, now, PENDING_SIGN_IN_MAX_FAILURES)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        let user = self.store.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
+        let user = self.users.find_user(pending.user_id).await?.ok_or(CoreError::Unauthenticated)?;
         if user.locked {
             return Err(CoreError::AccountLocked);
         }
         self.verify_code(pending.user_id, code, client).await?;
-        if !self.store.take_pending_sign_in(&hash, self.clock.now()).await? {
+        if !self.sign_ins.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
         let mut signed_in = self.sessions.open(user, from).await?;

@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::domain::{SessionId, User, UserId};
 use crate::error::CoreError;
 use crate::events::{EventKind, Events};
-use crate::store::Store;
+use crate::store::SessionStore;
 use crate::token::{random_token, token_hash};
 
 /// The longest user agent kept with a session or event; the rest is cut.
@@ -134,7 +134,7 @@ impl std::fmt::Debug for SignedIn {
 /// Starts, checks, lists and ends sessions.
 #[derive(Clone)]
 pub struct Sessions {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SessionStore>,
     clock: SharedClock,
     policy: SessionPolicy,
     events: Events,
@@ -142,7 +142,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, policy: SessionPolicy, events: Events) -> Self {
+    pub fn new(store: Arc<dyn SessionStore>, clock: SharedClock, policy: SessionPolicy, events: Events) -> Self {
         Sessions { store, clock, policy, events }
     }
 
@@ -221,9 +221,8 @@ impl Sessions {
     /// "Sign out everywhere else": ends every session of the user but `keep`;
     /// returns how many ended.
     pub async fn revoke_others(&self, user: UserId, keep: &SessionId, client: &ClientInfo) -> Result<u64, CoreError> {
-        let ended = self.store.delete_other_sessions(user, Some(keep)).await?;
         // Everywhere means trusted browsers too: they will be asked for a code.
-        self.store.delete_trusted_devices(user).await?;
+        let ended = self.store.end_sessions_and_trust(user, Some(keep)).await?;
         if ended > 0 {
             self.events.record(user, EventKind::SessionRevoked, client).await?;
         }

@@ -121,9 +121,9 @@ pub struct TrustedDeviceRecord {
     pub client: ClientInfo,
 }
 
-/// Persistence for accounts, sessions, MFA and the event log.
+/// The store's own metadata and health.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait MetaStore: Send + Sync + 'static {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -136,7 +136,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes a metadata value unless one exists; true when this call wrote it.
     async fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+}
 
+/// Accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     /// Inserts a user; a taken username or email is [`StoreError::Conflict`].
     async fn insert_user(&self, record: &NewUserRecord) -> Result<(), StoreError>;
     /// The user with this (folded) username.
@@ -149,7 +153,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError>;
     /// Locks (`Some`) or unlocks (`None`) an account; false when there is no such user.
     async fn set_user_locked(&self, user: UserId, locked_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    /// Locks an account as an operator does, in one transaction: marks it
+    /// locked and ends its sessions, pending sign-ins and trusted browsers.
+    /// Returns how many sessions ended; `None` when there is no such user.
+    async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError>;
+}
 
+/// Sessions, and the pending sign-ins that become them.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a session; deletes the user's sessions that died before `now`.
     async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError>;
     /// The live session with this token hash (seen after `idle_cutoff`,
@@ -174,7 +186,39 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError>;
     /// Deletes all the user's sessions but `keep`; returns how many went.
     async fn delete_other_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError>;
+    /// "Everywhere else": deletes every session of the user but `keep` and
+    /// forgets every trusted browser of the user, in one transaction;
+    /// returns how many sessions went.
+    async fn end_sessions_and_trust(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError>;
 
+    /// Stores a pending sign-in; deletes those that expired before `now`.
+    async fn insert_pending_sign_in(&self, record: &PendingSignInRecord, now: OffsetDateTime)
+        -> Result<(), StoreError>;
+    /// The pending sign-in with this token hash, if alive: not expired before
+    /// `now` and fewer than `max_failures` wrong codes.
+    async fn get_pending_sign_in(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError>;
+    /// Counts an attempt against a live pending sign-in before its code is
+    /// checked (one conditional update, so parallel guesses cannot exceed
+    /// `max_failures`); `None` when it is unknown, expired or used up.
+    async fn claim_pending_attempt(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+    ) -> Result<Option<PendingSignInRecord>, StoreError>;
+    /// Deletes a pending sign-in that has not expired; true for exactly one
+    /// caller, so it completes once.
+    async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+/// The MFA aggregate: enrolments, authenticators, recovery codes and trusted browsers.
+#[async_trait]
+pub trait MfaStore: Send + Sync + 'static {
     /// Stores (replacing any) the user's pending TOTP enrolment, started by `session`.
     async fn put_totp_enrolment(
         &self,
@@ -240,32 +284,6 @@ pub trait Store: Send + Sync + 'static {
     /// user's factor; false when the user has no factor (nothing is written).
     async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> Result<bool, StoreError>;
 
-    /// Stores a pending sign-in; deletes those that expired before `now`.
-    async fn insert_pending_sign_in(&self, record: &PendingSignInRecord, now: OffsetDateTime)
-        -> Result<(), StoreError>;
-    /// The pending sign-in with this token hash, if alive: not expired before
-    /// `now` and fewer than `max_failures` wrong codes.
-    async fn get_pending_sign_in(
-        &self,
-        token_hash: &str,
-        now: OffsetDateTime,
-        max_failures: u32,
-    ) -> Result<Option<PendingSignInRecord>, StoreError>;
-    /// Counts an attempt against a live pending sign-in before its code is
-    /// checked (one conditional update, so parallel guesses cannot exceed
-    /// `max_failures`); `None` when it is unknown, expired or used up.
-    async fn claim_pending_attempt(
-        &self,
-        token_hash: &str,
-        now: OffsetDateTime,
-        max_failures: u32,
-    ) -> Result<Option<PendingSignInRecord>, StoreError>;
-    /// Deletes every pending sign-in of the user (a lock or an MFA reset).
-    async fn delete_pending_sign_ins(&self, user: UserId) -> Result<(), StoreError>;
-    /// Deletes a pending sign-in that has not expired; true for exactly one
-    /// caller, so it completes once.
-    async fn take_pending_sign_in(&self, token_hash: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
-
     /// Stores a trusted device, serialised on the user's MFA row so that it
     /// cannot outlive MFA being turned off at the same moment; false when
     /// the user has MFA off (nothing is written).
@@ -280,11 +298,28 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<TrustedDeviceRecord>, StoreError>;
     /// Forgets one of the user's trusted devices; false when there was none.
     async fn delete_trusted_device(&self, user: UserId, id: &TrustedDeviceId) -> Result<bool, StoreError>;
-    /// Forgets every trusted device of the user; returns how many.
-    async fn delete_trusted_devices(&self, user: UserId) -> Result<u64, StoreError>;
     /// Forgets every trusted device of every user (trusting was turned off).
     async fn delete_all_trusted_devices(&self) -> Result<u64, StoreError>;
 
+    /// The lost-device reset, in one transaction: MFA off (authenticators,
+    /// recovery codes, trusted browsers, a pending enrolment), every pending
+    /// sign-in and every session of the user gone. Returns how many
+    /// sessions ended, and whether MFA was on.
+    async fn reset_mfa(&self, user: UserId) -> Result<(u64, bool), StoreError>;
+
+    /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
+    /// with `reseal` and replaces the key check, all in one transaction; if
+    /// any secret does not reseal, nothing changes. Returns how many secrets.
+    async fn reseal_secrets(
+        &self,
+        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        key_check: &[u8],
+    ) -> Result<u64, StoreError>;
+}
+
+/// Throttle windows, keyed by what is throttled.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync + 'static {
     /// Counts an attempt on a throttle key in one atomic statement, unless the
     /// key is blocked or locked. Past `policy.free` failures it also starts the
     /// delay, in the same statement, so parallel attempts see it at once.
@@ -297,16 +332,11 @@ pub trait Store: Send + Sync + 'static {
     async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError>;
     /// Until when `key` is delayed, if it is after `now`; counts nothing.
     async fn blocked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, StoreError>;
+}
 
-    /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
-    /// with `reseal` and replaces the key check, all in one transaction; if
-    /// any secret does not reseal, nothing changes. Returns how many secrets.
-    async fn reseal_secrets(
-        &self,
-        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
-        key_check: &[u8],
-    ) -> Result<u64, StoreError>;
-
+/// The hash-chained security event log.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
     /// Appends a security event to the hash chain: reads the last hash and
     /// writes the new event in one serialised transaction, so two writers
     /// never fork the chain.
@@ -318,3 +348,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which of `kinds` the user's newest event of those kinds is, if any.
     async fn latest_event_kind(&self, user: UserId, kinds: &[EventKind]) -> Result<Option<EventKind>, StoreError>;
 }
+
+/// The whole store: every port. Services take only the ports they use; the
+/// wiring, the CLI and the tests hold the whole store.
+pub trait Store: MetaStore + UserStore + SessionStore + MfaStore + ThrottleStore + EventLog {}
+
+impl<T: MetaStore + UserStore + SessionStore + MfaStore + ThrottleStore + EventLog> Store for T {}

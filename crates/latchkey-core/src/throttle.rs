@@ -15,7 +15,7 @@ use time::Duration;
 
 use crate::clock::SharedClock;
 use crate::error::CoreError;
-use crate::store::{Reservation, Store};
+use crate::store::{Reservation, ThrottleStore};
 
 /// How one counter reacts to consecutive failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +97,13 @@ pub const PASSWORDS_PER_ADDRESS: Policy = Policy {
 /// Reserves and clears attempts.
 #[derive(Clone)]
 pub struct Throttle {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ThrottleStore>,
     clock: SharedClock,
 }
 
 impl Throttle {
     /// Builds the service.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
+    pub fn new(store: Arc<dyn ThrottleStore>, clock: SharedClock) -> Self {
         Throttle { store, clock }
     }
 

@@ -4,7 +4,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{unavailable, Dialect, SqlStore};
+use crate::rows::OrUnavailable;
+use crate::{Dialect, SqlStore};
 use latchkey_core::store::StoreError;
 
 /// The type of a column, as far as copying needs to know.
@@ -115,18 +116,18 @@ impl SqlStore {
     /// Returns (table, rows) for each table.
     pub async fn copy_into(&self, target: &SqlStore) -> Result<Vec<(&'static str, u64)>, StoreError> {
         let source_users: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(unavailable)?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.or_unavailable()?;
         if source_users == 0 {
             return Err(StoreError::Unavailable("the source store has no users: is its URL right?".into()));
         }
-        let mut tx = target.pool.begin().await.map_err(unavailable)?;
+        let mut tx = target.pool.begin().await.or_unavailable()?;
         // Empty means no users and no key bound yet: a server that ran on the
         // target would have bound its own key, and keep sealing with it.
         for table in ["users", "meta"] {
             let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(unavailable)?;
+                .or_unavailable()?;
             if rows > 0 {
                 return Err(StoreError::Unavailable(
                     "the target store is not empty (it has users, or a server already ran on it): copy into a fresh database"
@@ -143,10 +144,10 @@ impl SqlStore {
                 let sql = format!(
                     "SELECT CAST(setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) AS BIGINT) FROM {table}"
                 );
-                sqlx::query(&sql).execute(&mut *tx).await.map_err(unavailable)?;
+                sqlx::query(&sql).execute(&mut *tx).await.or_unavailable()?;
             }
         }
-        tx.commit().await.map_err(unavailable)?;
+        tx.commit().await.or_unavailable()?;
         Ok(report)
     }
 
@@ -168,9 +169,9 @@ impl SqlStore {
                 .bind(i64::try_from(copied).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .or_unavailable()?;
             for row in &rows {
-                bind_row(sqlx::query(&insert), row, columns)?.execute(&mut **tx).await.map_err(unavailable)?;
+                bind_row(sqlx::query(&insert), row, columns)?.execute(&mut **tx).await.or_unavailable()?;
             }
             copied += rows.len() as u64;
             if (rows.len() as i64) < PAGE {
