@@ -30,7 +30,7 @@ macro_rules! say_raw {
     }};
 }
 use crate::config::Config;
-use crate::startup;
+use crate::startup::{self, Opening};
 
 /// Who runs the command: the login that sudo came from, else the login.
 fn operator() -> Operator {
@@ -53,7 +53,11 @@ fn yes_no(flag: bool) -> &'static str {
 
 /// `latchkey user …`.
 pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
-    let (services, outbox) = startup::services(config, matches!(action, UserCommand::Create { .. })).await?;
+    let opening = match action {
+        UserCommand::Create { .. } => Opening::CreateIfMissing,
+        _ => Opening::MustExist,
+    };
+    let (services, outbox) = startup::services(config, opening).await?;
     let result = user_action(&services, action).await;
     outbox.finish_sending(std::time::Duration::from_secs(10)).await;
     result
@@ -153,10 +157,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         bail!("{} already exists; choose a new file", file.display());
     }
-    let url = config.database_url();
-    let store = latchkey_store_sql::SqlStore::open_existing(&url, 2)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", startup::redact(&url)))?;
+    let store = startup::open_url(&config.database_url(), 2, Opening::MustExist).await?;
     store.backup_to(file).await?;
     say!("backup written to {} and checked", file.display());
     Ok(())
@@ -165,7 +166,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
 /// `latchkey audit verify`: walks the event log's hash chain. A broken chain
 /// is an error naming the first event that does not fit.
 pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
-    let store = startup::open_existing_store(config).await?;
+    let store = startup::open_store(config, Opening::MustExist).await?;
     match verify_chain(store.as_ref()).await? {
         ChainCheck::Intact { events } => {
             say!("audit: the security event log is intact ({events} events)");
@@ -181,11 +182,8 @@ pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
 /// empty store (in one transaction there), then checks the copied event
 /// chain. Serve from the new store with the same secret key.
 pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Result<()> {
-    let source = latchkey_store_sql::SqlStore::open_existing(from, config.database_max_connections)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the source store {}: {e}", startup::redact(from)))?;
-    source.migrate().await?;
-    let target = startup::open_sql_store(to, config.database_max_connections).await?;
+    let source = startup::open_url(from, config.database_max_connections, Opening::MustExist).await?;
+    let target = startup::open_url(to, config.database_max_connections, Opening::CreateIfMissing).await?;
     let report = source.copy_into(&target).await?;
     for (table, rows) in &report {
         say!("{table}: {rows} rows");
@@ -205,12 +203,10 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
     let mut shown = config.clone();
     shown.database_url = Some(startup::redact(&config.database_url()));
     shown.smtp_url = config.smtp_url.as_deref().map(startup::redact);
-    shown.webhook_secret = config.webhook_secret.as_ref().map(|_| "(set)".to_string());
     say_raw!("{}", toml::to_string(&shown).context("printing the configuration")?);
-    let key = if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
-        "from LATCHKEY_SECRET_KEY (hidden)".to_string()
-    } else {
-        format!("from {} (hidden)", config.key_file().display())
+    let key = match config.secret_key {
+        Some(_) => "from LATCHKEY_SECRET_KEY (hidden)".to_string(),
+        None => format!("from {} (hidden)", config.key_file().display()),
     };
     say!("# secret key: {key}");
     say!("# the configuration is valid");
@@ -219,8 +215,8 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
 
 /// `latchkey key rotate`.
 pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
-    let store = startup::open_existing_store(config).await?;
-    let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), &config.key_file()).await?;
+    let store = startup::open_store(config, Opening::MustExist).await?;
+    let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), config).await?;
     say!("re-encrypted {resealed} TOTP secrets under a new key");
     match new_key {
         Some(key) => {

@@ -56,7 +56,10 @@ pub struct Config {
     pub webhook_url: Option<String>,
     /// The shared secret the webhook bodies are signed with (HMAC-SHA256);
     /// at least 32 characters. Set it through `LATCHKEY_WEBHOOK_SECRET`.
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
+    /// The key that seals TOTP secrets at rest (32 bytes, base64), from
+    /// `LATCHKEY_SECRET_KEY`; when unset, the key file in the data dir.
+    pub secret_key: Option<Secret>,
     /// Seconds a client gets to send a request's headers.
     pub header_read_timeout_secs: u64,
     /// Seconds a request may take before it is answered 503.
@@ -69,29 +72,45 @@ const MAX_SESSION_SECS: u64 = 365 * 24 * 3600;
 /// The shortest webhook secret accepted (HMAC keys below ~128 bits invite guessing).
 const MIN_WEBHOOK_SECRET_CHARS: usize = 32;
 
-/// The keys that `LATCHKEY_<KEY>` environment variables may set.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "database_max_connections",
-    "public_url",
-    "issuer",
-    "support_email",
-    "support_url",
-    "password_min_length",
-    "session_idle_timeout_secs",
-    "session_absolute_lifetime_secs",
-    "max_concurrent_hashes",
-    "trusted_proxies",
-    "trusted_device_days",
-    "smtp_url",
-    "mail_from",
-    "webhook_url",
-    "webhook_secret",
-    "header_read_timeout_secs",
-    "request_timeout_secs",
-];
+/// A secret setting: read like any string, never printed (`Debug`, and the
+/// serialised form `config check` shows, say only that it is set).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(hidden)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("(set)")
+    }
+}
+
+/// The settings' names, read off [`Config`] itself: a `LATCHKEY_<NAME>`
+/// variable may set exactly these, so a new field needs no list of its own.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -117,6 +136,7 @@ impl Default for Config {
             mail_from: None,
             webhook_url: None,
             webhook_secret: None,
+            secret_key: None,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
         }
@@ -154,7 +174,7 @@ impl Config {
             public_url: args.public_url.clone(),
         };
         let config: Config = figment
-            .merge(Env::prefixed("LATCHKEY_").only(ENV_KEYS))
+            .merge(Env::prefixed("LATCHKEY_").only(&setting_names().iter().map(String::as_str).collect::<Vec<_>>()))
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -200,7 +220,7 @@ impl Config {
             if !matches!(parsed.scheme(), "http" | "https") {
                 bail!("webhook_url must be an http:// or https:// URL");
             }
-            if self.webhook_secret.as_ref().is_none_or(|s| s.chars().count() < MIN_WEBHOOK_SECRET_CHARS) {
+            if self.webhook_secret.as_ref().is_none_or(|s| s.expose().chars().count() < MIN_WEBHOOK_SECRET_CHARS) {
                 bail!("webhook_url is set but webhook_secret is not (or shorter than {MIN_WEBHOOK_SECRET_CHARS} characters): receivers need it to check the signatures");
             }
         }
@@ -287,5 +307,32 @@ impl PublicUrl {
     /// Whether the service is reached over TLS.
     pub fn is_https(&self) -> bool {
         self.https
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_an_environment_twin_without_a_list_to_keep() {
+        let names = setting_names();
+        for name in
+            ["listen", "database_url", "trusted_proxies", "webhook_secret", "secret_key", "request_timeout_secs"]
+        {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config {
+            webhook_secret: Some("a webhook secret of thirty-two chars".into()),
+            secret_key: Some("c2VjcmV0IGtleSBtYXRlcmlhbA==".into()),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}\n{}", toml::to_string(&config).unwrap_or_default());
+        assert!(!shown.contains("thirty-two") && !shown.contains("c2VjcmV0"), "{shown}");
+        assert!(shown.contains("webhook_secret = \"(set)\""), "{shown}");
     }
 }

@@ -53,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None | Some(Command::Serve) => serve(&cli.global).await,
         Some(Command::Migrate) => {
             let config = Config::load(&cli.global)?;
-            startup::open_store(&config).await?;
+            startup::open_store(&config, startup::Opening::CreateIfMissing).await?;
             eprintln!("latchkey: migrations applied to {}", startup::redact(&config.database_url()));
             Ok(())
         }

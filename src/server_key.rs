@@ -9,13 +9,17 @@ use anyhow::{bail, Context as _};
 use latchkey_core::server_key::{bind_key, store_has_key, KeyCheckError};
 use latchkey_core::{SecretBox, Store};
 
+use crate::config::Config;
+
 /// Loads the key and checks it against the store. Never makes a new key for a
 /// store that already has one: that would orphan every sealed secret.
-pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBox> {
-    let key = match std::env::var("LATCHKEY_SECRET_KEY") {
-        Ok(text) => SecretBox::from_base64(&text).context("LATCHKEY_SECRET_KEY")?,
-        Err(_) if key_file.exists() => read(key_file)?,
-        Err(_) => {
+pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBox> {
+    let key_file = &config.key_file();
+    let from_env = config.secret_key.is_some();
+    let key = match &config.secret_key {
+        Some(text) => SecretBox::from_base64(text.expose()).context("LATCHKEY_SECRET_KEY")?,
+        None if key_file.exists() => read(key_file)?,
+        None => {
             if store_has_key(store).await? {
                 bail!(
                     "the secret key file {} is missing, but this store was created with a key; \
@@ -27,19 +31,13 @@ pub async fn load(store: &dyn Store, key_file: &Path) -> anyhow::Result<SecretBo
         }
     };
     let bound = match bind_key(store, &key).await {
-        Err(KeyCheckError::Mismatch) if std::env::var_os("LATCHKEY_SECRET_KEY").is_none() => {
-            finish_interrupted_rotation(store, key_file).await
-        }
+        Err(KeyCheckError::Mismatch) if !from_env => finish_interrupted_rotation(store, key_file).await,
         other => other.map(|()| None),
     };
     let key = bound.map(|rotated| rotated.unwrap_or(key)).map_err(|e| match e {
         KeyCheckError::Mismatch => anyhow::anyhow!(
             "the secret key ({}) does not match the key this store was created with",
-            if std::env::var_os("LATCHKEY_SECRET_KEY").is_some() {
-                "LATCHKEY_SECRET_KEY".to_string()
-            } else {
-                key_file.display().to_string()
-            }
+            if from_env { "LATCHKEY_SECRET_KEY".to_string() } else { key_file.display().to_string() }
         ),
         KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
     })?;
@@ -68,10 +66,11 @@ async fn finish_interrupted_rotation(store: &dyn Store, key_file: &Path) -> Resu
 /// first, then swapped in (the old one kept as `secret.key.old`, for backups
 /// made before). With `LATCHKEY_SECRET_KEY`: the new key is returned for the
 /// operator to install. Every server must be stopped while it runs.
-pub async fn rotate(store: &dyn Store, key_file: &Path) -> anyhow::Result<(u64, Option<String>)> {
-    let old = load(store, key_file).await?;
+pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, Option<String>)> {
+    let old = load(store, config).await?;
+    let key_file = &config.key_file();
     let (new, encoded) = SecretBox::generate();
-    let from_env = std::env::var_os("LATCHKEY_SECRET_KEY").is_some();
+    let from_env = config.secret_key.is_some();
     let pending = pending_key_file(key_file);
     if !from_env {
         let _ = fs::remove_file(&pending);

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use latchkey_core::clock::SharedClock;
 use latchkey_core::{Services, Store};
-use latchkey_store_sql::{Dialect, SqlStore};
+use latchkey_store_sql::{sqlite_path, Dialect, SqlStore};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, PublicUrl};
 use crate::http::{self, AppState, WebSettings};
 use crate::mail::SmtpNotifier;
 use crate::webhook::WebhookNotifier;
@@ -28,21 +28,13 @@ pub struct Application {
 
 impl Application {
     /// Binds the listen address first (a taken port leaves nothing behind),
-    /// then opens and migrates the store and loads the key.
+    /// then wires the services over the store (created if missing).
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        let store = open_store(&config).await?;
-        let key = server_key::load(store.as_ref(), &config.key_file()).await?;
-        if config.trusted_device_days == 0 {
-            // Trusting is off: records from before must not come back if it is turned on again.
-            store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
-        }
         let public_url = config.public_url(address)?;
-        let outbox = Outbox::new(&config, public_url.origin())?;
-        let services = Services::new(store, clock, key, config.core_settings(), outbox.notifiers())
-            .context("building services")?;
+        let (services, _outbox) = wire(&config, clock, &public_url, Opening::CreateIfMissing).await?;
         let web = WebSettings {
             public_url,
             support_contact: config.support_contact(),
@@ -69,27 +61,43 @@ impl Application {
     }
 }
 
-/// The services over the configured store and key, for the CLI, and the
-/// outbox (whose sends the command must wait for before it exits). Only
-/// `create` may make a new store: for the other commands a mistyped data dir
-/// must be an error, not a fresh empty store.
-pub async fn services(config: &Config, create: bool) -> anyhow::Result<(Services, Outbox)> {
-    let store = if create { open_store(config).await? } else { open_existing_store(config).await? };
-    let key = server_key::load(store.as_ref(), &config.key_file()).await?;
-    let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
-    let public_url = config.public_url(config.listen)?;
-    let outbox = Outbox::new(config, public_url.origin())?;
-    Ok((Services::new(store, clock, key, config.core_settings(), outbox.notifiers())?, outbox))
+/// Whether opening the configured store may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// `serve`, `migrate`, `user create`: a first start makes the store.
+    CreateIfMissing,
+    /// Every other command: a mistyped data dir or URL must be an error, not
+    /// a fresh empty store.
+    MustExist,
 }
 
-/// Opens the configured store only if it exists (then migrates it).
-pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = config.database_url();
-    let store = SqlStore::open_existing(&url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-    store.migrate().await?;
-    Ok(Arc::new(store))
+/// The one wiring of Latchkey, for `serve`, the CLI and the tests: the store
+/// (opened and migrated), the key checked against it, the notifiers and the
+/// services. Returns the outbox too, whose sends a command must wait for
+/// before it exits.
+pub async fn wire(
+    config: &Config,
+    clock: SharedClock,
+    public_url: &PublicUrl,
+    opening: Opening,
+) -> anyhow::Result<(Services, Outbox)> {
+    let store = open_store(config, opening).await?;
+    let key = server_key::load(store.as_ref(), config).await?;
+    if config.trusted_device_days == 0 {
+        // Trusting is off: records from before must not come back if it is turned on again.
+        store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
+    }
+    let outbox = Outbox::new(config, public_url.origin())?;
+    let services =
+        Services::new(store, clock, key, config.core_settings(), outbox.notifiers()).context("building services")?;
+    Ok((services, outbox))
+}
+
+/// The services over the configured store and key, for a CLI command, with
+/// the system clock.
+pub async fn services(config: &Config, opening: Opening) -> anyhow::Result<(Services, Outbox)> {
+    let clock: SharedClock = Arc::new(latchkey_core::SystemClock);
+    wire(config, clock, &config.public_url(config.listen)?, opening).await
 }
 
 /// Where notices go: mail to account owners and a webhook for the
@@ -106,7 +114,7 @@ impl Outbox {
             _ => None,
         };
         let webhook = match (&config.webhook_url, &config.webhook_secret) {
-            (Some(url), Some(secret)) => Some(Arc::new(WebhookNotifier::new(url, secret)?)),
+            (Some(url), Some(secret)) => Some(Arc::new(WebhookNotifier::new(url, secret.expose())?)),
             _ => None,
         };
         Ok(Outbox { mailer, webhook })
@@ -135,27 +143,31 @@ impl Outbox {
     }
 }
 
-/// Opens the store the configuration names, creating and migrating it as needed.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens and migrates the store the configuration names. Creating an
+/// SQLite store makes its data dir private first.
+pub async fn open_store(config: &Config, opening: Opening) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
-    let dialect = Dialect::of_url(&url)
-        .ok_or_else(|| anyhow::anyhow!("unsupported database URL: expected sqlite://PATH or postgres://…"))?;
-    if dialect == Dialect::Sqlite {
+    if opening == Opening::CreateIfMissing && sqlite_path(&url).is_some() {
         create_private_dir(config.data_dir())?;
-        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-        let file = Path::new(path.split('?').next().unwrap_or(path));
+    }
+    Ok(Arc::new(open_url(&url, config.database_max_connections, opening).await?))
+}
+
+/// Opens and migrates the store at `url` (a `migrate-store` source or target).
+pub async fn open_url(url: &str, max_connections: u32, opening: Opening) -> anyhow::Result<SqlStore> {
+    if Dialect::of_url(url).is_none() {
+        anyhow::bail!("unsupported database URL: expected sqlite://PATH or postgres://…");
+    }
+    if let (Opening::CreateIfMissing, Some(file)) = (opening, sqlite_path(url)) {
         if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
     }
-    Ok(Arc::new(open_sql_store(&url, config.database_max_connections).await?))
-}
-
-/// Opens and migrates the SQL store at `url`.
-pub async fn open_sql_store(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
-    let store = SqlStore::open(url, max_connections)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+    let opened = match opening {
+        Opening::CreateIfMissing => SqlStore::open(url, max_connections).await,
+        Opening::MustExist => SqlStore::open_existing(url, max_connections).await,
+    };
+    let store = opened.with_context(|| format!("cannot open the database {}", redact(url)))?;
     store.migrate().await?;
     Ok(store)
 }

@@ -73,7 +73,7 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
     .await?;
 
     let config = Config { data_dir: args.data_dir.clone(), database_url: args.database.clone(), ..Config::default() };
-    let store = latchkey::startup::open_store(&config).await?;
+    let store = latchkey::startup::open_store(&config, latchkey::startup::Opening::CreateIfMissing).await?;
     let id = UserId::random();
     let username = format!("floor{}", id.0.simple());
     let user = User {

@@ -55,6 +55,13 @@ impl Dialect {
     }
 }
 
+/// The file an `sqlite:` URL names (without its `?options`); `None` for
+/// any other URL.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(std::path::PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
 /// A Latchkey store in SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -98,11 +105,9 @@ impl SqlStore {
     /// e.g. the source of a copy, where a mistyped path must not pass as an
     /// empty store.
     pub async fn open_existing(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        if Dialect::of_url(url) == Some(Dialect::Sqlite) {
-            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            let path = path.split('?').next().unwrap_or(path);
-            if !std::path::Path::new(path).is_file() {
-                return Err(StoreError::Unavailable(format!("there is no SQLite store at {path}")));
+        if let Some(path) = sqlite_path(url) {
+            if !path.is_file() {
+                return Err(StoreError::Unavailable(format!("there is no SQLite store at {}", path.display())));
             }
         }
         Self::open(url, max_connections).await
