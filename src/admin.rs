@@ -157,7 +157,11 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         bail!("{} already exists; choose a new file", file.display());
     }
-    let store = startup::open_url(&config.database_url(), 2, Opening::MustExist).await?;
+    // Opened as it is: a backup must not migrate the store it copies.
+    let url = config.database_url();
+    let store = latchkey_store_sql::SqlStore::open_existing(&url, 2)
+        .await
+        .with_context(|| format!("cannot open the store {}", startup::redact(&url)))?;
     store.backup_to(file).await?;
     say!("backup written to {} and checked", file.display());
     Ok(())

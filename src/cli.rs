@@ -1,4 +1,4 @@
-//! The command line of contract section 1.
+//! The command line: `serve` (the default), the operator's commands, and the flags every command takes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -105,12 +105,17 @@ impl Serialize for Secret {
 
 /// The settings' names, read off [`Config`] itself: a `LATCHKEY_<NAME>`
 /// variable may set exactly these, so a new field needs no list of its own.
-fn setting_names() -> Vec<String> {
+fn setting_names() -> anyhow::Result<Vec<String>> {
     match serde_json::to_value(Config::default()) {
-        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
-        _ => Vec::new(),
+        Ok(serde_json::Value::Object(fields)) => Ok(fields.keys().cloned().collect()),
+        _ => bail!("the settings' names cannot be read off the configuration type"),
     }
 }
+
+/// Settings a config file may not hold: the key that seals every TOTP
+/// secret comes from the environment or the key file, never a config file
+/// that is copied around and checked in.
+const NOT_IN_FILES: [&str; 1] = ["secret_key"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -157,7 +162,7 @@ struct FlagLayer {
 }
 
 impl Config {
-    /// Reads the layers in the contract's order: defaults, file, environment, flags.
+    /// Reads the layers, each beating the one before: defaults, file, environment, flags.
     pub fn load(args: &GlobalArgs) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let file = args.config.clone().or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from));
@@ -165,7 +170,11 @@ impl Config {
             if !path.is_file() {
                 bail!("config file {} does not exist", path.display());
             }
-            figment = figment.merge(Toml::file(path));
+            let file = Figment::from(Toml::file(&path));
+            if let Some(name) = NOT_IN_FILES.iter().find(|name| file.find_value(name).is_ok()) {
+                bail!("{name} cannot be set in a config file; use LATCHKEY_SECRET_KEY or the key file in the data dir");
+            }
+            figment = figment.merge(file);
         }
         let flags = FlagLayer {
             listen: args.listen,
@@ -174,7 +183,7 @@ impl Config {
             public_url: args.public_url.clone(),
         };
         let config: Config = figment
-            .merge(Env::prefixed("LATCHKEY_").only(&setting_names().iter().map(String::as_str).collect::<Vec<_>>()))
+            .merge(Env::prefixed("LATCHKEY_").only(&setting_names()?.iter().map(String::as_str).collect::<Vec<_>>()))
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -316,7 +325,7 @@ mod tests {
 
     #[test]
     fn every_setting_has_an_environment_twin_without_a_list_to_keep() {
-        let names = setting_names();
+        let names = setting_names().unwrap();
         for name in
             ["listen", "database_url", "trusted_proxies", "webhook_secret", "secret_key", "request_timeout_secs"]
         {

@@ -1,4 +1,4 @@
-//! HTTP errors: the contract's JSON error shape for the API, error pages for the web.
+//! HTTP errors: one JSON error shape for the API (`{"error": {"code", "message", "fields"?}}`), error pages for the web.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -6,7 +6,8 @@ use axum::Json;
 use latchkey_core::{CoreError, FieldErrors, Refusal, StoreError};
 
 use super::web::words;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Logs an unexpected failure with a fresh reference id and returns the id,
@@ -15,6 +16,63 @@ fn log_internal(cause: &dyn std::fmt::Display) -> Uuid {
     let reference = Uuid::new_v4();
     tracing::error!(%reference, cause = %cause, "request failed");
     reference
+}
+
+/// The `code` of an API error: one name per kind of answer, as clients match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400.
+    BadRequest,
+    /// 422.
+    ValidationFailed,
+    /// 401, at sign-in.
+    InvalidCredentials,
+    /// 401, for a code.
+    InvalidCode,
+    /// 401, for a token.
+    Unauthenticated,
+    /// 403.
+    AccountLocked,
+    /// 403, pages only.
+    Csrf,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 409.
+    Conflict,
+    /// 413.
+    TooLarge,
+    /// 415.
+    UnsupportedMediaType,
+    /// 429.
+    RateLimited,
+    /// 503.
+    Unavailable,
+    /// 500.
+    InternalError,
+}
+
+/// The body of every API error, as the API description shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    #[schema(inline)]
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(inline)]
+    code: ErrorCode,
+    /// For people: what happened and what to do.
+    message: String,
+    /// For a 422: the message of each field out of its rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    fields: Option<FieldErrors>,
 }
 
 /// An error answer of the JSON API: `{"error": {"code", "message", "fields"?}}`.
@@ -44,6 +102,8 @@ pub enum ApiError {
     Conflict(String),
     /// 413: the body is over 64 KiB.
     TooLarge,
+    /// 415: the body is not sent as `application/json`.
+    UnsupportedMediaType,
     /// 429: too many attempts; retry after this many seconds.
     RateLimited(u64),
     /// 503: the store or the password hasher cannot take the request now.
@@ -53,60 +113,69 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
         match self {
-            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "bad_request", why.clone()),
-            ApiError::Validation(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Some fields do not meet the rules.".into())
-            }
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why.clone()),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                "Some fields do not meet the rules.".into(),
+            ),
             ApiError::InvalidCredentials => {
-                (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid login or password.".into())
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "Invalid login or password.".into())
             }
             ApiError::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "A valid bearer token is required: it is missing, unknown, expired or revoked.".into(),
             ),
             ApiError::InvalidCode => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ErrorCode::InvalidCode,
                 "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
                     .into(),
             ),
             ApiError::InvalidNewCode => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ErrorCode::InvalidCode,
                 "The code of the new authenticator is wrong or expired: enter the one it shows now.".into(),
             ),
-            ApiError::ClockOff(seconds) => (StatusCode::UNAUTHORIZED, "invalid_code", clock_off_message(*seconds)),
+            ApiError::ClockOff(seconds) => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode, clock_off_message(*seconds))
+            }
             ApiError::AccountLocked => (
                 StatusCode::FORBIDDEN,
-                "account_locked",
+                ErrorCode::AccountLocked,
                 "This account is locked. Contact the support team to unlock it.".into(),
             ),
-            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.clone()),
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, what.clone()),
             ApiError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.".into())
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "This method is not allowed here.".into())
             }
-            ApiError::Conflict(why) => (StatusCode::CONFLICT, "conflict", why.clone()),
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, ErrorCode::Conflict, why.clone()),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!("The request body is over the limit of {} KiB.", super::BODY_LIMIT / 1024),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "The body must be JSON, sent with Content-Type: application/json.".into(),
             ),
             ApiError::RateLimited(seconds) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("Too many attempts. Try again in {seconds} seconds."),
             ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "The service cannot take this request right now; try again shortly.".into(),
             ),
             ApiError::Internal(reference) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                ErrorCode::InternalError,
                 format!("Something went wrong on our side (reference {reference})."),
             ),
         }
@@ -182,11 +251,12 @@ impl From<CoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        let mut error = json!({ "code": code, "message": message });
-        if let ApiError::Validation(fields) = &self {
-            error["fields"] = json!(fields);
-        }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let fields = match &self {
+            ApiError::Validation(fields) => Some(fields.clone()),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code, message, fields } };
+        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
             ApiError::Unauthenticated => {
@@ -239,9 +309,11 @@ pub struct ErrorPage {
 }
 
 impl WebError {
-    fn parts(&self) -> (StatusCode, ErrorPage) {
+    /// The status and the page; `None` for the one error that is a redirect.
+    fn parts(&self) -> Option<(StatusCode, ErrorPage)> {
         let page = |title, message: &str| ErrorPage { title, message: message.to_string() };
-        match self {
+        Some(match self {
+            WebError::SignInRequired => return None,
             WebError::Csrf => (
                 StatusCode::FORBIDDEN,
                 page(
@@ -284,10 +356,7 @@ impl WebError {
             WebError::Refused(status, message) => {
                 (*status, ErrorPage { title: "That did not work", message: message.clone() })
             }
-            WebError::SignInRequired => {
-                (StatusCode::UNAUTHORIZED, page("Sign in again", "Your session has ended. Sign in again to go on."))
-            }
-        }
+        })
     }
 }
 
@@ -342,10 +411,9 @@ impl From<askama::Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        if let WebError::SignInRequired = self {
+        let Some((status, page)) = self.parts() else {
             return axum::response::Redirect::to("/login").into_response();
-        }
-        let (status, page) = self.parts();
+        };
         let mut response = status.into_response();
         if let WebError::RateLimited(seconds) = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -1,5 +1,5 @@
 //! Extractors: the auth boundary (who is calling) and body parsing that answers
-//! in the contract's error shape.
+//! in the API's error shape.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,7 +17,7 @@ use super::error::{ApiError, WebError};
 use super::web::cookies;
 use super::{AppState, WebSettings};
 
-/// A JSON body; any failure to read it is a contract error (400 or 413).
+/// A JSON body; any failure to read it is an API error (400, 413 or 415).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -34,9 +34,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::BadRequest("The body must be JSON, sent with Content-Type: application/json.".into())
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
         JsonRejection::JsonDataError(e) => {
             ApiError::BadRequest(format!("The JSON does not have the expected shape: {}", e.body_text()))
         }

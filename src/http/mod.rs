@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::PublicUrl;
 
-/// The largest request body accepted (contract: 64 KiB, answered with 413).
+/// The largest request body accepted: 64 KiB; more is answered 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What the web layer needs to know about the deployment.
@@ -73,12 +73,15 @@ pub struct AppState {
     pub web: Arc<WebSettings>,
     /// Request latencies for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The API's description, made once at start.
+    pub openapi: Arc<str>,
 }
 
 impl AppState {
     /// Builds the state.
     pub fn new(services: Services, web: WebSettings) -> Self {
-        AppState { services: Arc::new(services), web: Arc::new(web), metrics: Arc::default() }
+        let openapi = api::document(services.accounts.password_policy().min_length).into();
+        AppState { services: Arc::new(services), web: Arc::new(web), metrics: Arc::default(), openapi }
     }
 }
 

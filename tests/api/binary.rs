@@ -248,6 +248,49 @@ async fn unknown_keys_in_the_config_file_are_an_error() {
 }
 
 #[tokio::test]
+async fn the_secret_key_is_never_read_from_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("latchkey.toml");
+    std::fs::write(&config, "secret_key = \"c2VjcmV0IGtleSBtYXRlcmlhbCBvZiAzMiBieXRlcyEhIQ==\"\n").unwrap();
+    let (ok, stderr) = run(dir.path(), &["--config", config.to_str().unwrap(), "config", "check"]);
+    assert!(!ok && stderr.contains("secret_key cannot be set in a config file"), "{stderr}");
+    assert!(!stderr.contains("c2VjcmV0"), "the value is not echoed: {stderr}");
+}
+
+#[tokio::test]
+async fn an_event_of_a_kind_this_version_does_not_know_is_left_out_and_audit_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = crate::helpers::http();
+    {
+        let server = start(dir.path()).await;
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+        client.post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+        let login = json!({"login": "alice", "password": PASSWORD});
+        client.post(format!("{}/api/v1/sessions", server.base)).json(&login).send().await.unwrap();
+    }
+    // As a newer version would have written it before a rollback.
+    tamper(dir.path(), "UPDATE security_events SET kind = 'from_a_newer_version' WHERE id = 1").await;
+    let server = start(dir.path()).await;
+    let login = json!({"login": "alice", "password": PASSWORD});
+    let answer: Value = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["token"].as_str().expect("signing in still works");
+    let events = client.get(format!("{}/api/v1/me/events", server.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let events: Value = events.json().await.unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "only the new sign-in: {events}");
+    let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
+    assert!(!ok && stderr.contains("event 1"), "{stderr}");
+}
+
+#[tokio::test]
 async fn migrate_applies_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stderr) = run(dir.path(), &["migrate"]);

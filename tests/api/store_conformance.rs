@@ -151,10 +151,10 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
     for id in ["a", "b", "c"] {
         store.insert_session(&session(&alice, id, 0), at(-1800)).await.unwrap();
     }
-    assert_eq!(store.delete_other_sessions(alice.id, Some(&"b".into())).await.unwrap(), 2);
+    assert_eq!(store.delete_other_sessions(alice.id, &"b".into()).await.unwrap(), 2);
     let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
     assert_eq!(left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
-    assert_eq!(store.delete_other_sessions(alice.id, None).await.unwrap(), 1);
+    assert_eq!(store.end_sessions_and_trust(alice.id, None).await.unwrap(), 1, "everywhere, none kept");
 }
 
 /// An authenticator record as the MFA service would write it.

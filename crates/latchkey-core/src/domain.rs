@@ -1,4 +1,4 @@
-//! Domain newtypes: a value of one of these types has passed the contract's rules.
+//! Domain newtypes: a value of one of these types has passed its rules (see each `parse`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -200,9 +200,9 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
-    /// The contract's hard floor for the configurable minimum.
+    /// The hard floor for the configurable minimum (NIST SP 800-63B asks for 8).
     pub const FLOOR: usize = 8;
-    /// The contract's maximum, which also bounds the cost of hashing.
+    /// The maximum (128 characters), which also bounds the cost of hashing.
     pub const MAX_LENGTH: usize = 128;
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::store::StoreError;
 
-/// Validation messages keyed by field name, as the contract's `fields` map shows them.
+/// Validation messages keyed by field name, as the API's `fields` map shows them.
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
 /// An action the account's state forbids, named so that each audience (the
@@ -30,7 +30,7 @@ pub enum Refusal {
 /// Why a service call did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    /// One or more fields break the rules of contract section 4.
+    /// One or more fields break their rules (username, email, password, name).
     #[error("validation failed")]
     Validation(FieldErrors),
     /// A unique value (username, email) is taken; the field says which.

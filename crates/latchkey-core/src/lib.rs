@@ -1,4 +1,4 @@
-//! Latchkey's account logic: the rules of the contract, independent of HTTP and SQL.
+//! Latchkey's account logic: the rules of accounts, sessions and MFA, independent of HTTP and SQL.
 //!
 //! The binary crate turns HTTP requests and CLI commands into calls on the
 //! services here; the store crates implement [`store::Store`]. Time comes in

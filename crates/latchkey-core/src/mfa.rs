@@ -25,9 +25,10 @@ use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
 
 /// How long a pending enrolment keeps its secret (a reload shows the same QR
-/// code); SECURITY.md ENR-02 asks for at most 10 minutes.
+/// code); a secret handed out but never confirmed dies within 10 minutes
+/// (docs/SECURITY.md, row ENR-02).
 const ENROLMENT_TTL: Duration = Duration::minutes(10);
-/// How long a pending sign-in waits for its code (contract: 5 minutes).
+/// How long a pending sign-in waits for its code: 5 minutes.
 pub const PENDING_SIGN_IN_TTL: Duration = Duration::minutes(5);
 /// The largest clock offset, in steps, learned for an authenticator (1 min).
 const MAX_DRIFT_STEPS: i64 = 2;
@@ -35,7 +36,7 @@ const MAX_DRIFT_STEPS: i64 = 2;
 /// their phone's clock is off (10 minutes either way).
 const CLOCK_DIAGNOSIS_STEPS: u64 = 20;
 
-/// Wrong codes after which a pending sign-in dies (contract: 5).
+/// Wrong codes after which a pending sign-in dies: 5.
 pub const PENDING_SIGN_IN_MAX_FAILURES: u32 = 5;
 
 /// A secret being enrolled, with what the user needs to add it to an app.
@@ -200,7 +201,7 @@ impl Mfa {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
         // No trusted browser survives: none is stored while MFA is off.
-        self.sign_ins.delete_other_sessions(user.id, Some(session)).await?;
+        self.sign_ins.delete_other_sessions(user.id, session).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }

@@ -23,7 +23,7 @@ use crate::error::CoreError;
 /// How long a request waits for a free hashing slot before giving up.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The contract's Argon2id parameters: m = 19456 KiB, t = 2, p = 1 (OWASP's minimum).
+/// Argon2id at m = 19456 KiB, t = 2, p = 1: OWASP's minimum.
 fn argon2() -> Result<Argon2<'static>, CoreError> {
     let params = Params::new(19_456, 2, 1, None).map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))

@@ -14,7 +14,7 @@ use crate::token::{random_token, token_hash};
 /// The longest user agent kept with a session or event; the rest is cut.
 const USER_AGENT_MAX: usize = 256;
 
-/// Idle timeout and absolute lifetime (contract: 30 minutes and 12 hours by default).
+/// Idle timeout and absolute lifetime (30 minutes and 12 hours by default, both configurable).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
     /// A session unused this long is dead.

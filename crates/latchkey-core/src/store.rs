@@ -185,7 +185,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError>;
     /// Deletes all the user's sessions but `keep`; returns how many went.
-    async fn delete_other_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError>;
+    async fn delete_other_sessions(&self, user: UserId, keep: &SessionId) -> Result<u64, StoreError>;
     /// "Everywhere else": deletes every session of the user but `keep` and
     /// forgets every trusted browser of the user, in one transaction;
     /// returns how many sessions went.

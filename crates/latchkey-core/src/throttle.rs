@@ -50,7 +50,7 @@ impl Policy {
     }
 }
 
-/// Codes per account (contract section 4): 5 free, then 30 s doubling to 1 h,
+/// Codes per account: 5 free, then 30 s doubling to 1 h,
 /// locked after 100 consecutive failures. Never forgotten: only a success resets it.
 pub const CODES_PER_ACCOUNT: Policy = Policy {
     free: 5,

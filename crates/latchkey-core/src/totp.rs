@@ -1,4 +1,4 @@
-//! TOTP (RFC 6238) with the contract's parameters: HMAC-SHA1, 6 digits, 30-second
+//! TOTP (RFC 6238) with the parameters every authenticator app reads: HMAC-SHA1, 6 digits, 30-second
 //! steps, steps t-1..=t+1 accepted, 160-bit secrets; plus the `otpauth://` URI
 //! (Key Uri Format) and its QR code. The arithmetic is `totp-rs`'s.
 

@@ -1,5 +1,5 @@
 //! Property tests for the parsers that take untrusted text: whatever comes in,
-//! they do not panic, and what they accept keeps the contract's rules.
+//! they do not panic, and what they accept keeps the rules they state.
 
 // A failed unwrap in a test is a failed test.
 #![allow(clippy::unwrap_used)]

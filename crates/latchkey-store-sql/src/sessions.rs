@@ -114,20 +114,14 @@ impl SessionStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_other_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {
-        let done = match keep {
-            Some(keep) => {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-                    .bind(user.to_string())
-                    .bind(keep.as_str())
-                    .execute(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.to_string()).execute(&self.pool).await
-            }
-        };
-        Ok(done.or_unavailable()?.rows_affected())
+    async fn delete_other_sessions(&self, user: UserId, keep: &SessionId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.to_string())
+            .bind(keep.as_str())
+            .execute(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(done.rows_affected())
     }
 
     async fn end_sessions_and_trust(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {

@@ -1,5 +1,5 @@
 //! `GET /healthz`: 200 while the store answers, 503 when it does not (in the
-//! contract's error shape, with the status kept for simple probes).
+//! API's error shape, with the status kept for simple probes).
 
 use axum::extract::State;
 use axum::http::StatusCode;

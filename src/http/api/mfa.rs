@@ -4,62 +4,106 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use latchkey_core::Enrolment;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiUser, Client};
 use crate::http::AppState;
-use latchkey_core::Enrolment;
 
 /// A body holding a current code. No `Debug`: it holds a code.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CodeBody {
+    /// A current 6-digit TOTP code or a recovery code.
+    #[schema(min_length = 1)]
     pub(super) code: String,
 }
 
 /// The enrolment confirmation: the code, and a name for the authenticator
 /// (optional; "Authenticator" when left out).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ConfirmBody {
+    /// The code the app shows now.
+    #[schema(min_length = 1)]
     code: String,
     #[serde(default)]
+    #[schema(max_length = 40)]
     name: String,
 }
 
 /// What an app needs to add a pending secret.
-pub(super) fn enrolment_json(enrolment: &Enrolment) -> Result<Value, ApiError> {
-    Ok(json!({
-        "secret": enrolment.secret_base32(),
-        "otpauth_uri": enrolment.otpauth_uri,
-        "qr_svg": enrolment.qr_svg()?,
-    }))
+#[derive(Serialize, ToSchema)]
+pub struct EnrolmentJson {
+    /// Base32, without padding, for typing in.
+    secret: String,
+    /// The `otpauth://totp/…` URI the QR code holds.
+    otpauth_uri: String,
+    /// The QR code, as inline SVG.
+    qr_svg: String,
 }
 
-/// Starts a pending enrolment (a new call replaces it): 201 `{secret, otpauth_uri, qr_svg}`;
-/// 409 while MFA is on.
+impl EnrolmentJson {
+    pub(super) fn new(enrolment: &Enrolment) -> Result<Self, ApiError> {
+        Ok(EnrolmentJson {
+            secret: enrolment.secret_base32(),
+            otpauth_uri: enrolment.otpauth_uri.clone(),
+            qr_svg: enrolment.qr_svg()?,
+        })
+    }
+}
+
+/// `{"recovery_codes": [...]}`: shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
+/// Starts a pending enrolment (a new call replaces it); 409 while MFA is on.
+#[utoipa::path(post, path = "/me/mfa/totp", tag = "mfa", security(("bearer" = [])), responses(
+    (status = 201, description = "The pending secret", body = EnrolmentJson),
+    (status = 401, description = "No valid token"),
+    (status = 409, description = "MFA is already on"),
+))]
 pub async fn post_totp(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EnrolmentJson>), ApiError> {
     let enrolment = app.services.mfa.enrolment(&caller.user, &caller.session.id, true, &client).await?;
-    Ok((StatusCode::CREATED, Json(enrolment_json(&enrolment)?)))
+    Ok((StatusCode::CREATED, Json(EnrolmentJson::new(&enrolment)?)))
 }
 
-/// Confirms the enrolment with a code: 200 `{recovery_codes}`; MFA is on from now.
+/// Confirms the enrolment with a code; MFA is on from now, and every other
+/// session of the caller ends.
+#[utoipa::path(post, path = "/me/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])), request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "MFA is on: the ten recovery codes", body = RecoveryCodes),
+        (status = 401, description = "A wrong code (the enrolment stays), or no valid token"),
+        (status = 404, description = "No enrolment of this session in progress"),
+        (status = 409, description = "MFA is already on"),
+        (status = 422, description = "The name is too long or holds control characters"),
+    )
+)]
 pub async fn post_totp_confirm(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
     let session = &caller.session.id;
     let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.name, &body.code, session, &client).await?;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(Json(RecoveryCodes { recovery_codes: codes }))
 }
 
-/// Turns MFA off with a current code: 204; the recovery codes are void.
+/// Turns MFA off with a current code; the recovery codes are void.
+#[utoipa::path(delete, path = "/me/mfa/totp", tag = "mfa", security(("bearer" = [])), request_body = CodeBody,
+    responses(
+        (status = 204, description = "MFA is off"),
+        (status = 401, description = "A wrong code, or no valid token"),
+        (status = 404, description = "MFA is not on"),
+    )
+)]
 pub async fn delete_totp(
     State(app): State<AppState>,
     Client(client): Client,
@@ -70,13 +114,20 @@ pub async fn delete_totp(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A new set of recovery codes for a current code: 200 `{recovery_codes}`; the old ones are void.
+/// A new set of recovery codes for a current code; the old ones are void.
+#[utoipa::path(post, path = "/me/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])), request_body = CodeBody,
+    responses(
+        (status = 200, description = "The new codes", body = RecoveryCodes),
+        (status = 401, description = "A wrong code, or no valid token"),
+        (status = 404, description = "MFA is not on"),
+    )
+)]
 pub async fn post_recovery_codes(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
     ApiJson(body): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
     let codes = app.services.mfa.regenerate_recovery_codes(&caller.user, &body.code, &client).await?;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(Json(RecoveryCodes { recovery_codes: codes }))
 }

@@ -1,59 +1,74 @@
-//! The JSON API of contract section 3, mounted under `/api/v1`.
+//! The JSON API, mounted under `/api/v1`. Its
+//! description is generated from the handlers themselves ([`routes`]): each
+//! handler's `#[utoipa::path]` names its method, path, body and answers, and
+//! the same list builds the router, so the two cannot drift.
 
 pub mod authenticators;
 pub mod events;
 pub mod health;
 pub mod mfa;
+mod openapi;
 pub mod security;
 pub mod sessions;
 pub mod users;
 
-use axum::routing::{delete, get, post};
+use axum::extract::State;
 use axum::Router;
 use latchkey_core::{Session, User};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::AppState;
 
+/// Every API route with its description: the one list the router and the
+/// document are made from.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(users::post_users))
+        .routes(routes!(users::get_me))
+        .routes(routes!(sessions::post_sessions, sessions::get_sessions))
+        .routes(routes!(sessions::delete_current_session))
+        .routes(routes!(security::delete_other_sessions))
+        .routes(routes!(sessions::post_sessions_mfa))
+        .routes(routes!(sessions::delete_session))
+        .routes(routes!(mfa::post_totp, mfa::delete_totp))
+        .routes(routes!(mfa::post_totp_confirm))
+        .routes(routes!(mfa::post_recovery_codes, security::get_recovery_codes))
+        .routes(routes!(authenticators::get_authenticators, authenticators::post_authenticators))
+        .routes(routes!(authenticators::post_authenticators_confirm))
+        .routes(routes!(authenticators::delete_authenticator))
+        .routes(routes!(events::get_events))
+        .routes(routes!(security::get_replay_alarm))
+        .routes(routes!(security::post_replay_alarm_clear))
+        .routes(routes!(security::get_trusted_devices))
+        .routes(routes!(security::delete_trusted_device))
+        .routes(routes!(get_openapi))
+}
+
 /// The API's routes; unknown paths and methods answer in the error shape too.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", post(users::post_users))
-        .route("/me", get(users::get_me))
-        .route("/sessions", post(sessions::post_sessions).get(sessions::get_sessions))
-        .route("/sessions/current", delete(sessions::delete_current_session))
-        .route("/sessions/others", delete(security::delete_other_sessions))
-        .route("/sessions/mfa", post(sessions::post_sessions_mfa))
-        .route("/sessions/{id}", delete(sessions::delete_session))
-        .route("/me/mfa/totp", post(mfa::post_totp).delete(mfa::delete_totp))
-        .route("/me/mfa/totp/confirm", post(mfa::post_totp_confirm))
-        .route("/me/mfa/recovery-codes", post(mfa::post_recovery_codes).get(security::get_recovery_codes))
-        .route(
-            "/me/mfa/authenticators",
-            get(authenticators::get_authenticators).post(authenticators::post_authenticators),
-        )
-        .route("/me/mfa/authenticators/confirm", post(authenticators::post_authenticators_confirm))
-        .route("/me/mfa/authenticators/{id}", delete(authenticators::delete_authenticator))
-        .route("/me/events", get(events::get_events))
-        .route("/me/replay-alarm", get(security::get_replay_alarm))
-        .route("/me/replay-alarm/clear", post(security::post_replay_alarm_clear))
-        .route("/me/trusted-devices", get(security::get_trusted_devices))
-        .route("/me/trusted-devices/{id}", delete(security::delete_trusted_device))
-        .route("/openapi.json", get(get_openapi))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::NotFound("Nothing here.".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
-/// The API's description, written by hand next to the routes it describes
-/// (a test checks that every route is in it).
-const OPENAPI: &str = include_str!("openapi.json");
+/// The served description, made once at start: the generated document with
+/// the answers every operation shares, and the password rule in force.
+pub fn document(password_min_length: usize) -> String {
+    let (_, generated) = routes().split_for_parts();
+    openapi::finish(generated, password_min_length)
+}
 
-/// `GET /api/v1/openapi.json`.
-async fn get_openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// This description (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn get_openapi(State(app): State<AppState>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], app.openapi.to_string())
 }
 
 /// RFC 3339 text of an instant, as every time in the API is written.
@@ -61,13 +76,15 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// `USER` of the contract.
-#[derive(Debug, Serialize)]
+/// A user as every answer shows one: `{"id", "username", "email", "mfa_enabled", "created_at"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserJson {
     id: String,
     username: String,
     email: String,
     mfa_enabled: bool,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -83,13 +100,29 @@ impl From<&User> for UserJson {
     }
 }
 
+/// `{"user": USER}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserAnswer {
+    user: UserJson,
+}
+
+impl From<&User> for UserAnswer {
+    fn from(user: &User) -> Self {
+        UserAnswer { user: user.into() }
+    }
+}
+
 /// One of the caller's sessions in `GET /sessions`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionJson {
     id: String,
     current: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_seen_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -108,4 +141,10 @@ impl SessionJson {
             user_agent: session.client.user_agent.clone(),
         }
     }
+}
+
+/// How many sessions an "everywhere else" ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    sessions_ended: u64,
 }

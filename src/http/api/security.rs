@@ -6,64 +6,112 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use latchkey_core::TrustedDeviceId;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::rfc3339;
+use super::{rfc3339, SessionsEnded};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiUser, Client};
 use crate::http::AppState;
 
-/// `GET /me/replay-alarm`: 200 `{"raised": bool}`: whether a code already
-/// used was entered again (perhaps real-time phishing) since the alarm was
-/// last answered.
-pub async fn get_replay_alarm(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Value>, ApiError> {
-    let raised = app.services.events.replay_alarm(caller.user.id).await?;
-    Ok(Json(json!({ "raised": raised })))
+/// `{"raised": bool}`.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayAlarm {
+    /// A code already used was entered again since the alarm was last answered.
+    raised: bool,
 }
 
-/// `POST /me/replay-alarm/clear`: the alarm's answer, as the dashboard's
-/// button: every other session ends, every trusted browser is forgotten,
-/// the alarm is cleared. 200 `{"sessions_ended": n}`.
+/// Whether a code already used was entered again (perhaps real-time
+/// phishing) since the alarm was last answered.
+#[utoipa::path(get, path = "/me/replay-alarm", tag = "security", security(("bearer" = [])), responses(
+    (status = 200, description = "The alarm's state", body = ReplayAlarm),
+    (status = 401, description = "No valid token"),
+))]
+pub async fn get_replay_alarm(State(app): State<AppState>, caller: ApiUser) -> Result<Json<ReplayAlarm>, ApiError> {
+    let raised = app.services.events.replay_alarm(caller.user.id).await?;
+    Ok(Json(ReplayAlarm { raised }))
+}
+
+/// The alarm's answer, as the dashboard's button: every other session ends,
+/// every trusted client is forgotten, the alarm is cleared.
+#[utoipa::path(post, path = "/me/replay-alarm/clear", tag = "security", security(("bearer" = [])), responses(
+    (status = 200, description = "Answered", body = SessionsEnded),
+    (status = 401, description = "No valid token"),
+))]
 pub async fn post_replay_alarm_clear(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionsEnded>, ApiError> {
     let ended = app.services.sessions.clear_replay_alarm(caller.user.id, &caller.session.id, &client).await?;
-    Ok(Json(json!({ "sessions_ended": ended })))
+    Ok(Json(SessionsEnded { sessions_ended: ended }))
 }
 
-/// `DELETE /sessions/others`: "sign out everywhere else": every other
-/// session ends and every trusted browser is forgotten. 200 `{"sessions_ended": n}`.
+/// "Sign out everywhere else": every other session ends and every trusted
+/// client is forgotten.
+#[utoipa::path(delete, path = "/sessions/others", tag = "sessions", security(("bearer" = [])), responses(
+    (status = 200, description = "Done", body = SessionsEnded),
+    (status = 401, description = "No valid token"),
+))]
 pub async fn delete_other_sessions(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionsEnded>, ApiError> {
     let ended = app.services.sessions.revoke_others(caller.user.id, &caller.session.id, &client).await?;
-    Ok(Json(json!({ "sessions_ended": ended })))
+    Ok(Json(SessionsEnded { sessions_ended: ended }))
 }
 
-/// `GET /me/trusted-devices`: 200 `{"trusted_devices": [{id, created_at,
-/// expires_at, ip, user_agent}]}`, newest first.
-pub async fn get_trusted_devices(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Value>, ApiError> {
+/// A client trusted to skip the code (its token is never shown again).
+#[derive(Serialize, ToSchema)]
+pub struct TrustedDevice {
+    id: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// `{"trusted_devices": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct TrustedDevices {
+    trusted_devices: Vec<TrustedDevice>,
+}
+
+/// The clients trusted to skip the code, newest first.
+#[utoipa::path(get, path = "/me/trusted-devices", tag = "security", security(("bearer" = [])), responses(
+    (status = 200, description = "Trusted clients", body = TrustedDevices),
+    (status = 401, description = "No valid token"),
+))]
+pub async fn get_trusted_devices(
+    State(app): State<AppState>,
+    caller: ApiUser,
+) -> Result<Json<TrustedDevices>, ApiError> {
     let devices = app.services.mfa.trusted_devices(caller.user.id).await?;
-    let devices: Vec<Value> = devices
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id.as_str(),
-                "created_at": rfc3339(d.created_at),
-                "expires_at": rfc3339(d.expires_at),
-                "ip": d.client.ip,
-                "user_agent": d.client.user_agent,
-            })
+    let trusted_devices = devices
+        .into_iter()
+        .map(|d| TrustedDevice {
+            id: d.id.to_string(),
+            created_at: rfc3339(d.created_at),
+            expires_at: rfc3339(d.expires_at),
+            ip: d.client.ip,
+            user_agent: d.client.user_agent,
         })
         .collect();
-    Ok(Json(json!({ "trusted_devices": devices })))
+    Ok(Json(TrustedDevices { trusted_devices }))
 }
 
-/// `DELETE /me/trusted-devices/{id}`: 204; the next sign-in there asks for a code.
+/// Forgets a trusted client: its next sign-in asks for a code.
+#[utoipa::path(delete, path = "/me/trusted-devices/{id}", tag = "security", security(("bearer" = [])),
+    params(("id" = String, Path, description = "An id from `GET /me/trusted-devices`")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 401, description = "No valid token"),
+        (status = 404, description = "No such trusted client of the caller's"),
+    )
+)]
 pub async fn delete_trusted_device(
     State(app): State<AppState>,
     caller: ApiUser,
@@ -73,8 +121,22 @@ pub async fn delete_trusted_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /me/mfa/recovery-codes`: 200 `{"left": n}`, the unspent recovery codes.
-pub async fn get_recovery_codes(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Value>, ApiError> {
+/// `{"left": n}`.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesLeft {
+    /// Unspent recovery codes (new ones are due at two or fewer).
+    left: usize,
+}
+
+/// How many unspent recovery codes the caller has.
+#[utoipa::path(get, path = "/me/mfa/recovery-codes", tag = "mfa", security(("bearer" = [])), responses(
+    (status = 200, description = "The count", body = RecoveryCodesLeft),
+    (status = 401, description = "No valid token"),
+))]
+pub async fn get_recovery_codes(
+    State(app): State<AppState>,
+    caller: ApiUser,
+) -> Result<Json<RecoveryCodesLeft>, ApiError> {
     let left = app.services.mfa.recovery_codes_left(caller.user.id).await?;
-    Ok(Json(json!({ "left": left })))
+    Ok(Json(RecoveryCodesLeft { left }))
 }

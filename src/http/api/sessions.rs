@@ -2,10 +2,11 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use latchkey_core::{SessionId, SignIn, SignInFrom, SignedIn};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{rfc3339, SessionJson, UserJson};
 use crate::http::error::ApiError;
@@ -13,36 +14,82 @@ use crate::http::extract::{ApiJson, ApiUser, Client};
 use crate::http::AppState;
 
 /// The sign-in body. No `Debug`: it holds a password.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignInBody {
+    /// A username or an email.
+    #[schema(min_length = 1)]
     login: String,
+    #[schema(min_length = 1, max_length = 128)]
     password: String,
     /// A trusted-device token from an earlier second step: skips the code.
     #[serde(default)]
     device_token: Option<String>,
 }
 
+/// A signed-in session: `{"token", "expires_at", "user"}`, with
+/// `device_token` when the code step trusted the client.
+#[derive(Serialize, ToSchema)]
+pub struct NewSession {
+    /// The bearer token; shown this once.
+    token: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    user: UserJson,
+    /// Send it with the next sign-in's password to skip the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+}
+
+impl From<SignedIn> for NewSession {
+    fn from(signed_in: SignedIn) -> Self {
+        NewSession {
+            token: signed_in.session.token,
+            expires_at: rfc3339(signed_in.session.session.expires_at),
+            user: UserJson::from(&signed_in.user),
+            device_token: signed_in.device.map(|device| device.token),
+        }
+    }
+}
+
+/// A right password for an account with MFA on: the code step comes next.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    mfa_required: bool,
+    /// Names the pending sign-in in `POST /sessions/mfa`; lives 5 minutes, dies after 5 wrong codes.
+    mfa_token: String,
+    mfa_methods: Vec<&'static str>,
+}
+
 /// Signs in: 201 `{"token", "expires_at", "user"}`; for an account with MFA
 /// on, 200 `{"mfa_required": true, "mfa_token", "mfa_methods"}`.
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = SignInBody, responses(
+    (status = 201, description = "Signed in", body = NewSession),
+    (status = 200, description = "MFA is on: send a code to `POST /sessions/mfa`", body = MfaRequired),
+    (status = 401, description = "Wrong login or password (the same answer whether or not the account exists)"),
+    (status = 403, description = "The right password for an account an operator locked"),
+))]
 pub async fn post_sessions(
     State(app): State<AppState>,
     Client(client): Client,
     ApiJson(body): ApiJson<SignInBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let from = SignInFrom { client: &client, device_token: body.device_token.as_deref(), replaces: None };
     Ok(match app.services.accounts.sign_in(&body.login, &body.password, &from).await? {
-        SignIn::Done(signed_in) => (StatusCode::CREATED, signed_in_json(*signed_in)),
+        SignIn::Done(signed_in) => (StatusCode::CREATED, Json(NewSession::from(*signed_in))).into_response(),
         SignIn::NeedsCode { token, .. } => {
-            let body = json!({"mfa_required": true, "mfa_token": token, "mfa_methods": ["totp", "recovery_code"]});
-            (StatusCode::OK, Json(body))
+            let body = MfaRequired { mfa_required: true, mfa_token: token, mfa_methods: vec!["totp", "recovery_code"] };
+            (StatusCode::OK, Json(body)).into_response()
         }
     })
 }
 
 /// The second step body. No `Debug`: it holds a code.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SecondStepBody {
+    #[schema(min_length = 1)]
     mfa_token: String,
+    /// A 6-digit TOTP code or a recovery code.
+    #[schema(min_length = 1)]
     code: String,
     /// Trust this client: the answer carries a `device_token` that skips the code next time.
     #[serde(default)]
@@ -51,30 +98,27 @@ pub struct SecondStepBody {
 
 /// Completes an MFA sign-in: 201, as a sign-in without MFA (with
 /// `device_token` when `trust_device` was asked for and saved).
+#[utoipa::path(post, path = "/sessions/mfa", tag = "sessions", request_body = SecondStepBody, responses(
+    (status = 201, description = "Signed in", body = NewSession),
+    (status = 401, description = "A wrong, expired or used code (`invalid_code`), or a dead `mfa_token` (`unauthenticated`)"),
+    (status = 403, description = "The account was locked meanwhile"),
+))]
 pub async fn post_sessions_mfa(
     State(app): State<AppState>,
     Client(client): Client,
     ApiJson(body): ApiJson<SecondStepBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewSession>), ApiError> {
     let mfa = &app.services.mfa;
     let signed_in =
         mfa.complete_sign_in(&body.mfa_token, &body.code, body.trust_device, &SignInFrom::client(&client)).await?;
-    Ok((StatusCode::CREATED, signed_in_json(signed_in)))
-}
-
-fn signed_in_json(signed_in: SignedIn) -> Json<Value> {
-    let mut body = json!({
-        "token": signed_in.session.token,
-        "expires_at": rfc3339(signed_in.session.session.expires_at),
-        "user": UserJson::from(&signed_in.user),
-    });
-    if let Some(device) = signed_in.device {
-        body["device_token"] = json!(device.token);
-    }
-    Json(body)
+    Ok((StatusCode::CREATED, Json(signed_in.into())))
 }
 
 /// Signs out: the token is dead at once. 204.
+#[utoipa::path(delete, path = "/sessions/current", tag = "sessions", security(("bearer" = [])), responses(
+    (status = 204, description = "Signed out"),
+    (status = 401, description = "No valid token"),
+))]
 pub async fn delete_current_session(
     State(app): State<AppState>,
     Client(client): Client,
@@ -84,14 +128,31 @@ pub async fn delete_current_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `{"sessions": [...]}`.
+#[derive(Serialize, ToSchema)]
+pub struct Sessions {
+    sessions: Vec<SessionJson>,
+}
+
 /// The caller's live sessions, newest first.
-pub async fn get_sessions(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])), responses(
+    (status = 200, description = "The live sessions", body = Sessions),
+    (status = 401, description = "No valid token"),
+))]
+pub async fn get_sessions(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Sessions>, ApiError> {
     let sessions = app.services.sessions.list(caller.user.id).await?;
-    let sessions: Vec<_> = sessions.iter().map(|s| SessionJson::new(s, &caller.session)).collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(Sessions { sessions: sessions.iter().map(|s| SessionJson::new(s, &caller.session)).collect() }))
 }
 
 /// Revokes one of the caller's sessions: 204, or 404 for an id that is not theirs.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /sessions`")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "No valid token"),
+        (status = 404, description = "No such session of the caller's"),
+    )
+)]
 pub async fn delete_session(
     State(app): State<AppState>,
     Client(client): Client,

@@ -115,6 +115,8 @@ pub async fn post_add(
         Err(CoreError::Refused(Refusal::NoEnrolment)) => {
             AddErrors { new_code: Some(words::refusal(Refusal::NoEnrolment).into()), ..AddErrors::default() }
         }
+        // MFA went off meanwhile: the first authenticator is set up on the MFA page.
+        Err(CoreError::Refused(Refusal::MfaOff)) => return Ok(Redirect::to("/account/mfa").into_response()),
         Err(CoreError::Refused(why)) => {
             let messages =
                 ManageMessages { authenticator_error: Some(words::refusal(why)), ..ManageMessages::default() };

@@ -1,13 +1,15 @@
 //! The only way a page handler reads a form: each extractor here checks the
-//! form's CSRF token against the token it must match before the handler runs,
-//! so a state-changing handler without the check does not compile (the plain
-//! form reader is private to this module). The cross-site refusal
+//! form's CSRF token against the token it must match before the handler runs.
+//! The plain form reader is private to this module, and clippy refuses
+//! `axum::Form` anywhere else (clippy.toml), so a state-changing handler
+//! without the check does not pass the build. The cross-site refusal
 //! ([`crate::http::csrf::refuse_cross_site`]) stands in front of all of them.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::Form;
+#[allow(clippy::disallowed_types)] // See `read_form`.
+use axum::Form as PlainForm;
 use axum_extra::extract::CookieJar;
 use latchkey_core::CoreError;
 use serde::de::DeserializeOwned;
@@ -27,9 +29,10 @@ pub trait CsrfForm: DeserializeOwned + Send {
 /// A URL-encoded body. Every form is CSRF-protected, so one that cannot be
 /// read cannot carry a valid token: a 403, like a missing token. A form over
 /// the limit is a 413.
+#[allow(clippy::disallowed_types)] // The one place a form is read: every caller checks its token.
 async fn read_form<T: DeserializeOwned>(request: Request, state: &AppState) -> Result<T, WebError> {
-    match Form::<T>::from_request(request, state).await {
-        Ok(Form(value)) => Ok(value),
+    match PlainForm::<T>::from_request(request, state).await {
+        Ok(PlainForm(value)) => Ok(value),
         Err(rejection) => Err(form_rejection(&rejection)),
     }
 }

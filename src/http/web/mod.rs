@@ -1,4 +1,4 @@
-//! The server-rendered pages of contract section 2. Every flow works without
+//! The server-rendered pages (sign-up, sign-in, the code step, MFA, security). Every flow works without
 //! JavaScript; the stylesheet and icon ship inside the binary.
 
 mod assets;

@@ -8,7 +8,8 @@ pub const INVALID_CREDENTIALS: &str = "That username, email or password is not r
 /// The right password for an account an operator locked.
 pub const ACCOUNT_LOCKED: &str = "This account is locked. Contact our Support Team to unlock it.";
 /// A wrong, expired or already used code (TOTP or recovery).
-pub const WRONG_CODE: &str = "That code is not right, or was already used. Enter the code your app shows now.";
+pub const WRONG_CODE: &str =
+    "That code is not right, or was already used. Wait for the next code in your app and try again.";
 /// The code typed for a new authenticator is wrong.
 pub const WRONG_NEW_CODE: &str = "That code is not right. Enter the one the new authenticator shows now.";
 /// The second step of a sign-in died (5 wrong codes, or 5 minutes).

@@ -16,7 +16,7 @@ use crate::totp;
 
 /// At most this many authenticators per user. Every guess is tried against
 /// each of them, so n authenticators make a guess n times likelier: with 3,
-/// the contract's odds still hold (100 guesses: 9e-4 < 1e-3; the first 15
+/// the required odds still hold (NIST SP 800-63B 5.2.2; 100 guesses: 9e-4 < 1e-3; the first 15
 /// minutes' 9 guesses: 8.1e-5 < 1e-4; docs/SECURITY.md).
 pub const MAX_AUTHENTICATORS: u32 = 3;
 /// The longest name, in characters.
