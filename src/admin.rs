@@ -130,8 +130,12 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
         }
         UserCommand::ResetMfa { name } => {
             let user = find(name).await?;
-            let ended = admin.reset_mfa(&user, &who).await?;
-            say!("MFA is off for {}; recovery codes are void; {ended} sessions ended", user.username);
+            match admin.reset_mfa(&user, &who).await? {
+                Some(ended) => {
+                    say!("MFA is off for {}; recovery codes are void; {ended} sessions ended", user.username)
+                }
+                None => say!("{} has MFA off: nothing to reset, nothing changed", user.username),
+            }
         }
         UserCommand::Lock { name } => {
             let user = find(name).await?;

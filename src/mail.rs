@@ -1,7 +1,7 @@
 //! Notices to account owners by mail (SMTP via lettre), sent in the
 //! background: a slow or broken mail server never slows or fails a sign-in.
 
-use latchkey_core::events::{Notice, Notifier};
+use latchkey_core::events::{Guesses, Notice, Notifier};
 use latchkey_core::sessions::ClientInfo;
 use latchkey_core::User;
 use lettre::message::Mailbox;
@@ -72,10 +72,16 @@ impl SmtpNotifier {
                     first_from.as_deref().map(|ip| format!(" (first from {ip})")).unwrap_or_default()
                 ),
             ),
-            Notice::Lockout => (
+            Notice::Lockout { of: Guesses::Codes } => (
                 "Wrong codes on your account",
                 "Several wrong authentication codes were entered for your account, so further attempts are \
                  slowed down"
+                    .into(),
+            ),
+            Notice::Lockout { of: Guesses::Passwords } => (
+                "Wrong passwords on your account",
+                "Several wrong passwords were entered for your account, so further attempts are slowed down. \
+                 If this was not you, someone may be guessing your password: choose a long, unique one"
                     .into(),
             ),
             Notice::NewDevice => {

@@ -35,6 +35,9 @@ impl Application {
         let address = listener.local_addr().context("reading the bound address")?;
         let public_url = config.public_url(address)?;
         let (services, _outbox) = wire(&config, clock, &public_url, Opening::CreateIfMissing).await?;
+        if sqlite_path(&config.database_url()).is_some() {
+            warn_if_readable_by_others(config.data_dir());
+        }
         let web = WebSettings {
             public_url,
             support_contact: config.support_contact(),
@@ -198,6 +201,20 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))
+}
+
+/// A data dir others can read exposes the key file's name and the store's
+/// size, and any file a tool later makes there with a loose umask: say so.
+fn warn_if_readable_by_others(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(path = %dir.display(), "the data dir is open to other users; chmod 700 it");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 async fn shutdown_signal() {

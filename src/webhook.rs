@@ -70,6 +70,9 @@ fn body(user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -
         Notice::RecoveryCodesLow { left } => {
             details.insert("recovery_codes_left".into(), (*left).into());
         }
+        Notice::Lockout { of } => {
+            details.insert("of".into(), of.as_str().into());
+        }
         Notice::CodeReplayed { first_from } => {
             details.insert("first_used_from".into(), first_from.clone().into());
         }

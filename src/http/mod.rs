@@ -102,7 +102,30 @@ pub fn router(state: AppState) -> Router {
         // Every request gets an id (or keeps a proxy's), in its log lines and in the answer.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(keep_only_a_safe_request_id))
         .with_state(state)
+}
+
+/// The longest `X-Request-Id` kept from a client or proxy.
+const REQUEST_ID_MAX: usize = 64;
+
+/// Middleware: a client's `X-Request-Id` is echoed in the answer and written
+/// into every log line of the request, so it is kept only when it is a short
+/// token of safe characters (`A-Z a-z 0-9 - _ . :`); anything else is
+/// dropped and a fresh id made in its place.
+async fn keep_only_a_safe_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let safe = |id: &[u8]| {
+        (1..=REQUEST_ID_MAX).contains(&id.len())
+            && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    let ids = request.headers().get_all("x-request-id");
+    if ids.iter().count() > 1 || ids.iter().any(|id| !safe(id.as_bytes())) {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
 }
 
 /// The span every log line of a request is in: method, path and request id

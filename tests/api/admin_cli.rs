@@ -149,6 +149,27 @@ async fn reset_mfa_is_the_lost_device_workflow() {
 }
 
 #[tokio::test]
+async fn reset_mfa_of_an_account_without_mfa_says_so_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    let server = start(dir.path()).await;
+    let token = sign_in(&server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
+    let (ok, out, _) = latchkey(dir.path(), &["user", "reset-mfa", "alice"], "");
+    assert!(ok && out.contains("alice has MFA off: nothing to reset"), "{out}");
+    assert_eq!(me(&server, &token).await.0, StatusCode::OK, "no session ended");
+    let events: Value = crate::helpers::http()
+        .get(format!("{}/api/v1/me/events", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!events.to_string().contains("mfa_reset_by_operator"), "nothing recorded: {events}");
+}
+
+#[tokio::test]
 async fn backup_copies_a_live_store_that_a_server_can_run_on() {
     let dir = tempfile::tempdir().unwrap();
     latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);

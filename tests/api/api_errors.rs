@@ -155,6 +155,12 @@ async fn every_answer_carries_a_request_id_and_keeps_a_proxys() {
     let response =
         crate::helpers::http().get(app.url("/login")).header("x-request-id", "from-the-proxy-1").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "from-the-proxy-1");
+    for unsafe_id in ["<script>alert(1)</script>", "a b", &"x".repeat(65), "tab\there", "semi;colon"] {
+        let response =
+            crate::helpers::http().get(app.url("/login")).header("x-request-id", unsafe_id).send().await.unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(id.len() == 36 && id != unsafe_id, "{unsafe_id:?} is replaced by a fresh id, not echoed: {id}");
+    }
 }
 
 #[tokio::test]

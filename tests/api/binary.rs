@@ -133,6 +133,45 @@ async fn the_first_start_makes_the_store_in_wal_mode_and_a_private_key_file() {
     assert!(dir.path().join("latchkey.db-wal").is_file(), "the store runs in WAL mode");
 }
 
+/// The mode bits of a file, for the checks below.
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn every_file_of_the_store_and_every_backup_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A data dir that existed before, open to everyone (as with umask 022).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("server.log");
+    let output = std::fs::File::create(&log).unwrap();
+    {
+        let server = start_logging(dir.path(), Stdio::from(output), "warn").await;
+        let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+        crate::helpers::http().post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+        for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+            assert_eq!(mode_of(&dir.path().join(file)), 0o600, "{file}");
+        }
+        let backup = dir.path().join("copy.db");
+        let (ok, stderr) = run(dir.path(), &["backup", backup.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        assert_eq!(mode_of(&backup), 0o600, "the backup holds every password hash too");
+    }
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("the data dir is open to other users"), "{said}");
+
+    // A store made before this rule, its files 0644: set right at the next start.
+    for file in ["latchkey.db", "copy.db"] {
+        std::fs::set_permissions(dir.path().join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let _server = start(dir.path()).await;
+    assert_eq!(mode_of(&dir.path().join("latchkey.db")), 0o600);
+}
+
 #[tokio::test]
 async fn a_store_whose_key_file_is_lost_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();

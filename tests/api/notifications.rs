@@ -127,6 +127,27 @@ async fn a_sign_in_from_a_new_device_is_mailed_and_a_known_one_is_not() {
 }
 
 #[tokio::test]
+async fn a_lockout_mail_says_whether_passwords_or_codes_were_guessed() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    let (_, secret, _) = app.user_with_mfa("alice").await;
+    for _ in 0..5 {
+        let body = json!({"login": "alice", "password": "not the password at all"});
+        assert_eq!(app.post_json("/sessions", &body, None).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let mail = sink.expect("Wrong passwords on your account").await;
+    assert!(mail.contains("Several wrong passwords were entered") && !mail.contains("codes"), "{mail}");
+
+    app.clock.advance(time::Duration::minutes(2)); // the password delay runs out
+    let mfa_token = app.mfa_token("alice").await;
+    let wrong = if app.code(&secret, 0) == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        app.second_step(&mfa_token, wrong).await;
+    }
+    sink.expect("Wrong codes on your account").await;
+}
+
+#[tokio::test]
 async fn a_mail_server_that_is_down_does_not_fail_or_slow_a_sign_in() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let app = spawn_app_with(move |c| {

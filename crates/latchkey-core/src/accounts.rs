@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::domain::{Email, NewPassword, Password, PasswordPolicy, User, UserId, Username};
 use crate::error::{CoreError, FieldErrors};
-use crate::events::{EventKind, Events};
+use crate::events::{EventKind, Events, Guesses};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{Sessions, SignInFrom, SignedIn};
@@ -165,7 +165,7 @@ impl Accounts {
             Some(record) => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 if failures == throttle::PASSWORDS_PER_LOGIN.free {
-                    self.events.record(record.user.id, EventKind::Lockout, client).await?;
+                    self.events.record_lockout(record.user.id, Guesses::Passwords, client).await?;
                 }
                 Err(CoreError::InvalidCredentials)
             }

@@ -93,12 +93,16 @@ impl Admin {
     /// The lost-device workflow: MFA off, recovery codes void, every session
     /// and pending sign-in ended (one transaction), then the code throttle
     /// cleared. The user signs in with the password and enrols again.
-    /// Returns how many sessions ended.
-    pub async fn reset_mfa(&self, user: &User, operator: &Operator) -> Result<u64, CoreError> {
-        let (ended, _) = self.store.reset_mfa(user.id).await?;
+    /// Returns how many sessions ended; `None` when MFA was off: then
+    /// nothing changed and nothing is recorded.
+    pub async fn reset_mfa(&self, user: &User, operator: &Operator) -> Result<Option<u64>, CoreError> {
+        let (ended, was_on) = self.store.reset_mfa(user.id).await?;
+        if !was_on {
+            return Ok(None);
+        }
         self.throttle.clear(&throttle::code_key_for_account(user.id)).await?;
         self.events.record(user.id, EventKind::MfaResetByOperator, &operator.client()).await?;
-        Ok(ended)
+        Ok(Some(ended))
     }
 
     /// Locks an account (its right password then gets 403 `account_locked`),

@@ -154,8 +154,11 @@ pub enum Notice {
         /// The address the code was first used from, when known.
         first_from: Option<String>,
     },
-    /// Wrong codes started the delays, or locked the factor.
-    Lockout,
+    /// Wrong guesses started the delays (or, for codes, locked the factor).
+    Lockout {
+        /// What was guessed.
+        of: Guesses,
+    },
     /// A sign-in from a browser or app not seen on this account before.
     NewDevice,
     /// A browser was trusted to skip the code (wanted or phished, the owner should know).
@@ -174,9 +177,28 @@ impl Notice {
             Notice::RecoveryCodeUsed => "recovery_code_used",
             Notice::RecoveryCodesLow { .. } => "recovery_codes_low",
             Notice::CodeReplayed { .. } => "code_replayed",
-            Notice::Lockout => "lockout",
+            Notice::Lockout { .. } => "lockout",
             Notice::NewDevice => "new_device",
             Notice::DeviceTrusted => "device_trusted",
+        }
+    }
+}
+
+/// What a lockout counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guesses {
+    /// Authentication codes (TOTP or recovery).
+    Codes,
+    /// Passwords.
+    Passwords,
+}
+
+impl Guesses {
+    /// A stable name (the webhook's `details.of`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guesses::Codes => "codes",
+            Guesses::Passwords => "passwords",
         }
     }
 }
@@ -237,6 +259,12 @@ impl Events {
         self.record_noting(user, EventKind::CodeReplayed, client, notices).await
     }
 
+    /// Records a lockout: guesses (of codes or of passwords) started the delays.
+    pub async fn record_lockout(&self, user: UserId, of: Guesses, client: &ClientInfo) -> Result<(), CoreError> {
+        let notices = if self.notifiers.is_empty() { Vec::new() } else { vec![Notice::Lockout { of }] };
+        self.record_noting(user, EventKind::Lockout, client, notices).await
+    }
+
     async fn record_noting(
         &self,
         user: UserId,
@@ -293,7 +321,8 @@ impl Events {
                 notices
             }
             EventKind::CodeReplayed => vec![Notice::CodeReplayed { first_from: None }],
-            EventKind::Lockout | EventKind::MfaLocked => vec![Notice::Lockout],
+            EventKind::MfaLocked => vec![Notice::Lockout { of: Guesses::Codes }],
+            EventKind::Lockout => Vec::new(), // Recorded through `record_lockout`, which says of what.
             EventKind::DeviceTrusted => vec![Notice::DeviceTrusted],
             EventKind::SignedIn => {
                 let earlier = self.log.list_events(user, LIST_LIMIT).await?;

@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use crate::clock::SharedClock;
 use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
 use crate::error::{CoreError, Refusal};
-use crate::events::{EventKind, Events};
+use crate::events::{EventKind, Events, Guesses};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
@@ -327,7 +327,7 @@ impl Mfa {
         self.address_failed(client).await?;
         self.events.record(user, EventKind::WrongCode, client).await?;
         if failures == throttle::CODES_PER_ACCOUNT.free {
-            self.events.record(user, EventKind::Lockout, client).await?;
+            self.events.record_lockout(user, Guesses::Codes, client).await?;
         }
         if Some(failures) == throttle::CODES_PER_ACCOUNT.lock_after {
             tracing::warn!(user_id = %user, "TOTP factor locked after consecutive wrong codes");

@@ -304,7 +304,8 @@ pub trait MfaStore: Send + Sync + 'static {
     /// The lost-device reset, in one transaction: MFA off (authenticators,
     /// recovery codes, trusted browsers, a pending enrolment), every pending
     /// sign-in and every session of the user gone. Returns how many
-    /// sessions ended, and whether MFA was on.
+    /// sessions ended, and whether MFA was on; when it was off, nothing
+    /// changes at all.
     async fn reset_mfa(&self, user: UserId) -> Result<(u64, bool), StoreError>;
 
     /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)

@@ -121,6 +121,9 @@ impl SqlStore {
             return Err(StoreError::Unavailable("backup copies SQLite stores; use pg_dump for PostgreSQL".into()));
         }
         let path = file.to_str().ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
+        // VACUUM INTO fills an empty file and keeps its mode: a copy of every
+        // password hash and sealed secret is born readable by its owner only.
+        create_private_file(file)?;
         sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await.or_unavailable()?;
         let mut copy = SqliteConnectOptions::new().filename(file).read_only(true).connect().await.or_unavailable()?;
         let verdict: String =
@@ -148,12 +151,48 @@ impl SqlStore {
 /// exclusive lock, so it is set once, on a single connection, before the pool
 /// opens; the same connection creates the file if it is missing.
 async fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
+    if let Some(path) = sqlite_path(url) {
+        make_private(&path)?;
+    }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal);
     let conn = options.connect().await.or_unavailable()?;
     conn.close().await.or_unavailable()
+}
+
+/// The store's files hold password hashes and sealed secrets: readable by
+/// their owner only, whatever the umask. The database file is made (or set)
+/// 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory
+/// files the database file's mode; existing ones are set 0600 too.
+fn make_private(database: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let failed = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", database.display()));
+        let file = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(database).map_err(failed)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        for suffix in ["-wal", "-shm"] {
+            let companion = std::path::PathBuf::from(format!("{}{suffix}", database.display()));
+            if companion.exists() {
+                std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = database;
+    Ok(())
+}
+
+/// Creates `file`, empty and readable by its owner only, for a backup to
+/// fill; an existing file is an error (a backup never overwrites).
+fn create_private_file(file: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file).map(drop).map_err(|e| StoreError::Unavailable(format!("{}: {e}", file.display())))
 }
 
 /// Deletes the user's rows of each table inside `tx`; returns how many rows

@@ -254,8 +254,12 @@ impl MfaStore for SqlStore {
             "sessions",
         ];
         let [was_on, .., ended] = delete_user_rows(&mut tx, user, tables).await?;
+        if was_on == 0 {
+            // MFA was off: nothing to reset, and nothing else is touched (the transaction rolls back).
+            return Ok((0, false));
+        }
         tx.commit().await.or_unavailable()?;
-        Ok((ended, was_on == 1))
+        Ok((ended, true))
     }
 
     async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
