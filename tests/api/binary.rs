@@ -160,14 +160,18 @@ async fn every_file_of_the_store_and_every_backup_is_private_whatever_the_umask(
         let (ok, stderr) = run(dir.path(), &["backup", backup.to_str().unwrap()]);
         assert!(ok, "{stderr}");
         assert_eq!(mode_of(&backup), 0o600, "the backup holds every password hash too");
+        // A name SQLite could read as a URI is still a plain file, private too.
+        let uri_like =
+            command(dir.path()).current_dir(dir.path()).args(["backup", "file:uri-like.db"]).output().unwrap();
+        assert!(uri_like.status.success(), "{}", String::from_utf8_lossy(&uri_like.stderr));
+        assert_eq!(mode_of(&dir.path().join("file:uri-like.db")), 0o600);
+        assert!(!dir.path().join("uri-like.db").exists(), "not written where the URI points");
     }
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains("the data dir is open to other users"), "{said}");
 
     // A store made before this rule, its files 0644: set right at the next start.
-    for file in ["latchkey.db", "copy.db"] {
-        std::fs::set_permissions(dir.path().join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    std::fs::set_permissions(dir.path().join("latchkey.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let _server = start(dir.path()).await;
     assert_eq!(mode_of(&dir.path().join("latchkey.db")), 0o600);
 }

@@ -301,6 +301,10 @@ async fn operator_lock_and_reset_and_signing_out_everywhere_each_end_everything_
     assert!(store.get_pending_sign_in("pending-bob", at(1), 5).await.unwrap().is_none());
     assert!(!store.is_trusted_device(bob.id, "device-bob", at(1)).await.unwrap());
     assert_eq!(store.reset_mfa(bob.id).await.unwrap(), (0, false), "nothing left to reset");
+    let dave = user(&store, "dave").await;
+    store.insert_session(&session(&dave, "dave-1", 0), at(-1800)).await.unwrap();
+    assert_eq!(store.reset_mfa(dave.id).await.unwrap(), (0, false), "MFA off: nothing to reset");
+    assert_eq!(sessions_of(dave.id).await, 1, "and nothing else changed");
 
     assert_eq!(sessions_of(carol.id).await, 3, "nobody else's rows were touched");
     assert!(store.is_trusted_device(carol.id, "device-carol", at(1)).await.unwrap());

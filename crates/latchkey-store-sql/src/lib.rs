@@ -120,10 +120,22 @@ impl SqlStore {
         if self.dialect != Dialect::Sqlite {
             return Err(StoreError::Unavailable("backup copies SQLite stores; use pg_dump for PostgreSQL".into()));
         }
-        let path = file.to_str().ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
+        // Absolute, so that SQLite (which opens with URIs allowed) never reads
+        // a name such as `file:copy.db` as a URI and writes somewhere else.
+        let file = std::path::absolute(file).map_err(|e| StoreError::Unavailable(format!("the backup path: {e}")))?;
         // VACUUM INTO fills an empty file and keeps its mode: a copy of every
         // password hash and sealed secret is born readable by its owner only.
-        create_private_file(file)?;
+        create_private_file(&file)?;
+        let copied = self.copy_and_check(&file).await;
+        if copied.is_err() {
+            // An empty or unchecked file must not block the next try.
+            let _ = std::fs::remove_file(&file);
+        }
+        copied
+    }
+
+    async fn copy_and_check(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        let path = file.to_str().ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
         sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await.or_unavailable()?;
         let mut copy = SqliteConnectOptions::new().filename(file).read_only(true).connect().await.or_unavailable()?;
         let verdict: String =
@@ -163,20 +175,28 @@ async fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
 }
 
 /// The store's files hold password hashes and sealed secrets: readable by
-/// their owner only, whatever the umask. The database file is made (or set)
-/// 0600 before SQLite opens it, and SQLite gives its WAL and shared-memory
-/// files the database file's mode; existing ones are set 0600 too.
+/// their owner only, whatever the umask. A new database file is made 0600
+/// before SQLite opens it, and SQLite gives its WAL and shared-memory files
+/// the database file's mode. Existing files lose their group and other bits;
+/// where that is not allowed (a file of another owner, a filesystem without
+/// modes) a warning says so and the store still opens.
 fn make_private(database: &std::path::Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        let failed = |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", database.display()));
-        let file = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(database).map_err(failed)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
-        for suffix in ["-wal", "-shm"] {
-            let companion = std::path::PathBuf::from(format!("{}{suffix}", database.display()));
-            if companion.exists() {
-                std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(database) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Unavailable(format!("{}: {e}", database.display()))),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", database.display()));
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
+                    tracing::warn!(path = %file.display(), error = %e, "a store file is open to other users and cannot be made private");
+                }
             }
         }
     }

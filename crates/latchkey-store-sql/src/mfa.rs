@@ -244,20 +244,14 @@ impl MfaStore for SqlStore {
     async fn reset_mfa(&self, user: UserId) -> Result<(u64, bool), StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
         // The MFA row first: it serialises with every other change to the factors.
-        let tables = [
-            "totp_factors",
-            "authenticators",
-            "recovery_codes",
-            "trusted_devices",
-            "totp_enrolments",
-            "pending_sign_ins",
-            "sessions",
-        ];
-        let [was_on, .., ended] = delete_user_rows(&mut tx, user, tables).await?;
+        let [was_on] = delete_user_rows(&mut tx, user, ["totp_factors"]).await?;
         if was_on == 0 {
             // MFA was off: nothing to reset, and nothing else is touched (the transaction rolls back).
             return Ok((0, false));
         }
+        let tables =
+            ["authenticators", "recovery_codes", "trusted_devices", "totp_enrolments", "pending_sign_ins", "sessions"];
+        let [.., ended] = delete_user_rows(&mut tx, user, tables).await?;
         tx.commit().await.or_unavailable()?;
         Ok((ended, true))
     }
