@@ -147,15 +147,18 @@ impl fmt::Display for Username {
     }
 }
 
-/// An email address: one `@` with text on both sides, at most 254 characters,
-/// stored in lower case so that uniqueness ignores case.
+/// An email address as a mail server reads it: one mailbox `local@domain`,
+/// no display name, quotes, comments or brackets, at most 254 characters;
+/// stored NFKC-normalised and in lower case, so that one mailbox written
+/// two ways is still one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
-    /// Trims surrounding whitespace, folds case and checks the rules.
+    /// Trims surrounding whitespace, normalises, folds case and checks the rules.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
+        let normalised: String = raw.trim().nfkc().collect();
+        let trimmed = normalised.trim();
         if trimmed.is_empty() {
             return Err("Email is required.".into());
         }
@@ -171,6 +174,17 @@ impl Email {
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("Email must not contain spaces or control characters.".into());
+        }
+        // What would make a mail server read a name, a comment, a quoted part,
+        // a route or a second address: `"a>,b"<x@evil.com` is not one mailbox.
+        if trimmed.chars().any(|c| matches!(c, '"' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '[' | ']')) {
+            return Err(
+                "Email must be a plain address such as name@example.org, without a name, quotes or brackets.".into()
+            );
+        }
+        let misplaced_dot = |part: &str| part.starts_with('.') || part.ends_with('.') || part.contains("..");
+        if misplaced_dot(local) || misplaced_dot(domain) {
+            return Err("Email has a dot at the start or end of a part, or two dots in a row.".into());
         }
         Ok(Email(trimmed.to_lowercase()))
     }
@@ -333,6 +347,29 @@ mod tests {
         assert_eq!(long.len(), 254);
         assert!(Email::parse(&long).is_ok());
         assert!(Email::parse(&format!("a{long}")).is_err());
+    }
+
+    #[test]
+    fn an_email_is_one_plain_mailbox_unique_once_normalised() {
+        for bad in [
+            "\"a>,b\"<x@evil.com",
+            "Alice <alice@example.com>",
+            "alice@example.com (work)",
+            "a,b@example.com",
+            "alice@[192.0.2.1]",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "alice@example..com",
+            "alice@example.com.",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["o'brien+tag@example.co.uk", "first.last@sub.example.org", "ünïcode@exämple.de"] {
+            assert!(Email::parse(good).is_ok(), "{good}");
+        }
+        let fullwidth = Email::parse("ＡＬＩＣＥ@example.com").unwrap();
+        assert_eq!(fullwidth.as_str(), "alice@example.com", "one mailbox, one account");
     }
 
     #[test]

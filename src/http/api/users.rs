@@ -18,8 +18,9 @@ pub struct SignUpBody {
     /// 3 to 32 of `a-z 0-9 . _ -` (upper case is folded to lower).
     #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9._-]+$")]
     username: String,
-    /// One `@` with text on both sides; unique regardless of case.
-    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
+    /// One plain mailbox (no name, quotes, comments or brackets); unique
+    /// regardless of case.
+    #[schema(max_length = 254, pattern = r#"^[^@\s"<>(),;:\\\[\]]+@[^@\s"<>(),;:\\\[\]]+$"#)]
     email: String,
     /// Not a common password and not containing the username.
     #[schema(min_length = 12, max_length = 128)]
