@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod http;
 pub mod mail;
 pub mod server;

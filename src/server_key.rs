@@ -120,7 +120,7 @@ fn create(path: &Path) -> anyhow::Result<SecretBox> {
 /// temporary file and a hard link, so no reader sees it half-written.
 fn write_key_file(path: &Path, encoded: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::startup::create_private_dir(dir)?;
+        crate::data_dir::create_private_dir(dir)?;
     }
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = fs::OpenOptions::new();

@@ -1,7 +1,6 @@
 //! Start-up: open the store, check the key, build the router, bind the port.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use crate::config::{Config, PublicUrl};
 use crate::http::{self, AppState, WebSettings};
 use crate::mail::SmtpNotifier;
 use crate::webhook::WebhookNotifier;
-use crate::{server, server_key};
+use crate::{data_dir, server, server_key};
 use latchkey_core::events::Notifier;
 
 /// A bound, ready-to-run server.
@@ -36,7 +35,7 @@ impl Application {
         let public_url = config.public_url(address)?;
         let (services, _outbox) = wire(&config, clock, &public_url, Opening::CreateIfMissing).await?;
         if sqlite_path(&config.database_url()).is_some() {
-            warn_if_readable_by_others(config.data_dir());
+            data_dir::warn_if_readable_by_others(config.data_dir());
         }
         let web = WebSettings {
             public_url,
@@ -151,7 +150,7 @@ impl Outbox {
 pub async fn open_store(config: &Config, opening: Opening) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     if opening == Opening::CreateIfMissing && sqlite_path(&url).is_some() {
-        create_private_dir(config.data_dir())?;
+        data_dir::create_private_dir(config.data_dir())?;
     }
     Ok(Arc::new(open_url(&url, config.database_max_connections, opening).await?))
 }
@@ -192,29 +191,6 @@ pub fn redact(url: &str) -> String {
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
     parsed.to_string()
-}
-
-/// The data dir holds the key and the database: readable by its owner only.
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))
-}
-
-/// A data dir others can read exposes the key file's name and the store's
-/// size, and any file a tool later makes there with a loose umask: say so.
-fn warn_if_readable_by_others(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0) {
-            tracing::warn!(path = %dir.display(), "the data dir is open to other users; chmod 700 it");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 async fn shutdown_signal() {
