@@ -53,6 +53,12 @@ async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, V
     (response.status(), response.json().await.unwrap_or(Value::Null))
 }
 
+/// The caller's security events, as `GET /me/events` lists them.
+async fn events(server: &Server, token: &str) -> Value {
+    let url = format!("{}/api/v1/me/events", server.base);
+    crate::helpers::http().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 async fn me(server: &Server, token: &str) -> (StatusCode, Value) {
     let response =
         crate::helpers::http().get(format!("{}/api/v1/me", server.base)).bearer_auth(token).send().await.unwrap();
@@ -114,15 +120,7 @@ async fn a_locked_account_is_refused_with_403_until_unlocked() {
     assert!(ok && out.contains("alice is unlocked"), "{out}");
     let (status, body) = sign_in(&server, "alice", PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED);
-    let events: Value = crate::helpers::http()
-        .get(format!("{}/api/v1/me/events", server.base))
-        .bearer_auth(body["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = events(&server, body["token"].as_str().unwrap()).await;
     let locked = events["events"].as_array().unwrap().iter().find(|e| e["kind"] == "account_locked").unwrap().clone();
     assert_eq!(locked["user_agent"], "latchkey CLI, operator support-sam", "the event names the operator");
 }
@@ -157,15 +155,7 @@ async fn reset_mfa_of_an_account_without_mfa_says_so_and_changes_nothing() {
     let (ok, out, _) = latchkey(dir.path(), &["user", "reset-mfa", "alice"], "");
     assert!(ok && out.contains("alice has MFA off: nothing to reset"), "{out}");
     assert_eq!(me(&server, &token).await.0, StatusCode::OK, "no session ended");
-    let events: Value = crate::helpers::http()
-        .get(format!("{}/api/v1/me/events", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = events(&server, &token).await;
     assert!(!events.to_string().contains("mfa_reset_by_operator"), "nothing recorded: {events}");
 }
 
