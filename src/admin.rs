@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 use latchkey_core::admin::Operator;
 use latchkey_core::events::{verify_chain, ChainCheck};
-use latchkey_core::{CoreError, User};
+use latchkey_core::{ClientInfo, CoreError, User};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
@@ -117,7 +117,7 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
             std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
             let password = password.strip_suffix('\n').unwrap_or(&password);
             let password = password.strip_suffix('\r').unwrap_or(password);
-            match services.accounts.sign_up(&name, &email, password).await {
+            match services.accounts.sign_up(&name, &email, password, &ClientInfo::default()).await {
                 Ok(user) => say!("created {} ({})", user.username, user.id),
                 Err(CoreError::Validation(fields)) => {
                     let why: Vec<String> =

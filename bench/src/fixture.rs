@@ -12,7 +12,9 @@ use anyhow::Context as _;
 use latchkey::config::Config;
 use latchkey_core::sessions::ClientInfo;
 use latchkey_core::store::{AuthenticatorRecord, NewUserRecord, PendingSignInRecord};
-use latchkey_core::{Email, NewPassword, PasswordHasher, PasswordPolicy, SecretBox, Store, User, UserId, Username};
+use latchkey_core::{
+    Email, NewPassword, PasswordHasher, PasswordPolicy, SecretBox, SessionId, Store, User, UserId, Username,
+};
 use time::OffsetDateTime;
 
 use crate::accounts;
@@ -55,7 +57,7 @@ pub async fn run(args: FixtureArgs) -> anyhow::Result<()> {
     // a million Argon2 runs would take hours.
     let shared = NewPassword::parse("bench-password-of-every-mfa-account", None, PasswordPolicy::default())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let shared_hash: Arc<str> = hasher.hash(&shared).await?.into();
+    let shared_hash: Arc<str> = hasher.admit("fixture").await?.hash(&shared).await?.into();
     let ids = create_mfa_accounts(&store, &key, &shared_hash, args.mfa_accounts).await?;
     eprintln!("{} MFA accounts in {:.1} s", args.mfa_accounts, started.elapsed().as_secs_f64());
 
@@ -135,7 +137,10 @@ async fn create_mfa_accounts(
                 drift_steps: 0,
                 last_used_ip: None,
             };
-            anyhow::ensure!(store.confirm_totp(id, &authenticator, &[]).await?, "MFA was already on for {i}");
+            anyhow::ensure!(
+                store.confirm_totp(id, &authenticator, &[], &SessionId::random()).await?,
+                "MFA was already on for {i}"
+            );
             Ok(())
         }
     })
@@ -150,7 +155,7 @@ async fn create_plain_accounts(store: &Arc<dyn Store>, hasher: &PasswordHasher, 
         async move {
             let password = NewPassword::parse(&accounts::password(i), None, PasswordPolicy::default())
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let password_hash = hasher.hash(&password).await?;
+            let password_hash = hasher.admit("fixture").await?.hash(&password).await?;
             let record = NewUserRecord { user: user(UserId::random(), &accounts::plain_username(i))?, password_hash };
             store.insert_user(&record).await?;
             Ok(())

@@ -10,7 +10,7 @@ use latchkey::config::Config;
 use latchkey_core::domain::Password;
 use latchkey_core::store::AuthenticatorRecord;
 use latchkey_core::totp::TotpSecret;
-use latchkey_core::{Email, NewPassword, PasswordHasher, PasswordPolicy, User, UserId, Username};
+use latchkey_core::{Email, NewPassword, PasswordHasher, PasswordPolicy, SessionId, User, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::records::{self, Floors};
@@ -51,11 +51,12 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
     let hasher = PasswordHasher::new(1)?;
     let typed = "a long enough password for the floor";
     let new = NewPassword::parse(typed, None, PasswordPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
-    let phc = hasher.hash(&new).await?;
+    let phc = hasher.admit("floors").await?.hash(&new).await?;
     let argon2_us = mean_us(20, |_| {
         let (hasher, phc) = (hasher.clone(), phc.clone());
         async move {
-            anyhow::ensure!(hasher.verify(&Password::new(typed), Some(&phc)).await?, "the floor's password");
+            let admission = hasher.admit("floors").await?;
+            anyhow::ensure!(admission.verify(&Password::new(typed), Some(&phc)).await?, "the floor's password");
             Ok(())
         }
     })
@@ -94,7 +95,7 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
         drift_steps: 0,
         last_used_ip: None,
     };
-    anyhow::ensure!(store.confirm_totp(id, &first, &[]).await?, "a fresh user");
+    anyhow::ensure!(store.confirm_totp(id, &first, &[], &SessionId::random()).await?, "a fresh user");
     let store_step_us = mean_us(2_000, |i| {
         let (store, authenticator) = (store.clone(), first.id.clone());
         async move {

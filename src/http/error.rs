@@ -216,6 +216,9 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::AuthenticatorsChanged => {
             conflict("That authenticator cannot be removed now: the authenticators changed meanwhile; list them again.")
         }
+        Refusal::MfaTurnedOnMeanwhile => conflict(
+            "Multi-factor authentication was turned on for this account during this sign-in; sign in again (a code will be asked for).",
+        ),
     }
 }
 

@@ -13,6 +13,7 @@ mod api_sessions;
 mod api_signup;
 mod binary;
 mod browser;
+mod flooding;
 mod helpers;
 mod notifications;
 mod pages;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use latchkey_core::events::{verify_chain, ChainCheck, EventKind, EventRecord};
-use latchkey_core::sessions::{ClientInfo, SessionRecord};
+use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
     AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError, TrustedDeviceRecord,
 };
@@ -49,6 +49,8 @@ conformance!(
     metadata_is_written_once,
     sessions_live_until_idle_or_absolute_expiry,
     other_sessions_can_be_ended_at_once,
+    a_password_only_session_is_written_only_while_mfa_is_off,
+    no_password_only_session_outlives_mfa_turned_on_at_the_same_moment,
     a_totp_step_is_used_once_even_by_twenty_at_once,
     a_step_is_used_once_per_user_across_authenticators,
     authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed,
@@ -91,7 +93,14 @@ fn session(user: &User, id: &str, created: i64) -> SessionRecord {
         last_seen_at: at(created),
         expires_at: at(created + 3600),
         client: ClientInfo { ip: Some("192.0.2.1".into()), user_agent: None },
+        factors: vec![Factor::Password],
+        proven_at: at(created),
     }
+}
+
+/// A session whose sign-in passed a code too.
+fn coded_session(user: &User, id: &str, created: i64) -> SessionRecord {
+    SessionRecord { factors: vec![Factor::Password, Factor::Totp], ..session(user, id, created) }
 }
 
 async fn users_are_unique_by_folded_name_and_email(store: Arc<dyn Store>) {
@@ -151,10 +160,44 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
     for id in ["a", "b", "c"] {
         store.insert_session(&session(&alice, id, 0), at(-1800)).await.unwrap();
     }
-    assert_eq!(store.delete_other_sessions(alice.id, &"b".into()).await.unwrap(), 2);
+    assert_eq!(store.end_sessions_and_trust(alice.id, Some(&"b".into())).await.unwrap(), 2);
     let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
     assert_eq!(left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
+    assert_eq!(left[0].factors, vec![Factor::Password]);
+    assert_eq!(left[0].proven_at, at(0));
     assert_eq!(store.end_sessions_and_trust(alice.id, None).await.unwrap(), 1, "everywhere, none kept");
+}
+
+async fn a_password_only_session_is_written_only_while_mfa_is_off(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    assert!(store.insert_session(&session(&alice, "before", 0), at(-1800)).await.unwrap());
+    assert!(store.insert_session(&session(&alice, "keep", 0), at(-1800)).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap());
+    let ids = |sessions: Vec<SessionRecord>| sessions.into_iter().map(|s| s.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap()), vec!["keep"], "the others ended");
+    assert!(!store.insert_session(&session(&alice, "late", 0), at(-1800)).await.unwrap(), "MFA is on now");
+    assert!(store.insert_session(&coded_session(&alice, "coded", 0), at(-1800)).await.unwrap());
+    let mut left = ids(store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap());
+    left.sort();
+    assert_eq!(left, vec!["coded", "keep"]);
+}
+
+async fn no_password_only_session_outlives_mfa_turned_on_at_the_same_moment(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (store, record) = (store.clone(), session(&alice, &format!("race-{i}"), 0));
+        sign_ins.spawn(async move { store.insert_session(&record, at(-1800)).await.unwrap() });
+    }
+    let confirmed = store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap();
+    let written = sign_ins.join_all().await.into_iter().filter(|w| *w).count();
+    assert!(confirmed);
+    let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "{written} written, and these survived MFA: {:?}",
+        left.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
 }
 
 /// An authenticator record as the MFA service would write it.
@@ -172,7 +215,7 @@ fn authenticator(id: &str, sealed: &[u8], step: i64) -> AuthenticatorRecord {
 
 async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"sealed", 100), &[]).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"sealed", 100), &[], &"keep".into()).await.unwrap());
     assert!(!store.use_totp_step(alice.id, &"a".into(), 100, 0, None).await.unwrap(), "the confirming step is spent");
     assert!(!store.use_totp_step(alice.id, &"a".into(), 99, 0, None).await.unwrap(), "so are earlier ones");
     let mut race = tokio::task::JoinSet::new();
@@ -191,7 +234,7 @@ async fn a_totp_step_is_used_once_even_by_twenty_at_once(store: Arc<dyn Store>) 
 
 async fn a_step_is_used_once_per_user_across_authenticators(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 10), &[]).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 10), &[], &"keep".into()).await.unwrap());
     assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 10), 10).await.unwrap());
     assert!(store.use_totp_step(alice.id, &"b".into(), 11, 0, None).await.unwrap());
     assert!(!store.use_totp_step(alice.id, &"a".into(), 11, 0, None).await.unwrap(), "contract: a step once per user");
@@ -206,7 +249,7 @@ async fn authenticators_are_added_up_to_a_limit_and_the_last_is_never_removed(st
     assert!(!store.add_authenticator(alice.id, &authenticator("x", b"x", 1), 3).await.unwrap(), "MFA is off");
     assert!(store.list_authenticators(alice.id).await.unwrap().is_empty());
     store.put_totp_enrolment(alice.id, &"s1".into(), b"pending", at(600)).await.unwrap();
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap());
     store.put_totp_enrolment(alice.id, &"s1".into(), b"pending", at(600)).await.unwrap();
     assert!(store.add_authenticator(alice.id, &authenticator("b", b"two", 2), 3).await.unwrap());
     assert!(
@@ -245,7 +288,7 @@ async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
     };
     assert!(!store.insert_trusted_device(&device).await.unwrap(), "MFA off: nothing to skip");
     assert!(!store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap());
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[]).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap());
     assert!(store.insert_trusted_device(&device).await.unwrap());
     assert!(store.is_trusted_device(alice.id, "t1", at(1)).await.unwrap());
     assert!(store.delete_totp_factor(alice.id).await.unwrap());
@@ -255,9 +298,12 @@ async fn trust_is_only_stored_while_mfa_is_on(store: Arc<dyn Store>) {
 /// A user with MFA on, three sessions, a pending sign-in and a trusted browser.
 async fn busy_user(store: &Arc<dyn Store>, name: &str) -> User {
     let user = user(store, name).await;
-    assert!(store.confirm_totp(user.id, &authenticator(&format!("{name}-a"), b"one", 1), &[]).await.unwrap());
+    assert!(store
+        .confirm_totp(user.id, &authenticator(&format!("{name}-a"), b"one", 1), &[], &"keep".into())
+        .await
+        .unwrap());
     for id in ["1", "2", "3"] {
-        store.insert_session(&session(&user, &format!("{name}-{id}"), 0), at(-1800)).await.unwrap();
+        assert!(store.insert_session(&coded_session(&user, &format!("{name}-{id}"), 0), at(-1800)).await.unwrap());
     }
     let pending = PendingSignInRecord {
         token_hash: format!("pending-{name}"),
@@ -330,8 +376,11 @@ async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>
     assert!(store.get_totp_enrolment(alice.id, &"s2".into(), at(0)).await.unwrap().is_none(), "another session's");
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     let hashes = vec!["h1".to_string(), "h2".to_string()];
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes).await.unwrap());
-    assert!(!store.confirm_totp(alice.id, &authenticator("b", b"other", 6), &hashes).await.unwrap(), "only once");
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes, &"keep".into()).await.unwrap());
+    assert!(
+        !store.confirm_totp(alice.id, &authenticator("b", b"other", 6), &hashes, &"keep".into()).await.unwrap(),
+        "only once"
+    );
     assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     assert!(
         store.get_totp_enrolment(alice.id, &"s1".into(), at(0)).await.unwrap().is_none(),
@@ -347,7 +396,7 @@ async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>
 async fn recovery_codes_are_spent_once_even_concurrently(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     let hashes: Vec<String> = (0..10).map(|i| format!("hash{i}")).collect();
-    assert!(store.confirm_totp(alice.id, &authenticator("a", b"s", 1), &hashes).await.unwrap());
+    assert!(store.confirm_totp(alice.id, &authenticator("a", b"s", 1), &hashes, &"keep".into()).await.unwrap());
     let codes = store.unused_recovery_codes(alice.id).await.unwrap();
     assert_eq!(codes.iter().map(|c| c.code_hash.clone()).collect::<Vec<_>>(), hashes);
     let mut race = tokio::task::JoinSet::new();

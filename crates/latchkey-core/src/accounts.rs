@@ -8,7 +8,7 @@ use crate::error::{CoreError, FieldErrors};
 use crate::events::{EventKind, Events, Guesses};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
-use crate::sessions::{Sessions, SignInFrom, SignedIn};
+use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
 use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 
@@ -32,6 +32,12 @@ impl std::fmt::Debug for SignIn {
             SignIn::NeedsCode { pending, .. } => write!(f, "SignIn::NeedsCode({})", pending.user_id),
         }
     }
+}
+
+/// Whose turn a hash is taken in: the client's address, or one shared
+/// name for callers without one (the CLI).
+pub(crate) fn hashing_client(client: &ClientInfo) -> &str {
+    client.ip.as_deref().unwrap_or("local")
 }
 
 /// Creates accounts and checks passwords.
@@ -81,7 +87,16 @@ impl Accounts {
 
     /// Creates an account. Every broken rule is reported at once, by field;
     /// a username or email taken in any case is [`CoreError::Conflict`].
-    pub async fn sign_up(&self, username: &str, email: &str, password: &str) -> Result<User, CoreError> {
+    /// Well-formed attempts are counted per address before anything is
+    /// looked up, and a taken name or address is found before the costly
+    /// hash, which then waits its turn fairly (docs/SECURITY.md, row DOS-01).
+    pub async fn sign_up(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, CoreError> {
         let mut fields = FieldErrors::new();
         let username = Username::parse(username).map_err(|e| fields.insert("username", e)).ok();
         let email = Email::parse(email).map_err(|e| fields.insert("email", e)).ok();
@@ -90,7 +105,16 @@ impl Accounts {
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(CoreError::Validation(fields));
         };
-        let password_hash = self.hasher.hash(&password).await?;
+        if let Some(ip) = &client.ip {
+            self.throttle.reserve(&throttle::signup_key_for_address(ip), &throttle::SIGNUPS_PER_ADDRESS).await?;
+        }
+        if self.users.find_user_by_username(&username).await?.is_some() {
+            return Err(CoreError::Conflict("username"));
+        }
+        if self.users.find_user_by_email(&email).await?.is_some() {
+            return Err(CoreError::Conflict("email"));
+        }
+        let password_hash = self.hasher.admit_sign_up(hashing_client(client)).await?.hash(&password).await?;
         let user = User {
             id: UserId::random(),
             username,
@@ -119,8 +143,8 @@ impl Accounts {
         password: &str,
         from: &SignInFrom<'_>,
     ) -> Result<SignedIn, CoreError> {
-        let user = self.sign_up(username, email, password).await?;
-        self.sessions.open(user, from).await
+        let user = self.sign_up(username, email, password, from.client).await?;
+        self.sessions.open(user, from, vec![Factor::Password]).await
     }
 
     /// Checks a login (username or email) and password: starts a session, or
@@ -136,13 +160,17 @@ impl Accounts {
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
         }
+        // Admitted first, checked after: a burst from one address is checked a
+        // few at a time, each seeing the failures of those before it
+        // (docs/SECURITY.md, row DOS-02).
+        let admission = self.hasher.admit(hashing_client(client)).await?;
         if let Some(ip) = &client.ip {
             self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
         let login_key = throttle::password_key_for_login(login);
         let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
         let record = self.find_by_login(login).await?;
-        let verified = self.hasher.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
         if verified {
             self.throttle.clear(&login_key).await?;
         } else if let Some(ip) = &client.ip {
@@ -150,18 +178,23 @@ impl Accounts {
                 .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
                 .await?;
         }
+        drop(admission);
         match record {
             Some(record) if verified && record.user.locked => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 Err(CoreError::AccountLocked)
             }
-            Some(record)
-                if verified && record.user.mfa_enabled && !self.trusted(&record.user, from.device_token).await? =>
-            {
+            Some(record) if verified && record.user.mfa_enabled => {
+                if self.trusted(&record.user, from.device_token).await? {
+                    let factors = vec![Factor::Password, Factor::TrustedBrowser];
+                    return Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from, factors).await?)));
+                }
                 let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
                 Ok(SignIn::NeedsCode { token, pending })
             }
-            Some(record) if verified => Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from).await?))),
+            Some(record) if verified => {
+                Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from, vec![Factor::Password]).await?)))
+            }
             Some(record) => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
                 if failures == throttle::PASSWORDS_PER_LOGIN.free {

@@ -25,6 +25,9 @@ pub enum Refusal {
     LastAuthenticator,
     /// The authenticator to remove went, or the others did, meanwhile.
     AuthenticatorsChanged,
+    /// A sign-in with the password alone, while MFA was turned on for the
+    /// account: it has to start again (and will ask for a code).
+    MfaTurnedOnMeanwhile,
 }
 
 /// Why a service call did not succeed.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+use crate::accounts::hashing_client;
 use crate::clock::SharedClock;
 use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
 use crate::error::{CoreError, Refusal};
@@ -16,7 +17,7 @@ use crate::events::{EventKind, Events, Guesses};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
-use crate::sessions::{ClientInfo, DeviceTrust, Sessions, SignInFrom, SignedIn};
+use crate::sessions::{ClientInfo, DeviceTrust, Factor, Sessions, SignInFrom, SignedIn};
 use crate::store::{
     AuthenticatorRecord, MfaStore, PendingSignInRecord, SessionStore, Store, TrustedDeviceRecord, UserStore,
 };
@@ -195,13 +196,13 @@ impl Mfa {
         let (sealed, step) = self.check_enrolment_code(user, session, code, client).await?;
         self.code_accepted(user.id).await?;
         let codes = recovery::generate_set();
-        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
+        let hashes = self.hash_codes(&codes, client).await?;
         let first = self.new_authenticator(name, sealed, step, client);
-        if !self.store.confirm_totp(user.id, &first, &hashes).await? {
+        // Every other session ends in the same transaction (no trusted
+        // browser survives: none is stored while MFA is off).
+        if !self.store.confirm_totp(user.id, &first, &hashes, session).await? {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
-        // No trusted browser survives: none is stored while MFA is off.
-        self.sign_ins.delete_other_sessions(user.id, session).await?;
         self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
         Ok(codes)
     }
@@ -258,17 +259,17 @@ impl Mfa {
     /// Every attempt is counted before it is evaluated (per account, shared by
     /// sign-in, disabling and regenerating, and per address); a throttled
     /// attempt is [`CoreError::RateLimited`] and not evaluated at all, so a
-    /// right code then says nothing either.
-    pub async fn verify_code(&self, user: UserId, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
+    /// right code then says nothing either. Returns which factor it was.
+    pub async fn verify_code(&self, user: UserId, code: &str, client: &ClientInfo) -> Result<Factor, CoreError> {
         let parsed = SecondFactorCode::parse(code);
-        let policy = match parsed {
-            Some(SecondFactorCode::Recovery(_)) => &throttle::RECOVERY_CODES_PER_ACCOUNT,
-            _ => &throttle::CODES_PER_ACCOUNT,
+        let (policy, factor) = match parsed {
+            Some(SecondFactorCode::Recovery(_)) => (&throttle::RECOVERY_CODES_PER_ACCOUNT, Factor::RecoveryCode),
+            _ => (&throttle::CODES_PER_ACCOUNT, Factor::Totp),
         };
         let failures = self.reserve_code_attempt(user, policy, client).await?;
         let outcome = match parsed {
             Some(SecondFactorCode::Totp(digits)) => self.verify_totp(user, &digits, client).await?,
-            Some(SecondFactorCode::Recovery(typed)) => self.spend_recovery_code(user, typed).await?,
+            Some(SecondFactorCode::Recovery(typed)) => self.spend_recovery_code(user, typed, client).await?,
             None => Outcome::Wrong,
         };
         match outcome {
@@ -277,7 +278,7 @@ impl Mfa {
                 if let Some(kind) = kind {
                     self.record_after_change(user, kind, client).await;
                 }
-                Ok(())
+                Ok(factor)
             }
             Outcome::Wrong => {
                 self.record_wrong_code(user, failures, client).await?;
@@ -371,10 +372,15 @@ impl Mfa {
         Ok(Outcome::Wrong)
     }
 
-    async fn spend_recovery_code(&self, user: UserId, typed: String) -> Result<Outcome, CoreError> {
+    async fn spend_recovery_code(
+        &self,
+        user: UserId,
+        typed: String,
+        client: &ClientInfo,
+    ) -> Result<Outcome, CoreError> {
         let stored = self.store.unused_recovery_codes(user).await?;
         let candidates = stored.iter().map(|c| (c.id, c.code_hash.clone())).collect();
-        let Some(id) = self.hasher.find_code(typed, candidates).await? else {
+        let Some(id) = self.hasher.find_code(typed, candidates, hashing_client(client)).await? else {
             return Ok(Outcome::Wrong);
         };
         let Some(code) = stored.iter().find(|c| c.id == id) else {
@@ -385,6 +391,12 @@ impl Mfa {
         } else {
             Ok(Outcome::Replayed { first_from: None })
         }
+    }
+
+    /// The hashes of a new set of recovery codes.
+    async fn hash_codes(&self, codes: &[String], client: &ClientInfo) -> Result<Vec<String>, CoreError> {
+        let normalised = codes.iter().map(|c| recovery::normalise(c)).collect();
+        self.hasher.hash_codes(normalised, hashing_client(client)).await
     }
 
     /// Turns MFA off with a current code; the recovery codes die with it.
@@ -410,7 +422,7 @@ impl Mfa {
         }
         self.verify_code(user.id, code, client).await?;
         let codes = recovery::generate_set();
-        let hashes = self.hasher.hash_codes(codes.iter().map(|c| recovery::normalise(c)).collect()).await?;
+        let hashes = self.hash_codes(&codes, client).await?;
         if !self.store.replace_recovery_codes(user.id, &hashes).await? {
             return Err(CoreError::Refused(Refusal::MfaOff));
         }
@@ -478,11 +490,11 @@ impl Mfa {
         if user.locked {
             return Err(CoreError::AccountLocked);
         }
-        self.verify_code(pending.user_id, code, client).await?;
+        let second = self.verify_code(pending.user_id, code, client).await?;
         if !self.sign_ins.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
-        let mut signed_in = self.sessions.open(user, from).await?;
+        let mut signed_in = self.sessions.open(user, from, vec![Factor::Password, second]).await?;
         if trust {
             signed_in.device = match self.trust_device(signed_in.user.id, client).await {
                 Ok(device) => device,

@@ -1,27 +1,47 @@
-//! Argon2id password hashing, off the async runtime and bounded in concurrency.
+//! Argon2id password hashing, off the async runtime, bounded and fair.
 //!
 //! Each hash takes 19 MiB and tens of milliseconds of one core, so hashes run
-//! on a few threads of their own behind a semaphore: a burst of sign-ins
-//! queues instead of exhausting memory, and a queue that does not move
-//! answers "busy". Own threads rather than Tokio's blocking pool: the
-//! allocator keeps a 19 MiB block per thread that ever hashed, so the number
-//! of such threads, not just of hashes at once, bounds the memory.
+//! on a few threads of their own: a burst of sign-ins queues instead of
+//! exhausting memory, and a queue that does not move answers "busy". Own
+//! threads rather than Tokio's blocking pool: the allocator keeps a 19 MiB
+//! block per thread that ever hashed, so the number of such threads, not
+//! just of hashes at once, bounds the memory.
+//!
+//! Hashing is where a flood costs the service most, so it is shared fairly
+//! (docs/SECURITY.md, rows DOS-01 and DOS-02): a caller is first *admitted*
+//! for its client (at most [`PER_CLIENT_ADMITTED`] at once per address, the
+//! rest wait), the fair queue ([`fair_queue`]) then serves the clients in
+//! turn, and sign-ups together hold at most half the threads.
 
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+mod fair_queue;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use std::cell::RefCell;
 
 use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::{NewPassword, Password};
 use crate::error::CoreError;
+use fair_queue::{FairQueue, Job, Limits};
 
-/// How long a request waits for a free hashing slot before giving up.
+/// How long a request waits for its turn (admission, then a thread) before
+/// giving up.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Password checks (or new hashes) admitted at once for one client address:
+/// the rest wait their turn, so a client's burst is checked against its
+/// throttle a few at a time, never all at once before the first failure
+/// counts.
+pub const PER_CLIENT_ADMITTED: usize = 4;
+
+/// Jobs one client may have waiting for a thread, and all clients together.
+const LIMITS: Limits = Limits { per_lane: 8, capacity: 256 };
 
 /// Argon2id at m = 19456 KiB, t = 2, p = 1: OWASP's minimum.
 fn argon2() -> Result<Argon2<'static>, CoreError> {
@@ -40,48 +60,83 @@ fn argon2_light() -> Result<Argon2<'static>, CoreError> {
 /// Hashes and verifies passwords and recovery codes; cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
-    workers: Arc<Mutex<mpsc::Sender<Job>>>,
+    queue: Arc<FairQueue>,
+    admitted: Arc<Mutex<HashMap<Arc<str>, Arc<Semaphore>>>>,
+    /// Sign-ups hold at most half the threads, whatever their addresses.
+    sign_ups: Arc<Semaphore>,
     /// A hash of a random password, verified against when the account does not
     /// exist so that "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
 }
 
+/// A caller's turn to hash for one client, from [`PasswordHasher::admit`];
+/// the next caller for that client is admitted when it is dropped.
+pub struct Admission {
+    hasher: PasswordHasher,
+    client: Arc<str>,
+    deadline: Instant,
+    permit: Option<OwnedSemaphorePermit>,
+    sign_up_ceiling: Option<OwnedSemaphorePermit>,
+}
+
 impl PasswordHasher {
-    /// Builds a hasher allowing `max_concurrent` hashes at once (at least one).
+    /// Builds a hasher running `max_concurrent` hashes at once (at least one).
     /// Computes the dummy hash, so call it once at start-up.
     pub fn new(max_concurrent: usize) -> Result<Self, CoreError> {
         let random = SaltString::generate(&mut OsRng);
         let dummy_hash = hash_blocking(random.as_str())?;
         let threads = max_concurrent.max(1);
         Ok(PasswordHasher {
-            permits: Arc::new(Semaphore::new(threads)),
-            workers: Arc::new(Mutex::new(spawn_workers(threads)?)),
+            queue: Arc::new(FairQueue::start(threads, LIMITS)?),
+            admitted: Arc::default(),
+            sign_ups: Arc::new(Semaphore::new((threads / 2).max(1))),
             dummy_hash: dummy_hash.into(),
         })
     }
 
-    /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.
-    pub async fn hash(&self, password: &NewPassword) -> Result<String, CoreError> {
-        let secret = SecretString::from(password.expose());
-        self.run(move || hash_blocking(secret.expose_secret())).await?
+    /// Waits for a turn to check or hash a password for `client` (an
+    /// address, or a name for work without one): at most
+    /// [`PER_CLIENT_ADMITTED`] callers per client hold one at once. Waiting
+    /// longer than the queue's timeout is [`CoreError::Busy`].
+    pub async fn admit(&self, client: &str) -> Result<Admission, CoreError> {
+        self.admitted(client, false).await
     }
 
-    /// Whether `password` matches `stored`; with no stored hash, spends the same
-    /// time on the dummy hash and answers false.
-    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, CoreError> {
-        let (phc, real) = match stored {
-            Some(phc) => (phc.to_owned(), true),
-            None => (self.dummy_hash.to_string(), false),
-        };
-        let secret = SecretString::from(password.expose());
-        let matches = self.run(move || verify_blocking(secret.expose_secret(), &phc)).await??;
-        Ok(real && matches)
+    /// As [`PasswordHasher::admit`], for a new account's hash: sign-ups also
+    /// share one ceiling, so that a flood of them from many addresses still
+    /// leaves sign-ins half the threads.
+    pub async fn admit_sign_up(&self, client: &str) -> Result<Admission, CoreError> {
+        self.admitted(client, true).await
     }
 
-    /// Hashes a set of recovery codes (normalised) in one blocking task.
-    pub async fn hash_codes(&self, codes: Vec<String>) -> Result<Vec<String>, CoreError> {
-        self.run(move || {
+    async fn admitted(&self, client: &str, sign_up: bool) -> Result<Admission, CoreError> {
+        let deadline = Instant::now() + QUEUE_TIMEOUT;
+        let (client, lane) = self.lane(client)?;
+        // Made first, so that giving up forgets the lane too (its Drop).
+        let mut admission = Admission { hasher: self.clone(), client, deadline, permit: None, sign_up_ceiling: None };
+        admission.permit = Some(acquire(lane, deadline).await?);
+        if sign_up {
+            admission.sign_up_ceiling = Some(acquire(self.sign_ups.clone(), deadline).await?);
+        }
+        Ok(admission)
+    }
+
+    /// The client's admission lane, made on first use.
+    fn lane(&self, client: &str) -> Result<(Arc<str>, Arc<Semaphore>), CoreError> {
+        let mut lanes = self.admitted.lock().map_err(|_| poisoned())?;
+        if let Some((key, lane)) = lanes.get_key_value(client) {
+            return Ok((key.clone(), lane.clone()));
+        }
+        let key: Arc<str> = client.into();
+        let lane = Arc::new(Semaphore::new(PER_CLIENT_ADMITTED));
+        lanes.insert(key.clone(), lane.clone());
+        Ok((key, lane))
+    }
+
+    /// Hashes a set of recovery codes (normalised) in one job for `client`.
+    pub async fn hash_codes(&self, codes: Vec<String>, client: &str) -> Result<Vec<String>, CoreError> {
+        let deadline = Instant::now() + QUEUE_TIMEOUT;
+        self.run(&client.into(), deadline, move || {
             let argon2 = argon2_light()?;
             codes.iter().map(|code| hash_with(&argon2, code)).collect()
         })
@@ -90,8 +145,14 @@ impl PasswordHasher {
 
     /// Which of `candidates` (id, hash) `code` is. Every candidate is checked,
     /// whatever matched first, so the time taken says nothing about which.
-    pub async fn find_code(&self, code: String, candidates: Vec<(i64, String)>) -> Result<Option<i64>, CoreError> {
-        self.run(move || {
+    pub async fn find_code(
+        &self,
+        code: String,
+        candidates: Vec<(i64, String)>,
+        client: &str,
+    ) -> Result<Option<i64>, CoreError> {
+        let deadline = Instant::now() + QUEUE_TIMEOUT;
+        self.run(&client.into(), deadline, move || {
             let mut found = None;
             for (id, phc) in &candidates {
                 let matches = verify_with(&code, phc).unwrap_or(false);
@@ -104,50 +165,68 @@ impl PasswordHasher {
         .await
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| CoreError::Busy)?
-            .map_err(|_| CoreError::Busy)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        client: &Arc<str>,
+        deadline: Instant,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CoreError> {
         let (done, result) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _permit = permit;
-            let _ = done.send(work());
+        let job: Job = Box::new(move |in_time| {
+            let _ = done.send(if in_time { Ok(work()) } else { Err(CoreError::Busy) });
         });
-        self.workers
-            .lock()
-            .map_err(|_| CoreError::Internal("the hashing threads' queue is poisoned".into()))?
-            .send(job)
-            .map_err(|_| CoreError::Internal("the hashing threads are gone".into()))?;
-        result.await.map_err(|_| CoreError::Internal("a password hash job failed".into()))
+        self.queue.submit(client, job, deadline)?;
+        result.await.map_err(|_| CoreError::Internal("a password hash job failed".into()))?
     }
 }
 
-/// Work for a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Starts `count` hashing threads that take jobs until the sender is dropped.
-fn spawn_workers(count: usize) -> Result<mpsc::Sender<Job>, CoreError> {
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for n in 0..count {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name(format!("argon2-{n}"))
-            .spawn(move || loop {
-                // The lock is held only while waiting; the job runs after it is released.
-                let job = match queue.lock() {
-                    Ok(queue) => queue.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => job(),
-                    Err(_) => return,
-                }
-            })
-            .map_err(|e| CoreError::Internal(format!("starting a hashing thread: {e}")))?;
+impl Admission {
+    /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for a new password.
+    pub async fn hash(&self, password: &NewPassword) -> Result<String, CoreError> {
+        let secret = SecretString::from(password.expose());
+        self.hasher.run(&self.client, self.deadline, move || hash_blocking(secret.expose_secret())).await?
     }
-    Ok(jobs)
+
+    /// Whether `password` matches `stored`; with no stored hash, spends the same
+    /// time on the dummy hash and answers false.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, CoreError> {
+        let (phc, real) = match stored {
+            Some(phc) => (phc.to_owned(), true),
+            None => (self.hasher.dummy_hash.to_string(), false),
+        };
+        let secret = SecretString::from(password.expose());
+        let matches = self
+            .hasher
+            .run(&self.client, self.deadline, move || verify_blocking(secret.expose_secret(), &phc))
+            .await??;
+        Ok(real && matches)
+    }
+}
+
+impl Drop for Admission {
+    /// Lets the client's next caller in, and forgets a lane no one holds or
+    /// waits for (each holder and waiter keeps a reference to it).
+    fn drop(&mut self) {
+        drop(self.sign_up_ceiling.take());
+        drop(self.permit.take());
+        if let Ok(mut lanes) = self.hasher.admitted.lock() {
+            if lanes.get(&self.client).is_some_and(|lane| Arc::strong_count(lane) == 1) {
+                lanes.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A permit of `semaphore`, waiting until `deadline` at most.
+async fn acquire(semaphore: Arc<Semaphore>, deadline: Instant) -> Result<OwnedSemaphorePermit, CoreError> {
+    match tokio::time::timeout_at(deadline.into(), semaphore.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(CoreError::Busy),
+    }
+}
+
+fn poisoned() -> CoreError {
+    CoreError::Internal("the hashing admissions are poisoned".into())
 }
 
 fn hash_blocking(password: &str) -> Result<String, CoreError> {
@@ -234,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_own_password_only() -> Result<(), CoreError> {
-        let hasher = PasswordHasher::new(2)?;
+        let hasher = PasswordHasher::new(2)?.admit("test").await?;
         let new = NewPassword::parse("quiet otter mends the lamp", None, PasswordPolicy::default())
             .map_err(CoreError::Internal)?;
         let phc = hasher.hash(&new).await?;

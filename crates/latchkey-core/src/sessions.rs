@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
 use crate::domain::{SessionId, User, UserId};
-use crate::error::CoreError;
+use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events};
 use crate::store::SessionStore;
 use crate::token::{random_token, token_hash};
@@ -46,6 +46,50 @@ impl ClientInfo {
     }
 }
 
+/// A proof a session passed, in the order passed. The words are stored;
+/// OpenID Connect's `amr` and the forward-auth rules read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// The account's password.
+    Password,
+    /// A TOTP code.
+    Totp,
+    /// A recovery code.
+    RecoveryCode,
+    /// A browser trusted after an earlier code step.
+    TrustedBrowser,
+}
+
+impl Factor {
+    /// Every factor, for parsing.
+    pub const ALL: [Factor; 4] = [Factor::Password, Factor::Totp, Factor::RecoveryCode, Factor::TrustedBrowser];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Password => "password",
+            Factor::Totp => "totp",
+            Factor::RecoveryCode => "recovery_code",
+            Factor::TrustedBrowser => "trusted_browser",
+        }
+    }
+
+    /// The factor a stored word names.
+    pub fn parse(word: &str) -> Option<Factor> {
+        Factor::ALL.into_iter().find(|f| f.as_str() == word)
+    }
+
+    /// Whether it is a second factor (anything but the password).
+    pub fn is_second(self) -> bool {
+        self != Factor::Password
+    }
+}
+
+/// How long a session's last proof of the account counts as recent: steps
+/// that change how the account is proven need one this fresh (CONTRACT.md
+/// section 6, re-authentication; docs/SECURITY.md, row RA-01).
+pub const RECENT_PROOF: Duration = Duration::minutes(5);
+
 /// A session row as stored: the token itself is never kept, only its hash.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
@@ -65,6 +109,22 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
     /// Where it was made.
     pub client: ClientInfo,
+    /// What its sign-in passed, in order.
+    pub factors: Vec<Factor>,
+    /// When it last proved the account (its sign-in, or a re-authentication).
+    pub proven_at: OffsetDateTime,
+}
+
+impl SessionRecord {
+    /// Whether its sign-in passed a second factor.
+    pub fn passed_second_factor(&self) -> bool {
+        self.factors.iter().any(|f| f.is_second())
+    }
+
+    /// Whether it proved the account within [`RECENT_PROOF`] of `now`.
+    pub fn proven_recently(&self, now: OffsetDateTime) -> bool {
+        now - self.proven_at < RECENT_PROOF
+    }
 }
 
 /// A live session as the HTTP layer sees it.
@@ -147,7 +207,11 @@ impl Sessions {
     }
 
     /// A new session for `user` with a fresh token: every sign-in gets a new id.
-    async fn start(&self, user: &User, client: &ClientInfo) -> Result<NewSession, CoreError> {
+    /// A session that passed no second factor is written only while the
+    /// account has MFA off, decided in the store against MFA being turned on
+    /// at the same moment (docs/SECURITY.md, row MFA-14): a sign-in that saw
+    /// MFA off before it went on is refused, never left behind.
+    async fn start(&self, user: &User, client: &ClientInfo, factors: Vec<Factor>) -> Result<NewSession, CoreError> {
         let now = self.clock.now();
         let token = random_token();
         let session = SessionRecord {
@@ -159,8 +223,13 @@ impl Sessions {
             last_seen_at: now,
             expires_at: now + self.policy.absolute_lifetime,
             client: client.clone(),
+            factors,
+            proven_at: now,
         };
-        self.store.insert_session(&session, self.idle_cutoff(now)).await?;
+        if !self.store.insert_session(&session, self.idle_cutoff(now)).await? {
+            tracing::info!(user_id = %user.id, "a password-only sign-in lost the race with MFA being turned on");
+            return Err(CoreError::Refused(Refusal::MfaTurnedOnMeanwhile));
+        }
         tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
         Ok(NewSession { token, session })
     }
@@ -168,9 +237,14 @@ impl Sessions {
     /// The last step of every sign-in (password alone, the code step, a new
     /// account): a new session, the `signed_in` event, and the end of the
     /// session the client held before. Ending that one cannot fail the
-    /// sign-in: it is logged.
-    pub(crate) async fn open(&self, user: User, from: &SignInFrom<'_>) -> Result<SignedIn, CoreError> {
-        let session = self.start(&user, from.client).await?;
+    /// sign-in: it is logged. `factors` are what this sign-in passed.
+    pub(crate) async fn open(
+        &self,
+        user: User,
+        from: &SignInFrom<'_>,
+        factors: Vec<Factor>,
+    ) -> Result<SignedIn, CoreError> {
+        let session = self.start(&user, from.client, factors).await?;
         self.events.record(user.id, EventKind::SignedIn, from.client).await?;
         if let Some(previous) = from.replaces {
             if let Err(e) = self.end_token(previous, from.client).await {

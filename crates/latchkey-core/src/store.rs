@@ -163,7 +163,10 @@ pub trait UserStore: Send + Sync + 'static {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a session; deletes the user's sessions that died before `now`.
-    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError>;
+    /// A session whose factors hold no second factor is inserted only while
+    /// the user has MFA off, serialised with [`MfaStore::confirm_totp`] on the
+    /// user's row: false (nothing written) when MFA is on.
+    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<bool, StoreError>;
     /// The live session with this token hash (seen after `idle_cutoff`,
     /// expiring after `now`) and its user, in one read; its `last_seen_at`
     /// moved to `now` when it is older than `touch_before`: a busy session
@@ -184,8 +187,6 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError>;
-    /// Deletes all the user's sessions but `keep`; returns how many went.
-    async fn delete_other_sessions(&self, user: UserId, keep: &SessionId) -> Result<u64, StoreError>;
     /// "Everywhere else": deletes every session of the user but `keep` and
     /// forgets every trusted browser of the user, in one transaction;
     /// returns how many sessions went.
@@ -234,15 +235,17 @@ pub trait MfaStore: Send + Sync + 'static {
         session: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// In one transaction: turns MFA on with `first` as the only
-    /// authenticator (its step used), drops the pending enrolment and stores
-    /// the recovery codes. False when MFA is already on (a concurrent
-    /// confirmation won).
+    /// In one transaction, serialised on the user's row with
+    /// [`SessionStore::insert_session`]: turns MFA on with `first` as the
+    /// only authenticator (its step used), drops the pending enrolment,
+    /// stores the recovery codes and ends every session of the user but
+    /// `keep`. False when MFA is already on (a concurrent confirmation won).
     async fn confirm_totp(
         &self,
         user: UserId,
         first: &AuthenticatorRecord,
         recovery_hashes: &[String],
+        keep: &SessionId,
     ) -> Result<bool, StoreError>;
     /// Adds an authenticator to a user with MFA on and drops the pending
     /// enrolment, unless the user already has `max` of them. False when MFA

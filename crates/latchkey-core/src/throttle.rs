@@ -94,6 +94,17 @@ pub const PASSWORDS_PER_ADDRESS: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// Sign-ups per client address: every well-formed attempt counts (a taken
+/// name too, so 409 answers cannot list the accounts), none is ever cleared;
+/// 20 an hour free, then 30 s doubling to 1 h (docs/SECURITY.md, row DOS-01).
+pub const SIGNUPS_PER_ADDRESS: Policy = Policy {
+    free: 20,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
 /// Reserves and clears attempts.
 #[derive(Clone)]
 pub struct Throttle {
@@ -172,6 +183,11 @@ pub fn password_key_for_login(login: &str) -> String {
 /// The counter of password guesses from an address.
 pub fn password_key_for_address(ip: &str) -> String {
     format!("password:ip:{ip}")
+}
+
+/// The counter of sign-ups from an address.
+pub fn signup_key_for_address(ip: &str) -> String {
+    format!("signup:ip:{ip}")
 }
 
 #[cfg(test)]

@@ -234,3 +234,19 @@ async fn delete_user_rows<const N: usize>(
     }
     Ok(deleted)
 }
+
+/// Takes the user's row for the rest of `tx` (a no-op write): the steps
+/// that must not interleave for one user (a password-only session being
+/// written, MFA being turned on) each take it first. On SQLite every write
+/// transaction is serialised anyway; on PostgreSQL this is the row lock.
+async fn lock_user_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: latchkey_core::UserId,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET locked_at = locked_at WHERE id = $1")
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
+    Ok(())
+}

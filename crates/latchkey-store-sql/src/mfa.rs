@@ -8,7 +8,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::rows::{client, corrupt, instant, public_id, seconds, user_id, OrUnavailable};
-use crate::{delete_user_rows, SqlStore};
+use crate::{delete_user_rows, lock_user_row, SqlStore};
 
 /// Locks the user's MFA row for the rest of the transaction (PostgreSQL:
 /// a row lock; SQLite: the write lock), so changes to the user's factors run
@@ -103,8 +103,11 @@ impl MfaStore for SqlStore {
         user: UserId,
         first: &AuthenticatorRecord,
         recovery_hashes: &[String],
+        keep: &SessionId,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
+        // Serialised with a password-only session being written (insert_session).
+        lock_user_row(&mut tx, user).await?;
         let sql = "INSERT INTO totp_factors (user_id, confirmed_at, last_used_step) VALUES ($1, $2, $3) \
                    ON CONFLICT (user_id) DO NOTHING";
         let inserted = sqlx::query(sql)
@@ -126,6 +129,13 @@ impl MfaStore for SqlStore {
         }
         insert_authenticator(&mut tx, user, first).await?;
         insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
+        // A session opened before MFA (perhaps by whoever had the password) must not outlive it.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.to_string())
+            .bind(keep.as_str())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
         tx.commit().await.or_unavailable()?;
         Ok(true)
     }

@@ -2,7 +2,7 @@
 //! a value that does not read back is [`StoreError::Corrupt`], never a guess.
 
 use latchkey_core::events::{EventKind, EventRecord};
-use latchkey_core::sessions::{ClientInfo, SessionRecord};
+use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{PendingSignInRecord, StoreError, UserRecord};
 use latchkey_core::{Email, PublicId, User, UserId, Username};
 use sqlx::any::AnyRow;
@@ -87,7 +87,20 @@ pub(crate) fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
 }
 
 pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
+    "id, user_id, token_hash, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent, factors, proven_at";
+
+/// A session's factors as stored: their words, comma-separated.
+pub(crate) fn factor_words(factors: &[Factor]) -> String {
+    factors.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn factors(row: &AnyRow) -> Result<Vec<Factor>, StoreError> {
+    let words: String = row.try_get("factors").map_err(corrupt)?;
+    words
+        .split(',')
+        .map(|word| Factor::parse(word).ok_or_else(|| StoreError::Corrupt(format!("unknown session factor {word:?}"))))
+        .collect()
+}
 
 pub(crate) fn session_record(row: &AnyRow) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -99,6 +112,8 @@ pub(crate) fn session_record(row: &AnyRow) -> Result<SessionRecord, StoreError> 
         last_seen_at: instant(row, "last_seen_at")?,
         expires_at: instant(row, "expires_at")?,
         client: client(row)?,
+        factors: factors(row)?,
+        proven_at: instant(row, "proven_at")?,
     })
 }
 

@@ -8,14 +8,29 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::rows::{
-    corrupt, instant, pending_sign_in, seconds, session_record, OrUnavailable, PENDING_COLUMNS, SESSION_COLUMNS,
+    corrupt, factor_words, instant, pending_sign_in, seconds, session_record, OrUnavailable, PENDING_COLUMNS,
+    SESSION_COLUMNS,
 };
-use crate::{delete_user_rows, SqlStore};
+use crate::{delete_user_rows, lock_user_row, SqlStore};
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<(), StoreError> {
+    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
+        // The user's row first: MFA being turned on takes it too, so the
+        // check below sees either no factor (and the confirmation, after us,
+        // ends this session) or the factor (and nothing is written).
+        lock_user_row(&mut tx, record.user_id).await?;
+        if !record.passed_second_factor() {
+            let mfa_on: Option<i64> = sqlx::query_scalar("SELECT 1 FROM totp_factors WHERE user_id = $1")
+                .bind(record.user_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .or_unavailable()?;
+            if mfa_on.is_some() {
+                return Ok(false);
+            }
+        }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)")
             .bind(record.user_id.to_string())
             .bind(seconds(record.created_at))
@@ -23,7 +38,8 @@ impl SessionStore for SqlStore {
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
-        let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql =
+            format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
         sqlx::query(&sql)
             .bind(record.id.as_str())
             .bind(record.user_id.to_string())
@@ -34,10 +50,13 @@ impl SessionStore for SqlStore {
             .bind(seconds(record.expires_at))
             .bind(record.client.ip.clone())
             .bind(record.client.user_agent.clone())
+            .bind(factor_words(&record.factors))
+            .bind(seconds(record.proven_at))
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
-        tx.commit().await.or_unavailable()
+        tx.commit().await.or_unavailable()?;
+        Ok(true)
     }
 
     async fn touch_session(
@@ -48,7 +67,7 @@ impl SessionStore for SqlStore {
         touch_before: OffsetDateTime,
     ) -> Result<Option<(SessionRecord, User)>, StoreError> {
         let sql = "SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
-                   s.ip, s.user_agent, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
+                   s.ip, s.user_agent, s.factors, s.proven_at, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
                    CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END \
                    AS BIGINT) AS mfa_enabled \
                    FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -112,16 +131,6 @@ impl SessionStore for SqlStore {
             .await
             .or_unavailable()?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete_other_sessions(&self, user: UserId, keep: &SessionId) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user.to_string())
-            .bind(keep.as_str())
-            .execute(&self.pool)
-            .await
-            .or_unavailable()?;
-        Ok(done.rows_affected())
     }
 
     async fn end_sessions_and_trust(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {

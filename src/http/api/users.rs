@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::UserAnswer;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiUser};
+use crate::http::extract::{ApiJson, ApiUser, Client};
 use crate::http::AppState;
 
 /// The sign-up body, with the rules the server checks. No `Debug`: it
@@ -35,9 +35,10 @@ pub struct SignUpBody {
 ))]
 pub async fn post_users(
     State(app): State<AppState>,
+    client: Client,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<(StatusCode, Json<UserAnswer>), ApiError> {
-    let user = app.services.accounts.sign_up(&body.username, &body.email, &body.password).await?;
+    let user = app.services.accounts.sign_up(&body.username, &body.email, &body.password, &client.0).await?;
     Ok((StatusCode::CREATED, Json(UserAnswer::from(&user))))
 }
 

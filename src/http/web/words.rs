@@ -26,5 +26,8 @@ pub fn refusal(reason: Refusal) -> &'static str {
             "This is your only authenticator. To remove it, turn Multi-Factor Authentication off."
         }
         Refusal::AuthenticatorsChanged => "That authenticator cannot be removed now; reload the page.",
+        Refusal::MfaTurnedOnMeanwhile => {
+            "Multi-Factor Authentication was turned on for this account while you signed in. Sign in again: it will ask for a code."
+        }
     }
 }
