@@ -85,11 +85,6 @@ impl Factor {
     }
 }
 
-/// How long a session's last proof of the account counts as recent: steps
-/// that change how the account is proven need one this fresh (CONTRACT.md
-/// section 6, re-authentication; docs/SECURITY.md, row RA-01).
-pub const RECENT_PROOF: Duration = Duration::minutes(5);
-
 /// A session row as stored: the token itself is never kept, only its hash.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
@@ -119,11 +114,6 @@ impl SessionRecord {
     /// Whether its sign-in passed a second factor.
     pub fn passed_second_factor(&self) -> bool {
         self.factors.iter().any(|f| f.is_second())
-    }
-
-    /// Whether it proved the account within [`RECENT_PROOF`] of `now`.
-    pub fn proven_recently(&self, now: OffsetDateTime) -> bool {
-        now - self.proven_at < RECENT_PROOF
     }
 }
 
