@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403.
     AccountLocked,
+    /// 403: a change to how the account is proven needs a fresh proof.
+    ReauthenticationRequired,
     /// 403, pages only.
     Csrf,
     /// 404.
@@ -94,6 +96,8 @@ pub enum ApiError {
     AccountLocked,
     /// 401: no valid token.
     Unauthenticated,
+    /// 403: the session's proof of the account is too old for this change.
+    ReauthenticationRequired,
     /// 404, saying what is missing.
     NotFound(String),
     /// 405.
@@ -147,6 +151,12 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 ErrorCode::AccountLocked,
                 "This account is locked. Contact the support team to unlock it.".into(),
+            ),
+            ApiError::ReauthenticationRequired => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::ReauthenticationRequired,
+                "This change needs a fresh proof of the account: send `current_password` (or `code`, a current code, while MFA is on)."
+                    .into(),
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, what.clone()),
             ApiError::MethodNotAllowed => {
@@ -231,6 +241,7 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(field) => ApiError::Conflict(conflict_message(field)),
             CoreError::InvalidCredentials => ApiError::InvalidCredentials,
             CoreError::Unauthenticated => ApiError::Unauthenticated,
+            CoreError::ReauthenticationRequired => ApiError::ReauthenticationRequired,
             CoreError::InvalidCode => ApiError::InvalidCode,
             CoreError::InvalidNewCode => ApiError::InvalidNewCode,
             CoreError::AccountLocked => ApiError::AccountLocked,
@@ -391,6 +402,9 @@ impl From<CoreError> for WebError {
             CoreError::ClockOff { seconds } => WebError::Refused(StatusCode::UNAUTHORIZED, clock_off_message(seconds)),
             CoreError::Refused(reason) => refused(StatusCode::CONFLICT, words::refusal(reason)),
             CoreError::Unauthenticated => WebError::SignInRequired,
+            // Handlers send the browser to /account/confirm first; this is
+            // for one that did not.
+            CoreError::ReauthenticationRequired => refused(StatusCode::FORBIDDEN, words::CONFIRM_FIRST),
             CoreError::Busy => WebError::Unavailable,
             CoreError::RateLimited { retry_after } => WebError::RateLimited(retry_after),
             CoreError::NotFound => WebError::NotFound,

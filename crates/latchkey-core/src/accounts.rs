@@ -1,4 +1,7 @@
-//! Sign-up and sign-in: the password rules and the password step of the sign-in state machine.
+//! Sign-up and sign-in: the password rules and the password step of the
+//! sign-in state machine; re-authentication is in [`proof`].
+
+mod proof;
 
 use std::sync::Arc;
 
@@ -11,6 +14,8 @@ use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
 use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
+
+pub use proof::{Offered, RecentProof, PROOF_LASTS};
 
 /// Where a right password leads. `Debug` shows no token.
 pub enum SignIn {
@@ -32,6 +37,14 @@ impl std::fmt::Debug for SignIn {
             SignIn::NeedsCode { pending, .. } => write!(f, "SignIn::NeedsCode({})", pending.user_id),
         }
     }
+}
+
+/// What a password check found: the account the login names (if any),
+/// whether the password is its own, and the login's failures before this one.
+struct PasswordCheck {
+    record: Option<UserRecord>,
+    verified: bool,
+    failures: u32,
 }
 
 /// Whose turn a hash is taken in: the client's address, or one shared
@@ -156,29 +169,7 @@ impl Accounts {
     /// (`from.device_token`) skips the code.
     pub async fn sign_in(&self, login: &str, password: &str, from: &SignInFrom<'_>) -> Result<SignIn, CoreError> {
         let client = from.client;
-        let password = Password::new(password);
-        if password.is_over_long() {
-            return Err(CoreError::InvalidCredentials);
-        }
-        // Admitted first, checked after: a burst from one address is checked a
-        // few at a time, each seeing the failures of those before it
-        // (docs/SECURITY.md, row DOS-02).
-        let admission = self.hasher.admit(hashing_client(client)).await?;
-        if let Some(ip) = &client.ip {
-            self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
-        }
-        let login_key = throttle::password_key_for_login(login);
-        let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
-        let record = self.find_by_login(login).await?;
-        let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
-        if verified {
-            self.throttle.clear(&login_key).await?;
-        } else if let Some(ip) = &client.ip {
-            self.throttle
-                .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
-                .await?;
-        }
-        drop(admission);
+        let PasswordCheck { record, verified, failures } = self.check_password(login, password, client).await?;
         match record {
             Some(record) if verified && record.user.locked => {
                 self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
@@ -196,10 +187,7 @@ impl Accounts {
                 Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from, vec![Factor::Password]).await?)))
             }
             Some(record) => {
-                self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
-                if failures == throttle::PASSWORDS_PER_LOGIN.free {
-                    self.events.record_lockout(record.user.id, Guesses::Passwords, client).await?;
-                }
+                self.password_failed(record.user.id, failures, client).await?;
                 Err(CoreError::InvalidCredentials)
             }
             None => {
@@ -207,6 +195,50 @@ impl Accounts {
                 Err(CoreError::InvalidCredentials)
             }
         }
+    }
+
+    /// Checks a password for a login under every throttle a sign-in has:
+    /// admitted to the hash queue first and checked against the address's
+    /// limit after, so a burst from one address is checked a few at a time,
+    /// each seeing the failures of those before it (docs/SECURITY.md, row
+    /// DOS-02); the login's limit is reserved before the hash. An unknown
+    /// login costs the same hash, against a dummy.
+    async fn check_password(
+        &self,
+        login: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<PasswordCheck, CoreError> {
+        let password = Password::new(password);
+        if password.is_over_long() {
+            return Err(CoreError::InvalidCredentials);
+        }
+        let admission = self.hasher.admit(hashing_client(client)).await?;
+        if let Some(ip) = &client.ip {
+            self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
+        }
+        let login_key = throttle::password_key_for_login(login);
+        let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
+        let record = self.find_by_login(login).await?;
+        let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
+        if verified {
+            self.throttle.clear(&login_key).await?;
+        } else if let Some(ip) = &client.ip {
+            self.throttle
+                .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
+                .await?;
+        }
+        Ok(PasswordCheck { record, verified, failures })
+    }
+
+    /// A wrong password for an existing account: a `sign_in_failed` event,
+    /// and the lockout notice when it is the one that starts the delay.
+    async fn password_failed(&self, user: UserId, failures: u32, client: &ClientInfo) -> Result<(), CoreError> {
+        self.events.record(user, EventKind::SignInFailed, client).await?;
+        if failures == throttle::PASSWORDS_PER_LOGIN.free {
+            self.events.record_lockout(user, Guesses::Passwords, client).await?;
+        }
+        Ok(())
     }
 
     async fn trusted(&self, user: &User, device: Option<&str>) -> Result<bool, CoreError> {

@@ -68,6 +68,11 @@ pub enum CoreError {
         /// Seconds until the next attempt is allowed.
         retry_after: u64,
     },
+    /// A change to how the account is proven, asked for by a session whose
+    /// last proof of the account is too old, with no password or code along:
+    /// the caller must prove it again (docs/SECURITY.md, row P2-SUDO-01).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// A missing, unknown, expired or revoked session token.
     #[error("unauthenticated")]
     Unauthenticated,

@@ -21,7 +21,7 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
-pub use accounts::{Accounts, SignIn};
+pub use accounts::{Accounts, Offered, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     AuthenticatorId, Email, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId, Username,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::accounts::hashing_client;
+use crate::accounts::{hashing_client, RecentProof};
 use crate::clock::SharedClock;
 use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
 use crate::error::{CoreError, Refusal};
@@ -135,14 +135,17 @@ impl Mfa {
 
     /// The pending enrolment of `session`: the one in progress when `fresh`
     /// is false and one exists (a page reload shows the same secret), else a
-    /// new secret that replaces any. Refused while MFA is on.
+    /// new secret that replaces any. Refused while MFA is on, and without a
+    /// recent proof of the account.
     pub async fn enrolment(
         &self,
         user: &User,
         session: &SessionId,
         fresh: bool,
+        proof: &RecentProof,
         client: &ClientInfo,
     ) -> Result<Enrolment, CoreError> {
+        proof.check(user)?;
         if user.mfa_enabled {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
@@ -180,15 +183,18 @@ impl Mfa {
     /// Turns MFA on when `code` is right for the pending secret; returns the
     /// recovery codes, shown this once. A wrong code keeps the enrolment.
     /// Every other session of the user ends: one opened before MFA (perhaps
-    /// by whoever had the password) must not outlive it.
+    /// by whoever had the password) must not outlive it. Needs a recent
+    /// proof of the account, as starting the enrolment did.
     pub async fn confirm_enrolment(
         &self,
         user: &User,
         name: &str,
         code: &str,
         session: &SessionId,
+        proof: &RecentProof,
         client: &ClientInfo,
     ) -> Result<Vec<String>, CoreError> {
+        proof.check(user)?;
         if user.mfa_enabled {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
@@ -399,13 +405,23 @@ impl Mfa {
         self.hasher.hash_codes(normalised, hashing_client(client)).await
     }
 
-    /// Turns MFA off with a current code; the recovery codes die with it.
-    pub async fn disable(&self, user: &User, code: &str, client: &ClientInfo) -> Result<(), CoreError> {
+    /// Turns MFA off with a current code; the recovery codes die with it,
+    /// and the code renews `session`'s proof of the account.
+    pub async fn disable(
+        &self,
+        user: &User,
+        session: &SessionId,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         if !user.mfa_enabled {
             return Err(CoreError::Refused(Refusal::MfaOff));
         }
         self.verify_code(user.id, code, client).await?;
         self.store.delete_totp_factor(user.id).await?;
+        // The code just proved the account: enrolling again straight away
+        // asks for nothing more.
+        self.sessions.mark_proven(session, self.clock.now()).await?;
         self.record_after_change(user.id, EventKind::MfaDisabled, client).await;
         Ok(())
     }

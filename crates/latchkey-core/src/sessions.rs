@@ -267,6 +267,11 @@ impl Sessions {
         Ok((session, user))
     }
 
+    /// Records a re-authentication of the session at `at`; false when it is gone.
+    pub(crate) async fn mark_proven(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, CoreError> {
+        Ok(self.store.mark_session_proven(id, at).await?)
+    }
+
     /// The user's live sessions, newest first.
     pub async fn list(&self, user: UserId) -> Result<Vec<Session>, CoreError> {
         let now = self.clock.now();

@@ -185,6 +185,9 @@ pub trait SessionStore: Send + Sync + 'static {
         now: OffsetDateTime,
         idle_cutoff: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Records that the session proved the account again at `at` (a
+    /// re-authentication); false when the session is gone.
+    async fn mark_session_proven(&self, session_id: &SessionId, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Deletes one of the user's sessions; false when there was none.
     async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError>;
     /// "Everywhere else": deletes every session of the user but `keep` and

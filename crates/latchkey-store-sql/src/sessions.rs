@@ -123,6 +123,16 @@ impl SessionStore for SqlStore {
         rows.iter().map(session_record).collect()
     }
 
+    async fn mark_session_proven(&self, session_id: &SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sessions SET proven_at = $1 WHERE id = $2")
+            .bind(seconds(at))
+            .bind(session_id.as_str())
+            .execute(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete_session(&self, user: UserId, session_id: &SessionId) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
             .bind(session_id.as_str())

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latchkey_core::Enrolment;
+use latchkey_core::{Enrolment, Offered};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -20,8 +20,25 @@ pub struct CodeBody {
     pub(super) code: String,
 }
 
-/// The enrolment confirmation: the code, and a name for the authenticator
-/// (optional; "Authenticator" when left out).
+/// A fresh proof of the account, for a session that last proved it more
+/// than 5 minutes ago (both optional). No `Debug`: it holds secrets.
+#[derive(Default, Deserialize, ToSchema)]
+pub struct ProofBody {
+    /// The account's current password.
+    current_password: Option<String>,
+    /// A current TOTP or recovery code (while MFA is on).
+    code: Option<String>,
+}
+
+impl ProofBody {
+    fn offered(&self) -> Offered<'_> {
+        Offered { password: self.current_password.as_deref(), code: self.code.as_deref() }
+    }
+}
+
+/// The enrolment confirmation: the code, a name for the authenticator
+/// (optional; "Authenticator" when left out), and the current password when
+/// the session last proved the account more than 5 minutes ago.
 #[derive(Deserialize, ToSchema)]
 pub struct ConfirmBody {
     /// The code the app shows now.
@@ -30,6 +47,8 @@ pub struct ConfirmBody {
     #[serde(default)]
     #[schema(max_length = 40)]
     name: String,
+    /// The account's current password (a fresh proof of the account).
+    current_password: Option<String>,
 }
 
 /// What an app needs to add a pending secret.
@@ -60,17 +79,26 @@ pub struct RecoveryCodes {
 }
 
 /// Starts a pending enrolment (a new call replaces it); 409 while MFA is on.
-#[utoipa::path(post, path = "/me/mfa/totp", tag = "mfa", security(("bearer" = [])), responses(
-    (status = 201, description = "The pending secret", body = EnrolmentJson),
-    (status = 401, description = "No valid token"),
-    (status = 409, description = "MFA is already on"),
-))]
+/// The body is optional: the current password is needed only when the
+/// session last proved the account more than 5 minutes ago.
+#[utoipa::path(post, path = "/me/mfa/totp", tag = "mfa", security(("bearer" = [])),
+    request_body(content = Option<ProofBody>, description = "Optional: a fresh proof of the account"),
+    responses(
+        (status = 201, description = "The pending secret", body = EnrolmentJson),
+        (status = 401, description = "A wrong current password, or no valid token"),
+        (status = 403, description = "`reauthentication_required`: the session's proof is over 5 minutes old; send `current_password`"),
+        (status = 409, description = "MFA is already on"),
+    )
+)]
 pub async fn post_totp(
     State(app): State<AppState>,
     Client(client): Client,
     caller: ApiUser,
+    body: Option<ApiJson<ProofBody>>,
 ) -> Result<(StatusCode, Json<EnrolmentJson>), ApiError> {
-    let enrolment = app.services.mfa.enrolment(&caller.user, &caller.session.id, true, &client).await?;
+    let body = body.map(|ApiJson(body)| body).unwrap_or_default();
+    let proof = app.services.accounts.prove(&caller.session, &caller.user, body.offered(), &client).await?;
+    let enrolment = app.services.mfa.enrolment(&caller.user, &caller.session.id, true, &proof, &client).await?;
     Ok((StatusCode::CREATED, Json(EnrolmentJson::new(&enrolment)?)))
 }
 
@@ -79,7 +107,8 @@ pub async fn post_totp(
 #[utoipa::path(post, path = "/me/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])), request_body = ConfirmBody,
     responses(
         (status = 200, description = "MFA is on: the ten recovery codes", body = RecoveryCodes),
-        (status = 401, description = "A wrong code (the enrolment stays), or no valid token"),
+        (status = 401, description = "A wrong code (the enrolment stays), a wrong current password, or no valid token"),
+        (status = 403, description = "`reauthentication_required`: the session's proof is over 5 minutes old; send `current_password`"),
         (status = 404, description = "No enrolment of this session in progress"),
         (status = 409, description = "MFA is already on"),
         (status = 422, description = "The name is too long or holds control characters"),
@@ -91,8 +120,11 @@ pub async fn post_totp_confirm(
     caller: ApiUser,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
+    let offered = Offered { password: body.current_password.as_deref(), code: None };
+    let proof = app.services.accounts.prove(&caller.session, &caller.user, offered, &client).await?;
     let session = &caller.session.id;
-    let codes = app.services.mfa.confirm_enrolment(&caller.user, &body.name, &body.code, session, &client).await?;
+    let codes =
+        app.services.mfa.confirm_enrolment(&caller.user, &body.name, &body.code, session, &proof, &client).await?;
     Ok(Json(RecoveryCodes { recovery_codes: codes }))
 }
 
@@ -110,7 +142,7 @@ pub async fn delete_totp(
     caller: ApiUser,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.services.mfa.disable(&caller.user, &body.code, &client).await?;
+    app.services.mfa.disable(&caller.user, &caller.session.id, &body.code, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,9 +4,10 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use latchkey_core::totp::grouped;
-use latchkey_core::{CoreError, Refusal, User};
+use latchkey_core::{ClientInfo, CoreError, Refusal, User};
 use serde::Deserialize;
 
+use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, UserForm};
 use super::security::when;
 use super::{render, words, Menu};
@@ -104,13 +105,22 @@ pub async fn get_mfa(
     }
 }
 
+/// Where the enrolment pages live, and where confirming the password returns to.
+const MFA_PAGE: &str = "/account/mfa";
+
+/// The enrolment: only with a recent proof of the account, else the
+/// password is asked for first.
 async fn setup_page(
     app: &AppState,
-    client: &latchkey_core::ClientInfo,
+    client: &ClientInfo,
     current: &CurrentUser,
     error: Option<String>,
 ) -> Result<Response, WebError> {
-    let enrolment = app.services.mfa.enrolment(&current.user, &current.session.id, false, client).await?;
+    let proof = match proof_or_confirm(app, client, current, MFA_PAGE).await? {
+        Ok(proof) => proof,
+        Err(confirm_first) => return Ok(confirm_first),
+    };
+    let enrolment = app.services.mfa.enrolment(&current.user, &current.session.id, false, &proof, client).await?;
     let secret = enrolment.secret_base32();
     let page = SetupPage {
         menu: Some(menu(&current.user, current)),
@@ -186,8 +196,12 @@ pub async fn post_confirm(
     Client(client): Client,
     UserForm { current, form }: UserForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
+    let proof = match proof_or_confirm(&app, &client, &current, MFA_PAGE).await? {
+        Ok(proof) => proof,
+        Err(confirm_first) => return Ok(confirm_first),
+    };
     let session = &current.session.id;
-    match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &client).await {
+    match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &proof, &client).await {
         Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
         Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(words::WRONG_CODE.into())).await,
         Err(CoreError::ClockOff { seconds }) => {
@@ -208,7 +222,7 @@ pub async fn post_disable(
     Client(client): Client,
     UserForm { mut current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    match app.services.mfa.disable(&current.user, &form.code, &client).await {
+    match app.services.mfa.disable(&current.user, &current.session.id, &form.code, &client).await {
         Ok(()) => {
             current.user.mfa_enabled = false;
             setup_page(&app, &client, &current, None).await

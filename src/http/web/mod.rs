@@ -3,6 +3,7 @@
 
 mod assets;
 mod authenticators;
+mod confirm;
 pub mod cookies;
 mod dashboard;
 mod forms;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/login/mfa", get(login::get_login_mfa).post(login::post_login_mfa))
         .route("/logout", post(login::post_logout))
         .route("/dashboard", get(dashboard::get_dashboard))
+        .route("/account/confirm", get(confirm::get_confirm).post(confirm::post_confirm))
         .route("/account/mfa", get(mfa::get_mfa))
         .route("/account/mfa/confirm", post(mfa::post_confirm))
         .route("/account/mfa/disable", post(mfa::post_disable))

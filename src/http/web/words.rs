@@ -7,6 +7,10 @@ use latchkey_core::Refusal;
 pub const INVALID_CREDENTIALS: &str = "That username, email or password is not right. Check them and try again.";
 /// The right password for an account an operator locked.
 pub const ACCOUNT_LOCKED: &str = "This account is locked. Contact our Support Team to unlock it.";
+/// A wrong password where the account is known (confirming it is you).
+pub const WRONG_PASSWORD: &str = "That password is not right. Enter the one you sign in with.";
+/// A change to how the account is proven, from a session that proved it too long ago.
+pub const CONFIRM_FIRST: &str = "For this change, confirm your password first: go back and reload the page.";
 /// A wrong, expired or already used code (TOTP or recovery).
 pub const WRONG_CODE: &str =
     "That code is not right, or was already used. Wait for the next code in your app and try again.";
