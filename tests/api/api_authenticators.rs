@@ -22,11 +22,6 @@ async fn list(app: &TestApp, token: &str) -> Vec<Value> {
     body["authenticators"].as_array().unwrap().clone()
 }
 
-async fn events(app: &TestApp, token: &str) -> Vec<String> {
-    let body: Value = app.get_api("/me/events", token).await.json().await.unwrap();
-    body["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
-}
-
 #[tokio::test]
 async fn a_second_authenticator_is_added_with_two_codes_and_either_signs_in() {
     let app = spawn_app().await;
@@ -57,7 +52,7 @@ async fn a_second_authenticator_is_added_with_two_codes_and_either_signs_in() {
     assert_eq!(added["authenticator"]["name"], "YubiKey OATH");
     let names: Vec<Value> = list(&app, &token).await.iter().map(|a| a["name"].clone()).collect();
     assert_eq!(names, vec![json!("Authenticator"), json!("YubiKey OATH")]);
-    assert!(events(&app, &token).await.contains(&"authenticator_added".to_string()));
+    assert!(app.event_kinds(&token).await.contains(&"authenticator_added".to_string()));
 
     // Either one signs in.
     app.clock.advance(STEP);
@@ -86,11 +81,11 @@ async fn a_step_is_accepted_once_per_user_and_another_authenticators_step_is_no_
     let mfa_token = app.mfa_token("alice").await;
     let response = app.second_step(&mfa_token, &app.code(&second, 0)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the contract: a step once per user");
-    assert!(!events(&app, &token).await.contains(&"code_replayed".to_string()), "a different code is no replay");
+    assert!(!app.event_kinds(&token).await.contains(&"code_replayed".to_string()), "a different code is no replay");
     // The same authenticator's code again is the phishing sign.
     let response = app.second_step(&mfa_token, &app.code(&first, 0)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(events(&app, &token).await.contains(&"code_replayed".to_string()));
+    assert!(app.event_kinds(&token).await.contains(&"code_replayed".to_string()));
 }
 
 #[tokio::test]
@@ -125,7 +120,7 @@ async fn removing_needs_a_current_code_and_never_takes_the_last() {
     let left = list(&app, &token).await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["name"], "Pixel");
-    assert!(events(&app, &token).await.contains(&"authenticator_removed".to_string()));
+    assert!(app.event_kinds(&token).await.contains(&"authenticator_removed".to_string()));
 
     app.clock.advance(STEP);
     let mfa_token = app.mfa_token("alice").await;

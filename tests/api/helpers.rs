@@ -137,6 +137,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The kinds of the caller's security events, newest first, as `GET /me/events` lists them.
+    pub async fn event_kinds(&self, token: &str) -> Vec<String> {
+        let body: Value = self.get_api("/me/events", token).await.json().await.unwrap();
+        body["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+    }
+
     /// Signs up over the API; panics unless it is 201.
     pub async fn sign_up(&self, username: &str) -> Value {
         let body = json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD});

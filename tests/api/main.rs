@@ -20,6 +20,7 @@ mod pages;
 mod pages_csrf;
 mod pages_mfa;
 mod postgres_processes;
+mod reauthentication;
 mod store_conformance;
 mod stores;
 mod throttling;

@@ -17,7 +17,7 @@ use crate::events::{EventKind, Events, Guesses};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
-use crate::sessions::{ClientInfo, DeviceTrust, Factor, Sessions, SignInFrom, SignedIn};
+use crate::sessions::{ClientInfo, DeviceTrust, Factor, Session, Sessions, SignInFrom, SignedIn};
 use crate::store::{
     AuthenticatorRecord, MfaStore, PendingSignInRecord, SessionStore, Store, TrustedDeviceRecord, UserStore,
 };
@@ -406,11 +406,12 @@ impl Mfa {
     }
 
     /// Turns MFA off with a current code; the recovery codes die with it,
-    /// and the code renews `session`'s proof of the account.
+    /// and the code renews `session`'s proof of the account (in the store and
+    /// in the caller's copy).
     pub async fn disable(
         &self,
         user: &User,
-        session: &SessionId,
+        session: &mut Session,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
@@ -421,7 +422,10 @@ impl Mfa {
         self.store.delete_totp_factor(user.id).await?;
         // The code just proved the account: enrolling again straight away
         // asks for nothing more.
-        self.sessions.mark_proven(session, self.clock.now()).await?;
+        let now = self.clock.now();
+        if self.sessions.mark_proven(&session.id, now).await? {
+            session.proven_at = now;
+        }
         self.record_after_change(user.id, EventKind::MfaDisabled, client).await;
         Ok(())
     }

@@ -139,10 +139,10 @@ pub async fn post_totp_confirm(
 pub async fn delete_totp(
     State(app): State<AppState>,
     Client(client): Client,
-    caller: ApiUser,
+    mut caller: ApiUser,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.services.mfa.disable(&caller.user, &caller.session.id, &body.code, &client).await?;
+    app.services.mfa.disable(&caller.user, &mut caller.session, &body.code, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -222,7 +222,7 @@ pub async fn post_disable(
     Client(client): Client,
     UserForm { mut current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
-    match app.services.mfa.disable(&current.user, &current.session.id, &form.code, &client).await {
+    match app.services.mfa.disable(&current.user, &mut current.session, &form.code, &client).await {
         Ok(()) => {
             current.user.mfa_enabled = false;
             setup_page(&app, &client, &current, None).await
