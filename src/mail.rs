@@ -94,7 +94,7 @@ impl SmtpNotifier {
         };
         let when = at.format(&Rfc3339).unwrap_or_default();
         let from = client.ip.as_deref().unwrap_or("an unknown address");
-        let device = client.user_agent.as_deref().unwrap_or("an unknown device");
+        let device = client.device_name();
         let body = format!(
             "Hello {},\n\n{what}, at {when} (UTC) from {from} ({device}).\n\n\
              If this was you, there is nothing to do. If it was not, sign out everywhere else and \

@@ -105,25 +105,43 @@ async fn mfa_changes_recovery_codes_and_replays_are_mailed_to_the_owner() {
     sink.expect("Multi-Factor Authentication is off").await;
 }
 
+/// Alice signs in over the API from a client with this user agent.
+async fn sign_in_from(app: &TestApp, agent: &str) -> StatusCode {
+    let request = crate::helpers::http()
+        .post(app.url("/api/v1/sessions"))
+        .header("user-agent", agent)
+        .json(&json!({"login": "alice", "password": PASSWORD}));
+    request.send().await.unwrap().status()
+}
+
 #[tokio::test]
 async fn a_sign_in_from_a_new_device_is_mailed_and_a_known_one_is_not() {
     let sink = SmtpSink::start().await;
     let app = app_with_mail(&sink).await;
     app.sign_up("alice").await;
-    let sign_in = |agent: &'static str| {
-        let request = crate::helpers::http()
-            .post(app.url("/api/v1/sessions"))
-            .header("user-agent", agent)
-            .json(&json!({"login": "alice", "password": PASSWORD}));
-        async move { request.send().await.unwrap().status() }
-    };
+    let sign_in = |agent| sign_in_from(&app, agent);
     assert_eq!(sign_in("Laptop/1.0").await, StatusCode::CREATED);
     assert_eq!(sign_in("Laptop/1.0").await, StatusCode::CREATED);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sink.messages.lock().unwrap().is_empty(), "the first device and a known one send nothing");
-    assert_eq!(sign_in("Phone/2.0").await, StatusCode::CREATED);
+    const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+    assert_eq!(sign_in(PHONE).await, StatusCode::CREATED);
     let mail = sink.expect("New sign-in to your account").await;
-    assert!(mail.contains("Phone/2.0"), "{mail}");
+    assert!(mail.contains("(Chrome on Android)"), "the device by name: {mail}");
+    assert!(!mail.contains("Pixel 8"), "not the header as sent: {mail}");
+}
+
+#[tokio::test]
+async fn a_user_agent_cannot_put_words_into_a_notice_mail() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    app.sign_up("alice").await;
+    let sign_in = |agent| sign_in_from(&app, agent);
+    assert_eq!(sign_in("Laptop/1.0").await, StatusCode::CREATED);
+    const LURE: &str = "Support: your account is at risk, call +1 555 0100 or visit https://evil.example now";
+    assert_eq!(sign_in(LURE).await, StatusCode::CREATED);
+    let mail = sink.expect("New sign-in to your account").await;
+    assert!(mail.contains("(Unknown device)") && !mail.contains("evil.example") && !mail.contains("555"), "{mail}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod clock;
+pub mod device_name;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -44,6 +44,12 @@ impl ClientInfo {
         let user_agent = user_agent.map(|ua| ua.chars().take(USER_AGENT_MAX).collect());
         ClientInfo { ip, user_agent }
     }
+
+    /// The device, as pages and mails name it ("Chrome on Linux"): never
+    /// the raw header.
+    pub fn device_name(&self) -> String {
+        crate::device_name::short_name(self.user_agent.as_deref())
+    }
 }
 
 /// A proof a session passed, in the order passed. The words are stored;

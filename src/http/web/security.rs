@@ -56,33 +56,6 @@ pub(super) fn when(t: OffsetDateTime) -> String {
     t.format(format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
 }
 
-/// A short name for a user agent: the browser and the system, as people know them.
-fn device(user_agent: Option<&str>) -> String {
-    let Some(ua) = user_agent else { return "Unknown device".into() };
-    let browser =
-        [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl")]
-            .iter()
-            .find(|(needle, _)| ua.contains(needle))
-            .map(|(_, name)| *name);
-    let system = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    match (browser, system) {
-        (Some(b), Some(s)) => format!("{b} on {s}"),
-        (Some(b), None) => b.to_string(),
-        (None, Some(s)) => s.to_string(),
-        (None, None) => ua.chars().take(40).collect(),
-    }
-}
-
 /// What an event kind means, in the page's words: a new kind does not
 /// compile until it has them.
 fn describe(kind: EventKind) -> &'static str {
@@ -114,7 +87,7 @@ fn session_row(session: &Session, current: &Session) -> SessionRow {
     SessionRow {
         id: session.id.to_string(),
         current: session.id == current.id,
-        device: device(session.client.user_agent.as_deref()),
+        device: session.client.device_name(),
         ip: session.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
         created_at: when(session.created_at),
         last_seen_at: when(session.last_seen_at),
@@ -126,7 +99,7 @@ fn event_row(event: &EventRecord) -> EventRow {
         what: describe(event.kind),
         at: when(event.at),
         ip: event.client.ip.clone().unwrap_or_default(),
-        device: device(event.client.user_agent.as_deref()),
+        device: event.client.device_name(),
     }
 }
 
@@ -143,7 +116,7 @@ async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> 
             .iter()
             .map(|d| DeviceRow {
                 id: d.id.to_string(),
-                device: device(d.client.user_agent.as_deref()),
+                device: d.client.device_name(),
                 ip: d.client.ip.clone().unwrap_or_else(|| "unknown address".into()),
                 trusted_at: when(d.created_at),
                 until: when(d.expires_at),
