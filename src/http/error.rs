@@ -217,6 +217,10 @@ fn refusal(reason: Refusal) -> ApiError {
             "No enrolment of this session is in progress (none was started, it expired, or a newer one replaced it); start one first."
                 .into(),
         ),
+        Refusal::EnrolmentReplaced => ApiError::NotFound(
+            "This session's enrolment was replaced: another session of this account started one since (an account has one at a time). Finish it there, or start again here."
+                .into(),
+        ),
         Refusal::TooManyAuthenticators => {
             conflict("You have as many authenticators as an account may have; remove one first.")
         }

@@ -469,3 +469,48 @@ async fn an_api_client_can_be_trusted_and_stops_being_trusted_after_signing_out_
     let body = json!({"login": "alice", "password": PASSWORD, "device_token": device});
     assert_eq!(app.post_json("/sessions", &body, None).await.status(), StatusCode::OK, "the code is asked again");
 }
+
+#[tokio::test]
+async fn asking_again_and_again_for_a_secret_is_one_enrolment_and_is_throttled() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    for n in 0..10 {
+        let response = app.post_json("/me/mfa/totp", &json!({}), Some(&token)).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "secret {n}");
+    }
+    let started = app.event_kinds(&token).await.iter().filter(|k| *k == "mfa_enrolment_started").count();
+    assert_eq!(started, 1, "one enrolment, however often the app asks again");
+
+    let (status, body) = json_of(app.post_json("/me/mfa/totp", &json!({}), Some(&token)).await).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    app.clock.advance(Duration::seconds(30));
+    let enrolment = enrol(&app, &token).await;
+    let code = app.code(enrolment["secret"].as_str().unwrap(), 0);
+    let (status, _) = json_of(app.post_json("/me/mfa/totp/confirm", &json!({"code": code}), Some(&token)).await).await;
+    assert_eq!(status, StatusCode::OK, "the last secret given is the one that counts");
+}
+
+#[tokio::test]
+async fn an_enrolment_replaced_from_another_session_says_so() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let (phone, laptop) = (app.sign_in("alice").await, app.sign_in("alice").await);
+    let first = enrol(&app, &phone).await;
+    enrol(&app, &laptop).await;
+    let code = app.code(first["secret"].as_str().unwrap(), 0);
+    let (status, body) =
+        json_of(app.post_json("/me/mfa/totp/confirm", &json!({"code": code}), Some(&phone)).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("another session of this account started one"),
+        "{body}"
+    );
+
+    app.clock.advance(Duration::minutes(11));
+    let late = json!({"code": code, "current_password": PASSWORD});
+    let (status, body) = json_of(app.post_json("/me/mfa/totp/confirm", &late, Some(&phone)).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body["error"]["message"].as_str().unwrap().contains("another session"), "it expired: {body}");
+}

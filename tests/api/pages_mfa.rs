@@ -341,3 +341,19 @@ async fn adding_or_removing_an_authenticator_without_the_csrf_token_is_403_and_c
     let removed = browser.post("/account/mfa/authenticators/anything/remove", &[("code", &current)]).await;
     assert_eq!(removed.status, StatusCode::FORBIDDEN, "checked before the id is looked at");
 }
+
+#[tokio::test]
+async fn a_setup_replaced_from_another_browser_says_so_and_shows_a_new_qr_code() {
+    let app = spawn_app().await;
+    let (browser, page) = enrolment_page(&app).await;
+    let secret = secret_of(&page);
+    let other = app.browser();
+    other.log_in("alice", PASSWORD).await;
+    assert_eq!(other.get("/account/mfa").await.status, StatusCode::OK);
+
+    let sent =
+        browser.post("/account/mfa/confirm", &[("csrf_token", &page.csrf()), ("code", &app.code(&secret, 0))]).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(sent.html.contains("You started a setup from another browser or app since then"), "{}", sent.html);
+    assert_ne!(secret_of(&sent), secret, "a new QR code to scan");
+}

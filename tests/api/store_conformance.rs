@@ -165,6 +165,9 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
     assert_eq!(left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
     assert_eq!(left[0].factors, vec![Factor::Password]);
     assert_eq!(left[0].proven_at, at(0));
+    assert!(store.mark_session_proven(&"b".into(), at(7)).await.unwrap());
+    assert_eq!(store.list_sessions(alice.id, at(8), at(-1800)).await.unwrap()[0].proven_at, at(7), "re-proven");
+    assert!(!store.mark_session_proven(&"a".into(), at(7)).await.unwrap(), "an ended session stays ended");
     assert_eq!(store.end_sessions_and_trust(alice.id, None).await.unwrap(), 1, "everywhere, none kept");
 }
 
@@ -374,6 +377,9 @@ async fn enrolment_confirms_once_and_mfa_shows_on_the_user(store: Arc<dyn Store>
     );
     assert!(store.get_totp_enrolment(alice.id, &"s1".into(), at(600)).await.unwrap().is_none(), "expired");
     assert!(store.get_totp_enrolment(alice.id, &"s2".into(), at(0)).await.unwrap().is_none(), "another session's");
+    assert!(store.totp_enrolment_elsewhere(alice.id, &"s2".into(), at(0)).await.unwrap(), "s1's is live");
+    assert!(!store.totp_enrolment_elsewhere(alice.id, &"s1".into(), at(0)).await.unwrap(), "its own is not elsewhere");
+    assert!(!store.totp_enrolment_elsewhere(alice.id, &"s2".into(), at(600)).await.unwrap(), "expired");
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
     let hashes = vec!["h1".to_string(), "h2".to_string()];
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"second", 5), &hashes, &"keep".into()).await.unwrap());

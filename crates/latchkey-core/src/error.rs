@@ -19,6 +19,9 @@ pub enum Refusal {
     /// A confirmation without a live enrolment of this session: none was
     /// started, it expired, or another session's replaced it.
     NoEnrolment,
+    /// A confirmation whose enrolment another session of the account
+    /// replaced by starting its own (one pending enrolment per account).
+    EnrolmentReplaced,
     /// Adding an authenticator past [`crate::mfa::MAX_AUTHENTICATORS`].
     TooManyAuthenticators,
     /// Removing the only authenticator (turning MFA off does that).

@@ -163,15 +163,19 @@ impl Mfa {
         client: &ClientInfo,
     ) -> Result<Enrolment, CoreError> {
         let now = self.clock.now();
-        if !fresh {
-            if let Some(sealed) = self.store.get_totp_enrolment(user.id, session, now).await? {
-                return Ok(self.enrolment_for(user, self.unseal(user.id, &sealed)?));
-            }
+        let pending = self.store.get_totp_enrolment(user.id, session, now).await?;
+        if let (false, Some(sealed)) = (fresh, &pending) {
+            return Ok(self.enrolment_for(user, self.unseal(user.id, sealed)?));
         }
+        self.throttle.reserve(&throttle::enrolment_key_for_account(user.id), &throttle::ENROLMENTS_PER_ACCOUNT).await?;
         let secret = TotpSecret::generate();
         let sealed = self.seal(user.id, &secret);
         self.store.put_totp_enrolment(user.id, session, &sealed, now + ENROLMENT_TTL).await?;
-        self.events.record(user.id, EventKind::MfaEnrolmentStarted, client).await?;
+        // A new secret for this session's own enrolment continues it: one
+        // event per enrolment, however often the app asks again.
+        if pending.is_none() {
+            self.events.record(user.id, EventKind::MfaEnrolmentStarted, client).await?;
+        }
         Ok(self.enrolment_for(user, secret))
     }
 
@@ -225,11 +229,13 @@ impl Mfa {
         client: &ClientInfo,
     ) -> Result<(Vec<u8>, i64), CoreError> {
         let now = self.clock.now();
-        let sealed = self
-            .store
-            .get_totp_enrolment(user.id, session, now)
-            .await?
-            .ok_or(CoreError::Refused(Refusal::NoEnrolment))?;
+        let Some(sealed) = self.store.get_totp_enrolment(user.id, session, now).await? else {
+            return Err(CoreError::Refused(if self.store.totp_enrolment_elsewhere(user.id, session, now).await? {
+                Refusal::EnrolmentReplaced
+            } else {
+                Refusal::NoEnrolment
+            }));
+        };
         let secret = self.unseal(user.id, &sealed)?;
         let failures = self.reserve_code_attempt(user.id, &throttle::CODES_PER_ACCOUNT, client).await?;
         let digits = match SecondFactorCode::parse(code) {

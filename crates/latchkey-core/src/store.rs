@@ -238,6 +238,14 @@ pub trait MfaStore: Send + Sync + 'static {
         session: &SessionId,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether the user has a live pending enrolment that another session
+    /// than `session` started (which replaced this session's, if any).
+    async fn totp_enrolment_elsewhere(
+        &self,
+        user: UserId,
+        session: &SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
     /// In one transaction, serialised on the user's row with
     /// [`SessionStore::insert_session`]: turns MFA on with `first` as the
     /// only authenticator (its step used), drops the pending enrolment,

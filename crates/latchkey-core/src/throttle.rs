@@ -105,6 +105,19 @@ pub const SIGNUPS_PER_ADDRESS: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// New enrolment secrets per account (a first authenticator or a further
+/// one): 10 an hour free, then 30 s doubling to 1 h, never cleared, so a
+/// script cannot fill the account's security log with enrolment starts.
+/// Resuming a pending enrolment (a page reload) makes no new secret and
+/// does not count.
+pub const ENROLMENTS_PER_ACCOUNT: Policy = Policy {
+    free: 10,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
 /// Reserves and clears attempts.
 #[derive(Clone)]
 pub struct Throttle {
@@ -188,6 +201,11 @@ pub fn password_key_for_address(ip: &str) -> String {
 /// The counter of sign-ups from an address.
 pub fn signup_key_for_address(ip: &str) -> String {
     format!("signup:ip:{ip}")
+}
+
+/// The counter of new enrolment secrets of an account.
+pub fn enrolment_key_for_account(user: crate::UserId) -> String {
+    format!("enrolment:user:{user}")
 }
 
 #[cfg(test)]

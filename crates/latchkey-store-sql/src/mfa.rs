@@ -98,6 +98,23 @@ impl MfaStore for SqlStore {
             .or_unavailable()
     }
 
+    async fn totp_enrolment_elsewhere(
+        &self,
+        user: UserId,
+        session: &SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "SELECT 1 FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2 AND session_id <> $3";
+        let found: Option<i64> = sqlx::query_scalar(sql)
+            .bind(user.to_string())
+            .bind(seconds(now))
+            .bind(session.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(found.is_some())
+    }
+
     async fn confirm_totp(
         &self,
         user: UserId,

@@ -112,8 +112,8 @@ pub async fn post_add(
         Err(CoreError::InvalidCode) => {
             AddErrors { current_code: Some(words::WRONG_CODE.into()), ..AddErrors::default() }
         }
-        Err(CoreError::Refused(Refusal::NoEnrolment)) => {
-            AddErrors { new_code: Some(words::refusal(Refusal::NoEnrolment).into()), ..AddErrors::default() }
+        Err(CoreError::Refused(reason @ (Refusal::NoEnrolment | Refusal::EnrolmentReplaced))) => {
+            AddErrors { new_code: Some(words::refusal(reason).into()), ..AddErrors::default() }
         }
         // MFA went off meanwhile: the first authenticator is set up on the MFA page.
         Err(CoreError::Refused(Refusal::MfaOff)) => return Ok(Redirect::to("/account/mfa").into_response()),

@@ -209,8 +209,8 @@ pub async fn post_confirm(
         }
         Err(CoreError::Refused(Refusal::MfaAlreadyOn)) => manage_page(&app, &current, ManageMessages::default()).await,
         Err(CoreError::Validation(fields)) => setup_page(&app, &client, &current, fields.into_values().next()).await,
-        Err(CoreError::Refused(Refusal::NoEnrolment)) => {
-            setup_page(&app, &client, &current, Some(words::refusal(Refusal::NoEnrolment).into())).await
+        Err(CoreError::Refused(reason @ (Refusal::NoEnrolment | Refusal::EnrolmentReplaced))) => {
+            setup_page(&app, &client, &current, Some(words::refusal(reason).into())).await
         }
         Err(e) => Err(e.into()),
     }

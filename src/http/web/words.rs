@@ -25,6 +25,9 @@ pub fn refusal(reason: Refusal) -> &'static str {
         Refusal::MfaAlreadyOn => "Multi-Factor Authentication is already on.",
         Refusal::MfaOff => "Multi-Factor Authentication is not on; turn it on first.",
         Refusal::NoEnrolment => "That setup expired; scan this new QR code.",
+        Refusal::EnrolmentReplaced => {
+            "You started a setup from another browser or app since then, which replaced this one: that QR code no longer works. Scan this new one instead (it replaces the other)."
+        }
         Refusal::TooManyAuthenticators => "You have as many authenticators as an account may have; remove one first.",
         Refusal::LastAuthenticator => {
             "This is your only authenticator. To remove it, turn Multi-Factor Authentication off."
