@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use latchkey_core::admin::Operator;
-use latchkey_core::events::{verify_chain, ChainCheck};
+use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, Head};
 use latchkey_core::{ClientInfo, CoreError, User};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -171,19 +171,58 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `latchkey audit verify`: walks the event log's hash chain. A broken chain
-/// is an error naming the first event that does not fit.
-pub async fn audit_verify(config: &Config) -> anyhow::Result<()> {
+/// `latchkey audit verify [--head LINE_OR_FILE]`: walks the event log's
+/// chain under the server key; with a head kept from before (a line, or a
+/// file such as a log holding such lines: its last one counts), also checks
+/// that nothing after it was cut off. Anything wrong is an error saying what.
+pub async fn audit_verify(config: &Config, head: Option<&str>) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
-    match verify_chain(store.as_ref()).await? {
+    let key = crate::server_key::load(store.as_ref(), config).await?;
+    let head = match head {
+        Some(given) => Some(read_head(given, key.chain_key())?),
+        None => None,
+    };
+    match verify_chain(store.as_ref(), key.chain_key(), head.as_ref()).await? {
         ChainCheck::Intact { events } => {
-            say!("audit: the security event log is intact ({events} events)");
+            match head {
+                Some(head) => say!(
+                    "audit: the security event log is intact ({events} events) and holds the head of {} events",
+                    head.count
+                ),
+                None => say!("audit: the security event log is intact ({events} events)"),
+            }
             Ok(())
         }
         ChainCheck::BrokenAt { id } => {
-            bail!("audit: the security event log is broken at event {id}: it, or one before it, was changed, removed or reordered")
+            bail!("audit: the security event log is broken at event {id}: it, or one before it, was changed, removed, reordered or written without the server key")
+        }
+        ChainCheck::Truncated { events, head } => {
+            bail!("audit: the security event log holds {events} events, but the head counted {head}: events at its end were removed")
+        }
+        ChainCheck::HeadNotInChain { head } => {
+            bail!("audit: event {head} of the log is not the one the head names: the log was rewritten after it")
         }
     }
+}
+
+/// A head given on the command line: the line itself, or a file holding it.
+fn read_head(given: &str, key: &ChainKey) -> anyhow::Result<Head> {
+    let text = if given.starts_with("latchkey-head:") {
+        given.to_string()
+    } else {
+        std::fs::read_to_string(given).with_context(|| format!("cannot read the head from {given}"))?
+    };
+    Head::parse_signed(&text, key).map_err(|e| anyhow::anyhow!("audit: {e}"))
+}
+
+/// `latchkey audit head`: the chain's head now, one signed line to keep
+/// somewhere the database's writers cannot reach.
+pub async fn audit_head(config: &Config) -> anyhow::Result<()> {
+    let store = startup::open_store(config, Opening::MustExist).await?;
+    let key = crate::server_key::load(store.as_ref(), config).await?;
+    let head = latchkey_core::events::current_head(store.as_ref()).await?;
+    say!("{}", head.line(key.chain_key()));
+    Ok(())
 }
 
 /// `latchkey migrate-store --from URL --to URL`: copies every row into an
@@ -196,12 +235,13 @@ pub async fn migrate_store(config: &Config, from: &str, to: &str) -> anyhow::Res
     for (table, rows) in &report {
         say!("{table}: {rows} rows");
     }
-    match verify_chain(&target).await? {
+    let key = crate::server_key::load(&target, config).await?;
+    match verify_chain(&target, key.chain_key(), None).await? {
         ChainCheck::Intact { events } => {
             say!("copied; the event log in the new store is intact ({events} events)");
             Ok(())
         }
-        ChainCheck::BrokenAt { id } => bail!("the copied event log is broken at event {id}"),
+        broken => bail!("the copied event log does not check: {broken:?}"),
     }
 }
 
@@ -226,6 +266,7 @@ pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
     let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), config).await?;
     say!("re-encrypted {resealed} TOTP secrets under a new key");
+    say!("the security log is re-linked under it: keep the head `latchkey audit head` prints now (older heads no longer verify)");
     match new_key {
         Some(key) => {
             say!("set LATCHKEY_SECRET_KEY to the new key on every process before starting it again:");

@@ -101,8 +101,16 @@ pub enum Command {
 /// `latchkey audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Checks the event log's hash chain; exits non-zero naming the first bad event.
-    Verify,
+    /// Checks the event log's chain under the server key; exits non-zero
+    /// naming the first bad event, or the events cut off after `--head`.
+    Verify {
+        /// A head printed by `audit head` or logged by `serve` before: the
+        /// line itself, or a file holding it (its last head line counts).
+        #[arg(long, value_name = "LINE_OR_FILE")]
+        head: Option<String>,
+    },
+    /// Prints the chain's head now (count and hash, signed) as one line.
+    Head,
 }
 
 /// `latchkey user …`.

@@ -64,6 +64,9 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Seconds a request may take before it is answered 503.
     pub request_timeout_secs: u64,
+    /// How often `serve` logs the security log's head (and posts it to the
+    /// webhook) when it has moved: the anchor `audit verify --head` checks.
+    pub audit_head_interval_secs: u64,
 }
 
 /// The longest session timeout accepted: a year (and no overflow in date arithmetic).
@@ -144,6 +147,7 @@ impl Default for Config {
             secret_key: None,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
+            audit_head_interval_secs: 3600,
         }
     }
 }
@@ -205,6 +209,9 @@ impl Config {
         }
         if !(1..=600).contains(&self.header_read_timeout_secs) || !(1..=600).contains(&self.request_timeout_secs) {
             bail!("header_read_timeout_secs and request_timeout_secs must be between 1 and 600");
+        }
+        if !(1..=MAX_SESSION_SECS).contains(&self.audit_head_interval_secs) {
+            bail!("audit_head_interval_secs must be between 1 and {MAX_SESSION_SECS} (one year)");
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             bail!("database_max_connections must be between 1 and 1000");

@@ -62,7 +62,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Key { action: KeyCommand::Rotate }) => admin::key_rotate(&Config::load(&cli.global)?).await,
         Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,
-        Some(Command::Audit { action: AuditCommand::Verify }) => admin::audit_verify(&Config::load(&cli.global)?).await,
+        Some(Command::Audit { action: AuditCommand::Verify { head } }) => {
+            admin::audit_verify(&Config::load(&cli.global)?, head.as_deref()).await
+        }
+        Some(Command::Audit { action: AuditCommand::Head }) => admin::audit_head(&Config::load(&cli.global)?).await,
     }
 }
 

@@ -7,12 +7,14 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use latchkey_core::server_key::{bind_key, store_has_key, KeyCheckError};
+use latchkey_core::store::{Resealed, ServingProcess};
 use latchkey_core::{SecretBox, Store};
 
 use crate::config::Config;
 
-/// Loads the key and checks it against the store. Never makes a new key for a
-/// store that already has one: that would orphan every sealed secret.
+/// Loads the key and checks it against the store (and keys the store's
+/// security log, the first time). Never makes a new key for a store that
+/// already has one: that would orphan every sealed secret.
 pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBox> {
     let key_file = &config.key_file();
     let from_env = config.secret_key.is_some();
@@ -41,6 +43,16 @@ pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBo
         ),
         KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
     })?;
+    // A store from before the security log was keyed is keyed once, here,
+    // loudly: someone who rewrote the log and removed the store's mark could
+    // pass a rewrite off as an old store; a head kept from before finds it.
+    if let Some(events) = store.key_event_chain(key.chain_key()).await.context("keying the security log")? {
+        if events > 0 {
+            tracing::warn!(
+                "the security log was in the unkeyed format of earlier versions; its chain is now keyed under the server key ({events} events)"
+            );
+        }
+    }
     Ok(key)
 }
 
@@ -65,7 +77,8 @@ async fn finish_interrupted_rotation(store: &dyn Store, key_file: &Path) -> Resu
 /// transaction. With a key file: the new key is written to `secret.key.new`
 /// first, then swapped in (the old one kept as `secret.key.old`, for backups
 /// made before). With `LATCHKEY_SECRET_KEY`: the new key is returned for the
-/// operator to install. Every server must be stopped while it runs.
+/// operator to install. Refused, changing nothing, while any `serve` process
+/// uses the store (see [`crate::serving`]).
 pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, Option<String>)> {
     let old = load(store, config).await?;
     let key_file = &config.key_file();
@@ -76,14 +89,40 @@ pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, 
         let _ = fs::remove_file(&pending);
         write_key_file(&pending, &encoded)?;
     }
-    let resealed =
-        latchkey_core::server_key::rotate_key(store, &old, &new).await.context("re-encrypting the secrets")?;
+    let outcome = latchkey_core::server_key::rotate_key(store, &old, &new, crate::serving::gone_before())
+        .await
+        .context("re-encrypting the secrets")
+        .and_then(|rotated| match rotated {
+            Resealed::Done(resealed) => Ok(resealed),
+            Resealed::StillServing(processes) => Err(still_serving(&processes)),
+        });
+    let resealed = match outcome {
+        Ok(resealed) => resealed,
+        Err(e) => {
+            if !from_env {
+                let _ = fs::remove_file(&pending);
+            }
+            return Err(e);
+        }
+    };
     if from_env {
         return Ok((resealed, Some(encoded)));
     }
     fs::rename(key_file, key_file.with_extension("key.old")).context("keeping the old key file")?;
     fs::rename(&pending, key_file).context("installing the new key file")?;
     Ok((resealed, None))
+}
+
+/// The refusal to rotate under running processes, naming each.
+fn still_serving(processes: &[ServingProcess]) -> anyhow::Error {
+    let (they, them) = if processes.len() == 1 { ("a process is", "it") } else { ("processes are", "them") };
+    let list: Vec<String> = processes.iter().map(crate::serving::describe).collect();
+    anyhow::anyhow!(
+        "refusing to rotate the key while {they} serving this store with the old one: {}; stop {them} first \
+         (a process killed without stopping is forgotten {} s after it was last seen); nothing was changed",
+        list.join("; "),
+        crate::serving::GONE_AFTER.as_secs()
+    )
 }
 
 fn read(path: &Path) -> anyhow::Result<SecretBox> {

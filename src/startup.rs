@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 use crate::config::{Config, PublicUrl};
 use crate::http::{self, AppState, WebSettings};
 use crate::mail::SmtpNotifier;
+use crate::serving::Registration;
 use crate::webhook::WebhookNotifier;
-use crate::{data_dir, server, server_key};
+use crate::{data_dir, log_head, server, server_key};
 use latchkey_core::events::Notifier;
 
 /// A bound, ready-to-run server.
@@ -23,6 +24,15 @@ pub struct Application {
     router: axum::Router,
     address: SocketAddr,
     limits: server::Limits,
+    head_anchor: HeadAnchor,
+    registration: Registration,
+}
+
+/// What the security log's head is anchored with while serving.
+struct HeadAnchor {
+    events: latchkey_core::events::Events,
+    webhook: Option<Arc<WebhookNotifier>>,
+    every: Duration,
 }
 
 impl Application {
@@ -33,7 +43,22 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
         let public_url = config.public_url(address)?;
-        let (services, _outbox) = wire(&config, clock, &public_url, Opening::CreateIfMissing).await?;
+        // Registered as serving before the key is checked, so a rotation
+        // running now either sees this process or changes the key first.
+        let store = open_store(&config, Opening::CreateIfMissing).await?;
+        let registration = Registration::register(store.clone(), address).await.context("registering as serving")?;
+        let (services, outbox) = match wire_store(&config, store, clock, &public_url).await {
+            Ok(wired) => wired,
+            Err(e) => {
+                registration.withdraw().await;
+                return Err(e);
+            }
+        };
+        let head_anchor = HeadAnchor {
+            events: services.events.clone(),
+            webhook: outbox.webhook.clone(),
+            every: Duration::from_secs(config.audit_head_interval_secs),
+        };
         if sqlite_path(&config.database_url()).is_some() {
             data_dir::warn_if_readable_by_others(config.data_dir());
         }
@@ -48,7 +73,7 @@ impl Application {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             ..server::Limits::default()
         };
-        Ok(Application { listener, router, address, limits })
+        Ok(Application { listener, router, address, limits, head_anchor, registration })
     }
 
     /// The address actually bound (useful with port 0).
@@ -59,7 +84,13 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) {
         tracing::info!(address = %self.address, "latchkey is listening");
+        let HeadAnchor { events, webhook, every } = self.head_anchor;
+        let anchor = log_head::spawn(events, webhook, every);
+        let heartbeat = self.registration.keep_alive();
         server::serve(self.listener, self.router, self.limits, shutdown_signal()).await;
+        anchor.abort();
+        heartbeat.abort();
+        self.registration.withdraw().await;
     }
 }
 
@@ -83,7 +114,16 @@ pub async fn wire(
     public_url: &PublicUrl,
     opening: Opening,
 ) -> anyhow::Result<(Services, Outbox)> {
-    let store = open_store(config, opening).await?;
+    wire_store(config, open_store(config, opening).await?, clock, public_url).await
+}
+
+/// [`wire`] over a store already open.
+async fn wire_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    public_url: &PublicUrl,
+) -> anyhow::Result<(Services, Outbox)> {
     let key = server_key::load(store.as_ref(), config).await?;
     if config.trusted_device_days == 0 {
         // Trusting is off: records from before must not come back if it is turned on again.

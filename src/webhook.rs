@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use latchkey_core::events::{Notice, Notifier};
+use latchkey_core::events::{Head, Notice, Notifier};
 use latchkey_core::sessions::ClientInfo;
-use latchkey_core::User;
+use latchkey_core::{User, UserId};
 use sha2::Sha256;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -78,11 +78,24 @@ fn body(user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -
         }
         _ => {}
     }
+    let user = serde_json::json!({"id": user.id.to_string(), "username": user.username.as_str()});
+    envelope(notice.as_str(), at, user, client, details)
+}
+
+/// The shape every delivery shares: `id`, `event`, `at`, `user` (or null),
+/// `ip`, `user_agent` and `details`.
+fn envelope(
+    event: &str,
+    at: OffsetDateTime,
+    user: serde_json::Value,
+    client: &ClientInfo,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> Vec<u8> {
     let body = serde_json::json!({
         "id": uuid::Uuid::new_v4().to_string(),
-        "event": notice.as_str(),
+        "event": event,
         "at": at.format(&Rfc3339).unwrap_or_default(),
-        "user": {"id": user.id.to_string(), "username": user.username.as_str()},
+        "user": user,
         "ip": client.ip,
         "user_agent": client.user_agent,
         "details": details,
@@ -132,21 +145,44 @@ async fn deliver(client: reqwest::Client, url: reqwest::Url, body: Vec<u8>, sign
     false
 }
 
-impl Notifier for WebhookNotifier {
-    fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
-        let body = body(user, notice, at, client);
+impl WebhookNotifier {
+    /// Signs `body` and delivers it in the background.
+    fn send(&self, body: Vec<u8>, event: &'static str, user: Option<UserId>) {
         let signed = signature(&self.secret, &body);
-        let (http, url, event, user_id) = (self.client.clone(), self.url.clone(), notice.as_str(), user.id);
+        let (http, url) = (self.client.clone(), self.url.clone());
         let Ok(mut sending) = self.sending.lock() else { return };
         // Finished deliveries are collected here, so the set does not grow.
         while sending.try_join_next().is_some() {}
         sending.spawn(async move {
             if deliver(http, url, body, signed).await {
-                tracing::info!(%user_id, event, "notice delivered to the webhook");
+                tracing::info!(user_id = user.map(tracing::field::display), event, "notice delivered to the webhook");
             } else {
-                tracing::error!(%user_id, event, "gave up delivering a notice to the webhook");
+                tracing::error!(
+                    user_id = user.map(tracing::field::display),
+                    event,
+                    "gave up delivering a notice to the webhook"
+                );
             }
         });
+    }
+
+    /// Posts the security log's head (`event: "log_head"`, no user): a copy
+    /// of the anchor kept where the database's writers cannot reach.
+    pub fn post_head(&self, head: &Head, line: &str, at: OffsetDateTime) {
+        let mut details = serde_json::Map::new();
+        details.insert("events".into(), head.count.into());
+        details.insert("head".into(), line.into());
+        let body = envelope(LOG_HEAD, at, serde_json::Value::Null, &ClientInfo::default(), details);
+        self.send(body, LOG_HEAD, None);
+    }
+}
+
+/// The webhook's `event` for the security log's head.
+pub const LOG_HEAD: &str = "log_head";
+
+impl Notifier for WebhookNotifier {
+    fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
+        self.send(body(user, notice, at, client), notice.as_str(), Some(user.id));
     }
 }
 

@@ -224,6 +224,33 @@ async fn key_rotate_moves_every_secret_to_a_new_key_file() {
 }
 
 #[tokio::test]
+async fn key_rotate_refuses_while_a_server_uses_the_store_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path()).await;
+    let secret = alice_with_mfa(&server).await.1;
+    let old_key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+
+    let (ok, _, err) = latchkey(dir.path(), &["key", "rotate"], "");
+    assert!(!ok && err.contains("refusing to rotate the key while a process is serving"), "{err}");
+    assert!(err.contains(&format!("pid {}", server.pid())) && err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("nothing was changed") && err.trim().lines().count() == 1, "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("secret.key")).unwrap(), old_key);
+    assert!(!dir.path().join("secret.key.new").exists(), "no pending key is left behind");
+    assert_eq!(
+        second_step(&server, &secret).await,
+        StatusCode::CREATED,
+        "the running server still signs in with codes"
+    );
+
+    server.stop();
+    let (ok, out, err) = latchkey(dir.path(), &["key", "rotate"], "");
+    assert!(ok && out.contains("re-encrypted 1 TOTP secrets"), "once it has stopped: {out}{err}");
+    let server = start(dir.path()).await;
+    assert_eq!(sign_in(&server, "alice", PASSWORD).await.1["mfa_required"], true);
+}
+
+#[tokio::test]
 async fn an_interrupted_rotation_is_finished_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     drop(start(dir.path()).await);

@@ -15,20 +15,41 @@ pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A `latchkey` process, killed when dropped.
+/// A `latchkey` process, stopped when dropped.
 pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the process as an operator would (SIGTERM), so it withdraws
+    /// from the store's serving list; killed if it has not gone in 10 s.
+    pub(crate) fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn command(data_dir: &std::path::Path) -> Command {
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub(crate) fn command(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_remove("LATCHKEY_SECRET_KEY")
@@ -91,7 +112,7 @@ pub(crate) async fn start_with(
 }
 
 /// Runs the binary to completion; returns (success, stderr).
-fn run(data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn run(data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let output = command(data_dir).args(args).stdin(Stdio::null()).output().unwrap();
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }

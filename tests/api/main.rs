@@ -11,6 +11,7 @@ mod api_mfa;
 mod api_security;
 mod api_sessions;
 mod api_signup;
+mod audit;
 mod binary;
 mod browser;
 mod flooding;

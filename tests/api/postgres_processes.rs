@@ -128,6 +128,49 @@ async fn failed_guesses_on_both_processes_add_up_and_the_log_is_one_chain() {
     assert!(stdout.contains("intact (6 events)"), "five failures and the lockout from two processes: {stdout}");
 }
 
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn key_rotation_waits_until_no_process_serves_and_names_those_that_do() {
+    let db = TestDatabase::postgres().await;
+    let ((mut a, dir), (mut b, _)) = two_servers(&db).await;
+    let api = Api::new();
+    let (_, secret) = with_mfa(&api, &a, "alice").await;
+    let rotate = |key: &str| {
+        Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(["key", "rotate", "--database", &db.url, "--data-dir"])
+            .arg(dir.path())
+            .env("LATCHKEY_SECRET_KEY", key)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let refused = rotate(KEY);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("while processes are serving"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", a.pid())) && stderr.contains(&format!("pid {}", b.pid())), "{stderr}");
+    let mfa_token = api.sign_in(&b, "alice").await.1["mfa_token"].as_str().unwrap().to_string();
+    let (status, _) = api
+        .post(&a, "/sessions/mfa", json!({"mfa_token": mfa_token, "code": totp_at(&secret, now() + 30)}), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "both still sign in with codes: nothing changed");
+
+    a.stop();
+    let stderr = String::from_utf8_lossy(&rotate(KEY).stderr).into_owned();
+    assert!(stderr.contains(&format!("pid {}", b.pid())) && !stderr.contains(&format!("pid {}", a.pid())), "{stderr}");
+    b.stop();
+    let rotated = rotate(KEY);
+    let stdout = String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success() && stdout.contains("re-encrypted 1 TOTP secrets"), "{stdout}");
+    let new_key = stdout.lines().last().unwrap().trim().to_string();
+
+    let server = start_with(dir.path(), Stdio::null(), "warn", |c| {
+        c.env("LATCHKEY_SECRET_KEY", &new_key).args(["--database", &db.url]);
+    })
+    .await;
+    let (status, body) = api.sign_in(&server, "alice").await;
+    assert_eq!((status, body["mfa_required"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
+}
+
 /// A TCP relay to PostgreSQL that the test can cut and restore, standing in
 /// for a database that goes away and comes back.
 struct Relay {

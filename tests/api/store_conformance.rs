@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use latchkey_core::events::{verify_chain, ChainCheck, EventKind, EventRecord};
+use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, EventKind, EventRecord};
+use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
-    AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Reservation, Store, StoreError, TrustedDeviceRecord,
+    AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Resealed, Reservation, ServingProcess, Store, StoreError,
+    TrustedDeviceRecord,
 };
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
-use latchkey_core::{Email, User, UserId, Username};
+use latchkey_core::{Email, SecretBox, User, UserId, Username};
 use latchkey_store_sql::SqlStore;
 use time::{Duration, OffsetDateTime};
 
@@ -61,10 +63,22 @@ conformance!(
     throttling_counts_blocks_locks_and_forgets,
     parallel_attempts_never_exceed_the_free_ones,
     events_appended_concurrently_form_one_chain,
+    a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain,
     operator_lock_and_reset_and_signing_out_everywhere_each_end_everything_at_once,
 );
 
 const T0: i64 = 1_800_000_000;
+
+/// A server key made of one repeated byte.
+fn server_key(byte: u8) -> SecretBox {
+    use base64::Engine as _;
+    SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
+}
+
+/// The chain key the conformance checks append under.
+fn chain() -> ChainKey {
+    server_key(7).chain_key().clone()
+}
 
 fn at(offset: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(T0 + offset).unwrap()
@@ -520,25 +534,62 @@ async fn events_appended_concurrently_form_one_chain(store: Arc<dyn Store>) {
                 at: at(i),
                 client: ClientInfo { ip: Some("192.0.2.9".into()), user_agent: Some("ua".into()) },
             };
-            store.insert_event(&event).await.unwrap();
+            store.insert_event(&event, &chain()).await.unwrap();
         });
     }
     appends.join_all().await;
-    assert_eq!(verify_chain(store.as_ref()).await.unwrap(), ChainCheck::Intact { events: 40 });
+    assert_eq!(verify_chain(store.as_ref(), &chain(), None).await.unwrap(), ChainCheck::Intact { events: 40 });
     let listed = store.list_events(alice.id, 5).await.unwrap();
     assert_eq!(listed.len(), 5);
     let last = store.chained_events(0, 100).await.unwrap().pop().unwrap();
     assert_eq!(listed[0].kind, last.event.kind, "newest first");
 
     let event = |kind| EventRecord { user_id: alice.id, kind, at: at(100), client: ClientInfo::default() };
-    store.insert_event(&event(EventKind::CodeReplayed)).await.unwrap();
+    store.insert_event(&event(EventKind::CodeReplayed), &chain()).await.unwrap();
     for _ in 0..150 {
-        store.insert_event(&event(EventKind::SignedIn)).await.unwrap();
+        store.insert_event(&event(EventKind::SignedIn), &chain()).await.unwrap();
     }
     let kinds = [EventKind::CodeReplayed, EventKind::ReplayAlarmCleared];
     let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
     assert_eq!(latest, Some(EventKind::CodeReplayed), "found however many events came after");
-    store.insert_event(&event(EventKind::ReplayAlarmCleared)).await.unwrap();
+    store.insert_event(&event(EventKind::ReplayAlarmCleared), &chain()).await.unwrap();
     let latest = store.latest_event_kind(alice.id, &kinds).await.unwrap();
     assert_eq!(latest, Some(EventKind::ReplayAlarmCleared));
+}
+
+async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(store: Arc<dyn Store>) {
+    let (old, new) = (server_key(1), server_key(2));
+    bind_key(store.as_ref(), &old).await.unwrap();
+    let alice = user(&store, "alice").await;
+    for kind in [EventKind::SignedIn, EventKind::MfaEnabled, EventKind::SignedOut] {
+        let event = EventRecord { user_id: alice.id, kind, at: at(1), client: ClientInfo::default() };
+        store.insert_event(&event, old.chain_key()).await.unwrap();
+    }
+    let serving = |id: &str, seen: i64| ServingProcess {
+        id: id.into(),
+        host: "web-1".into(),
+        pid: 4242,
+        listen: "127.0.0.1:8080".into(),
+        started_at: at(0),
+        seen_at: at(seen),
+    };
+    store.heartbeat_process(&serving("a", 10)).await.unwrap();
+    store.heartbeat_process(&serving("a", 100)).await.unwrap();
+    store.heartbeat_process(&serving("b", 50)).await.unwrap();
+
+    let refused = rotate_key(store.as_ref(), &old, &new, at(90)).await.unwrap();
+    assert_eq!(refused, Resealed::StillServing(vec![serving("a", 100)]), "b was last seen before the cut-off");
+    bind_key(store.as_ref(), &old).await.expect("nothing changed: the old key still fits");
+    assert_eq!(verify_chain(store.as_ref(), old.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });
+
+    store.forget_process("a").await.unwrap();
+    assert_eq!(rotate_key(store.as_ref(), &old, &new, at(90)).await.unwrap(), Resealed::Done(0));
+    bind_key(store.as_ref(), &new).await.expect("the new key fits");
+    assert!(matches!(bind_key(store.as_ref(), &old).await, Err(KeyCheckError::Mismatch)));
+    assert_eq!(verify_chain(store.as_ref(), new.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });
+    assert_eq!(
+        verify_chain(store.as_ref(), old.chain_key(), None).await.unwrap(),
+        ChainCheck::BrokenAt { id: 1 },
+        "the chain is re-linked under the new key"
+    );
 }

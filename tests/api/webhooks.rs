@@ -13,18 +13,18 @@ use sha2::Sha256;
 
 use crate::helpers::{spawn_app_with, TestApp, PASSWORD};
 
-const SECRET: &str = "a shared secret of at least 32 characters";
+pub(crate) const SECRET: &str = "a shared secret of at least 32 characters";
 
 /// A local receiver that refuses its first delivery with 500 and keeps the
 /// rest, each with its signature already checked.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Value>>>,
     refused: Arc<Mutex<u32>>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(0));
         let (kept, first) = (received.clone(), refused.clone());
@@ -57,6 +57,11 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { url, received, refused }
+    }
+
+    /// Every delivery named `event` so far.
+    pub(crate) fn all(&self, event: &str) -> Vec<Value> {
+        self.received.lock().unwrap().iter().filter(|n| n["event"] == event).cloned().collect()
     }
 
     /// Waits for a notice named `event` and returns it.

@@ -1,9 +1,15 @@
-//! The security event log: who did what, when, from where.
+//! The security event log: who did what, when, from where. Its chain
+//! (keyed, so only the server key extends it) is in [`chain`].
+
+mod chain;
+
+pub use chain::{
+    current_head, verify_chain, ChainCheck, ChainKey, ChainLink, ChainedEvent, Head, HeadError, Rechain, GENESIS,
+};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
@@ -223,6 +229,7 @@ pub struct Events {
     clock: SharedClock,
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
     notifiers: Arc<[Arc<dyn Notifier>]>,
+    chain: ChainKey,
 }
 
 /// How many events a user sees at most.
@@ -230,8 +237,9 @@ const LIST_LIMIT: u32 = 100;
 
 impl Events {
     /// Builds the service.
-    pub fn new(store: &Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>) -> Self {
+    pub fn new(store: &Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>, chain: ChainKey) -> Self {
         Events {
+            chain,
             log: store.clone(),
             users: store.clone(),
             factors: store.clone(),
@@ -274,7 +282,7 @@ impl Events {
     ) -> Result<(), CoreError> {
         let event = EventRecord { user_id: user, kind, at: self.clock.now(), client: client.clone() };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
-        self.log.insert_event(&event).await?;
+        self.log.insert_event(&event, &self.chain).await?;
         if !self.notifiers.is_empty() && !notices.is_empty() {
             if let Some(owner) = self.users.find_user(user).await? {
                 for notice in &notices {
@@ -343,159 +351,23 @@ impl Events {
         self.counts.lock().map(|counts| counts.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default()
     }
 
+    /// The chain's head now, and the signed line to keep outside the
+    /// database that `audit verify --head` reads back.
+    pub async fn signed_head(&self) -> Result<(Head, String), CoreError> {
+        let head = current_head(self.log.as_ref()).await?;
+        let line = head.line(&self.chain);
+        Ok((head, line))
+    }
+
     /// The user's most recent events, newest first.
     pub async fn list(&self, user: UserId) -> Result<Vec<EventRecord>, CoreError> {
         Ok(self.log.list_events(user, LIST_LIMIT).await?)
     }
 }
 
-/// Walks the whole chain of a store, a page at a time.
-pub async fn verify_chain(store: &dyn EventLog) -> Result<ChainCheck, CoreError> {
-    const PAGE: u32 = 1000;
-    let mut walker = ChainWalker::default();
-    let mut after = 0;
-    loop {
-        let page = store.chained_events(after, PAGE).await?;
-        for chained in &page {
-            if let Err(id) = walker.check(chained) {
-                return Ok(ChainCheck::BrokenAt { id });
-            }
-            after = chained.id;
-        }
-        if page.len() < PAGE as usize {
-            return Ok(ChainCheck::Intact { events: walker.checked() });
-        }
-    }
-}
-
-/// The `prev_hash` of the first event in the chain.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The hash that links an event into the chain: SHA-256 over the previous
-/// hash and the event's fields, each length-prefixed so that no two different
-/// events encode alike. Hex, lower case.
-pub fn chain_hash(prev_hash: &str, event: &EventRecord) -> String {
-    let at = event.at.unix_timestamp().to_string();
-    let user = event.user_id.to_string();
-    let fields: [&str; 6] = [
-        prev_hash,
-        &user,
-        event.kind.as_str(),
-        &at,
-        event.client.ip.as_deref().unwrap_or(""),
-        event.client.user_agent.as_deref().unwrap_or(""),
-    ];
-    let mut hasher = Sha256::new();
-    for field in fields {
-        hasher.update((field.len() as u64).to_be_bytes());
-        hasher.update(field.as_bytes());
-    }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A stored event with its place in the chain.
-#[derive(Debug, Clone)]
-pub struct ChainedEvent {
-    /// Its row id (the order of the chain).
-    pub id: i64,
-    /// The event.
-    pub event: EventRecord,
-    /// The hash it says came before it.
-    pub prev_hash: String,
-    /// The hash it says it has.
-    pub hash: String,
-}
-
-/// What walking the chain found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainCheck {
-    /// Every event links to the one before and hashes to what it says.
-    Intact {
-        /// How many events were checked.
-        events: u64,
-    },
-    /// The first event that does not fit: it, or one before it, was changed,
-    /// removed or reordered.
-    BrokenAt {
-        /// Its row id.
-        id: i64,
-    },
-}
-
-/// Walks events in chain order, as a store hands them out in pages.
-#[derive(Debug)]
-pub struct ChainWalker {
-    expected_prev: String,
-    checked: u64,
-}
-
-impl Default for ChainWalker {
-    fn default() -> Self {
-        ChainWalker { expected_prev: GENESIS.to_string(), checked: 0 }
-    }
-}
-
-impl ChainWalker {
-    /// Checks the next event; `Err(id)` at the first that does not fit.
-    pub fn check(&mut self, chained: &ChainedEvent) -> Result<(), i64> {
-        let fits =
-            chained.prev_hash == self.expected_prev && chain_hash(&chained.prev_hash, &chained.event) == chained.hash;
-        if !fits {
-            return Err(chained.id);
-        }
-        self.expected_prev.clone_from(&chained.hash);
-        self.checked += 1;
-        Ok(())
-    }
-
-    /// How many events fitted.
-    pub fn checked(&self) -> u64 {
-        self.checked
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::UserId;
-
-    fn event(kind: EventKind) -> EventRecord {
-        EventRecord {
-            user_id: UserId(uuid::Uuid::nil()),
-            kind,
-            at: OffsetDateTime::UNIX_EPOCH,
-            client: ClientInfo { ip: Some("127.0.0.1".into()), user_agent: None },
-        }
-    }
-
-    #[test]
-    fn a_chain_checks_until_the_first_changed_event() {
-        let mut chain = Vec::new();
-        let mut prev = GENESIS.to_string();
-        for (id, kind) in [EventKind::SignedIn, EventKind::MfaEnabled, EventKind::SignedOut].into_iter().enumerate() {
-            let hash = chain_hash(&prev, &event(kind));
-            chain.push(ChainedEvent {
-                id: id as i64 + 1,
-                event: event(kind),
-                prev_hash: prev.clone(),
-                hash: hash.clone(),
-            });
-            prev = hash;
-        }
-        let mut walker = ChainWalker::default();
-        assert!(chain.iter().all(|e| walker.check(e).is_ok()));
-        assert_eq!(walker.checked(), 3);
-
-        let mut changed = chain.clone();
-        changed[1].event.kind = EventKind::MfaDisabled;
-        let mut walker = ChainWalker::default();
-        assert_eq!(changed.iter().try_for_each(|e| walker.check(e)), Err(2));
-
-        let mut removed = chain.clone();
-        removed.remove(1);
-        let mut walker = ChainWalker::default();
-        assert_eq!(removed.iter().try_for_each(|e| walker.check(e)), Err(3));
-    }
 
     #[test]
     fn every_kind_reads_back_from_its_stored_name() {
@@ -503,16 +375,5 @@ mod tests {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::parse("kind_from_the_future"), None);
-    }
-
-    #[test]
-    fn fields_are_length_prefixed_so_shifting_text_between_them_changes_the_hash() {
-        let mut a = event(EventKind::SignedIn);
-        a.client.ip = Some("ab".into());
-        a.client.user_agent = Some("c".into());
-        let mut b = a.clone();
-        b.client.ip = Some("a".into());
-        b.client.user_agent = Some("bc".into());
-        assert_ne!(chain_hash(GENESIS, &a), chain_hash(GENESIS, &b));
     }
 }

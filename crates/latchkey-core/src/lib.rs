@@ -79,7 +79,7 @@ impl Services {
         notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let events = Events::new(&store, clock.clone(), notifiers);
+        let events = Events::new(&store, clock.clone(), notifiers, key.chain_key().clone());
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let mfa = Mfa::new(mfa::MfaParts {

@@ -10,6 +10,8 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
+use crate::events::ChainKey;
+
 const NONCE_LEN: usize = 24;
 
 /// Why a server key could not be used.
@@ -25,10 +27,12 @@ pub enum KeyError {
 #[error("sealed value does not open under this key")]
 pub struct OpenError;
 
-/// The server key and the cipher built from it. `Debug` never shows the key.
+/// The server key and the cipher built from it, with the key of the
+/// security log's chain derived from it. `Debug` never shows either.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    chain: ChainKey,
 }
 
 impl SecretBox {
@@ -36,7 +40,7 @@ impl SecretBox {
     pub fn generate() -> (Self, String) {
         let key = XChaCha20Poly1305::generate_key(&mut OsRng);
         let encoded = STANDARD.encode(key);
-        (SecretBox { cipher: XChaCha20Poly1305::new(&key) }, encoded)
+        (SecretBox::from_key(&key), encoded)
     }
 
     /// Reads a key from base64 text (surrounding whitespace ignored).
@@ -45,8 +49,17 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(KeyError::Malformed);
         }
-        let key = Key::from_slice(&bytes);
-        Ok(SecretBox { cipher: XChaCha20Poly1305::new(key) })
+        Ok(SecretBox::from_key(Key::from_slice(&bytes)))
+    }
+
+    fn from_key(key: &Key) -> Self {
+        SecretBox { cipher: XChaCha20Poly1305::new(key), chain: ChainKey::derive(&(*key).into()) }
+    }
+
+    /// The key that links the security log's events (an HMAC key derived
+    /// from this one, so only a holder of the server key extends the chain).
+    pub fn chain_key(&self) -> &ChainKey {
+        &self.chain
     }
 
     /// Encrypts `plaintext`, binding it to `associated` (e.g. the owner's id) so

@@ -5,7 +5,9 @@
 //! file would silently be replaced and every sealed TOTP secret lost.
 
 use crate::secret_box::SecretBox;
-use crate::store::{Store, StoreError};
+use time::OffsetDateTime;
+
+use crate::store::{Resealed, Store, StoreError};
 
 const META_KEY: &str = "key_check";
 const PLAINTEXT: &[u8] = b"latchkey server key";
@@ -22,14 +24,22 @@ pub enum KeyCheckError {
     Store(#[from] StoreError),
 }
 
-/// Moves every sealed secret from `old` to `new` and binds `new` to the
-/// store, in one transaction. Returns how many secrets were resealed.
-pub async fn rotate_key(store: &dyn Store, old: &SecretBox, new: &SecretBox) -> Result<u64, KeyCheckError> {
+/// Moves every sealed secret from `old` to `new`, re-links the security
+/// log under `new`'s chain key and binds `new` to the store, in one
+/// transaction, unless a process was seen serving at or after
+/// `serving_since` (it holds `old` and would fail every sealed secret).
+pub async fn rotate_key(
+    store: &dyn Store,
+    old: &SecretBox,
+    new: &SecretBox,
+    serving_since: OffsetDateTime,
+) -> Result<Resealed, KeyCheckError> {
     let reseal = |user: crate::UserId, sealed: &[u8]| -> Option<Vec<u8>> {
         let plain = old.open(sealed, user.0.as_bytes()).ok()?;
         Some(new.seal(&plain, user.0.as_bytes()))
     };
-    Ok(store.reseal_secrets(&reseal, &new.seal(PLAINTEXT, ASSOCIATED)).await?)
+    let chains = (old.chain_key(), new.chain_key());
+    Ok(store.reseal_secrets(&reseal, &new.seal(PLAINTEXT, ASSOCIATED), chains, serving_since).await?)
 }
 
 /// Whether the store already has a key bound to it (so a new key must not be made).

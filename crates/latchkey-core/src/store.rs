@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{AuthenticatorId, Email, SessionId, TrustedDeviceId, User, UserId, Username};
-use crate::events::{ChainedEvent, EventKind, EventRecord};
+use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
 
@@ -121,6 +121,32 @@ pub struct TrustedDeviceRecord {
     pub client: ClientInfo,
 }
 
+/// A `latchkey serve` process using the store, as it last said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingProcess {
+    /// A random id, new each start.
+    pub id: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// The address it listens on.
+    pub listen: String,
+    /// When it started.
+    pub started_at: OffsetDateTime,
+    /// When it last said it was still serving.
+    pub seen_at: OffsetDateTime,
+}
+
+/// What a re-encryption of every sealed secret did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resealed {
+    /// Every secret is under the new key; this many were re-encrypted.
+    Done(u64),
+    /// Nothing changed: these processes serve the store with the old key.
+    StillServing(Vec<ServingProcess>),
+}
+
 /// The store's own metadata and health.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -136,6 +162,14 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes a metadata value unless one exists; true when this call wrote it.
     async fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+
+    /// Records that `process` serves the store (or refreshes its
+    /// `seen_at`), serialised with [`MfaStore::reseal_secrets`]: a process
+    /// that registers first is seen by a rotation; one that registers after
+    /// finds the new key check.
+    async fn heartbeat_process(&self, process: &ServingProcess) -> Result<(), StoreError>;
+    /// Forgets a process that stopped serving.
+    async fn forget_process(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// Accounts.
@@ -323,13 +357,19 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn reset_mfa(&self, user: UserId) -> Result<(u64, bool), StoreError>;
 
     /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
-    /// with `reseal` and replaces the key check, all in one transaction; if
-    /// any secret does not reseal, nothing changes. Returns how many secrets.
+    /// with `reseal`, replaces the key check, and re-links the security
+    /// log's chain from `chains.0` to `chains.1` (up to a break, which stays),
+    /// all in one transaction serialised with appends and with
+    /// [`MetaStore::heartbeat_process`]. Changes nothing when any process
+    /// was seen serving at or after `serving_since`, or when a secret does
+    /// not reseal ([`StoreError::Corrupt`]).
     async fn reseal_secrets(
         &self,
         reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
-    ) -> Result<u64, StoreError>;
+        chains: (&ChainKey, &ChainKey),
+        serving_since: OffsetDateTime,
+    ) -> Result<Resealed, StoreError>;
 }
 
 /// Throttle windows, keyed by what is throttled.
@@ -355,7 +395,15 @@ pub trait EventLog: Send + Sync + 'static {
     /// Appends a security event to the hash chain: reads the last hash and
     /// writes the new event in one serialised transaction, so two writers
     /// never fork the chain.
-    async fn insert_event(&self, event: &EventRecord) -> Result<(), StoreError>;
+    async fn insert_event(&self, event: &EventRecord, key: &ChainKey) -> Result<(), StoreError>;
+    /// How many events the chain holds and the last one's hash (`None`
+    /// when empty), read together.
+    async fn chain_head(&self) -> Result<(u64, Option<String>), StoreError>;
+    /// Once per store: rewrites a chain of the versions before the log was
+    /// keyed (plain SHA-256) under `key`, up to the first event that did not
+    /// fit it, serialised with appends, and marks the store keyed. `None`
+    /// when it already was; else how many events were rewritten.
+    async fn key_event_chain(&self, key: &ChainKey) -> Result<Option<u64>, StoreError>;
     /// Events in chain order with ids above `after`, at most `limit`.
     async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError>;
     /// The user's most recent events, newest first.

@@ -1,10 +1,36 @@
-//! The store's own metadata (the server key's check value) and its health.
+//! The store's own metadata (the server key's check value), its health,
+//! and the processes serving it.
 
 use async_trait::async_trait;
-use latchkey_core::store::{MetaStore, StoreError};
+use latchkey_core::store::{MetaStore, ServingProcess, StoreError};
+use sqlx::Row;
+use time::OffsetDateTime;
 
-use crate::rows::OrUnavailable;
+use crate::rows::{corrupt, instant, seconds, OrUnavailable};
 use crate::SqlStore;
+
+/// The processes seen serving at or after `since`, read inside `tx`.
+pub(crate) async fn serving_since(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    since: OffsetDateTime,
+) -> Result<Vec<ServingProcess>, StoreError> {
+    let sql = "SELECT id, host, pid, listen, started_at, seen_at FROM serving_processes \
+               WHERE seen_at >= $1 ORDER BY started_at, id";
+    let rows = sqlx::query(sql).bind(seconds(since)).fetch_all(&mut **tx).await.or_unavailable()?;
+    rows.iter()
+        .map(|row| {
+            let pid: i64 = row.try_get("pid").map_err(corrupt)?;
+            Ok(ServingProcess {
+                id: row.try_get("id").map_err(corrupt)?,
+                host: row.try_get("host").map_err(corrupt)?,
+                pid: u32::try_from(pid).unwrap_or_default(),
+                listen: row.try_get("listen").map_err(corrupt)?,
+                started_at: instant(row, "started_at")?,
+                seen_at: instant(row, "seen_at")?,
+            })
+        })
+        .collect()
+}
 
 #[async_trait]
 impl MetaStore for SqlStore {
@@ -33,5 +59,32 @@ impl MetaStore for SqlStore {
             .await
             .or_unavailable()?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn heartbeat_process(&self, process: &ServingProcess) -> Result<(), StoreError> {
+        // Under the append lock, which a key rotation holds throughout.
+        let mut tx = self.begin_append().await?;
+        let sql = "INSERT INTO serving_processes (id, host, pid, listen, started_at, seen_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
+        sqlx::query(sql)
+            .bind(&process.id)
+            .bind(&process.host)
+            .bind(i64::from(process.pid))
+            .bind(&process.listen)
+            .bind(seconds(process.started_at))
+            .bind(seconds(process.seen_at))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()
+    }
+
+    async fn forget_process(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM serving_processes WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(())
     }
 }

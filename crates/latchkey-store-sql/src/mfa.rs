@@ -2,7 +2,10 @@
 //! trusted browsers; every change to a user's factors is serialised on the user's MFA row.
 
 use async_trait::async_trait;
-use latchkey_core::store::{AuthenticatorRecord, MfaStore, RecoveryCodeRecord, StoreError, TrustedDeviceRecord};
+use latchkey_core::events::{ChainKey, ChainLink};
+use latchkey_core::store::{
+    AuthenticatorRecord, MfaStore, RecoveryCodeRecord, Resealed, StoreError, TrustedDeviceRecord,
+};
 use latchkey_core::{AuthenticatorId, SessionId, TrustedDeviceId, UserId};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -409,8 +412,14 @@ impl MfaStore for SqlStore {
         &self,
         reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.or_unavailable()?;
+        (old_chain, new_chain): (&ChainKey, &ChainKey),
+        serving_since: OffsetDateTime,
+    ) -> Result<Resealed, StoreError> {
+        let mut tx = self.begin_append().await?;
+        let serving = crate::meta::serving_since(&mut tx, serving_since).await?;
+        if !serving.is_empty() {
+            return Ok(Resealed::StillServing(serving));
+        }
         let mut resealed = 0u64;
         for (table, key) in [("authenticators", "id"), ("totp_enrolments", "user_id")] {
             let rows = sqlx::query(&format!("SELECT {key} AS row_key, user_id, secret_sealed FROM {table}"))
@@ -439,7 +448,9 @@ impl MfaStore for SqlStore {
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
+        let relinked = crate::events::rechain(&mut tx, ChainLink::Keyed(old_chain), new_chain).await?;
+        tracing::info!(relinked, "re-linked the security log under the new key");
         tx.commit().await.or_unavailable()?;
-        Ok(resealed)
+        Ok(Resealed::Done(resealed))
     }
 }
