@@ -16,6 +16,7 @@ mod binary;
 mod browser;
 mod flooding;
 mod helpers;
+mod known_clients;
 mod notifications;
 mod pages;
 mod pages_csrf;

@@ -120,6 +120,7 @@ async fn failed_guesses_on_both_processes_add_up_and_the_log_is_one_chain() {
     let output = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(["audit", "verify", "--database", &db.url, "--data-dir"])
         .arg(dir_a.path())
+        .env("LATCHKEY_SECRET_KEY", KEY)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

@@ -1,6 +1,8 @@
 //! Sign-up and sign-in: the password rules and the password step of the
-//! sign-in state machine; re-authentication is in [`proof`].
+//! sign-in state machine; re-authentication is in [`proof`], the tokens of
+//! clients that signed in before in [`known_clients`].
 
+mod known_clients;
 mod proof;
 
 use std::sync::Arc;
@@ -15,7 +17,18 @@ use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
 use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 
+pub use known_clients::{KnownClient, KnownClientKey, KNOWN_CLIENT_LASTS};
 pub use proof::{Offered, RecentProof, PROOF_LASTS};
+
+/// What a right password gives: the next step, and a fresh known-client
+/// token for the client to keep.
+#[derive(Debug)]
+pub struct PasswordAccepted {
+    /// Signed in, or the code step.
+    pub next: SignIn,
+    /// Lets this client through the name's and the address's limits next time.
+    pub known_client: KnownClient,
+}
 
 /// Where a right password leads. `Debug` shows no token.
 pub enum SignIn {
@@ -40,7 +53,8 @@ impl std::fmt::Debug for SignIn {
 }
 
 /// What a password check found: the account the login names (if any),
-/// whether the password is its own, and the login's failures before this one.
+/// whether the password is its own, and the failures on the counter it was
+/// reserved on, this one included.
 struct PasswordCheck {
     record: Option<UserRecord>,
     verified: bool,
@@ -64,6 +78,7 @@ pub struct Accounts {
     mfa: Mfa,
     events: Events,
     throttle: Throttle,
+    known_clients: KnownClientKey,
 }
 
 /// The parts [`Accounts`] is built from.
@@ -84,13 +99,15 @@ pub struct AccountsParts {
     pub events: Events,
     /// Counts failed guesses.
     pub throttle: Throttle,
+    /// Signs known clients' tokens.
+    pub known_clients: KnownClientKey,
 }
 
 impl Accounts {
     /// Builds the service.
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle } = parts;
-        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle }
+        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients } = parts;
+        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients }
     }
 
     /// The password rules in force (the sign-up page states the minimum).
@@ -161,74 +178,116 @@ impl Accounts {
     }
 
     /// Checks a login (username or email) and password: starts a session, or
-    /// for an account with MFA on, a pending sign-in that only a code completes.
-    /// An unknown login and a wrong password give the same error after the same
-    /// work: an Argon2 verification against a dummy hash. Guesses are counted
-    /// per address and per login name (existing or not) before the hash runs.
-    /// A browser or client that holds a trusted-device token of this account
-    /// (`from.device_token`) skips the code.
-    pub async fn sign_in(&self, login: &str, password: &str, from: &SignInFrom<'_>) -> Result<SignIn, CoreError> {
+    /// for an account with MFA on, a pending sign-in that only a code completes;
+    /// either way with a fresh known-client token. An unknown login and a wrong
+    /// password give the same error after the same work: an Argon2
+    /// verification against a dummy hash. Guesses are counted per address and
+    /// per login name (existing or not) before the hash runs, unless the
+    /// client holds a known-client token of this account (`from.known_client`):
+    /// then on that token alone. A browser or client that holds a
+    /// trusted-device token of this account (`from.device_token`) skips the code.
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        from: &SignInFrom<'_>,
+    ) -> Result<PasswordAccepted, CoreError> {
         let client = from.client;
-        let PasswordCheck { record, verified, failures } = self.check_password(login, password, client).await?;
-        match record {
-            Some(record) if verified && record.user.locked => {
-                self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
-                Err(CoreError::AccountLocked)
-            }
-            Some(record) if verified && record.user.mfa_enabled => {
-                if self.trusted(&record.user, from.device_token).await? {
-                    let factors = vec![Factor::Password, Factor::TrustedBrowser];
-                    return Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from, factors).await?)));
-                }
-                let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
-                Ok(SignIn::NeedsCode { token, pending })
-            }
-            Some(record) if verified => {
-                Ok(SignIn::Done(Box::new(self.sessions.open(record.user, from, vec![Factor::Password]).await?)))
-            }
+        let PasswordCheck { record, verified, failures } =
+            self.check_password(login, password, client, from.known_client).await?;
+        let record = match record {
+            Some(record) if verified => record,
             Some(record) => {
                 self.password_failed(record.user.id, failures, client).await?;
-                Err(CoreError::InvalidCredentials)
+                return Err(CoreError::InvalidCredentials);
             }
             None => {
                 tracing::info!(ip = ?client.ip, "sign-in for an unknown login");
-                Err(CoreError::InvalidCredentials)
+                return Err(CoreError::InvalidCredentials);
             }
+        };
+        if record.user.locked {
+            self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
+            return Err(CoreError::AccountLocked);
         }
+        let known_client = self.known_clients.issue(record.user.id, &record.password_hash, self.clock.now());
+        let next = if !record.user.mfa_enabled {
+            SignIn::Done(Box::new(self.sessions.open(record.user, from, vec![Factor::Password]).await?))
+        } else if self.trusted(&record.user, from.device_token).await? {
+            let factors = vec![Factor::Password, Factor::TrustedBrowser];
+            SignIn::Done(Box::new(self.sessions.open(record.user, from, factors).await?))
+        } else {
+            let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
+            SignIn::NeedsCode { token, pending }
+        };
+        Ok(PasswordAccepted { next, known_client })
     }
 
     /// Checks a password for a login under every throttle a sign-in has:
     /// admitted to the hash queue first and checked against the address's
     /// limit after, so a burst from one address is checked a few at a time,
     /// each seeing the failures of those before it (docs/SECURITY.md, row
-    /// DOS-02); the login's limit is reserved before the hash. An unknown
-    /// login costs the same hash, against a dummy.
+    /// DOS-02); the login's limit is reserved before the hash. A client
+    /// known to the account the login names is reserved on its own counter
+    /// instead of both (row AA-08). An unknown login costs the same hash,
+    /// against a dummy.
     async fn check_password(
         &self,
         login: &str,
         password: &str,
         client: &ClientInfo,
+        known_client: Option<&str>,
     ) -> Result<PasswordCheck, CoreError> {
         let password = Password::new(password);
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
         }
         let admission = self.hasher.admit(hashing_client(client)).await?;
-        if let Some(ip) = &client.ip {
-            self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
-        }
+        let known = match known_client {
+            Some(token) => self.known_account(login, token).await?,
+            None => None,
+        };
         let login_key = throttle::password_key_for_login(login);
-        let failures = self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?;
-        let record = self.find_by_login(login).await?;
+        let (record, known_key) = match known {
+            Some((record, nonce)) => (Some(record), Some(throttle::password_key_for_known_client(&nonce))),
+            None => {
+                if let Some(ip) = &client.ip {
+                    self.throttle
+                        .check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
+                        .await?;
+                }
+                (None, None)
+            }
+        };
+        let failures = match &known_key {
+            Some(key) => self.throttle.reserve(key, &throttle::PASSWORDS_PER_KNOWN_CLIENT).await?,
+            None => self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?,
+        };
+        let record = match record {
+            Some(record) => Some(record),
+            None => self.find_by_login(login).await?,
+        };
         let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
         if verified {
+            // The owner is in: the name's delays (perhaps a stranger's doing) end too.
             self.throttle.clear(&login_key).await?;
-        } else if let Some(ip) = &client.ip {
+            if let Some(key) = &known_key {
+                self.throttle.clear(key).await?;
+            }
+        } else if let (None, Some(ip)) = (&known_key, &client.ip) {
             self.throttle
                 .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
                 .await?;
         }
         Ok(PasswordCheck { record, verified, failures })
+    }
+
+    /// The account `login` names and the token's nonce, when `token` is a
+    /// live known-client token of that account.
+    async fn known_account(&self, login: &str, token: &str) -> Result<Option<(UserRecord, String)>, CoreError> {
+        let Some(record) = self.find_by_login(login).await? else { return Ok(None) };
+        let nonce = self.known_clients.check(token, record.user.id, &record.password_hash, self.clock.now());
+        Ok(nonce.map(|nonce| (record, nonce)))
     }
 
     /// A wrong password for an existing account: a `sign_in_failed` event,

@@ -4,7 +4,8 @@
 mod chain;
 
 pub use chain::{
-    current_head, verify_chain, ChainCheck, ChainKey, ChainLink, ChainedEvent, Head, HeadError, Rechain, GENESIS,
+    current_head, same_chain, verify_chain, ChainCheck, ChainKey, ChainLink, ChainedEvent, Head, HeadError, Rechain,
+    GENESIS,
 };
 
 use std::collections::BTreeMap;

@@ -22,7 +22,7 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
-pub use accounts::{Accounts, Offered, RecentProof, SignIn, PROOF_LASTS};
+pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     AuthenticatorId, Email, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId, Username,
@@ -79,6 +79,7 @@ impl Services {
         notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
+        let known_clients = key.known_client_key().clone();
         let events = Events::new(&store, clock.clone(), notifiers, key.chain_key().clone());
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
@@ -103,6 +104,7 @@ impl Services {
             mfa: mfa.clone(),
             events: events.clone(),
             throttle: throttle.clone(),
+            known_clients: known_clients.clone(),
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
         Ok(Services { accounts, sessions, mfa, events, admin, store })

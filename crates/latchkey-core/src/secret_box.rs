@@ -10,6 +10,10 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::accounts::KnownClientKey;
 use crate::events::ChainKey;
 
 const NONCE_LEN: usize = 24;
@@ -27,12 +31,30 @@ pub enum KeyError {
 #[error("sealed value does not open under this key")]
 pub struct OpenError;
 
-/// The server key and the cipher built from it, with the key of the
-/// security log's chain derived from it. `Debug` never shows either.
+/// The server key and the cipher built from it, with the keys derived from
+/// it for the security log's chain and for known clients' tokens. `Debug`
+/// never shows any of them.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
     chain: ChainKey,
+    known_clients: KnownClientKey,
+}
+
+/// HMAC-SHA256 keyed with 32 bytes (zero-padded to the block, as HMAC does).
+pub(crate) fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+    block[..key.len()].copy_from_slice(key);
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block)
+}
+
+/// A key for one use of the server key, named by `label`: HMAC-SHA256 of
+/// the label under the server key, so no use's key tells anything of
+/// another's or of the server key.
+fn derive(server_key: &Key, label: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_sha256(&(*server_key).into());
+    mac.update(label);
+    mac.finalize().into_bytes().into()
 }
 
 impl SecretBox {
@@ -53,7 +75,16 @@ impl SecretBox {
     }
 
     fn from_key(key: &Key) -> Self {
-        SecretBox { cipher: XChaCha20Poly1305::new(key), chain: ChainKey::derive(&(*key).into()) }
+        SecretBox {
+            cipher: XChaCha20Poly1305::new(key),
+            chain: ChainKey::new(&derive(key, ChainKey::LABEL)),
+            known_clients: KnownClientKey::new(&derive(key, KnownClientKey::LABEL)),
+        }
+    }
+
+    /// The key that signs known clients' tokens (derived from this one).
+    pub fn known_client_key(&self) -> &KnownClientKey {
+        &self.known_clients
     }
 
     /// The key that links the security log's events (an HMAC key derived

@@ -148,6 +148,9 @@ pub struct SignInFrom<'a> {
     pub client: &'a ClientInfo,
     /// A trusted-device token from an earlier code step: skips the code.
     pub device_token: Option<&'a str>,
+    /// A known-client token from an earlier right password for the account:
+    /// counted on its own, past the name's and the address's limits.
+    pub known_client: Option<&'a str>,
     /// The session token the client held before (a browser signing in
     /// again): it ends once the new session starts, so every sign-in gets a
     /// fresh session id and the old one cannot be reused.
@@ -157,7 +160,7 @@ pub struct SignInFrom<'a> {
 impl<'a> SignInFrom<'a> {
     /// A client that holds nothing yet (an API call, a first visit).
     pub fn client(client: &'a ClientInfo) -> Self {
-        SignInFrom { client, device_token: None, replaces: None }
+        SignInFrom { client, device_token: None, known_client: None, replaces: None }
     }
 }
 

@@ -85,6 +85,12 @@ pub const PASSWORDS_PER_LOGIN: Policy = Policy {
     forget_after: Some(Duration::days(1)),
 };
 
+/// Passwords per known client (a token from an earlier right password for
+/// the account, docs/SECURITY.md row AA-08): the back-off of a login name,
+/// counted on the token alone, so a stolen token guesses no faster than a
+/// name does, and nobody else's guesses hold its holder back.
+pub const PASSWORDS_PER_KNOWN_CLIENT: Policy = PASSWORDS_PER_LOGIN;
+
 /// Passwords per client address, across accounts (credential stuffing).
 pub const PASSWORDS_PER_ADDRESS: Policy = Policy {
     free: 20,
@@ -191,6 +197,11 @@ pub fn code_key_for_address(ip: &str) -> String {
 /// `alice` share it.
 pub fn password_key_for_login(login: &str) -> String {
     format!("password:login:{}", login.trim().to_lowercase())
+}
+
+/// The counter of password guesses with one known client's token (its nonce).
+pub fn password_key_for_known_client(nonce: &str) -> String {
+    format!("password:known:{nonce}")
 }
 
 /// The counter of password guesses from an address.

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latchkey_core::{SessionId, SignIn, SignInFrom, SignedIn};
+use latchkey_core::{PasswordAccepted, SessionId, SignIn, SignInFrom, SignedIn};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,6 +24,12 @@ pub struct SignInBody {
     /// A trusted-device token from an earlier second step: skips the code.
     #[serde(default)]
     device_token: Option<String>,
+    /// The `client_token` an earlier sign-in of this account gave: this
+    /// client's wrong passwords are then counted on their own, so a
+    /// stranger's guesses for the name or from the same address do not
+    /// hold it back.
+    #[serde(default)]
+    client_token: Option<String>,
 }
 
 /// A signed-in session: `{"token", "expires_at", "user"}`, with
@@ -38,6 +44,10 @@ pub struct NewSession {
     /// Send it with the next sign-in's password to skip the code.
     #[serde(skip_serializing_if = "Option::is_none")]
     device_token: Option<String>,
+    /// After a password: keep it and send it with this account's next
+    /// sign-ins (valid 90 days, void once the password changes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<String>,
 }
 
 impl From<SignedIn> for NewSession {
@@ -47,6 +57,7 @@ impl From<SignedIn> for NewSession {
             expires_at: rfc3339(signed_in.session.session.expires_at),
             user: UserJson::from(&signed_in.user),
             device_token: signed_in.device.map(|device| device.token),
+            client_token: None,
         }
     }
 }
@@ -58,6 +69,8 @@ pub struct MfaRequired {
     /// Names the pending sign-in in `POST /sessions/mfa`; lives 5 minutes, dies after 5 wrong codes.
     mfa_token: String,
     mfa_methods: Vec<&'static str>,
+    /// Keep it and send it with this account's next sign-ins (see `SignInBody`).
+    client_token: String,
 }
 
 /// Signs in: 201 `{"token", "expires_at", "user"}`; for an account with MFA
@@ -73,11 +86,25 @@ pub async fn post_sessions(
     Client(client): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
-    let from = SignInFrom { client: &client, device_token: body.device_token.as_deref(), replaces: None };
-    Ok(match app.services.accounts.sign_in(&body.login, &body.password, &from).await? {
-        SignIn::Done(signed_in) => (StatusCode::CREATED, Json(NewSession::from(*signed_in))).into_response(),
+    let from = SignInFrom {
+        device_token: body.device_token.as_deref(),
+        known_client: body.client_token.as_deref(),
+        ..SignInFrom::client(&client)
+    };
+    let PasswordAccepted { next, known_client } =
+        app.services.accounts.sign_in(&body.login, &body.password, &from).await?;
+    Ok(match next {
+        SignIn::Done(signed_in) => {
+            let session = NewSession { client_token: Some(known_client.token), ..NewSession::from(*signed_in) };
+            (StatusCode::CREATED, Json(session)).into_response()
+        }
         SignIn::NeedsCode { token, .. } => {
-            let body = MfaRequired { mfa_required: true, mfa_token: token, mfa_methods: vec!["totp", "recovery_code"] };
+            let body = MfaRequired {
+                mfa_required: true,
+                mfa_token: token,
+                mfa_methods: vec!["totp", "recovery_code"],
+                client_token: known_client.token,
+            };
             (StatusCode::OK, Json(body)).into_response()
         }
     })

@@ -1,10 +1,12 @@
-//! The cookies the pages set: the session, and the pre-session CSRF token for
-//! the sign-in and sign-up forms.
+//! The cookies the pages set: the session, the pre-session CSRF token for
+//! the sign-in and sign-up forms, and the two that outlive a browser session:
+//! a trusted browser's (skips the code) and a known client's (lets the
+//! owner through a stranger's password throttling).
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use latchkey_core::token::random_token;
-use latchkey_core::SignedIn;
+use latchkey_core::{KnownClient, SignedIn};
 
 use crate::http::WebSettings;
 
@@ -38,6 +40,7 @@ const SESSION: &str = "latchkey_session";
 const CSRF: &str = "latchkey_csrf";
 const PENDING: &str = "latchkey_mfa";
 const DEVICE: &str = "latchkey_device";
+const KNOWN: &str = "latchkey_known";
 
 /// The session token the browser holds, if any.
 pub fn session_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
@@ -97,10 +100,25 @@ pub fn device_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
     jar.get(&name(DEVICE, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
 
-/// Keeps a trusted-device token for as long as the trust lasts: the one cookie
-/// meant to outlive the browser session.
+/// Keeps a trusted-device token for as long as the trust lasts.
 fn trusted_device(jar: CookieJar, token: String, lasts: time::Duration, web: &WebSettings) -> CookieJar {
-    let mut cookie = build(DEVICE, token, web);
+    jar.add(lasting(DEVICE, token, lasts, web))
+}
+
+/// A cookie that outlives the browser session by `lasts`.
+fn lasting(base: &'static str, token: String, lasts: time::Duration, web: &WebSettings) -> Cookie<'static> {
+    let mut cookie = build(base, token, web);
     cookie.set_max_age(lasts);
-    jar.add(cookie)
+    cookie
+}
+
+/// The known-client token this browser holds, if any.
+pub fn known_client_token(jar: &CookieJar, web: &WebSettings) -> Option<String> {
+    jar.get(&name(KNOWN, web)).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Keeps the known-client token of the account whose password was just
+/// right (one per browser: the last account signed in to).
+pub fn known_client(jar: CookieJar, known: KnownClient, web: &WebSettings) -> CookieJar {
+    jar.add(lasting(KNOWN, known.token, known.lasts, web))
 }

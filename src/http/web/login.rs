@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, SignIn, SignInFrom};
+use latchkey_core::{CoreError, PasswordAccepted, SignIn, SignInFrom};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
@@ -72,16 +72,26 @@ pub async fn post_login(
     GuestForm { jar, csrf_token, form }: GuestForm<LoginForm>,
 ) -> Result<Response, WebError> {
     let device = cookies::device_token(&jar, &app.web);
+    let known = cookies::known_client_token(&jar, &app.web);
     let previous = cookies::session_token(&jar, &app.web);
-    let from = SignInFrom { client: &client, device_token: device.as_deref(), replaces: previous.as_deref() };
+    let from = SignInFrom {
+        client: &client,
+        device_token: device.as_deref(),
+        known_client: known.as_deref(),
+        replaces: previous.as_deref(),
+    };
     let error = match app.services.accounts.sign_in(&form.login, &form.password, &from).await {
-        Ok(SignIn::Done(signed_in)) => {
-            let jar = cookies::signed_in(jar, *signed_in, &app.web);
-            return Ok((jar, Redirect::to("/dashboard")).into_response());
-        }
-        Ok(SignIn::NeedsCode { token, pending }) => {
-            let jar = cookies::pending_sign_in(jar, token, &app.web);
-            return Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response());
+        Ok(PasswordAccepted { next, known_client }) => {
+            let jar = cookies::known_client(jar, known_client, &app.web);
+            return match next {
+                SignIn::Done(signed_in) => {
+                    Ok((cookies::signed_in(jar, *signed_in, &app.web), Redirect::to("/dashboard")).into_response())
+                }
+                SignIn::NeedsCode { token, pending } => {
+                    let jar = cookies::pending_sign_in(jar, token, &app.web);
+                    Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response())
+                }
+            };
         }
         Err(CoreError::InvalidCredentials) => words::INVALID_CREDENTIALS,
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
@@ -129,7 +139,7 @@ pub async fn post_login_mfa(
         CodeStep::Live { token, form } => (token, form),
     };
     let previous = cookies::session_token(&jar, &app.web);
-    let from = SignInFrom { client: &client, device_token: None, replaces: previous.as_deref() };
+    let from = SignInFrom { replaces: previous.as_deref(), ..SignInFrom::client(&client) };
     let trust = form.trust_device.is_some();
     match app.services.mfa.complete_sign_in(&token, &form.code, trust, &from).await {
         Ok(signed_in) => Ok((cookies::signed_in(jar, signed_in, &app.web), Redirect::to("/dashboard")).into_response()),

@@ -69,7 +69,7 @@ pub async fn post_signup(
     GuestForm { jar, csrf_token, form }: GuestForm<SignUpForm>,
 ) -> Result<Response, WebError> {
     let previous = cookies::session_token(&jar, &app.web);
-    let from = SignInFrom { client: &client, device_token: None, replaces: previous.as_deref() };
+    let from = SignInFrom { replaces: previous.as_deref(), ..SignInFrom::client(&client) };
     let accounts = &app.services.accounts;
     let errors = match accounts.sign_up_and_sign_in(&form.username, &form.email, &form.password, &from).await {
         Ok(signed_in) => {

@@ -82,7 +82,7 @@ impl Accounts {
     /// username): a wrong one is [`CoreError::InvalidCredentials`], counted.
     async fn check_current_password(&self, user: &User, password: &str, client: &ClientInfo) -> Result<(), CoreError> {
         let login = user.username.as_str();
-        let PasswordCheck { record, verified, failures } = self.check_password(login, password, client).await?;
+        let PasswordCheck { record, verified, failures } = self.check_password(login, password, client, None).await?;
         match record {
             Some(record) if record.user.id == user.id && verified => Ok(()),
             _ => {

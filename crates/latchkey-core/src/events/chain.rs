@@ -5,7 +5,6 @@
 //! found against a head (count and hash, signed) kept outside the database
 //! (docs/SECURITY.md, row LOG-05).
 
-use hmac::digest::{Key, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,9 +17,6 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The `prev_hash` of the first event in the chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// What the chain key is derived under, so it is no other use of the server key.
-const DERIVATION_LABEL: &[u8] = b"latchkey security event chain v1";
 
 /// How a head line starts; the rest is `COUNT:HASH:SIGNATURE`, one token
 /// without spaces so it can be found in a log file.
@@ -36,13 +32,6 @@ impl std::fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ChainKey(<redacted>)")
     }
-}
-
-/// HMAC-SHA256 keyed with 32 bytes (zero-padded to the block, as HMAC does).
-fn keyed(key: &[u8; 32]) -> HmacSha256 {
-    let mut block = Key::<HmacSha256>::default();
-    block[..key.len()].copy_from_slice(key);
-    <HmacSha256 as KeyInit>::new(&block)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -71,11 +60,13 @@ fn event_fields<'a>(prev_hash: &'a str, event: &'a EventRecord, at: &'a str, use
 }
 
 impl ChainKey {
-    /// The chain key of a server key.
-    pub(crate) fn derive(server_key: &[u8; 32]) -> Self {
-        let mut mac = keyed(server_key);
-        mac.update(DERIVATION_LABEL);
-        ChainKey { mac: keyed(&mac.finalize().into_bytes().into()) }
+    /// What the chain key is derived from the server key under, so it is
+    /// no other use's key.
+    pub(crate) const LABEL: &'static [u8] = b"latchkey security event chain v1";
+
+    /// The chain key, from the key derived for it.
+    pub(crate) fn new(derived: &[u8; 32]) -> Self {
+        ChainKey { mac: crate::secret_box::hmac_sha256(derived) }
     }
 
     fn mac_of(&self, fields: &[&[u8]]) -> String {
@@ -275,6 +266,38 @@ pub async fn verify_chain(store: &dyn EventLog, key: &ChainKey, head: Option<&He
     })
 }
 
+/// Whether `copy` holds exactly the chain of `original`, event by event
+/// (ids, fields and links): how `migrate-store` checks its copy without the
+/// server key. `Err(id)` names the first event that differs or is missing.
+pub async fn same_chain(original: &dyn EventLog, copy: &dyn EventLog) -> Result<Result<u64, i64>, CoreError> {
+    const PAGE: u32 = 1000;
+    let (mut after, mut events) = (0, 0_u64);
+    loop {
+        let (ours, theirs) = (original.chained_events(after, PAGE).await?, copy.chained_events(after, PAGE).await?);
+        for (index, event) in ours.iter().enumerate() {
+            let same = theirs.get(index).is_some_and(|copied| {
+                let (a, b) = (&event.event, &copied.event);
+                copied.id == event.id
+                    && copied.prev_hash == event.prev_hash
+                    && copied.hash == event.hash
+                    && (a.user_id, a.kind, a.at) == (b.user_id, b.kind, b.at)
+                    && (&a.client.ip, &a.client.user_agent) == (&b.client.ip, &b.client.user_agent)
+            });
+            if !same {
+                return Ok(Err(event.id));
+            }
+            after = event.id;
+            events += 1;
+        }
+        if theirs.len() > ours.len() {
+            return Ok(Err(theirs[ours.len()].id));
+        }
+        if ours.len() < PAGE as usize {
+            return Ok(Ok(events));
+        }
+    }
+}
+
 /// Rewrites a chain made one way into one made with `new`, as a store does
 /// it row by row inside its transaction: call [`Rechain::next`] for each
 /// event in order; it gives the new `(prev_hash, hash)`, or `None` from the
@@ -331,7 +354,7 @@ mod tests {
     }
 
     fn key(byte: u8) -> ChainKey {
-        ChainKey::derive(&[byte; 32])
+        ChainKey::new(&[byte; 32])
     }
 
     fn chain(link: ChainLink<'_>, kinds: &[EventKind]) -> Vec<ChainedEvent> {
