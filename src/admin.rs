@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 use latchkey_core::admin::Operator;
 use latchkey_core::events::{same_chain, verify_chain, ChainCheck, ChainKey, Head};
+use latchkey_core::server_key::LogFormat;
 use latchkey_core::{ClientInfo, CoreError, User};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -177,7 +178,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<()> {
 /// that nothing after it was cut off. Anything wrong is an error saying what.
 pub async fn audit_verify(config: &Config, head: Option<&str>) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
-    let key = crate::server_key::load(store.as_ref(), config).await?;
+    let key = keyed_log(store.as_ref(), config).await?;
     let head = match head {
         Some(given) => Some(read_head(given, key.chain_key())?),
         None => None,
@@ -219,10 +220,22 @@ fn read_head(given: &str, key: &ChainKey) -> anyhow::Result<Head> {
 /// somewhere the database's writers cannot reach.
 pub async fn audit_head(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
-    let key = crate::server_key::load(store.as_ref(), config).await?;
+    let key = keyed_log(store.as_ref(), config).await?;
     let head = latchkey_core::events::current_head(store.as_ref()).await?;
     say!("{}", head.line(key.chain_key()));
     Ok(())
+}
+
+/// The server key, for the audit commands, which change nothing: the log of
+/// a store from before the keyed chain is keyed by the first command that
+/// writes (`serve`), never by a check.
+async fn keyed_log(store: &dyn latchkey_core::Store, config: &Config) -> anyhow::Result<latchkey_core::SecretBox> {
+    match crate::server_key::load(store, config).await? {
+        (key, LogFormat::Keyed) => Ok(key),
+        (_, LogFormat::Unkeyed) => bail!(
+            "audit: the security log is still in the unkeyed format of earlier versions; start `latchkey serve` once to key it"
+        ),
+    }
 }
 
 /// `latchkey migrate-store --from URL --to URL`: copies every row into an
@@ -261,13 +274,25 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `latchkey key rotate`.
+/// `latchkey key rotate`: also prints the log's head signed with the old
+/// key and with the new one, so anchors kept before and after connect (the
+/// rotation re-links the chain, so heads from before no longer verify).
 pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
-    let (resealed, new_key) = crate::server_key::rotate(store.as_ref(), config).await?;
-    say!("re-encrypted {resealed} TOTP secrets under a new key");
-    say!("the security log is re-linked under it: keep the head `latchkey audit head` prints now (older heads no longer verify)");
-    match new_key {
+    let old = crate::server_key::load_for_writing(store.as_ref(), config).await?;
+    if let ChainCheck::BrokenAt { id } = verify_chain(store.as_ref(), old.chain_key(), None).await? {
+        say!("warning: the security log is broken at event {id}; it stays broken there under the new key");
+    }
+    let before = latchkey_core::events::current_head(store.as_ref()).await?;
+    let rotated = crate::server_key::rotate(store.as_ref(), &old, config).await?;
+    say!("re-encrypted {} TOTP secrets under a new key", rotated.resealed);
+    let after = latchkey_core::events::current_head(store.as_ref()).await?;
+    say!("the security log's head before, under the old key: {}", before.line(old.chain_key()));
+    say!(
+        "re-linked under the new key (older heads no longer verify); keep this one: {}",
+        after.line(rotated.key.chain_key())
+    );
+    match rotated.to_install {
         Some(key) => {
             say!("set LATCHKEY_SECRET_KEY to the new key on every process before starting it again:");
             say!("{key}");

@@ -72,6 +72,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(args: &GlobalArgs) -> anyhow::Result<()> {
     let config = Config::load(args)?;
     let app = Application::build(config, Arc::new(SystemClock)).await?;
-    app.run_until_stopped().await;
-    Ok(())
+    app.run_until_stopped().await
 }

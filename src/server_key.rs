@@ -6,16 +6,17 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use latchkey_core::server_key::{bind_key, store_has_key, KeyCheckError};
+use latchkey_core::server_key::{bind_key, key_the_log, store_has_key, KeyCheckError, LogFormat};
 use latchkey_core::store::{Resealed, ServingProcess};
 use latchkey_core::{SecretBox, Store};
 
 use crate::config::Config;
 
-/// Loads the key and checks it against the store (and keys the store's
-/// security log, the first time). Never makes a new key for a store that
-/// already has one: that would orphan every sealed secret.
-pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBox> {
+/// Loads the key and checks it against the store, and says whether the
+/// security log is keyed yet; writes nothing to a store that has a key.
+/// Never makes a new key for a store that already has one: that would
+/// orphan every sealed secret.
+pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<(SecretBox, LogFormat)> {
     let key_file = &config.key_file();
     let from_env = config.secret_key.is_some();
     let key = match &config.secret_key {
@@ -34,20 +35,23 @@ pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBo
     };
     let bound = match bind_key(store, &key).await {
         Err(KeyCheckError::Mismatch) if !from_env => finish_interrupted_rotation(store, key_file).await,
-        other => other.map(|()| None),
+        other => other.map(|format| (key, format)),
     };
-    let key = bound.map(|rotated| rotated.unwrap_or(key)).map_err(|e| match e {
+    bound.map_err(|e| match e {
         KeyCheckError::Mismatch => anyhow::anyhow!(
             "the secret key ({}) does not match the key this store was created with",
             if from_env { "LATCHKEY_SECRET_KEY".to_string() } else { key_file.display().to_string() }
         ),
         KeyCheckError::Store(e) => anyhow::Error::new(e).context("checking the secret key"),
-    })?;
-    // A store from before the security log was keyed is keyed once, here,
-    // loudly: someone who rewrote the log and removed the store's mark could
-    // pass a rewrite off as an old store; a head kept from before finds it.
-    if let Some(events) = store.key_event_chain(key.chain_key()).await.context("keying the security log")? {
-        if events > 0 {
+    })
+}
+
+/// [`load`], for a command that writes: the log of a store from before
+/// the keyed chain is keyed first (once, loudly, in one transaction).
+pub async fn load_for_writing(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBox> {
+    let (key, format) = load(store, config).await?;
+    if format == LogFormat::Unkeyed {
+        if let Some(events) = key_the_log(store, &key).await.context("keying the security log")? {
             tracing::warn!(
                 "the security log was in the unkeyed format of earlier versions; its chain is now keyed under the server key ({events} events)"
             );
@@ -63,14 +67,28 @@ fn pending_key_file(key_file: &Path) -> std::path::PathBuf {
 
 /// A rotation that stopped between switching the store and renaming the key
 /// files leaves the new key in `secret.key.new`: if that key fits, finish.
-async fn finish_interrupted_rotation(store: &dyn Store, key_file: &Path) -> Result<Option<SecretBox>, KeyCheckError> {
+async fn finish_interrupted_rotation(
+    store: &dyn Store,
+    key_file: &Path,
+) -> Result<(SecretBox, LogFormat), KeyCheckError> {
     let pending = pending_key_file(key_file);
     let Ok(key) = read(&pending) else { return Err(KeyCheckError::Mismatch) };
-    bind_key(store, &key).await?;
+    let format = bind_key(store, &key).await?;
     if fs::rename(key_file, key_file.with_extension("key.old")).and_then(|()| fs::rename(&pending, key_file)).is_ok() {
         tracing::warn!(path = %key_file.display(), "finished an interrupted key rotation");
     }
-    Ok(Some(key))
+    Ok((key, format))
+}
+
+/// What `latchkey key rotate` did.
+pub struct Rotated {
+    /// TOTP secrets re-encrypted.
+    pub resealed: u64,
+    /// The new key (the head after the rotation is signed with it).
+    pub key: SecretBox,
+    /// The new key as text, when it came from `LATCHKEY_SECRET_KEY` (the
+    /// operator installs it); `None`: it is in the key file.
+    pub to_install: Option<String>,
 }
 
 /// `latchkey key rotate`: a new key; every sealed secret moved to it in one
@@ -79,8 +97,7 @@ async fn finish_interrupted_rotation(store: &dyn Store, key_file: &Path) -> Resu
 /// made before). With `LATCHKEY_SECRET_KEY`: the new key is returned for the
 /// operator to install. Refused, changing nothing, while any `serve` process
 /// uses the store (see [`crate::serving`]).
-pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, Option<String>)> {
-    let old = load(store, config).await?;
+pub async fn rotate(store: &dyn Store, old: &SecretBox, config: &Config) -> anyhow::Result<Rotated> {
     let key_file = &config.key_file();
     let (new, encoded) = SecretBox::generate();
     let from_env = config.secret_key.is_some();
@@ -89,7 +106,8 @@ pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, 
         let _ = fs::remove_file(&pending);
         write_key_file(&pending, &encoded)?;
     }
-    let outcome = latchkey_core::server_key::rotate_key(store, &old, &new, crate::serving::gone_before())
+    let within = i64::try_from(crate::serving::GONE_AFTER.as_secs()).unwrap_or(i64::MAX);
+    let outcome = latchkey_core::server_key::rotate_key(store, old, &new, within)
         .await
         .context("re-encrypting the secrets")
         .and_then(|rotated| match rotated {
@@ -106,11 +124,11 @@ pub async fn rotate(store: &dyn Store, config: &Config) -> anyhow::Result<(u64, 
         }
     };
     if from_env {
-        return Ok((resealed, Some(encoded)));
+        return Ok(Rotated { resealed, key: new, to_install: Some(encoded) });
     }
     fs::rename(key_file, key_file.with_extension("key.old")).context("keeping the old key file")?;
     fs::rename(&pending, key_file).context("installing the new key file")?;
-    Ok((resealed, None))
+    Ok(Rotated { resealed, key: new, to_install: None })
 }
 
 /// The refusal to rotate under running processes, naming each.
@@ -119,7 +137,8 @@ fn still_serving(processes: &[ServingProcess]) -> anyhow::Error {
     let list: Vec<String> = processes.iter().map(crate::serving::describe).collect();
     anyhow::anyhow!(
         "refusing to rotate the key while {they} serving this store with the old one: {}; stop {them} first \
-         (a process killed without stopping is forgotten {} s after it was last seen); nothing was changed",
+         (a process killed without stopping is forgotten {} s after it was last seen, by the database's clock); \
+         nothing was changed",
         list.join("; "),
         crate::serving::GONE_AFTER.as_secs()
     )

@@ -1,15 +1,21 @@
 //! Which `latchkey serve` processes use a store. Each says so every few
-//! seconds and withdraws when it stops, so that `latchkey key rotate` can
-//! refuse while any of them holds the old key (a process serving with a
-//! key the store no longer takes would fail every code sign-in), and name
-//! them (docs/SECURITY.md, row KEY-02).
+//! seconds (stamped with the database's clock, which all share) and
+//! withdraws when it stops, so that `latchkey key rotate` can refuse while
+//! any of them holds the old key (a process serving with a key the store no
+//! longer takes would fail every code sign-in and break the log's chain),
+//! and name them. Should a rotation pass anyway (a process whose heartbeats
+//! failed longer than [`GONE_AFTER`]), the process finds the key changed at
+//! its next heartbeat and stops (docs/SECURITY.md, row KEY-02).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use latchkey_core::server_key::still_bound;
 use latchkey_core::store::ServingProcess;
-use latchkey_core::Store;
+use latchkey_core::{SecretBox, Store};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 /// How often a serving process says it still serves.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -42,15 +48,27 @@ impl Registration {
         Ok(Registration { store, process })
     }
 
-    /// Refreshes the entry every [`HEARTBEAT`] until the returned task is aborted.
-    pub fn keep_alive(&self) -> tokio::task::JoinHandle<()> {
-        let (store, mut process) = (self.store.clone(), self.process.clone());
+    /// Refreshes the entry every [`HEARTBEAT`] until the returned task is
+    /// aborted, each time checking that `key` is still the store's; when it
+    /// is not, says so and wakes `stop`: this process must not go on.
+    pub fn keep_alive(&self, key: SecretBox, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+        let (store, process) = (self.store.clone(), self.process.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(HEARTBEAT);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                process.seen_at = OffsetDateTime::now_utc();
+                match still_bound(store.as_ref(), &key).await {
+                    Ok(false) => {
+                        tracing::error!(
+                            "the store's secret key was rotated while this process served it: stopping; start it again with the new key"
+                        );
+                        stop.notify_one();
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not check the store's key"),
+                    Ok(true) => {}
+                }
                 if let Err(e) = store.heartbeat_process(&process).await {
                     tracing::warn!(error = %e, "could not tell the store this process still serves");
                 }
@@ -66,15 +84,10 @@ impl Registration {
     }
 }
 
-/// The instant before which a heartbeat no longer counts.
-pub fn gone_before() -> OffsetDateTime {
-    OffsetDateTime::now_utc() - GONE_AFTER
-}
-
 /// One line naming a serving process, for the operator.
 pub fn describe(process: &ServingProcess) -> String {
-    let ago = (OffsetDateTime::now_utc() - process.seen_at).whole_seconds().max(0);
-    format!("pid {} on {} (listening on {}, seen {ago} s ago)", process.pid, process.host, process.listen)
+    let seen = process.seen_at.format(&Rfc3339).unwrap_or_default();
+    format!("pid {} on {} (listening on {}, last seen {seen})", process.pid, process.host, process.listen)
 }
 
 /// This machine's name, as the kernel has it; `unknown` where it cannot be read.

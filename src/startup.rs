@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use latchkey_core::clock::SharedClock;
-use latchkey_core::{Services, Store};
+use latchkey_core::{SecretBox, Services, Store};
 use latchkey_store_sql::{sqlite_path, Dialect, SqlStore};
 use tokio::net::TcpListener;
 
@@ -26,6 +26,7 @@ pub struct Application {
     limits: server::Limits,
     head_anchor: HeadAnchor,
     registration: Registration,
+    key: SecretBox,
 }
 
 /// What the security log's head is anchored with while serving.
@@ -47,7 +48,7 @@ impl Application {
         // running now either sees this process or changes the key first.
         let store = open_store(&config, Opening::CreateIfMissing).await?;
         let registration = Registration::register(store.clone(), address).await.context("registering as serving")?;
-        let (services, outbox) = match wire_store(&config, store, clock, &public_url).await {
+        let Wired { services, outbox, key } = match wire_store(&config, store, clock, &public_url).await {
             Ok(wired) => wired,
             Err(e) => {
                 registration.withdraw().await;
@@ -73,7 +74,7 @@ impl Application {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             ..server::Limits::default()
         };
-        Ok(Application { listener, router, address, limits, head_anchor, registration })
+        Ok(Application { listener, router, address, limits, head_anchor, registration, key })
     }
 
     /// The address actually bound (useful with port 0).
@@ -81,16 +82,35 @@ impl Application {
         self.address
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-    pub async fn run_until_stopped(self) {
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in
+    /// flight; an error when it stopped because the store's key was
+    /// rotated under it (the process must not go on with the old key).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "latchkey is listening");
         let HeadAnchor { events, webhook, every } = self.head_anchor;
         let anchor = log_head::spawn(events, webhook, every);
-        let heartbeat = self.registration.keep_alive();
-        server::serve(self.listener, self.router, self.limits, shutdown_signal()).await;
+        let key_changed = Arc::new(tokio::sync::Notify::new());
+        let heartbeat = self.registration.keep_alive(self.key, key_changed.clone());
+        let rotated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = {
+            let rotated = rotated.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown_signal() => {},
+                    () = key_changed.notified() => rotated.store(true, std::sync::atomic::Ordering::SeqCst),
+                }
+            }
+        };
+        server::serve(self.listener, self.router, self.limits, stop).await;
         anchor.abort();
         heartbeat.abort();
+        // A heartbeat under way must not put the entry back after it goes.
+        let _ = heartbeat.await;
         self.registration.withdraw().await;
+        if rotated.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the store's secret key was rotated while this process served it; start it again");
+        }
+        Ok(())
     }
 }
 
@@ -114,7 +134,16 @@ pub async fn wire(
     public_url: &PublicUrl,
     opening: Opening,
 ) -> anyhow::Result<(Services, Outbox)> {
-    wire_store(config, open_store(config, opening).await?, clock, public_url).await
+    let Wired { services, outbox, .. } =
+        wire_store(config, open_store(config, opening).await?, clock, public_url).await?;
+    Ok((services, outbox))
+}
+
+/// What [`wire_store`] made.
+struct Wired {
+    services: Services,
+    outbox: Outbox,
+    key: SecretBox,
 }
 
 /// [`wire`] over a store already open.
@@ -123,16 +152,16 @@ async fn wire_store(
     store: Arc<dyn Store>,
     clock: SharedClock,
     public_url: &PublicUrl,
-) -> anyhow::Result<(Services, Outbox)> {
-    let key = server_key::load(store.as_ref(), config).await?;
+) -> anyhow::Result<Wired> {
+    let key = server_key::load_for_writing(store.as_ref(), config).await?;
     if config.trusted_device_days == 0 {
         // Trusting is off: records from before must not come back if it is turned on again.
         store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
     }
     let outbox = Outbox::new(config, public_url.origin())?;
-    let services =
-        Services::new(store, clock, key, config.core_settings(), outbox.notifiers()).context("building services")?;
-    Ok((services, outbox))
+    let services = Services::new(store, clock, key.clone(), config.core_settings(), outbox.notifiers())
+        .context("building services")?;
+    Ok(Wired { services, outbox, key })
 }
 
 /// The services over the configured store and key, for a CLI command, with

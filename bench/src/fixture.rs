@@ -49,7 +49,7 @@ pub struct FixtureArgs {
 pub async fn run(args: FixtureArgs) -> anyhow::Result<()> {
     let config = Config { data_dir: args.data_dir.clone(), database_url: args.database.clone(), ..Config::default() };
     let store = latchkey::startup::open_store(&config, latchkey::startup::Opening::CreateIfMissing).await?;
-    let key = latchkey::server_key::load(store.as_ref(), &config).await?;
+    let key = latchkey::server_key::load_for_writing(store.as_ref(), &config).await?;
     let hasher = PasswordHasher::new(2).context("the password hasher")?;
     let started = Instant::now();
 

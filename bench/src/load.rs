@@ -46,6 +46,11 @@ pub enum Workload {
     SigninMfa,
     /// 90% `me`, 8% code steps, 2% password sign-ins.
     Mixed,
+    /// An attacker's flood: in turn a sign-up with a new name, a sign-up
+    /// with a taken one, and a wrong password for a name nobody has (each
+    /// costs a hash until the throttles stop it). Failures are its point,
+    /// so the report counts its answers by status rather than as errors.
+    Flood,
 }
 
 impl Workload {
@@ -56,6 +61,7 @@ impl Workload {
             Workload::SigninPassword => "signin-password",
             Workload::SigninMfa => "signin-mfa",
             Workload::Mixed => "mixed",
+            Workload::Flood => "flood",
         }
     }
 }
@@ -66,6 +72,9 @@ enum Kind {
     Me,
     Password,
     Mfa,
+    NewSignUp,
+    TakenSignUp,
+    WrongPassword,
 }
 
 /// The run's settings.
@@ -104,6 +113,14 @@ pub struct LoadArgs {
     /// Latchkey: skip this many pending sign-ins (an earlier run used them).
     #[arg(long, default_value_t = 0)]
     pending_skip: usize,
+    /// Send from this many local addresses, connection `c` from the
+    /// `c % N`-th after `--source-first` (all of 127.0.0.0/8 is this
+    /// machine's), so the server sees that many clients; unset: one.
+    #[arg(long)]
+    source_addresses: Option<u8>,
+    /// The first of the `--source-addresses`.
+    #[arg(long, default_value = "127.0.1.1")]
+    source_first: std::net::Ipv4Addr,
     /// The column this run fills in the report ("Latchkey SQLite").
     #[arg(long)]
     label: String,
@@ -126,6 +143,8 @@ struct Plan {
     next_plain: AtomicUsize,
     next_mfa: AtomicUsize,
     sent: AtomicUsize,
+    /// The local addresses the connections send from (empty: the system's choice).
+    sources: Vec<std::net::Ipv4Addr>,
 }
 
 /// Runs the workload and appends its outcome to `--out`.
@@ -147,6 +166,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         next_plain: AtomicUsize::new(0),
         next_mfa: AtomicUsize::new(0),
         sent: AtomicUsize::new(0),
+        sources: sources(args.source_first, args.source_addresses.unwrap_or(0)),
     };
     if matches!(args.workload, Workload::Me | Workload::Mixed) {
         plan.tokens = sign_in_for_tokens(&plan, args.connections.min(args.plain_accounts)).await?;
@@ -164,7 +184,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             let interval = Duration::from_secs_f64(args.connections as f64 / rate);
             (started + Duration::from_secs_f64(c as f64 / rate), interval)
         });
-        connections.spawn(async move { connection(plan, end, schedule, statuses).await });
+        connections.spawn(async move { connection(plan, c, end, schedule, statuses).await });
     }
     let mut latencies = new_histogram()?;
     let mut errors = 0;
@@ -215,16 +235,24 @@ fn read_pending(file: &PathBuf, skip: usize) -> anyhow::Result<Vec<(usize, Strin
         .collect()
 }
 
+/// `count` addresses from `first` on, counting up in the last octet.
+fn sources(first: std::net::Ipv4Addr, count: u8) -> Vec<std::net::Ipv4Addr> {
+    let first = u32::from(first);
+    (0..u32::from(count)).map(|i| std::net::Ipv4Addr::from(first.wrapping_add(i))).collect()
+}
+
 /// One keep-alive connection's loop; returns its latencies and errors.
 async fn connection(
     plan: Arc<Plan>,
+    index: usize,
     end: Instant,
     schedule: Option<(Instant, Duration)>,
     statuses: Arc<Mutex<BTreeMap<u16, u64>>>,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut latencies = new_histogram()?;
     let mut errors = 0;
-    let mut sender = connect(&plan.host).await?;
+    let source = (!plan.sources.is_empty()).then(|| plan.sources[index % plan.sources.len()]);
+    let mut sender = connect(&plan.host, source).await?;
     let mut due = schedule.map(|(first, _)| first);
     loop {
         let began = match due {
@@ -245,7 +273,7 @@ async fn connection(
             Ok(status) => status.as_u16(),
             Err(e) => {
                 eprintln!("transport error: {e}; reconnecting");
-                sender = connect(&plan.host).await?;
+                sender = connect(&plan.host, source).await?;
                 0
             }
         };
@@ -263,8 +291,19 @@ async fn connection(
     Ok((latencies, errors))
 }
 
-async fn connect(address: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(address).await.with_context(|| format!("connecting to {address}"))?;
+/// A keep-alive connection to `address` (`IP:PORT`), from `source` when given.
+async fn connect(address: &str, source: Option<std::net::Ipv4Addr>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = match source {
+        None => tokio::net::TcpStream::connect(address).await,
+        Some(ip) => {
+            let to: std::net::SocketAddr =
+                address.parse().context("--url must be http://IP:PORT with --source-addresses")?;
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind((ip, 0).into()).with_context(|| format!("sending from {ip}"))?;
+            socket.connect(to).await
+        }
+    }
+    .with_context(|| format!("connecting to {address}"))?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -292,6 +331,11 @@ fn kind_of(workload: Workload, n: usize) -> Kind {
             0..90 => Kind::Me,
             90..98 => Kind::Mfa,
             _ => Kind::Password,
+        },
+        Workload::Flood => match n % 3 {
+            0 => Kind::NewSignUp,
+            1 => Kind::TakenSignUp,
+            _ => Kind::WrongPassword,
         },
     }
 }
@@ -332,6 +376,26 @@ fn next_request(plan: &Plan) -> anyhow::Result<Option<Request<Full<Bytes>>>> {
             let Some((i, mfa_token)) = plan.pending.get(taken) else { return Ok(None) };
             let code = accounts::code_at(&accounts::mfa_secret(*i), unix_now())?;
             (Method::POST, "/api/v1/sessions/mfa", Some(json!({"mfa_token": mfa_token, "code": code})), None)
+        }
+        (Kind::NewSignUp | Kind::TakenSignUp | Kind::WrongPassword, Target::Parse) => {
+            anyhow::bail!("the flood workload is for Latchkey only")
+        }
+        (Kind::NewSignUp | Kind::TakenSignUp, Target::Latchkey) => {
+            // A name of this run alone (the process id), or one the fixture made.
+            let name = match kind {
+                Kind::NewSignUp => format!("flood{}n{n}", std::process::id()),
+                _ => accounts::plain_username(0),
+            };
+            let body = json!({
+                "username": name,
+                "email": format!("flood{}n{n}@example.com", std::process::id()),
+                "password": format!("a flooding password {n}"),
+            });
+            (Method::POST, "/api/v1/users", Some(body), None)
+        }
+        (Kind::WrongPassword, Target::Latchkey) => {
+            let body = json!({"login": format!("nobody{}", n % 1000), "password": format!("a wrong password {n}")});
+            (Method::POST, "/api/v1/sessions", Some(body), None)
         }
         (Kind::Mfa, Target::Parse) => {
             let i = plan.next_mfa.fetch_add(1, Ordering::Relaxed) % plan.mfa_accounts;
@@ -376,7 +440,7 @@ fn build(
 
 /// Signs `count` accounts without MFA in (before the clock starts); their tokens.
 async fn sign_in_for_tokens(plan: &Plan, count: usize) -> anyhow::Result<Vec<String>> {
-    let mut sender = connect(&plan.host).await?;
+    let mut sender = connect(&plan.host, None).await?;
     let mut tokens = Vec::with_capacity(count);
     for i in 0..count.max(1) {
         let (login, password) = (accounts::plain_username(i), accounts::password(i));

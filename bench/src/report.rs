@@ -26,6 +26,10 @@ pub struct ReportArgs {
     /// Profiles (`perf report` text), one file each, named `WORKLOAD.txt`.
     #[arg(long)]
     profiles: Option<PathBuf>,
+    /// The fairness runs (`load --out`): the trickle alone, the trickle
+    /// under a flood, and the flood.
+    #[arg(long)]
+    fairness: Option<PathBuf>,
     /// The Markdown report to write.
     #[arg(long)]
     out: PathBuf,
@@ -106,6 +110,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         writeln!(md)?;
     }
     cost_model(&mut md, &runs, &floors)?;
+    if let Some(file) = &args.fairness {
+        fairness(&mut md, &records::read(file)?)?;
+    }
     if !scaling.is_empty() {
         let name = args.plot.file_name().and_then(|n| n.to_str()).unwrap_or("bench-scaling.svg");
         writeln!(md, "## The code step against the number of accounts\n")?;
@@ -126,6 +133,47 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         profiles(&mut md, dir)?;
     }
     std::fs::write(&args.out, md)?;
+    Ok(())
+}
+
+/// A flood from a few addresses against a trickle of right sign-ins from
+/// others: the trickle's latency alone and under the flood, and what the
+/// flood got (by status).
+fn fairness(md: &mut String, runs: &[Run]) -> anyhow::Result<()> {
+    let trickle: Vec<&Run> = runs.iter().filter(|r| r.workload == Workload::SigninPassword).collect();
+    let (Some(alone), Some(flooded)) = (trickle.first(), trickle.get(1)) else { return Ok(()) };
+    writeln!(
+        md,
+        "## Fairness: a flood from a few addresses against right sign-ins from others
+"
+    )?;
+    writeln!(
+        md,
+        "Hardening round two, item 1: the trickle is right password sign-ins, each connection from an address of its own, at a fixed rate; the flood is sign-ups with new and taken names and wrong passwords for unknown names, closed loop, from a handful of addresses (every connection sends from a loopback address of its own choosing, `--source-addresses`). The goal: the trickle's latency under the flood within 2× of its latency alone.\n"
+    )?;
+    writeln!(md, "| run | setting | req/s | p50 ms | p99 ms | p99.9 ms | answers by status |")?;
+    writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | --- |")?;
+    for run in runs {
+        let statuses: Vec<String> = run.statuses.iter().map(|(status, n)| format!("{status}: {n}")).collect();
+        writeln!(
+            md,
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            run.label,
+            setting(run),
+            run.requests_per_second,
+            run.p50_ms,
+            run.p99_ms,
+            run.p999_ms,
+            statuses.join(", ")
+        )?;
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    writeln!(
+        md,
+        "\nUnder the flood the trickle's p50 is {:.2}× and its p99 {:.2}× its latency alone.\n",
+        ratio(flooded.p50_ms, alone.p50_ms),
+        ratio(flooded.p99_ms, alone.p99_ms)
+    )?;
     Ok(())
 }
 

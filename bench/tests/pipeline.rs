@@ -105,6 +105,55 @@ async fn fixture_load_floors_and_report_work_together() {
     let mfa = &runs[1];
     assert!(mfa["statuses"]["201"].as_u64().unwrap() > 0, "each code step a real success: {mfa}");
 
+    // Fairness: a flood from two addresses while a trickle from two others signs in.
+    let fairness = dir.path().join("fairness.jsonl");
+    let (to, out) = (url.clone(), fairness.to_str().unwrap().to_string());
+    let run_load = move |label: &str, workload: &str, connections: &str, first: &str, rate: Option<&str>| {
+        let mut args: Vec<String> = [
+            "load",
+            "--target",
+            "latchkey",
+            "--url",
+            &to,
+            "--workload",
+            workload,
+            "--connections",
+            connections,
+            "--seconds",
+            "1",
+            "--plain-accounts",
+            "4",
+            "--source-addresses",
+            "2",
+            "--source-first",
+            first,
+            "--label",
+            label,
+            "--out",
+            &out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(rate) = rate {
+            args.extend(["--rate".to_string(), rate.to_string()]);
+        }
+        std::thread::spawn(move || bench(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    tokio::task::spawn_blocking(move || {
+        run_load("trickle alone", "signin-password", "2", "127.0.1.1", Some("4")).join().unwrap();
+        let flood = run_load("flood", "flood", "8", "127.0.2.1", None);
+        run_load("trickle under the flood", "signin-password", "2", "127.0.3.1", Some("4")).join().unwrap();
+        flood.join().unwrap();
+    })
+    .await
+    .unwrap();
+    let fair = lines(&fairness);
+    let flood = fair.iter().find(|r| r["workload"] == "flood").expect("the flood's run");
+    assert!(flood["statuses"]["409"].as_u64().unwrap_or(0) > 0, "a taken name is refused: {flood}");
+    let trickles: Vec<_> = fair.iter().filter(|r| r["workload"] == "signin-password").collect();
+    assert!(trickles.iter().all(|r| r["errors"] == 0 && r["requests"].as_u64() > Some(0)), "{trickles:?}");
+
     let floors = dir.path().join("floors.jsonl");
     bench(&["floors", "--data-dir", data_s, "--label", "SQLite", "--out", floors.to_str().unwrap()]);
     let floor = &lines(&floors)[0];
@@ -123,6 +172,8 @@ async fn fixture_load_floors_and_report_work_together() {
         results.to_str().unwrap(),
         "--about",
         about.to_str().unwrap(),
+        "--fairness",
+        fairness.to_str().unwrap(),
         "--out",
         report.to_str().unwrap(),
         "--plot",
@@ -131,5 +182,6 @@ async fn fixture_load_floors_and_report_work_together() {
     let markdown = std::fs::read_to_string(&report).unwrap();
     assert!(markdown.contains("## `me`") && markdown.contains("## The cost model"), "{markdown}");
     assert!(markdown.contains("| Latchkey SQLite | 4 conns, closed loop |"), "{markdown}");
+    assert!(markdown.contains("## Fairness") && markdown.contains("| flood | 8 conns, closed loop |"), "{markdown}");
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
 }

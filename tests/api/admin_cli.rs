@@ -251,6 +251,26 @@ async fn key_rotate_refuses_while_a_server_uses_the_store_and_names_it() {
 }
 
 #[tokio::test]
+async fn a_server_whose_key_was_rotated_under_it_stops_at_its_next_heartbeat() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut server =
+        crate::binary::start_with(dir.path(), Stdio::from(std::fs::File::create(&log).unwrap()), "warn", |_| {}).await;
+    // As a rotation that did not see this process would leave the store
+    // (one whose heartbeats failed for longer than the rotation waits).
+    let other = latchkey_core::SecretBox::from_base64("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=").unwrap();
+    let check = other.seal(b"latchkey server key", b"latchkey key check; event chain keyed v1");
+    let url = format!("sqlite://{}", dir.path().join("latchkey.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'key_check'").bind(check).execute(&mut db).await.unwrap();
+    let status = server.wait_for_exit(std::time::Duration::from_secs(20)).expect("it stops by itself");
+    assert!(!status.success(), "{status}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("rotated while this process served it"), "{logged}");
+}
+
+#[tokio::test]
 async fn an_interrupted_rotation_is_finished_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     drop(start(dir.path()).await);

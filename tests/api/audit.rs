@@ -142,24 +142,35 @@ async fn a_log_rewritten_and_rechained_without_the_key_does_not_verify() {
     drop(db);
     let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
     assert!(!ok && stderr.contains("broken at event 1") && stderr.contains("without the server key"), "{stderr}");
-    // Nor does a restart take the rewrite for an older store to upgrade:
-    // the store says its chain is keyed.
+    // Nor does a restart take the rewrite for an older store's log to key:
+    // the key check, which only the key makes, says the log is keyed.
     drop(start(dir.path()).await);
     let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
     assert!(!ok && stderr.contains("broken at event 1"), "{stderr}");
 }
 
 #[tokio::test]
-async fn the_log_of_a_store_from_before_the_keyed_chain_is_keyed_once_with_a_warning() {
+async fn the_log_of_a_store_from_before_the_keyed_chain_is_keyed_at_the_first_start_with_a_warning() {
     let dir = store_with_events(3).await;
     let mut db = database(dir.path()).await;
     rechain_unkeyed(&mut db).await;
-    sqlx::query("DELETE FROM meta WHERE key = 'event_chain'").execute(&mut db).await.unwrap();
+    // The key check as the versions before the keyed chain sealed it.
+    let key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    let old_check =
+        latchkey_core::SecretBox::from_base64(&key).unwrap().seal(b"latchkey server key", b"latchkey key check");
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'key_check'").bind(old_check).execute(&mut db).await.unwrap();
     drop(db);
     let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
-    assert!(ok && stderr.contains("now keyed under the server key (3 events)"), "keyed once, and said: {stderr}");
+    assert!(!ok && stderr.contains("still in the unkeyed format"), "a check changes nothing: {stderr}");
+
+    let log = dir.path().join("serve.log");
+    let server =
+        crate::binary::start_with(dir.path(), Stdio::from(std::fs::File::create(&log).unwrap()), "warn", |_| {}).await;
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("now keyed under the server key (3 events)"), "keyed once, and said: {logged}");
     let (ok, stderr) = run(dir.path(), &["audit", "verify"]);
-    assert!(ok && !stderr.contains("now keyed"), "only once: {stderr}");
+    assert!(ok, "{stderr}");
 }
 
 #[tokio::test]

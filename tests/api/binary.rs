@@ -27,6 +27,18 @@ impl Server {
         self.child.id()
     }
 
+    /// Waits (at most `limit`) for the process to end by itself.
+    pub(crate) fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     /// Stops the process as an operator would (SIGTERM), so it withdraws
     /// from the store's serving list; killed if it has not gone in 10 s.
     pub(crate) fn stop(&mut self) {

@@ -565,25 +565,32 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
         let event = EventRecord { user_id: alice.id, kind, at: at(1), client: ClientInfo::default() };
         store.insert_event(&event, old.chain_key()).await.unwrap();
     }
-    let serving = |id: &str, seen: i64| ServingProcess {
+    let serving = |id: &str| ServingProcess {
         id: id.into(),
         host: "web-1".into(),
         pid: 4242,
         listen: "127.0.0.1:8080".into(),
         started_at: at(0),
-        seen_at: at(seen),
+        seen_at: OffsetDateTime::UNIX_EPOCH,
     };
-    store.heartbeat_process(&serving("a", 10)).await.unwrap();
-    store.heartbeat_process(&serving("a", 100)).await.unwrap();
-    store.heartbeat_process(&serving("b", 50)).await.unwrap();
+    store.heartbeat_process(&serving("a")).await.unwrap();
+    store.heartbeat_process(&serving("a")).await.unwrap();
+    store.heartbeat_process(&serving("b")).await.unwrap();
 
-    let refused = rotate_key(store.as_ref(), &old, &new, at(90)).await.unwrap();
-    assert_eq!(refused, Resealed::StillServing(vec![serving("a", 100)]), "b was last seen before the cut-off");
+    let Resealed::StillServing(found) = rotate_key(store.as_ref(), &old, &new, 30).await.unwrap() else {
+        panic!("refused while two processes serve");
+    };
+    let ids: Vec<&str> = found.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "one entry per process however often it heartbeats");
+    assert!(found[0].seen_at.year() >= 2025, "stamped with the database's clock, not the process's: {found:?}");
     bind_key(store.as_ref(), &old).await.expect("nothing changed: the old key still fits");
     assert_eq!(verify_chain(store.as_ref(), old.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });
 
     store.forget_process("a").await.unwrap();
-    assert_eq!(rotate_key(store.as_ref(), &old, &new, at(90)).await.unwrap(), Resealed::Done(0));
+    let refused = rotate_key(store.as_ref(), &old, &new, 30).await.unwrap();
+    assert!(matches!(&refused, Resealed::StillServing(left) if left.len() == 1 && left[0].id == "b"), "{refused:?}");
+    // A process not seen within the window (here: a window that ends before now) is taken to be gone.
+    assert_eq!(rotate_key(store.as_ref(), &old, &new, -60).await.unwrap(), Resealed::Done(0));
     bind_key(store.as_ref(), &new).await.expect("the new key fits");
     assert!(matches!(bind_key(store.as_ref(), &old).await, Err(KeyCheckError::Mismatch)));
     assert_eq!(verify_chain(store.as_ref(), new.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });

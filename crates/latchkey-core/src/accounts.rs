@@ -243,28 +243,29 @@ impl Accounts {
             return Err(CoreError::InvalidCredentials);
         }
         let admission = self.hasher.admit(hashing_client(client)).await?;
-        let known = match known_client {
-            Some(token) => self.known_account(login, token).await?,
-            None => None,
-        };
         let login_key = throttle::password_key_for_login(login);
-        let (record, known_key) = match known {
-            Some((record, nonce)) => (Some(record), Some(throttle::password_key_for_known_client(&nonce))),
-            None => {
-                if let Some(ip) = &client.ip {
-                    self.throttle
-                        .check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
-                        .await?;
-                }
-                (None, None)
+        let (record, known_key) = match known_client {
+            // The account is looked up first only for a client that says it is known.
+            Some(token) => {
+                let record = self.find_by_login(login).await?;
+                let nonce = record
+                    .as_ref()
+                    .and_then(|r| self.known_clients.check(token, r.user.id, &r.password_hash, self.clock.now()));
+                (Some(record), nonce.map(|nonce| throttle::password_key_for_known_client(&nonce)))
             }
+            None => (None, None),
         };
+        if known_key.is_none() {
+            if let Some(ip) = &client.ip {
+                self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
+            }
+        }
         let failures = match &known_key {
             Some(key) => self.throttle.reserve(key, &throttle::PASSWORDS_PER_KNOWN_CLIENT).await?,
             None => self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?,
         };
         let record = match record {
-            Some(record) => Some(record),
+            Some(looked_up) => looked_up,
             None => self.find_by_login(login).await?,
         };
         let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
@@ -280,14 +281,6 @@ impl Accounts {
                 .await?;
         }
         Ok(PasswordCheck { record, verified, failures })
-    }
-
-    /// The account `login` names and the token's nonce, when `token` is a
-    /// live known-client token of that account.
-    async fn known_account(&self, login: &str, token: &str) -> Result<Option<(UserRecord, String)>, CoreError> {
-        let Some(record) = self.find_by_login(login).await? else { return Ok(None) };
-        let nonce = self.known_clients.check(token, record.user.id, &record.password_hash, self.clock.now());
-        Ok(nonce.map(|nonce| (record, nonce)))
     }
 
     /// A wrong password for an existing account: a `sign_in_failed` event,

@@ -79,10 +79,10 @@ impl Services {
         notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let known_clients = key.known_client_key().clone();
         let events = Events::new(&store, clock.clone(), notifiers, key.chain_key().clone());
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
+        let known_clients = key.known_client_key().clone();
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),
@@ -104,7 +104,7 @@ impl Services {
             mfa: mfa.clone(),
             events: events.clone(),
             throttle: throttle.clone(),
-            known_clients: known_clients.clone(),
+            known_clients,
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
         Ok(Services { accounts, sessions, mfa, events, admin, store })

@@ -163,10 +163,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Writes a metadata value unless one exists; true when this call wrote it.
     async fn put_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
 
-    /// Records that `process` serves the store (or refreshes its
-    /// `seen_at`), serialised with [`MfaStore::reseal_secrets`]: a process
-    /// that registers first is seen by a rotation; one that registers after
-    /// finds the new key check.
+    /// Records that `process` serves the store (its `seen_at` is the
+    /// database's clock now, whatever the record says), serialised with
+    /// [`MfaStore::reseal_secrets`]: a process that registers first is seen
+    /// by a rotation; one that registers after finds the new key check.
+    /// Forgets processes not seen for a day.
     async fn heartbeat_process(&self, process: &ServingProcess) -> Result<(), StoreError>;
     /// Forgets a process that stopped serving.
     async fn forget_process(&self, id: &str) -> Result<(), StoreError>;
@@ -361,14 +362,15 @@ pub trait MfaStore: Send + Sync + 'static {
     /// log's chain from `chains.0` to `chains.1` (up to a break, which stays),
     /// all in one transaction serialised with appends and with
     /// [`MetaStore::heartbeat_process`]. Changes nothing when any process
-    /// was seen serving at or after `serving_since`, or when a secret does
+    /// was seen serving within the last `serving_within` seconds (by the
+    /// database's clock, which every process shares), or when a secret does
     /// not reseal ([`StoreError::Corrupt`]).
     async fn reseal_secrets(
         &self,
         reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
         chains: (&ChainKey, &ChainKey),
-        serving_since: OffsetDateTime,
+        serving_within: i64,
     ) -> Result<Resealed, StoreError>;
 }
 
@@ -401,9 +403,16 @@ pub trait EventLog: Send + Sync + 'static {
     async fn chain_head(&self) -> Result<(u64, Option<String>), StoreError>;
     /// Once per store: rewrites a chain of the versions before the log was
     /// keyed (plain SHA-256) under `key`, up to the first event that did not
-    /// fit it, serialised with appends, and marks the store keyed. `None`
-    /// when it already was; else how many events were rewritten.
-    async fn key_event_chain(&self, key: &ChainKey) -> Result<Option<u64>, StoreError>;
+    /// fit it, and replaces the key check `unkeyed_check` with `keyed_check`,
+    /// in one transaction serialised with appends. `None` (and nothing
+    /// changed) when the key check is no longer `unkeyed_check`; else how
+    /// many events were rewritten.
+    async fn key_event_chain(
+        &self,
+        key: &ChainKey,
+        unkeyed_check: &[u8],
+        keyed_check: &[u8],
+    ) -> Result<Option<u64>, StoreError>;
     /// Events in chain order with ids above `after`, at most `limit`.
     async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError>;
     /// The user's most recent events, newest first.

@@ -9,9 +9,6 @@ use sqlx::Row;
 use crate::rows::{corrupt, event_kind, event_record, seconds, OrUnavailable};
 use crate::{Dialect, SqlStore};
 
-/// The meta row that says the chain is keyed (its value names how).
-const CHAIN_META: &str = "event_chain";
-
 impl SqlStore {
     /// A transaction serialised with every other append to the chain:
     /// SQLite takes its write lock up front, PostgreSQL an advisory lock held
@@ -35,8 +32,8 @@ impl SqlStore {
 }
 
 /// Re-links the whole chain from `old` to `new` inside `tx` (which holds
-/// the append lock), up to the first event that did not fit `old`, and
-/// marks the store keyed; returns how many events were rewritten.
+/// the append lock), up to the first event that did not fit `old`;
+/// returns how many events were rewritten.
 pub(crate) async fn rechain(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     old: ChainLink<'_>,
@@ -66,8 +63,6 @@ pub(crate) async fn rechain(
             break;
         }
     }
-    let sql = "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-    sqlx::query(sql).bind(CHAIN_META).bind(b"hmac-sha256-v1".to_vec()).execute(&mut **tx).await.or_unavailable()?;
     Ok(rewritten)
 }
 
@@ -132,17 +127,26 @@ impl EventLog for SqlStore {
         Ok((u64::try_from(events).unwrap_or_default(), row.try_get("hash").map_err(corrupt)?))
     }
 
-    async fn key_event_chain(&self, key: &ChainKey) -> Result<Option<u64>, StoreError> {
+    async fn key_event_chain(
+        &self,
+        key: &ChainKey,
+        unkeyed_check: &[u8],
+        keyed_check: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.begin_append().await?;
-        let flag: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(CHAIN_META)
+        let check: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'key_check'")
             .fetch_optional(&mut *tx)
             .await
             .or_unavailable()?;
-        if flag.is_some() {
+        if check.as_deref() != Some(unkeyed_check) {
             return Ok(None);
         }
         let rewritten = rechain(&mut tx, ChainLink::Legacy, key).await?;
+        sqlx::query("UPDATE meta SET value = $1 WHERE key = 'key_check'")
+            .bind(keyed_check.to_vec())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(rewritten))
     }

@@ -43,6 +43,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The database's clock now, in Unix seconds, as an SQL expression: one
+    /// clock for every process (the machines' may disagree).
+    pub(crate) fn now_seconds(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        }
+    }
+
     /// The dialect a database URL names, if Latchkey speaks it.
     pub fn of_url(url: &str) -> Option<Self> {
         if url.starts_with("sqlite:") {

@@ -1,22 +1,28 @@
 //! The store's own metadata (the server key's check value), its health,
 //! and the processes serving it.
 
+use crate::rows::{corrupt, instant, seconds, OrUnavailable};
+use crate::{Dialect, SqlStore};
 use async_trait::async_trait;
 use latchkey_core::store::{MetaStore, ServingProcess, StoreError};
 use sqlx::Row;
-use time::OffsetDateTime;
 
-use crate::rows::{corrupt, instant, seconds, OrUnavailable};
-use crate::SqlStore;
+/// How long a process not seen is remembered at all.
+const FORGOTTEN_AFTER_SECS: i64 = 24 * 3600;
 
-/// The processes seen serving at or after `since`, read inside `tx`.
-pub(crate) async fn serving_since(
+/// The processes seen serving within the last `within` seconds by the
+/// database's clock, read inside `tx`.
+pub(crate) async fn serving_within(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    since: OffsetDateTime,
+    dialect: Dialect,
+    within: i64,
 ) -> Result<Vec<ServingProcess>, StoreError> {
-    let sql = "SELECT id, host, pid, listen, started_at, seen_at FROM serving_processes \
-               WHERE seen_at >= $1 ORDER BY started_at, id";
-    let rows = sqlx::query(sql).bind(seconds(since)).fetch_all(&mut **tx).await.or_unavailable()?;
+    let sql = format!(
+        "SELECT id, host, pid, listen, started_at, seen_at FROM serving_processes \
+         WHERE seen_at >= {} - $1 ORDER BY started_at, id",
+        dialect.now_seconds()
+    );
+    let rows = sqlx::query(&sql).bind(within).fetch_all(&mut **tx).await.or_unavailable()?;
     rows.iter()
         .map(|row| {
             let pid: i64 = row.try_get("pid").map_err(corrupt)?;
@@ -64,15 +70,22 @@ impl MetaStore for SqlStore {
     async fn heartbeat_process(&self, process: &ServingProcess) -> Result<(), StoreError> {
         // Under the append lock, which a key rotation holds throughout.
         let mut tx = self.begin_append().await?;
-        let sql = "INSERT INTO serving_processes (id, host, pid, listen, started_at, seen_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
-        sqlx::query(sql)
+        let now = self.dialect.now_seconds();
+        let sql = format!(
+            "INSERT INTO serving_processes (id, host, pid, listen, started_at, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, {now}) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at"
+        );
+        sqlx::query(&sql)
             .bind(&process.id)
             .bind(&process.host)
             .bind(i64::from(process.pid))
             .bind(&process.listen)
             .bind(seconds(process.started_at))
-            .bind(seconds(process.seen_at))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        sqlx::query(&format!("DELETE FROM serving_processes WHERE seen_at < {now} - $1"))
+            .bind(FORGOTTEN_AFTER_SECS)
             .execute(&mut *tx)
             .await
             .or_unavailable()?;

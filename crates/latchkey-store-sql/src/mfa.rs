@@ -413,10 +413,10 @@ impl MfaStore for SqlStore {
         reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
         (old_chain, new_chain): (&ChainKey, &ChainKey),
-        serving_since: OffsetDateTime,
+        serving_within: i64,
     ) -> Result<Resealed, StoreError> {
         let mut tx = self.begin_append().await?;
-        let serving = crate::meta::serving_since(&mut tx, serving_since).await?;
+        let serving = crate::meta::serving_within(&mut tx, self.dialect, serving_within).await?;
         if !serving.is_empty() {
             return Ok(Resealed::StillServing(serving));
         }

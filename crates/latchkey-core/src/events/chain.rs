@@ -136,8 +136,11 @@ pub enum HeadError {
     /// No `latchkey-head:v1:COUNT:HASH:SIGNATURE` in the text.
     #[error("no head line (latchkey-head:v1:COUNT:HASH:SIGNATURE) found")]
     Missing,
-    /// The signature is not this key's: made up, or of another store's key.
-    #[error("the head's signature is not this server key's: it was made up, or belongs to another store")]
+    /// The signature is not this key's: made up, of another store's key,
+    /// or from before a key rotation.
+    #[error(
+        "the head's signature is not this server key's: it was made up, belongs to another store, or was signed before a key rotation"
+    )]
     Forged,
 }
 
