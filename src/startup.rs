@@ -93,10 +93,10 @@ impl Application {
         let heartbeat = self.registration.keep_alive(self.key, key_changed.clone());
         let rotated = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = {
-            let rotated = rotated.clone();
+            let (rotated, signalled) = (rotated.clone(), shutdown_signal());
             async move {
                 tokio::select! {
-                    () = shutdown_signal() => {},
+                    () = signalled => {},
                     () = key_changed.notified() => rotated.store(true, std::sync::atomic::Ordering::SeqCst),
                 }
             }
@@ -262,26 +262,40 @@ pub fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed now, not at
+/// the first poll: a signal that comes before the server's loop first looks
+/// at this future must not kill the process instead of stopping it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(signal) => drop(signal.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(signal) => drop(signal.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {},
+                () = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -79,3 +79,30 @@ async fn a_flood_of_sign_ups_leaves_the_owner_of_another_address_signing_in() {
     assert!(statuses.iter().all(|s| [StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS].contains(s)), "{statuses:?}");
     assert_eq!(app.sign_in("alice").await.len(), 43, "the owner's sign-in still works");
 }
+
+#[tokio::test]
+async fn a_blocked_address_is_answered_slowly_and_a_new_block_ends_on_time() {
+    // Row DOS-03: a refusal by a per-address counter takes a second, so a
+    // closed-loop flood gets one answer a second per connection; the block
+    // a process remembers ends when the store's does.
+    let app = spawn_app().await;
+    let guess = |i: usize| {
+        let url = app.url("/api/v1/sessions");
+        async move {
+            let body = json!({"login": format!("name{i}"), "password": "a guess that is wrong"});
+            http().post(url).json(&body).send().await.unwrap().status()
+        }
+    };
+    for i in 0..20 {
+        assert_eq!(guess(i).await, StatusCode::UNAUTHORIZED);
+    }
+    for i in 20..22 {
+        let started = std::time::Instant::now();
+        assert_eq!(guess(i).await, StatusCode::TOO_MANY_REQUESTS);
+        assert!(started.elapsed() >= latchkey_core::throttle::REFUSAL_DELAY, "answered after the delay");
+    }
+    app.sign_up("alice").await;
+    app.clock.advance(time::Duration::seconds(31));
+    let right = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await;
+    assert_eq!(right.status(), StatusCode::CREATED, "the remembered block ended with the store's");
+}

@@ -127,6 +127,11 @@ impl Accounts {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User, CoreError> {
+        let signup_key = client.ip.as_deref().map(throttle::signup_key_for_address);
+        if let Some(key) = &signup_key {
+            // A blocked address is refused before the password's checks run.
+            self.throttle.check_remembered(key, &throttle::SIGNUPS_PER_ADDRESS).await?;
+        }
         let mut fields = FieldErrors::new();
         let username = Username::parse(username).map_err(|e| fields.insert("username", e)).ok();
         let email = Email::parse(email).map_err(|e| fields.insert("email", e)).ok();
@@ -135,8 +140,11 @@ impl Accounts {
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(CoreError::Validation(fields));
         };
-        if let Some(ip) = &client.ip {
-            self.throttle.reserve(&throttle::signup_key_for_address(ip), &throttle::SIGNUPS_PER_ADDRESS).await?;
+        if let Some(key) = &signup_key {
+            if let Err(refused) = self.throttle.check(key, &throttle::SIGNUPS_PER_ADDRESS).await {
+                return Err(throttle::answered_slowly(refused).await);
+            }
+            self.throttle.reserve(key, &throttle::SIGNUPS_PER_ADDRESS).await?;
         }
         if self.users.find_user_by_username(&username).await?.is_some() {
             return Err(CoreError::Conflict("username"));
@@ -242,6 +250,12 @@ impl Accounts {
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
         }
+        if let (None, Some(ip)) = (known_client, &client.ip) {
+            // A blocked address waits for no hashing slot to be refused.
+            self.throttle
+                .check_remembered(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
+                .await?;
+        }
         let admission = self.hasher.admit(hashing_client(client)).await?;
         let login_key = throttle::password_key_for_login(login);
         let (record, known_key) = match known_client {
@@ -255,9 +269,11 @@ impl Accounts {
             }
             None => (None, None),
         };
-        if known_key.is_none() {
-            if let Some(ip) = &client.ip {
-                self.throttle.check(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS).await?;
+        if let (None, Some(ip)) = (&known_key, &client.ip) {
+            let key = throttle::password_key_for_address(ip);
+            if let Err(refused) = self.throttle.check(&key, &throttle::PASSWORDS_PER_ADDRESS).await {
+                drop(admission);
+                return Err(throttle::answered_slowly(refused).await);
             }
         }
         let failures = match &known_key {

@@ -9,9 +9,10 @@
 //! first and count failures afterwards: one busy address has many right
 //! sign-ins in flight, which must not add up to a block.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
 use crate::error::CoreError;
@@ -124,17 +125,57 @@ pub const ENROLMENTS_PER_ACCOUNT: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// The most blocks a process remembers (a flood from more addresses than
+/// this is still refused, by the store).
+const REMEMBERED_BLOCKS: usize = 10_000;
+
+/// How long a refusal by a per-address counter takes to be answered. A
+/// client that goes on sending from a blocked address (a flood, closed
+/// loop) is slowed to one answer a second per connection, so the answers
+/// cannot take the cores that right sign-ins hash on (row DOS-03); a
+/// person told to wait 30 s or more loses nothing.
+pub const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reserves and clears attempts.
 #[derive(Clone)]
 pub struct Throttle {
     store: Arc<dyn ThrottleStore>,
     clock: SharedClock,
+    /// Blocks of checked keys (the per-address ones) this process has seen,
+    /// until they end, so a flood from a blocked address is refused without
+    /// a store round trip (docs/SECURITY.md, row DOS-03). Safe to keep: no
+    /// one clears a per-address count, so a block the store reported holds
+    /// to its end in every process.
+    blocks: Arc<Mutex<HashMap<String, OffsetDateTime>>>,
 }
 
 impl Throttle {
     /// Builds the service.
     pub fn new(store: Arc<dyn ThrottleStore>, clock: SharedClock) -> Self {
-        Throttle { store, clock }
+        Throttle { store, clock, blocks: Arc::default() }
+    }
+
+    /// Refuses while this process remembers a block of `key` (from
+    /// [`Throttle::check`]), asking no one: the cheap first look at a
+    /// request, before any work is queued for it. A refusal is answered
+    /// after [`REFUSAL_DELAY`]: nothing may be held meanwhile.
+    pub async fn check_remembered(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let until = self.blocks.lock().ok().and_then(|blocks| blocks.get(key).copied()).filter(|until| *until > now);
+        match until {
+            Some(until) => Err(answered_slowly(rate_limited((until - now).min(policy.max_delay))).await),
+            None => Ok(()),
+        }
+    }
+
+    fn remember(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime) {
+        let Ok(mut blocks) = self.blocks.lock() else { return };
+        if blocks.len() >= REMEMBERED_BLOCKS {
+            blocks.retain(|_, until| *until > now);
+        }
+        if blocks.len() < REMEMBERED_BLOCKS {
+            blocks.insert(key.to_string(), until);
+        }
     }
 
     /// Counts an attempt on `key` before it is evaluated and returns the count
@@ -162,11 +203,26 @@ impl Throttle {
     /// ([`Throttle::count_failure`]), so parallel wrong guesses from one
     /// address can pass its free attempts by at most the guesses in flight,
     /// while every account's own limit stays exact (reserved first).
+    ///
+    /// A block found is remembered until it ends ([`Throttle::check_remembered`]):
+    /// only keys that no one clears may be checked.
+    ///
+    /// Refuses at once: the caller lets go of what it holds (a hashing
+    /// slot) and then answers through [`answered_slowly`].
     pub async fn check(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
         let now = self.clock.now();
-        match self.store.blocked_until(key, now).await? {
+        let remembered =
+            self.blocks.lock().ok().and_then(|blocks| blocks.get(key).copied()).filter(|until| *until > now);
+        let until = match remembered {
+            Some(until) => Some(until),
+            None => self.store.blocked_until(key, now).await?,
+        };
+        match until {
             None => Ok(()),
-            Some(until) => Err(rate_limited((until - now).min(policy.max_delay))),
+            Some(until) => {
+                self.remember(key, until, now);
+                Err(rate_limited((until - now).min(policy.max_delay)))
+            }
         }
     }
 
@@ -176,6 +232,15 @@ impl Throttle {
     pub async fn count_failure(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
         Ok(self.store.count_failure(key, self.clock.now(), policy).await?)
     }
+}
+
+/// `refusal`, after [`REFUSAL_DELAY`] when it is one of a per-address
+/// counter's (a rate limit); any other error at once.
+pub async fn answered_slowly(refusal: CoreError) -> CoreError {
+    if matches!(refusal, CoreError::RateLimited { .. }) {
+        tokio::time::sleep(REFUSAL_DELAY).await;
+    }
+    refusal
 }
 
 /// A refusal that says to come back after `wait` (at least a second).
