@@ -207,8 +207,13 @@ impl Config {
                 bail!("{name} must be between 1 and {MAX_SESSION_SECS} (one year)");
             }
         }
-        if !(1..=600).contains(&self.header_read_timeout_secs) || !(1..=600).contains(&self.request_timeout_secs) {
-            bail!("header_read_timeout_secs and request_timeout_secs must be between 1 and 600");
+        if !(1..=600).contains(&self.header_read_timeout_secs) {
+            bail!("header_read_timeout_secs must be between 1 and 600");
+        }
+        // A throttled client is answered after a second (REFUSAL_DELAY): a
+        // shorter deadline would turn its 429 into a 503.
+        if !(2..=600).contains(&self.request_timeout_secs) {
+            bail!("request_timeout_secs must be between 2 and 600");
         }
         if !(1..=MAX_SESSION_SECS).contains(&self.audit_head_interval_secs) {
             bail!("audit_head_interval_secs must be between 1 and {MAX_SESSION_SECS} (one year)");

@@ -51,7 +51,8 @@ pub async fn load(store: &dyn Store, config: &Config) -> anyhow::Result<(SecretB
 pub async fn load_for_writing(store: &dyn Store, config: &Config) -> anyhow::Result<SecretBox> {
     let (key, format) = load(store, config).await?;
     if format == LogFormat::Unkeyed {
-        if let Some(events) = key_the_log(store, &key).await.context("keying the security log")? {
+        let keyed = key_the_log(store, &key).await.context("keying the security log")?;
+        if let Some(events) = keyed.filter(|events| *events > 0) {
             tracing::warn!(
                 "the security log was in the unkeyed format of earlier versions; its chain is now keyed under the server key ({events} events)"
             );

@@ -250,13 +250,6 @@ impl Accounts {
         if password.is_over_long() {
             return Err(CoreError::InvalidCredentials);
         }
-        if let (None, Some(ip)) = (known_client, &client.ip) {
-            // A blocked address waits for no hashing slot to be refused.
-            self.throttle
-                .check_remembered(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
-                .await?;
-        }
-        let admission = self.hasher.admit(hashing_client(client)).await?;
         let login_key = throttle::password_key_for_login(login);
         let (record, known_key) = match known_client {
             // The account is looked up first only for a client that says it is known.
@@ -269,6 +262,12 @@ impl Accounts {
             }
             None => (None, None),
         };
+        if let (None, Some(ip)) = (&known_key, &client.ip) {
+            // A blocked address waits for no hashing slot to be refused.
+            let key = throttle::password_key_for_address(ip);
+            self.throttle.check_remembered(&key, &throttle::PASSWORDS_PER_ADDRESS).await?;
+        }
+        let admission = self.hasher.admit(hashing_client(client)).await?;
         if let (None, Some(ip)) = (&known_key, &client.ip) {
             let key = throttle::password_key_for_address(ip);
             if let Err(refused) = self.throttle.check(&key, &throttle::PASSWORDS_PER_ADDRESS).await {

@@ -170,6 +170,11 @@ impl Throttle {
 
     fn remember(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime) {
         let Ok(mut blocks) = self.blocks.lock() else { return };
+        if let Some(known) = blocks.get_mut(key) {
+            *known = until;
+            return;
+        }
+        // Ended blocks are swept only when a new one would not fit.
         if blocks.len() >= REMEMBERED_BLOCKS {
             blocks.retain(|_, until| *until > now);
         }

@@ -48,7 +48,8 @@ impl Dialect {
     pub(crate) fn now_seconds(self) -> &'static str {
         match self {
             Dialect::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
-            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+            // The statement's time, not the transaction's (which may have waited for a lock).
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS BIGINT)",
         }
     }
 
