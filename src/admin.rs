@@ -180,10 +180,10 @@ pub async fn audit_verify(config: &Config, head: Option<&str>) -> anyhow::Result
     let store = startup::open_store(config, Opening::MustExist).await?;
     let key = keyed_log(store.as_ref(), config).await?;
     let head = match head {
-        Some(given) => Some(read_head(given, key.chain_key())?),
+        Some(given) => Some(read_head(given, &ChainKey::of(&key))?),
         None => None,
     };
-    match verify_chain(store.as_ref(), key.chain_key(), head.as_ref()).await? {
+    match verify_chain(store.as_ref(), &ChainKey::of(&key), head.as_ref()).await? {
         ChainCheck::Intact { events } => {
             match head {
                 Some(head) => say!(
@@ -222,7 +222,7 @@ pub async fn audit_head(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
     let key = keyed_log(store.as_ref(), config).await?;
     let head = latchkey_core::events::current_head(store.as_ref()).await?;
-    say!("{}", head.line(key.chain_key()));
+    say!("{}", head.line(&ChainKey::of(&key)));
     Ok(())
 }
 
@@ -280,17 +280,17 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
 pub async fn key_rotate(config: &Config) -> anyhow::Result<()> {
     let store = startup::open_store(config, Opening::MustExist).await?;
     let old = crate::server_key::load_for_writing(store.as_ref(), config).await?;
-    if let ChainCheck::BrokenAt { id } = verify_chain(store.as_ref(), old.chain_key(), None).await? {
+    if let ChainCheck::BrokenAt { id } = verify_chain(store.as_ref(), &ChainKey::of(&old), None).await? {
         say!("warning: the security log is broken at event {id}; it stays broken there under the new key");
     }
     let before = latchkey_core::events::current_head(store.as_ref()).await?;
     let rotated = crate::server_key::rotate(store.as_ref(), &old, config).await?;
     say!("re-encrypted {} TOTP secrets under a new key", rotated.resealed);
     let after = latchkey_core::events::current_head(store.as_ref()).await?;
-    say!("the security log's head before, under the old key: {}", before.line(old.chain_key()));
+    say!("the security log's head before, under the old key: {}", before.line(&ChainKey::of(&old)));
     say!(
         "re-linked under the new key (older heads no longer verify); keep this one: {}",
-        after.line(rotated.key.chain_key())
+        after.line(&ChainKey::of(&rotated.key))
     );
     match rotated.to_install {
         Some(key) => {

@@ -77,7 +77,7 @@ fn server_key(byte: u8) -> SecretBox {
 
 /// The chain key the conformance checks append under.
 fn chain() -> ChainKey {
-    server_key(7).chain_key().clone()
+    ChainKey::of(&server_key(7))
 }
 
 fn at(offset: i64) -> OffsetDateTime {
@@ -563,7 +563,7 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
     let alice = user(&store, "alice").await;
     for kind in [EventKind::SignedIn, EventKind::MfaEnabled, EventKind::SignedOut] {
         let event = EventRecord { user_id: alice.id, kind, at: at(1), client: ClientInfo::default() };
-        store.insert_event(&event, old.chain_key()).await.unwrap();
+        store.insert_event(&event, &ChainKey::of(&old)).await.unwrap();
     }
     let serving = |id: &str| ServingProcess {
         id: id.into(),
@@ -584,7 +584,10 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
     assert_eq!(ids, ["a", "b"], "one entry per process however often it heartbeats");
     assert!(found[0].seen_at.year() >= 2025, "stamped with the database's clock, not the process's: {found:?}");
     bind_key(store.as_ref(), &old).await.expect("nothing changed: the old key still fits");
-    assert_eq!(verify_chain(store.as_ref(), old.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });
+    assert_eq!(
+        verify_chain(store.as_ref(), &ChainKey::of(&old), None).await.unwrap(),
+        ChainCheck::Intact { events: 3 }
+    );
 
     store.forget_process("a").await.unwrap();
     let refused = rotate_key(store.as_ref(), &old, &new, 30).await.unwrap();
@@ -593,9 +596,12 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
     assert_eq!(rotate_key(store.as_ref(), &old, &new, -60).await.unwrap(), Resealed::Done(0));
     bind_key(store.as_ref(), &new).await.expect("the new key fits");
     assert!(matches!(bind_key(store.as_ref(), &old).await, Err(KeyCheckError::Mismatch)));
-    assert_eq!(verify_chain(store.as_ref(), new.chain_key(), None).await.unwrap(), ChainCheck::Intact { events: 3 });
     assert_eq!(
-        verify_chain(store.as_ref(), old.chain_key(), None).await.unwrap(),
+        verify_chain(store.as_ref(), &ChainKey::of(&new), None).await.unwrap(),
+        ChainCheck::Intact { events: 3 }
+    );
+    assert_eq!(
+        verify_chain(store.as_ref(), &ChainKey::of(&old), None).await.unwrap(),
         ChainCheck::BrokenAt { id: 1 },
         "the chain is re-linked under the new key"
     );

@@ -79,10 +79,10 @@ impl Services {
         notifiers: Vec<Arc<dyn events::Notifier>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
-        let events = Events::new(&store, clock.clone(), notifiers, key.chain_key().clone());
+        let events = Events::new(&store, clock.clone(), notifiers, events::ChainKey::of(&key));
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
-        let known_clients = key.known_client_key().clone();
+        let known_clients = accounts::KnownClientKey::of(&key);
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),

@@ -13,9 +13,6 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::accounts::KnownClientKey;
-use crate::events::ChainKey;
-
 const NONCE_LEN: usize = 24;
 
 /// Why a server key could not be used.
@@ -31,14 +28,13 @@ pub enum KeyError {
 #[error("sealed value does not open under this key")]
 pub struct OpenError;
 
-/// The server key and the cipher built from it, with the keys derived from
-/// it for the security log's chain and for known clients' tokens. `Debug`
-/// never shows any of them.
+/// The server key: the cipher built from it, and the HMAC that derives a
+/// key of its own for each other use (the log's chain, known clients'
+/// tokens). `Debug` never shows either.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
-    chain: ChainKey,
-    known_clients: KnownClientKey,
+    derivation: Hmac<Sha256>,
 }
 
 /// HMAC-SHA256 keyed with 32 bytes (zero-padded to the block, as HMAC does).
@@ -46,15 +42,6 @@ pub(crate) fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
     let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
     block[..key.len()].copy_from_slice(key);
     <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block)
-}
-
-/// A key for one use of the server key, named by `label`: HMAC-SHA256 of
-/// the label under the server key, so no use's key tells anything of
-/// another's or of the server key.
-fn derive(server_key: &Key, label: &[u8]) -> [u8; 32] {
-    let mut mac = hmac_sha256(&(*server_key).into());
-    mac.update(label);
-    mac.finalize().into_bytes().into()
 }
 
 impl SecretBox {
@@ -75,22 +62,16 @@ impl SecretBox {
     }
 
     fn from_key(key: &Key) -> Self {
-        SecretBox {
-            cipher: XChaCha20Poly1305::new(key),
-            chain: ChainKey::new(&derive(key, ChainKey::LABEL)),
-            known_clients: KnownClientKey::new(&derive(key, KnownClientKey::LABEL)),
-        }
+        SecretBox { cipher: XChaCha20Poly1305::new(key), derivation: hmac_sha256(&(*key).into()) }
     }
 
-    /// The key that signs known clients' tokens (derived from this one).
-    pub fn known_client_key(&self) -> &KnownClientKey {
-        &self.known_clients
-    }
-
-    /// The key that links the security log's events (an HMAC key derived
-    /// from this one, so only a holder of the server key extends the chain).
-    pub fn chain_key(&self) -> &ChainKey {
-        &self.chain
+    /// A key for one use of the server key, named by `label`: HMAC-SHA256 of
+    /// the label under the server key, so no use's key tells anything of
+    /// another's or of the server key.
+    pub(crate) fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut mac = self.derivation.clone();
+        mac.update(label);
+        mac.finalize().into_bytes().into()
     }
 
     /// Encrypts `plaintext`, binding it to `associated` (e.g. the owner's id) so

@@ -10,6 +10,7 @@
 //! database cannot make a keyed store pass for an older one whose log would
 //! then be re-keyed, rewrite and all (docs/SECURITY.md, row LOG-05).
 
+use crate::events::ChainKey;
 use crate::secret_box::SecretBox;
 use crate::store::{Resealed, Store, StoreError};
 
@@ -56,7 +57,8 @@ pub async fn rotate_key(
         let plain = old.open(sealed, user.0.as_bytes()).ok()?;
         Some(new.seal(&plain, user.0.as_bytes()))
     };
-    let chains = (old.chain_key(), new.chain_key());
+    let (old_chain, new_chain) = (ChainKey::of(old), ChainKey::of(new));
+    let chains = (&old_chain, &new_chain);
     Ok(store.reseal_secrets(&reseal, &new.seal(PLAINTEXT, KEYED_LOG), chains, serving_within).await?)
 }
 
@@ -92,7 +94,7 @@ pub async fn key_the_log(store: &dyn Store, key: &SecretBox) -> Result<Option<u6
     if key.open(&stored, UNKEYED_LOG).ok().as_deref() != Some(PLAINTEXT) {
         return Ok(None);
     }
-    Ok(store.key_event_chain(key.chain_key(), &stored, &key.seal(PLAINTEXT, KEYED_LOG)).await?)
+    Ok(store.key_event_chain(&ChainKey::of(key), &stored, &key.seal(PLAINTEXT, KEYED_LOG)).await?)
 }
 
 /// Whether `key` is still the store's: a serving process asks at each

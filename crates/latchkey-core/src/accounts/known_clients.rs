@@ -62,6 +62,11 @@ impl KnownClientKey {
         KnownClientKey { mac: crate::secret_box::hmac_sha256(derived) }
     }
 
+    /// The known-client key of a server key (derived from it).
+    pub fn of(key: &crate::SecretBox) -> Self {
+        KnownClientKey::new(&key.derive(Self::LABEL))
+    }
+
     /// The MAC over what a token vouches for, fields length-prefixed.
     fn mac_of(&self, user: UserId, password_hash: &str, issued: i64, nonce: &str) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();

@@ -69,6 +69,12 @@ impl ChainKey {
         ChainKey { mac: crate::secret_box::hmac_sha256(derived) }
     }
 
+    /// The chain key of a server key (derived from it, so only a holder of
+    /// the server key extends the chain).
+    pub fn of(key: &crate::SecretBox) -> Self {
+        ChainKey::new(&key.derive(Self::LABEL))
+    }
+
     fn mac_of(&self, fields: &[&[u8]]) -> String {
         let mut mac = self.mac.clone();
         feed(fields, |bytes| mac.update(bytes));
