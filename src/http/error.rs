@@ -96,6 +96,9 @@ pub enum ApiError {
     AccountLocked,
     /// 401: no valid token.
     Unauthenticated,
+    /// 401 `unauthenticated` in the code step: the `mfa_token` is unknown,
+    /// expired or used up, so the password step must be done again.
+    SignInOver,
     /// 403: the session's proof of the account is too old for this change.
     ReauthenticationRequired,
     /// 404, saying what is missing.
@@ -132,6 +135,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthenticated,
                 "A valid bearer token is required: it is missing, unknown, expired or revoked.".into(),
+            ),
+            ApiError::SignInOver => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                "The mfa_token is unknown, expired or used up: sign in with the password again.".into(),
             ),
             ApiError::InvalidCode => (
                 StatusCode::UNAUTHORIZED,
@@ -276,10 +284,11 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { error: ErrorDetail { code, message, fields } };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 section 11.6.1: every 401 names a scheme to authenticate with.
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"latchkey\""));
+        }
         match self {
-            ApiError::Unauthenticated => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

@@ -1,5 +1,6 @@
 //! Security headers on every answer: no sniffing, no framing, no caching of
-//! anything but the static assets, and a strict Content-Security-Policy.
+//! anything but the static assets, a strict Content-Security-Policy, no
+//! powerful browser features, and no loading by other sites.
 
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderValue};
@@ -14,6 +15,12 @@ use super::AppState;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Powerful browser features, none of which the pages use, refused to them
+/// and to anything they could embed.
+const PERMISSIONS: &str = "accelerometer=(), bluetooth=(), camera=(), display-capture=(), geolocation=(), \
+                           gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), payment=(), \
+                           publickey-credentials-create=(), publickey-credentials-get=(), serial=(), usb=()";
+
 /// Middleware: adds the headers after the handler ran.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let is_static = request.uri().path().starts_with("/static/") || request.uri().path() == "/favicon.ico";
@@ -24,6 +31,8 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    headers.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS));
     if !is_static {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

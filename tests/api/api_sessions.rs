@@ -69,7 +69,7 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
     let app = spawn_app().await;
     let no_token = crate::helpers::http().get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+    assert_eq!(no_token.headers()["www-authenticate"], "Bearer realm=\"latchkey\"");
     for token in ["garbage", "", "a".repeat(43).as_str()] {
         let response = app.get_api("/me", token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -157,4 +157,23 @@ async fn a_busy_session_still_ends_at_its_absolute_lifetime() {
     assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::UNAUTHORIZED, "12 hours are up");
     let listed = app.get_api("/sessions", &token).await;
     assert_eq!(listed.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn every_401_names_its_scheme_and_a_dead_mfa_token_says_what_went_wrong() {
+    // RFC 9110 section 11.6.1: a 401 carries WWW-Authenticate.
+    let app = spawn_app().await;
+    app.user_with_mfa("alice").await;
+    let wrong = json!({"login": "alice", "password": "not the password"});
+    let wrong_password = app.post_json("/sessions", &wrong, None).await;
+    let no_token = crate::helpers::http().get(app.url("/api/v1/me")).send().await.unwrap();
+    let dead_token = app.second_step("no-such-mfa-token", "123456").await;
+    for response in [&wrong_password, &no_token, &dead_token] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"latchkey\"", "{}", response.url());
+    }
+    let body: Value = dead_token.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("mfa_token") && message.contains("sign in with the password again"), "{message}");
 }

@@ -463,6 +463,7 @@ async fn a_whole_flow_logged_at_debug_level_leaks_no_secret() {
     secrets.extend(recovery.iter().flat_map(|c| [c.clone(), c.replace('-', "")]));
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("security event") && log.contains("DEBUG"), "the log was really captured at debug level");
+    assert!(!log.contains('\u{1b}'), "no colour codes when the log is a file");
     for secret in &secrets {
         assert!(!log.contains(secret.as_str()), "the log holds a secret: {secret}");
     }
@@ -479,13 +480,25 @@ async fn json_logs_are_one_object_per_line() {
     .await;
     let body = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
     crate::helpers::http().post(format!("{}/api/v1/users", server.base)).json(&body).send().await.unwrap();
+    let login = json!({"login": "alice", "password": PASSWORD});
+    crate::helpers::http().post(format!("{}/api/v1/sessions", server.base)).json(&login).send().await.unwrap();
+    let unknown = json!({"login": "nobody", "password": PASSWORD});
+    crate::helpers::http().post(format!("{}/api/v1/sessions", server.base)).json(&unknown).send().await.unwrap();
     drop(server);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.lines().count() >= 2, "{log}");
+    let mut addresses = 0;
     for line in log.lines() {
         let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{line}");
+        if let Some(ip) = parsed.get("ip") {
+            assert_eq!(ip, "127.0.0.1", "an address is logged as a plain value: {line}");
+            addresses += 1;
+        }
     }
+    assert!(addresses >= 2, "the sign-in's event and the unknown login name their address: {log}");
+    assert!(!log.contains("Some("), "no field in Rust's debug form: {log}");
+    assert!(!log.contains('\u{1b}'), "no colour codes in a file: {log}");
     assert!(log.contains("\"request_id\""), "request lines carry the request id: {log}");
 }
 

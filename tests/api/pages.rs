@@ -245,6 +245,10 @@ async fn every_answer_carries_the_security_headers() {
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"));
         assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+        assert_eq!(headers["cross-origin-resource-policy"], "same-origin", "{path}");
+        let permissions = headers["permissions-policy"].to_str().unwrap();
+        assert!(permissions.contains("camera=()") && permissions.contains("publickey-credentials-get=()"), "{path}");
+        assert!(!permissions.contains("*") && !permissions.contains("self"), "nothing granted: {permissions}");
     }
     let css = browser.client.get(app.url("/static/app.css")).send().await.unwrap();
     assert_ne!(css.headers()["cache-control"], "no-store", "static assets may be cached");

@@ -210,7 +210,7 @@ impl Accounts {
                 return Err(CoreError::InvalidCredentials);
             }
             None => {
-                tracing::info!(ip = ?client.ip, "sign-in for an unknown login");
+                tracing::info!(ip = client.ip.as_deref(), "sign-in for an unknown login");
                 return Err(CoreError::InvalidCredentials);
             }
         };

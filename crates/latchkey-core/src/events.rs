@@ -282,7 +282,7 @@ impl Events {
         notices: Vec<Notice>,
     ) -> Result<(), CoreError> {
         let event = EventRecord { user_id: user, kind, at: self.clock.now(), client: client.clone() };
-        tracing::info!(user_id = %user, event = kind.as_str(), ip = ?client.ip, "security event");
+        tracing::info!(user_id = %user, event = kind.as_str(), ip = client.ip.as_deref(), "security event");
         self.log.insert_event(&event, &self.chain).await?;
         if !self.notifiers.is_empty() && !notices.is_empty() {
             if let Some(owner) = self.users.find_user(user).await? {

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latchkey_core::{PasswordAccepted, SessionId, SignIn, SignInFrom, SignedIn};
+use latchkey_core::{CoreError, PasswordAccepted, SessionId, SignIn, SignInFrom, SignedIn};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -136,8 +136,13 @@ pub async fn post_sessions_mfa(
     ApiJson(body): ApiJson<SecondStepBody>,
 ) -> Result<(StatusCode, Json<NewSession>), ApiError> {
     let mfa = &app.services.mfa;
-    let signed_in =
-        mfa.complete_sign_in(&body.mfa_token, &body.code, body.trust_device, &SignInFrom::client(&client)).await?;
+    let signed_in = mfa
+        .complete_sign_in(&body.mfa_token, &body.code, body.trust_device, &SignInFrom::client(&client))
+        .await
+        .map_err(|e| match e {
+            CoreError::Unauthenticated => ApiError::SignInOver,
+            other => ApiError::from(other),
+        })?;
     Ok((StatusCode::CREATED, Json(signed_in.into())))
 }
 
