@@ -1,6 +1,8 @@
 //! `/metrics` in Prometheus text: request latency by route and status,
-//! security events by kind (sign-ins, failures, lockouts, MFA changes…), and
-//! the store's connections. Counts are per process, as Prometheus expects.
+//! security events by kind (sign-ins, failures, lockouts, MFA changes…), the
+//! store's connections, and the process's own (memory, CPU, file
+//! descriptors, start time, version). Counts are per process, as Prometheus
+//! expects.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,10 +26,18 @@ struct Histogram {
     sum: f64,
 }
 
-/// Request latencies, keyed by (route, status).
-#[derive(Default)]
+/// Request latencies, keyed by (route, status), and when this process began.
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), Histogram>>,
+    started: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64());
+        Metrics { requests: Mutex::default(), started }
+    }
 }
 
 impl Metrics {
@@ -83,5 +93,6 @@ pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
         let _ =
             writeln!(out, "latchkey_store_connections{{state=\"in_use\"}} {}", (open as usize).saturating_sub(idle));
     }
+    super::process_metrics::write(&mut out, state.metrics.started);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod metrics;
+mod process_metrics;
 pub mod web;
 
 use std::net::IpAddr;

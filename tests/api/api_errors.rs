@@ -144,6 +144,19 @@ async fn metrics_count_requests_by_route_and_security_events_by_kind() {
     assert!(text.contains("# TYPE latchkey_http_request_duration_seconds histogram"));
     assert!(text.contains("latchkey_store_connections{state=\"idle\"}"));
     assert!(!text.contains("alice"), "no user names in metrics");
+    // The process metrics every exporter gives, and the version.
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|line| line.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("process_resident_memory_bytes") > 1_000_000.0, "{text}");
+    assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+    assert!(value("process_cpu_seconds_total") > 0.0, "the sign-ins' hashes took CPU");
+    assert!(value("process_open_fds") >= 3.0 && value("process_max_fds") >= value("process_open_fds"));
+    assert!(value("process_start_time_seconds") > 1.7e9, "a Unix time: {text}");
+    let build = format!("latchkey_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&build), "{text}");
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
 }
 
 #[tokio::test]
