@@ -357,3 +357,15 @@ async fn a_setup_replaced_from_another_browser_says_so_and_shows_a_new_qr_code()
     assert!(sent.html.contains("You started a setup from another browser or app since then"), "{}", sent.html);
     assert_ne!(secret_of(&sent), secret, "a new QR code to scan");
 }
+
+#[tokio::test]
+async fn the_code_step_names_the_configured_issuer_and_keeps_6_digit_on_one_line() {
+    // The entry in the person's app is named by the issuer, not "Latchkey".
+    let app = spawn_app_with(|c| c.issuer = "Acme <Corp>".into()).await;
+    app.user_with_mfa("alice").await;
+    let browser = app.browser();
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert!(step.html.contains("the current 6\u{2011}digit code for Acme &#60;Corp&#62;."), "{}", step.html);
+    assert!(!step.html.contains("Acme <Corp>"), "the name is escaped like any text");
+    assert!(!step.html.contains("6-digit"), "a non-breaking hyphen, so \"6-\" never ends a line");
+}

@@ -537,6 +537,12 @@ impl Mfa {
         Ok(signed_in)
     }
 
+    /// The issuer authenticator apps show the account under (the code step
+    /// names it, so people look for the right entry).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// How long a trusted browser skips the code, or `None` when an operator
     /// turned trusting off.
     pub fn trust_devices_for(&self) -> Option<Duration> {

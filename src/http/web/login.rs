@@ -31,12 +31,15 @@ struct CodeStepPage<'a> {
     error: Option<&'static str>,
     support: Option<&'a str>,
     trust_days: Option<i64>,
+    /// The name the authenticator app lists the account under.
+    issuer: &'a str,
 }
 
 impl<'a> CodeStepPage<'a> {
     fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>) -> Self {
         let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
-        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days }
+        let issuer = app.services.mfa.issuer();
+        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days, issuer }
     }
 }
 
