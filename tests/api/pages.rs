@@ -357,3 +357,19 @@ async fn under_https_the_trusted_browser_cookie_is_host_prefixed_and_secure_too(
     assert!(device.contains("Secure") && device.contains("HttpOnly") && device.contains("Path=/"), "{device}");
     assert!(!device.contains("Domain"), "{device}");
 }
+
+#[tokio::test]
+async fn a_page_typed_with_a_trailing_slash_is_sent_to_the_page_and_never_off_site() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let page = browser.get("/login/").await;
+    assert_eq!((page.status, page.location.as_deref()), (StatusCode::PERMANENT_REDIRECT, Some("/login")));
+    let page = browser.get("/account/security//?from=menu").await;
+    assert_eq!(page.location.as_deref(), Some("/account/security?from=menu"), "the query is kept");
+    for off_site in ["//evil.example/", "///evil.example//", "/\\evil.example/"] {
+        let page = browser.get(off_site).await;
+        assert_eq!((page.status, page.location), (StatusCode::NOT_FOUND, None), "{off_site}");
+    }
+    let api = browser.client.get(app.url("/api/v1/me/")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND, "the API does not redirect");
+}

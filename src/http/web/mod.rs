@@ -54,9 +54,33 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/app.js", get(assets::get_script))
         .route("/static/favicon.svg", get(assets::get_favicon))
         .route("/favicon.ico", get(assets::get_favicon))
-        .fallback(|| async { WebError::NotFound })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { WebError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state, csrf::refuse_cross_site))
+}
+
+/// No such page; but a page's path typed with a trailing slash (`/login/`)
+/// is sent on to the path without it (308, the query kept).
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if matches!(method, axum::http::Method::GET | axum::http::Method::HEAD) {
+        if let Some(path) = without_trailing_slash(uri.path()) {
+            let to = match uri.query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path.to_string(),
+            };
+            return axum::response::Redirect::permanent(&to).into_response();
+        }
+    }
+    WebError::NotFound.into_response()
+}
+
+/// `path` without its trailing slashes, when that is still a path of this
+/// origin: never `//host` or anything with a backslash, which a browser
+/// would read as another site.
+fn without_trailing_slash(path: &str) -> Option<&str> {
+    let trimmed = path.trim_end_matches('/');
+    let of_this_origin = trimmed.starts_with('/') && !trimmed.starts_with("//") && !trimmed.contains('\\');
+    (trimmed.len() < path.len() && of_this_origin).then_some(trimmed)
 }
 
 /// The "Hello, USERNAME" menu in the top bar of signed-in pages.
