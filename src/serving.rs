@@ -50,7 +50,8 @@ impl Registration {
 
     /// Refreshes the entry every [`HEARTBEAT`] until the returned task is
     /// aborted, each time checking that `key` is still the store's; when it
-    /// is not, says so and wakes `stop`: this process must not go on.
+    /// is not, says so, wakes `stop` and ends (the only way it ends by
+    /// itself): this process must not go on.
     pub fn keep_alive(&self, key: SecretBox, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
         let (store, process) = (self.store.clone(), self.process.clone());
         tokio::spawn(async move {

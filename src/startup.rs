@@ -91,23 +91,24 @@ impl Application {
         let anchor = log_head::spawn(events, webhook, every);
         let key_changed = Arc::new(tokio::sync::Notify::new());
         let heartbeat = self.registration.keep_alive(self.key, key_changed.clone());
-        let rotated = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = {
-            let (rotated, signalled) = (rotated.clone(), shutdown_signal());
+            let signalled = shutdown_signal();
             async move {
                 tokio::select! {
                     () = signalled => {},
-                    () = key_changed.notified() => rotated.store(true, std::sync::atomic::Ordering::SeqCst),
+                    () = key_changed.notified() => {},
                 }
             }
         };
         server::serve(self.listener, self.router, self.limits, stop).await;
         anchor.abort();
+        // The heartbeat ends by itself only when it found the key rotated.
+        let rotated = heartbeat.is_finished();
         heartbeat.abort();
         // A heartbeat under way must not put the entry back after it goes.
         let _ = heartbeat.await;
         self.registration.withdraw().await;
-        if rotated.load(std::sync::atomic::Ordering::SeqCst) {
+        if rotated {
             anyhow::bail!("the store's secret key was rotated while this process served it; start it again");
         }
         Ok(())

@@ -497,6 +497,11 @@ async fn json_logs_are_one_object_per_line() {
         }
     }
     assert!(addresses >= 2, "the sign-in's event and the unknown login name their address: {log}");
+    // CONTRACT section 6: serve logs the security log's head (at start, then periodically).
+    let head = log.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).find_map(|line| {
+        (line["message"] == "security log head").then(|| line["head"].as_str().unwrap_or_default().to_string())
+    });
+    assert!(head.is_some_and(|head| head.starts_with("latchkey-head:v1:0:")), "the empty log's head is logged: {log}");
     assert!(!log.contains("Some("), "no field in Rust's debug form: {log}");
     assert!(!log.contains('\u{1b}'), "no colour codes in a file: {log}");
     assert!(log.contains("\"request_id\""), "request lines carry the request id: {log}");

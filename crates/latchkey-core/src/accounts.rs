@@ -141,9 +141,7 @@ impl Accounts {
             return Err(CoreError::Validation(fields));
         };
         if let Some(key) = &signup_key {
-            if let Err(refused) = self.throttle.check(key, &throttle::SIGNUPS_PER_ADDRESS).await {
-                return Err(throttle::answered_slowly(refused).await);
-            }
+            self.throttle.check_slowly(key, &throttle::SIGNUPS_PER_ADDRESS).await?;
             self.throttle.reserve(key, &throttle::SIGNUPS_PER_ADDRESS).await?;
         }
         if self.users.find_user_by_username(&username).await?.is_some() {
@@ -262,15 +260,16 @@ impl Accounts {
             }
             None => (None, None),
         };
-        if let (None, Some(ip)) = (&known_key, &client.ip) {
+        // A known client is not held to its address's limit.
+        let address_key =
+            if known_key.is_some() { None } else { client.ip.as_deref().map(throttle::password_key_for_address) };
+        if let Some(key) = &address_key {
             // A blocked address waits for no hashing slot to be refused.
-            let key = throttle::password_key_for_address(ip);
-            self.throttle.check_remembered(&key, &throttle::PASSWORDS_PER_ADDRESS).await?;
+            self.throttle.check_remembered(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
         let admission = self.hasher.admit(hashing_client(client)).await?;
-        if let (None, Some(ip)) = (&known_key, &client.ip) {
-            let key = throttle::password_key_for_address(ip);
-            if let Err(refused) = self.throttle.check(&key, &throttle::PASSWORDS_PER_ADDRESS).await {
+        if let Some(key) = &address_key {
+            if let Err(refused) = self.throttle.check(key, &throttle::PASSWORDS_PER_ADDRESS).await {
                 drop(admission);
                 return Err(throttle::answered_slowly(refused).await);
             }
@@ -290,10 +289,8 @@ impl Accounts {
             if let Some(key) = &known_key {
                 self.throttle.clear(key).await?;
             }
-        } else if let (None, Some(ip)) = (&known_key, &client.ip) {
-            self.throttle
-                .count_failure(&throttle::password_key_for_address(ip), &throttle::PASSWORDS_PER_ADDRESS)
-                .await?;
+        } else if let Some(key) = &address_key {
+            self.throttle.count_failure(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
         Ok(PasswordCheck { record, verified, failures })
     }

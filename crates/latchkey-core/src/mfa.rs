@@ -329,11 +329,7 @@ impl Mfa {
         client: &ClientInfo,
     ) -> Result<u32, CoreError> {
         if let Some(ip) = &client.ip {
-            if let Err(refused) =
-                self.throttle.check(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await
-            {
-                return Err(throttle::answered_slowly(refused).await);
-            }
+            self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
         }
         self.throttle.reserve(&throttle::code_key_for_account(user), policy).await
     }

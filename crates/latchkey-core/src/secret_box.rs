@@ -37,6 +37,16 @@ pub struct SecretBox {
     derivation: Hmac<Sha256>,
 }
 
+/// Feeds fields to a hash or MAC, each length-prefixed so that no two
+/// different lists of fields encode alike (shifting text from one field to
+/// the next changes the input).
+pub(crate) fn length_prefixed(fields: &[&[u8]], mut update: impl FnMut(&[u8])) {
+    for field in fields {
+        update(&(field.len() as u64).to_be_bytes());
+        update(field);
+    }
+}
+
 /// HMAC-SHA256 keyed with 32 bytes (zero-padded to the block, as HMAC does).
 pub(crate) fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
     let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();

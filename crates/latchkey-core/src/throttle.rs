@@ -161,11 +161,15 @@ impl Throttle {
     /// after [`REFUSAL_DELAY`]: nothing may be held meanwhile.
     pub async fn check_remembered(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
         let now = self.clock.now();
-        let until = self.blocks.lock().ok().and_then(|blocks| blocks.get(key).copied()).filter(|until| *until > now);
-        match until {
+        match self.remembered(key, now) {
             Some(until) => Err(answered_slowly(rate_limited((until - now).min(policy.max_delay))).await),
             None => Ok(()),
         }
+    }
+
+    /// The end of a block of `key` this process remembers, if it is still on.
+    fn remembered(&self, key: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.blocks.lock().ok().and_then(|blocks| blocks.get(key).copied()).filter(|until| *until > now)
     }
 
     fn remember(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime) {
@@ -216,18 +220,25 @@ impl Throttle {
     /// slot) and then answers through [`answered_slowly`].
     pub async fn check(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
         let now = self.clock.now();
-        let remembered =
-            self.blocks.lock().ok().and_then(|blocks| blocks.get(key).copied()).filter(|until| *until > now);
-        let until = match remembered {
-            Some(until) => Some(until),
-            None => self.store.blocked_until(key, now).await?,
+        let until = match self.remembered(key, now) {
+            Some(until) => until,
+            None => match self.store.blocked_until(key, now).await? {
+                Some(until) => {
+                    self.remember(key, until, now);
+                    until
+                }
+                None => return Ok(()),
+            },
         };
-        match until {
-            None => Ok(()),
-            Some(until) => {
-                self.remember(key, until, now);
-                Err(rate_limited((until - now).min(policy.max_delay)))
-            }
+        Err(rate_limited((until - now).min(policy.max_delay)))
+    }
+
+    /// [`Throttle::check`] for a caller that holds nothing (no hashing
+    /// slot): a refusal is answered after [`REFUSAL_DELAY`].
+    pub async fn check_slowly(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
+        match self.check(key, policy).await {
+            Err(refused) => Err(answered_slowly(refused).await),
+            ok => ok,
         }
     }
 

@@ -17,8 +17,12 @@ pub fn random_token() -> String {
 /// The SHA-256 of a token, hex-encoded: what the store keeps, so that a copy of
 /// the database does not hold a live token.
 pub fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -43,9 +43,7 @@ pub(crate) async fn rechain(
     let mut rechain = Rechain::new(old, new);
     let (mut after, mut rewritten) = (0_i64, 0_u64);
     'pages: loop {
-        let sql = "SELECT id, user_id, kind, at, ip, user_agent, prev_hash, hash FROM security_events \
-                   WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows = sqlx::query(sql).bind(after).bind(PAGE).fetch_all(&mut **tx).await.or_unavailable()?;
+        let rows = sqlx::query(CHAINED_PAGE).bind(after).bind(PAGE).fetch_all(&mut **tx).await.or_unavailable()?;
         for row in &rows {
             let chained = chained_event(row)?;
             let Some((prev, hash)) = rechain.next(&chained) else { break 'pages };
@@ -65,6 +63,10 @@ pub(crate) async fn rechain(
     }
     Ok(rewritten)
 }
+
+/// A page of the chain, in order: the events after id `$1`, at most `$2`.
+const CHAINED_PAGE: &str = "SELECT id, user_id, kind, at, ip, user_agent, prev_hash, hash FROM security_events \
+                            WHERE id > $1 ORDER BY id LIMIT $2";
 
 /// A row of `security_events` with its links.
 fn chained_event(row: &sqlx::any::AnyRow) -> Result<ChainedEvent, StoreError> {
@@ -152,9 +154,12 @@ impl EventLog for SqlStore {
     }
 
     async fn chained_events(&self, after: i64, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
-        let sql = "SELECT id, user_id, kind, at, ip, user_agent, prev_hash, hash FROM security_events \
-                   WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows = sqlx::query(sql).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await.or_unavailable()?;
+        let rows = sqlx::query(CHAINED_PAGE)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .or_unavailable()?;
         rows.iter().map(chained_event).collect()
     }
 

@@ -71,10 +71,9 @@ impl KnownClientKey {
     fn mac_of(&self, user: UserId, password_hash: &str, issued: i64, nonce: &str) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();
         let digest = Sha256::digest(password_hash.as_bytes());
-        for field in [user.0.as_bytes().as_slice(), &digest, issued.to_string().as_bytes(), nonce.as_bytes()] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field);
-        }
+        let issued = issued.to_string();
+        let fields = [user.0.as_bytes().as_slice(), &digest, issued.as_bytes(), nonce.as_bytes()];
+        crate::secret_box::length_prefixed(&fields, |bytes| mac.update(bytes));
         mac
     }
 

@@ -11,7 +11,9 @@ use subtle::ConstantTimeEq;
 
 use super::EventRecord;
 use crate::error::CoreError;
+use crate::secret_box::length_prefixed;
 use crate::store::EventLog;
+use crate::token::hex;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -31,19 +33,6 @@ pub struct ChainKey {
 impl std::fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ChainKey(<redacted>)")
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Feeds fields to a hash, each length-prefixed so that no two different
-/// events encode alike.
-fn feed(fields: &[&[u8]], mut update: impl FnMut(&[u8])) {
-    for field in fields {
-        update(&(field.len() as u64).to_be_bytes());
-        update(field);
     }
 }
 
@@ -77,7 +66,7 @@ impl ChainKey {
 
     fn mac_of(&self, fields: &[&[u8]]) -> String {
         let mut mac = self.mac.clone();
-        feed(fields, |bytes| mac.update(bytes));
+        length_prefixed(fields, |bytes| mac.update(bytes));
         hex(&mac.finalize().into_bytes())
     }
 
@@ -106,7 +95,7 @@ impl ChainLink<'_> {
         match self {
             ChainLink::Legacy => {
                 let mut hasher = Sha256::new();
-                feed(&fields, |bytes| hasher.update(bytes));
+                length_prefixed(&fields, |bytes| hasher.update(bytes));
                 hex(&hasher.finalize())
             }
             ChainLink::Keyed(key) => key.mac_of(&fields),
