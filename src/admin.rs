@@ -33,6 +33,9 @@ macro_rules! say_raw {
 use crate::config::Config;
 use crate::startup::{self, Opening};
 
+mod groups;
+pub use groups::group;
+
 /// Who runs the command: the login that sudo came from, else the login.
 fn operator() -> Operator {
     let name =
@@ -64,14 +67,17 @@ pub async fn user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
     result
 }
 
+/// The user with this username or email, or an error naming the name.
+async fn find_user(services: &latchkey_core::Services, name: &str) -> anyhow::Result<User> {
+    match services.admin.find(name).await {
+        Err(CoreError::NotFound) => bail!("there is no user {name:?}"),
+        other => Ok(other?),
+    }
+}
+
 async fn user_action(services: &latchkey_core::Services, action: UserCommand) -> anyhow::Result<()> {
     let admin = &services.admin;
-    let find = |name: String| async move {
-        match admin.find(&name).await {
-            Err(CoreError::NotFound) => bail!("there is no user {name:?}"),
-            other => Ok(other?),
-        }
-    };
+    let find = |name: String| async move { find_user(services, &name).await };
     let who = operator();
     match action {
         UserCommand::List { json } => {
@@ -81,7 +87,8 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
                     .iter()
                     .map(|u| {
                         json!({"id": u.id.to_string(), "username": u.username.as_str(), "email": u.email.as_str(),
-                               "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u)})
+                               "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u),
+                               "groups": u.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>()})
                     })
                     .collect();
                 say!("{}", serde_json::Value::Array(list));
@@ -111,6 +118,8 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
             say!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
             say!("recovery codes left: {}", summary.recovery_codes_left);
             say!("locked:              {}", yes_no(u.locked));
+            let groups: Vec<&str> = u.groups.iter().map(|g| g.as_str()).collect();
+            say!("groups:              {}", if groups.is_empty() { "(none)".to_string() } else { groups.join(", ") });
             say!("active sessions:     {}", summary.sessions);
         }
         UserCommand::Create { name, email } => {

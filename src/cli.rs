@@ -70,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Groups of users, for access rules.
+    Group {
+        /// What to do.
+        #[command(subcommand)]
+        action: GroupCommand,
+    },
     /// The key that seals TOTP secrets.
     Key {
         /// What to do.
@@ -154,6 +160,42 @@ pub enum UserCommand {
     RevokeSessions {
         /// Username or email.
         name: String,
+    },
+}
+
+/// `latchkey group …`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Lists the groups with their number of members.
+    List,
+    /// Creates a group (its name follows the username rules).
+    Create {
+        /// The group's name.
+        group: String,
+    },
+    /// Deletes a group; its members leave it.
+    Delete {
+        /// The group's name.
+        group: String,
+    },
+    /// Lists a group's members.
+    Members {
+        /// The group's name.
+        group: String,
+    },
+    /// Adds a user to a group.
+    Add {
+        /// The group's name.
+        group: String,
+        /// Username or email.
+        user: String,
+    },
+    /// Removes a user from a group.
+    Remove {
+        /// The group's name.
+        group: String,
+        /// Username or email.
+        user: String,
     },
 }
 

@@ -86,6 +86,7 @@ fn user(id: UserId, username: &str) -> anyhow::Result<User> {
         mfa_enabled: false,
         locked: false,
         created_at: OffsetDateTime::now_utc(),
+        groups: Vec::new(),
     })
 }
 

@@ -84,6 +84,7 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
         mfa_enabled: false,
         locked: false,
         created_at: OffsetDateTime::now_utc(),
+        groups: Vec::new(),
     };
     store.insert_user(&latchkey_core::store::NewUserRecord { user: user.clone(), password_hash: phc }).await?;
     let first = AuthenticatorRecord {

@@ -126,6 +126,71 @@ async fn a_locked_account_is_refused_with_403_until_unlocked() {
 }
 
 #[tokio::test]
+async fn groups_are_kept_from_the_command_line_and_shown_to_the_member() {
+    let dir = tempfile::tempdir().unwrap();
+    latchkey(dir.path(), &["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    latchkey(dir.path(), &["user", "create", "bob", "--email", "bob@example.com"], PASSWORD);
+    let server = start(dir.path()).await;
+    let token = sign_in(&server, "alice", PASSWORD).await.1["token"].as_str().unwrap().to_string();
+    assert_eq!(me(&server, &token).await.1["user"]["groups"], json!([]));
+
+    for group in ["Staff", "admins"] {
+        let (ok, out, err) = latchkey(dir.path(), &["group", "create", group], "");
+        assert!(ok && out.contains(&format!("created group {}", group.to_lowercase())), "{out}{err}");
+    }
+    let (ok, _, err) = latchkey(dir.path(), &["group", "create", "STAFF"], "");
+    assert!(!ok && err.contains("there is a group \"STAFF\" already"), "names fold like usernames: {err}");
+    let (ok, _, err) = latchkey(dir.path(), &["group", "create", "a,b"], "");
+    assert!(!ok && err.contains("Group name may only use"), "{err}");
+    for (group, user) in [("staff", "alice"), ("admins", "alice@example.com"), ("staff", "bob")] {
+        let (ok, out, err) = latchkey(dir.path(), &["group", "add", group, user], "");
+        assert!(ok && out.contains(&format!("is now in group {group}")), "{out}{err}");
+    }
+    let (ok, out, _) = latchkey(dir.path(), &["group", "add", "staff", "bob"], "");
+    assert!(ok && out.contains("was in group staff already"), "{out}");
+    let (ok, _, err) = latchkey(dir.path(), &["group", "add", "nobody", "bob"], "");
+    assert!(!ok && err.contains("there is no group \"nobody\""), "{err}");
+    let (ok, _, err) = latchkey(dir.path(), &["group", "add", "staff", "carol"], "");
+    assert!(!ok && err.contains("there is no user \"carol\""), "{err}");
+
+    let (_, out, _) = latchkey(dir.path(), &["group", "list"], "");
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows, [["admins", "1"], ["staff", "2"]], "{out}");
+    let (_, out, _) = latchkey(dir.path(), &["group", "members", "staff"], "");
+    assert_eq!(out, "alice\nbob\n");
+    let (_, out, _) = latchkey(dir.path(), &["user", "show", "alice"], "");
+    assert!(out.contains("groups:              admins, staff"), "{out}");
+    assert_eq!(me(&server, &token).await.1["user"]["groups"], json!(["admins", "staff"]), "a live session sees them");
+
+    let (ok, out, _) = latchkey(dir.path(), &["group", "remove", "admins", "alice"], "");
+    assert!(ok && out.contains("alice left group admins"), "{out}");
+    let (ok, _, err) = latchkey(dir.path(), &["group", "remove", "admins", "alice"], "");
+    assert!(!ok && err.contains("alice is not in group"), "{err}");
+    let (ok, out, _) = latchkey(dir.path(), &["group", "delete", "staff"], "");
+    assert!(ok && out.contains("deleted group staff; 2 members left it"), "{out}");
+    assert_eq!(me(&server, &token).await.1["user"]["groups"], json!([]));
+
+    let listed = events(&server, &token).await;
+    let kinds: Vec<(&str, &str)> = listed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("group_"))
+        .map(|e| (e["kind"].as_str().unwrap(), e["user_agent"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("group_member_removed", "latchkey CLI, operator support-sam, group staff"),
+            ("group_member_removed", "latchkey CLI, operator support-sam, group admins"),
+            ("group_member_added", "latchkey CLI, operator support-sam, group admins"),
+            ("group_member_added", "latchkey CLI, operator support-sam, group staff"),
+        ],
+        "each membership change names the operator and the group, newest first"
+    );
+}
+
+#[tokio::test]
 async fn reset_mfa_is_the_lost_device_workflow() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;

@@ -8,11 +8,11 @@ use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, EventKind, Event
 use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
-    AuthenticatorRecord, NewUserRecord, PendingSignInRecord, Resealed, Reservation, ServingProcess, Store, StoreError,
-    TrustedDeviceRecord,
+    AuthenticatorRecord, Membership, NewUserRecord, PendingSignInRecord, Resealed, Reservation, ServingProcess, Store,
+    StoreError, TrustedDeviceRecord,
 };
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
-use latchkey_core::{Email, SecretBox, User, UserId, Username};
+use latchkey_core::{Email, GroupName, SecretBox, User, UserId, Username};
 use latchkey_store_sql::SqlStore;
 use time::{Duration, OffsetDateTime};
 
@@ -49,6 +49,7 @@ macro_rules! conformance {
 conformance!(
     users_are_unique_by_folded_name_and_email,
     metadata_is_written_once,
+    groups_hold_members_and_every_user_read_names_them,
     sessions_live_until_idle_or_absolute_expiry,
     other_sessions_can_be_ended_at_once,
     a_password_only_session_is_written_only_while_mfa_is_off,
@@ -92,6 +93,7 @@ async fn user(store: &Arc<dyn Store>, name: &str) -> User {
         mfa_enabled: false,
         locked: false,
         created_at: at(0),
+        groups: Vec::new(),
     };
     store.insert_user(&NewUserRecord { user: user.clone(), password_hash: "$argon2id$x".into() }).await.unwrap();
     user
@@ -143,6 +145,41 @@ async fn metadata_is_written_once(store: Arc<dyn Store>) {
     assert!(store.put_meta_if_absent("k", &[1, 2, 3]).await.unwrap());
     assert!(!store.put_meta_if_absent("k", &[9]).await.unwrap());
     assert_eq!(store.get_meta("k").await.unwrap(), Some(vec![1, 2, 3]));
+}
+
+async fn groups_hold_members_and_every_user_read_names_them(store: Arc<dyn Store>) {
+    let group = |name: &str| GroupName::parse(name).unwrap();
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    for name in ["staff", "admins"] {
+        store.create_group(&group(name), at(0)).await.unwrap();
+    }
+    assert!(matches!(store.create_group(&group("admins"), at(1)).await, Err(StoreError::Conflict("group"))));
+    assert_eq!(store.add_group_member(&group("staff"), alice.id, at(1)).await.unwrap(), Membership::Added);
+    assert_eq!(store.add_group_member(&group("staff"), alice.id, at(2)).await.unwrap(), Membership::AlreadyMember);
+    assert_eq!(store.add_group_member(&group("admins"), alice.id, at(2)).await.unwrap(), Membership::Added);
+    assert_eq!(store.add_group_member(&group("staff"), bob.id, at(2)).await.unwrap(), Membership::Added);
+    assert_eq!(store.add_group_member(&group("nobody"), bob.id, at(2)).await.unwrap(), Membership::NoSuchGroup);
+    let names = |u: &User| u.groups.iter().map(|g| g.as_str().to_string()).collect::<Vec<_>>();
+    let found = store.find_user_by_username(&alice.username).await.unwrap().unwrap().user;
+    assert_eq!(names(&found), ["admins", "staff"], "sorted, read with the user");
+    store.insert_session(&session(&alice, "s1", 0), at(-1800)).await.unwrap();
+    let (_, owner) = store.touch_session("hash-s1", at(10), at(10 - 1800), at(0)).await.unwrap().unwrap();
+    assert_eq!(names(&owner), ["admins", "staff"], "and with the session");
+    let listed = store.list_groups().await.unwrap();
+    assert_eq!(listed, vec![(group("admins"), 1), (group("staff"), 2)]);
+    let members = store.group_members(&group("staff")).await.unwrap().unwrap();
+    assert_eq!(members.iter().map(Username::as_str).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert!(store.group_members(&group("nobody")).await.unwrap().is_none());
+    assert!(store.remove_group_member(&group("admins"), alice.id).await.unwrap());
+    assert!(!store.remove_group_member(&group("admins"), alice.id).await.unwrap());
+    let mut gone = store.delete_group(&group("staff")).await.unwrap().unwrap();
+    gone.sort_by_key(|id| id.to_string());
+    let mut expected = vec![alice.id, bob.id];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(gone, expected, "the members it had");
+    assert!(store.delete_group(&group("staff")).await.unwrap().is_none());
+    assert!(store.find_user(alice.id).await.unwrap().unwrap().groups.is_empty());
+    assert_eq!(store.list_groups().await.unwrap(), vec![(group("admins"), 0)]);
 }
 
 async fn sessions_live_until_idle_or_absolute_expiry(store: Arc<dyn Store>) {

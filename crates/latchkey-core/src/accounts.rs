@@ -158,6 +158,7 @@ impl Accounts {
             mfa_enabled: false,
             locked: false,
             created_at: self.clock.now(),
+            groups: Vec::new(),
         };
         let record = NewUserRecord { user: user.clone(), password_hash };
         match self.users.insert_user(&record).await {

@@ -21,6 +21,11 @@ impl Operator {
     fn client(&self) -> ClientInfo {
         ClientInfo::new(None, Some(&format!("latchkey CLI, operator {}", self.0)))
     }
+
+    /// The same, naming what the change was about ("group admins").
+    pub(crate) fn client_about(&self, what: &str) -> ClientInfo {
+        ClientInfo::new(None, Some(&format!("latchkey CLI, operator {}, {what}", self.0)))
+    }
 }
 
 /// A user with what support wants to know at a glance.

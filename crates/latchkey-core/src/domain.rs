@@ -111,23 +111,30 @@ impl<K> fmt::Display for PublicId<K> {
     }
 }
 
+/// Folds ASCII upper case to lower case and checks the username rules
+/// (3–32 characters of `a-z 0-9 . _ -`), which group names follow too.
+/// Non-ASCII is refused before folding, so that e.g. the Kelvin sign cannot
+/// pose as `k`. `what` names the value in the messages ("Username").
+fn fold_name(raw: &str, what: &str) -> Result<String, String> {
+    let len = raw.chars().count();
+    if !(3..=32).contains(&len) {
+        return Err(format!("{what} must be 3 to 32 characters long."));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if !raw.chars().all(allowed) {
+        return Err(format!("{what} may only use letters a-z, digits and . _ -"));
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
 /// A username: 3–32 characters of `a-z 0-9 . _ -`, folded to lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
-    /// Folds ASCII upper case to lower case and checks the rules. Non-ASCII is
-    /// refused before folding, so that e.g. the Kelvin sign cannot pose as `k`.
+    /// Folds and checks the rules (see [`fold_name`]).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let len = raw.chars().count();
-        if !(3..=32).contains(&len) {
-            return Err("Username must be 3 to 32 characters long.".into());
-        }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if !raw.chars().all(allowed) {
-            return Err("Username may only use letters a-z, digits and . _ -".into());
-        }
-        Ok(Username(raw.to_ascii_lowercase()))
+        fold_name(raw, "Username").map(Username)
     }
 
     /// The stored form, trusted because it was parsed when written.
@@ -142,6 +149,34 @@ impl Username {
 }
 
 impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A group's name: the username rules, folded to lower case. It never holds
+/// a comma, so a list of groups joins and splits on commas (`Remote-Groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupName(String);
+
+impl GroupName {
+    /// Folds and checks the rules (see [`fold_name`]).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        fold_name(raw, "Group name").map(GroupName)
+    }
+
+    /// The stored form, trusted because it was parsed when written.
+    pub fn from_trusted(stored: String) -> Self {
+        GroupName(stored)
+    }
+
+    /// The folded name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GroupName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -317,6 +352,8 @@ pub struct User {
     pub locked: bool,
     /// When the account was made.
     pub created_at: OffsetDateTime,
+    /// The groups the user is in, sorted by name.
+    pub groups: Vec<GroupName>,
 }
 
 #[cfg(test)]

@@ -63,11 +63,15 @@ pub enum EventKind {
     AuthenticatorAdded,
     /// One of several authenticators was removed.
     AuthenticatorRemoved,
+    /// An operator added the user to a group.
+    GroupMemberAdded,
+    /// An operator removed the user from a group (or deleted the group).
+    GroupMemberRemoved,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -88,6 +92,8 @@ impl EventKind {
         EventKind::DeviceTrusted,
         EventKind::AuthenticatorAdded,
         EventKind::AuthenticatorRemoved,
+        EventKind::GroupMemberAdded,
+        EventKind::GroupMemberRemoved,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -118,6 +124,8 @@ impl EventKind {
             EventKind::DeviceTrusted => "device_trusted",
             EventKind::AuthenticatorAdded => "authenticator_added",
             EventKind::AuthenticatorRemoved => "authenticator_removed",
+            EventKind::GroupMemberAdded => "group_member_added",
+            EventKind::GroupMemberRemoved => "group_member_removed",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! services here; the store crates implement [`store::Store`]. Time comes in
 //! through [`clock::Clock`] so that tests can move it.
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod clock;
@@ -25,7 +26,8 @@ pub mod totp;
 pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
-    AuthenticatorId, Email, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId, Username,
+    AuthenticatorId, Email, GroupName, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId,
+    Username,
 };
 pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};
@@ -65,6 +67,8 @@ pub struct Services {
     pub events: Events,
     /// Operator actions.
     pub admin: admin::Admin,
+    /// Groups of users.
+    pub groups: access::Groups,
     store: Arc<dyn Store>,
 }
 
@@ -95,6 +99,7 @@ impl Services {
             trust_devices_for: settings.trust_devices_for,
         });
         let clock_for_admin = clock.clone();
+        let groups = access::Groups::new(store.clone(), clock.clone(), events.clone());
         let accounts = Accounts::new(accounts::AccountsParts {
             users: store.clone(),
             clock,
@@ -107,7 +112,7 @@ impl Services {
             known_clients,
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
-        Ok(Services { accounts, sessions, mfa, events, admin, store })
+        Ok(Services { accounts, sessions, mfa, events, admin, groups, store })
     }
 
     /// The store's connections: (open, idle), for `/metrics`.

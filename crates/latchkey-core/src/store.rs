@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{AuthenticatorId, Email, SessionId, TrustedDeviceId, User, UserId, Username};
+use crate::domain::{AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username};
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
@@ -192,6 +192,40 @@ pub trait UserStore: Send + Sync + 'static {
     /// locked and ends its sessions, pending sign-ins and trusted browsers.
     /// Returns how many sessions ended; `None` when there is no such user.
     async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError>;
+}
+
+/// What adding a member to a group found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// The user is a member from now.
+    Added,
+    /// The user was a member already; nothing changed.
+    AlreadyMember,
+    /// There is no such group; nothing changed.
+    NoSuchGroup,
+}
+
+/// Groups of users.
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Every group with its number of members, by name.
+    async fn list_groups(&self) -> Result<Vec<(GroupName, u64)>, StoreError>;
+    /// Creates a group; a taken name is [`StoreError::Conflict`] (`group`).
+    async fn create_group(&self, name: &GroupName, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Deletes a group with its memberships, in one transaction; the
+    /// members it had, or `None` when there is no such group.
+    async fn delete_group(&self, name: &GroupName) -> Result<Option<Vec<UserId>>, StoreError>;
+    /// The members' usernames, sorted; `None` when there is no such group.
+    async fn group_members(&self, name: &GroupName) -> Result<Option<Vec<Username>>, StoreError>;
+    /// Adds the user to the group, in one statement.
+    async fn add_group_member(
+        &self,
+        name: &GroupName,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<Membership, StoreError>;
+    /// Removes the user from the group; false when the user was not in it.
+    async fn remove_group_member(&self, name: &GroupName, user: UserId) -> Result<bool, StoreError>;
 }
 
 /// Sessions, and the pending sign-ins that become them.
@@ -423,6 +457,6 @@ pub trait EventLog: Send + Sync + 'static {
 
 /// The whole store: every port. Services take only the ports they use; the
 /// wiring, the CLI and the tests hold the whole store.
-pub trait Store: MetaStore + UserStore + SessionStore + MfaStore + ThrottleStore + EventLog {}
+pub trait Store: MetaStore + UserStore + GroupStore + SessionStore + MfaStore + ThrottleStore + EventLog {}
 
-impl<T: MetaStore + UserStore + SessionStore + MfaStore + ThrottleStore + EventLog> Store for T {}
+impl<T: MetaStore + UserStore + GroupStore + SessionStore + MfaStore + ThrottleStore + EventLog> Store for T {}

@@ -88,6 +88,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("user_agent", MaybeText),
         ],
     ),
+    ("user_groups", &[("name", Text), ("created_at", Int)]),
+    ("group_members", &[("group_name", Text), ("user_id", Text), ("added_at", Int)]),
     ("throttles", &[("key", Text), ("failures", Int), ("blocked_until", Int), ("updated_at", Int)]),
     (
         "security_events",

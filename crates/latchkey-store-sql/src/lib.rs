@@ -11,6 +11,7 @@
 
 mod copy;
 mod events;
+mod groups;
 mod meta;
 mod mfa;
 mod rows;

@@ -4,7 +4,7 @@
 use latchkey_core::events::{EventKind, EventRecord};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{PendingSignInRecord, StoreError, UserRecord};
-use latchkey_core::{Email, PublicId, User, UserId, Username};
+use latchkey_core::{Email, GroupName, PublicId, User, UserId, Username};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -69,7 +69,18 @@ pub(crate) fn count(row: &AnyRow, column: &str) -> Result<u32, StoreError> {
 
 pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, locked_at, \
     CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id) THEN 1 ELSE 0 END AS BIGINT) \
-    AS mfa_enabled";
+    AS mfa_enabled, (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = users.id) AS group_names";
+
+/// The user's groups, read in the same statement as the user (`string_agg`,
+/// which SQLite has since 3.44): a comma-joined column, `NULL` for none.
+/// Group names hold no comma.
+pub(crate) fn groups(row: &AnyRow) -> Result<Vec<GroupName>, StoreError> {
+    let joined: Option<String> = row.try_get("group_names").map_err(corrupt)?;
+    let mut groups: Vec<GroupName> =
+        joined.iter().flat_map(|j| j.split(',')).map(|g| GroupName::from_trusted(g.to_string())).collect();
+    groups.sort();
+    Ok(groups)
+}
 
 pub(crate) fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
     let mfa: i64 = row.try_get("mfa_enabled").map_err(corrupt)?;
@@ -81,6 +92,7 @@ pub(crate) fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
             mfa_enabled: mfa != 0,
             locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
             created_at: instant(row, "created_at")?,
+            groups: groups(row)?,
         },
         password_hash: row.try_get("password_hash").map_err(corrupt)?,
     })

@@ -8,7 +8,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::rows::{
-    corrupt, factor_words, instant, pending_sign_in, seconds, session_record, OrUnavailable, PENDING_COLUMNS,
+    corrupt, factor_words, groups, instant, pending_sign_in, seconds, session_record, OrUnavailable, PENDING_COLUMNS,
     SESSION_COLUMNS,
 };
 use crate::{delete_user_rows, lock_user_row, SqlStore};
@@ -69,7 +69,8 @@ impl SessionStore for SqlStore {
         let sql = "SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
                    s.ip, s.user_agent, s.factors, s.proven_at, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
                    CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END \
-                   AS BIGINT) AS mfa_enabled \
+                   AS BIGINT) AS mfa_enabled, \
+                   (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = u.id) AS group_names \
                    FROM sessions s JOIN users u ON u.id = s.user_id \
                    WHERE s.token_hash = $1 AND s.last_seen_at > $2 AND s.expires_at > $3";
         let row = sqlx::query(sql)
@@ -89,6 +90,7 @@ impl SessionStore for SqlStore {
             mfa_enabled: mfa != 0,
             locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
             created_at: instant(&row, "user_created_at")?,
+            groups: groups(&row)?,
         };
         if session.last_seen_at < touch_before {
             // Two requests may both touch; the later time wins either way.

@@ -76,7 +76,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// A user as every answer shows one: `{"id", "username", "email", "mfa_enabled", "created_at"}`.
+/// A user as every answer shows one: `{"id", "username", "email", "mfa_enabled", "created_at", "groups"}`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserJson {
@@ -86,6 +86,8 @@ pub struct UserJson {
     mfa_enabled: bool,
     #[schema(format = DateTime)]
     created_at: String,
+    /// The groups the user is in, sorted.
+    groups: Vec<String>,
 }
 
 impl From<&User> for UserJson {
@@ -96,6 +98,7 @@ impl From<&User> for UserJson {
             email: user.email.to_string(),
             mfa_enabled: user.mfa_enabled,
             created_at: rfc3339(user.created_at),
+            groups: user.groups.iter().map(ToString::to_string).collect(),
         }
     }
 }

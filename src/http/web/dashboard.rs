@@ -10,8 +10,6 @@ use crate::http::error::WebError;
 use crate::http::extract::CurrentUser;
 use crate::http::AppState;
 
-/// At or below this many unused recovery codes the dashboard asks for new ones.
-
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
@@ -19,6 +17,8 @@ struct DashboardPage {
     username: String,
     email: String,
     created_at: String,
+    /// The groups the user is in (access rules name them).
+    groups: Vec<String>,
     mfa_enabled: bool,
     recovery_codes_left: usize,
     few_recovery_codes: bool,
@@ -46,6 +46,7 @@ pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) ->
         username: user.username.to_string(),
         email: user.email.to_string(),
         created_at: user.created_at.format(day).unwrap_or_default(),
+        groups: user.groups.iter().map(ToString::to_string).collect(),
         mfa_enabled: user.mfa_enabled,
         recovery_codes_left,
         few_recovery_codes: user.mfa_enabled && recovery_codes_left <= latchkey_core::events::RECOVERY_CODES_LOW,

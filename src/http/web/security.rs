@@ -80,6 +80,8 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::DeviceTrusted => "A browser was trusted to skip the code",
         EventKind::AuthenticatorAdded => "Authenticator added",
         EventKind::AuthenticatorRemoved => "Authenticator removed",
+        EventKind::GroupMemberAdded => "Added to a group by the support team",
+        EventKind::GroupMemberRemoved => "Removed from a group by the support team",
     }
 }
 
