@@ -33,7 +33,9 @@ macro_rules! say_raw {
 use crate::config::Config;
 use crate::startup::{self, Opening};
 
+mod authz;
 mod groups;
+pub use authz::authz;
 pub use groups::group;
 
 /// Who runs the command: the login that sudo came from, else the login.
@@ -279,7 +281,11 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
         None => format!("from {} (hidden)", config.key_file().display()),
     };
     say!("# secret key: {key}");
-    say!("# the configuration is valid");
+    let warnings = config.access_rules()?.warnings();
+    for warning in &warnings {
+        say!("# warning: {warning}");
+    }
+    say!("# the configuration is valid{}", if warnings.is_empty() { "" } else { ", with the warnings above" });
     Ok(())
 }
 

@@ -70,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// Forward authentication's access rules.
+    Authz {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuthzCommand,
+    },
     /// Groups of users, for access rules.
     Group {
         /// What to do.
@@ -160,6 +166,26 @@ pub enum UserCommand {
     RevokeSessions {
         /// Username or email.
         name: String,
+    },
+}
+
+/// `latchkey authz …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthzCommand {
+    /// Prints the access rule that matches a request, and the decision.
+    Explain {
+        /// The URL the request is for.
+        url: String,
+        /// Its method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Who asks (username or email), signed in with every factor the
+        /// account has; left out: a visitor who is not signed in.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// The client's address.
+        #[arg(long, value_name = "ADDR")]
+        ip: Option<std::net::IpAddr>,
     },
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
+use latchkey_core::access::rules::{AccessRules, Policy, Rule, RuleSpec};
 use latchkey_core::{PasswordPolicy, SessionPolicy, Settings};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -67,6 +68,56 @@ pub struct Config {
     /// How often `serve` logs the security log's head (and posts it to the
     /// webhook) when it has moved: the anchor `audit verify --head` checks.
     pub audit_head_interval_secs: u64,
+    /// Forward authentication: the policy when no access rule matches
+    /// (`bypass`, `one_factor`, `two_factor` or `deny`).
+    pub default_policy: String,
+    /// Forward authentication: the rules, first match wins.
+    pub access_rules: Vec<AccessRuleConfig>,
+    /// The parent domain of the public URL's host (e.g. `example.com`) the
+    /// session cookie is set for, so one sign-in covers every protected
+    /// subdomain; unset: the cookie is the public host's alone.
+    pub cookie_domain: Option<String>,
+}
+
+/// One `[[access_rules]]` table of the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRuleConfig {
+    /// Hosts: one, or a list.
+    pub domain: OneOrMany,
+    /// Regular expressions on the path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Methods.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Client networks.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Groups, one of which the user must be in.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// What the rule asks.
+    pub policy: String,
+}
+
+/// A value the file may give as one string or as a list of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// `domain = "wiki.example.com"`.
+    One(String),
+    /// `domain = ["wiki.example.com", "docs.example.com"]`.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
 }
 
 /// The longest session timeout accepted: a year (and no overflow in date arithmetic).
@@ -148,6 +199,9 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
             audit_head_interval_secs: 3600,
+            default_policy: "deny".to_string(),
+            access_rules: Vec::new(),
+            cookie_domain: None,
         }
     }
 }
@@ -228,8 +282,14 @@ impl Config {
             bail!("issuer must be a non-empty name without ':' (authenticator apps split the label on it)");
         }
         if let Some(url) = &self.public_url {
-            PublicUrl::parse(url)?;
+            let public = PublicUrl::parse(url)?;
+            if let Some(domain) = &self.cookie_domain {
+                public.check_cookie_domain(domain)?;
+            }
+        } else if self.cookie_domain.is_some() {
+            bail!("cookie_domain needs public_url: the public host must be the cookie domain or under it");
         }
+        self.access_rules()?;
         if self.trusted_device_days > 365 {
             bail!("trusted_device_days must be between 0 (off) and 365");
         }
@@ -291,6 +351,28 @@ impl Config {
         }
     }
 
+    /// The access rules and default policy forward authentication decides with.
+    pub fn access_rules(&self) -> anyhow::Result<AccessRules> {
+        let default = Policy::parse(&self.default_policy).map_err(|e| anyhow::anyhow!("default_policy: {e}"))?;
+        let rules = self
+            .access_rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                let spec = RuleSpec {
+                    domains: rule.domain.to_vec(),
+                    paths: rule.paths.clone(),
+                    methods: rule.methods.clone(),
+                    networks: rule.networks.clone(),
+                    groups: rule.groups.clone(),
+                    policy: rule.policy.clone(),
+                };
+                Rule::parse(&spec).map_err(|e| anyhow::anyhow!("access rule {}: {e}", index + 1))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(AccessRules::new(rules, default))
+    }
+
     /// Where people get help, for error pages: the URL wins over the email.
     pub fn support_contact(&self) -> Option<String> {
         self.support_url.clone().or_else(|| self.support_email.as_ref().map(|e| format!("mailto:{e}")))
@@ -303,6 +385,8 @@ impl Config {
 pub struct PublicUrl {
     origin: String,
     https: bool,
+    host: String,
+    port: Option<u16>,
 }
 
 impl PublicUrl {
@@ -317,7 +401,42 @@ impl PublicUrl {
         if url.host().is_none() {
             bail!("public URL {text:?} has no host");
         }
-        Ok(PublicUrl { origin: url.origin().ascii_serialization(), https })
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        Ok(PublicUrl { origin: url.origin().ascii_serialization(), https, host, port: url.port_or_known_default() })
+    }
+
+    /// Checks that a cookie domain covers this URL's host (a browser drops
+    /// a cookie set for a domain its page is not in).
+    fn check_cookie_domain(&self, domain: &str) -> anyhow::Result<()> {
+        let valid = !domain.is_empty()
+            && domain == domain.to_ascii_lowercase()
+            && !domain.starts_with('.')
+            && domain.split('.').all(|label| !label.is_empty());
+        if !valid {
+            bail!("cookie_domain {domain:?} must be a lower-case domain name without a leading dot");
+        }
+        if self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+            bail!("cookie_domain needs a public URL with a domain name, not an IP address (cookies have no parent domain there)");
+        }
+        if !self.is_under(domain) {
+            bail!("cookie_domain {domain:?} must be the public URL's host {:?} or a parent domain of it", self.host);
+        }
+        Ok(())
+    }
+
+    /// Whether this URL's host is `domain` or a subdomain of it.
+    fn is_under(&self, domain: &str) -> bool {
+        self.host == domain || self.host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
+    }
+
+    /// The host, lower case.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, or the scheme's default.
+    pub fn port(&self) -> Option<u16> {
+        self.port
     }
 
     /// `scheme://host[:port]`, as browsers send it in `Origin`.

@@ -63,6 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Config { action: ConfigCommand::Check }) => admin::config_check(&Config::load(&cli.global)?),
         Some(Command::User { action }) => admin::user(&Config::load(&cli.global)?, action).await,
+        Some(Command::Authz { action }) => admin::authz(&Config::load(&cli.global)?, action).await,
         Some(Command::Group { action }) => admin::group(&Config::load(&cli.global)?, action).await,
         Some(Command::Key { action: KeyCommand::Rotate }) => admin::key_rotate(&Config::load(&cli.global)?).await,
         Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,

@@ -68,6 +68,8 @@ impl Application {
             support_contact: config.support_contact(),
             trusted_proxies: config.trusted_proxies.clone(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
+            cookie_domain: config.cookie_domain.clone(),
+            access: config.access_rules()?,
         };
         let router = http::router(AppState::new(services, web));
         let limits = server::Limits {

@@ -2,6 +2,7 @@
 //! pieces they share (state, errors, the auth boundary, CSRF).
 
 pub mod api;
+pub mod authz;
 pub mod csrf;
 pub mod deadline;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod extract;
 pub mod headers;
 pub mod metrics;
 mod process_metrics;
+pub mod return_to;
 pub mod web;
 
 use std::net::IpAddr;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use latchkey_core::access::rules::AccessRules;
 use latchkey_core::Services;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -38,9 +41,27 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// How long a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// The domain the session cookie is set for (one sign-in for every
+    /// subdomain behind forward authentication); `None`: this host only.
+    pub cookie_domain: Option<String>,
+    /// Forward authentication's rules.
+    pub access: AccessRules,
 }
 
 impl WebSettings {
+    /// Settings for unit tests: a local public URL, nothing else set.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        WebSettings {
+            public_url: PublicUrl::parse("http://127.0.0.1:8080").expect("a valid URL"),
+            support_contact: None,
+            trusted_proxies: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            cookie_domain: None,
+            access: AccessRules::new(Vec::new(), latchkey_core::access::rules::Policy::Deny),
+        }
+    }
+
     /// Whether a peer is a reverse proxy whose `X-Forwarded-For` is believed.
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         self.trusted_proxies.contains(&peer)
@@ -92,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::health::get_healthz))
         .route("/metrics", get(metrics::get_metrics))
         .nest("/api/v1", api::router())
+        .merge(authz::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::measure))

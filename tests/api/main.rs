@@ -15,6 +15,7 @@ mod audit;
 mod binary;
 mod browser;
 mod flooding;
+mod forward_auth;
 mod helpers;
 mod known_clients;
 mod notifications;

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use latchkey_core::events::{ChainKey, ChainLink};
+use latchkey_core::sessions::Factor;
 use latchkey_core::store::{
     AuthenticatorRecord, MfaStore, RecoveryCodeRecord, Resealed, StoreError, TrustedDeviceRecord,
 };
@@ -10,7 +11,7 @@ use latchkey_core::{AuthenticatorId, SessionId, TrustedDeviceId, UserId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::rows::{client, corrupt, instant, public_id, seconds, user_id, OrUnavailable};
+use crate::rows::{client, corrupt, factor_words, instant, public_id, seconds, user_id, OrUnavailable};
 use crate::{delete_user_rows, lock_user_row, SqlStore};
 
 /// Locks the user's MFA row for the rest of the transaction (PostgreSQL:
@@ -152,6 +153,15 @@ impl MfaStore for SqlStore {
         // A session opened before MFA (perhaps by whoever had the password) must not outlive it.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user.to_string())
+            .bind(keep.as_str())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        // The session that confirmed has just proven the authenticator with a
+        // code: it counts as signed in with both (a two_factor access rule
+        // lets it through without signing in again).
+        sqlx::query("UPDATE sessions SET factors = $1 WHERE id = $2")
+            .bind(factor_words(&[Factor::Password, Factor::Totp]))
             .bind(keep.as_str())
             .execute(&mut *tx)
             .await

@@ -10,24 +10,37 @@ use latchkey_core::{KnownClient, SignedIn};
 
 use crate::http::WebSettings;
 
+/// The domain a cookie is set for: the session's is `cookie_domain` when
+/// one is configured (forward authentication reads it on every protected
+/// subdomain); every other cookie stays this host's.
+fn domain<'a>(base: &'static str, web: &'a WebSettings) -> Option<&'a str> {
+    (base == SESSION).then_some(web.cookie_domain.as_deref()).flatten()
+}
+
 fn name(base: &'static str, web: &WebSettings) -> String {
-    if web.secure_cookies() {
-        format!("__Host-{base}")
-    } else {
-        base.to_string()
+    match (web.secure_cookies(), domain(base, web)) {
+        (false, _) => base.to_string(),
+        // A `__Host-` cookie cannot carry a domain.
+        (true, Some(_)) => format!("__Secure-{base}"),
+        (true, None) => format!("__Host-{base}"),
     }
 }
 
-/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`; `Secure` (and the
-/// `__Host-` prefix) when the public URL is https. No `Max-Age`: the server
-/// decides when a session ends, the browser forgets it when closed.
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain` (but see [`domain`]);
+/// `Secure` (and the `__Host-` prefix) when the public URL is https. No
+/// `Max-Age`: the server decides when a session ends, the browser forgets
+/// it when closed.
 fn build(base: &'static str, value: String, web: &WebSettings) -> Cookie<'static> {
-    Cookie::build((name(base, web), value))
+    let mut cookie = Cookie::build((name(base, web), value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(web.secure_cookies())
-        .build()
+        .build();
+    if let Some(domain) = domain(base, web) {
+        cookie.set_domain(domain.to_string());
+    }
+    cookie
 }
 
 fn removal(base: &'static str, web: &WebSettings) -> Cookie<'static> {

@@ -1,7 +1,7 @@
 //! `/login` and `/logout`.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, PasswordAccepted, SignIn, SignInFrom};
@@ -11,7 +11,7 @@ use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
 use super::{cookies, render, signed_out_form, words, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
-use crate::http::AppState;
+use crate::http::{return_to, AppState};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -20,6 +20,8 @@ struct LoginPage {
     csrf_token: String,
     login: String,
     error: Option<&'static str>,
+    /// Where to go after the sign-in, when it may be followed.
+    rd: Option<String>,
 }
 
 /// The sign-in page at its second step: the code field, posting to `/login/mfa`.
@@ -33,14 +35,29 @@ struct CodeStepPage<'a> {
     trust_days: Option<i64>,
     /// The name the authenticator app lists the account under.
     issuer: &'a str,
+    /// Where to go after the sign-in, when it may be followed.
+    rd: Option<String>,
 }
 
 impl<'a> CodeStepPage<'a> {
-    fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>) -> Self {
+    fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>, rd: Option<String>) -> Self {
         let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
         let issuer = app.services.mfa.issuer();
-        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days, issuer }
+        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days, issuer, rd }
     }
+}
+
+/// `?rd=URL` on the sign-in page: where to go once signed in.
+#[derive(Deserialize)]
+pub struct ReturnTo {
+    #[serde(default)]
+    rd: String,
+}
+
+/// Where a finished sign-in sends the browser: `rd` when it may be
+/// followed, else the dashboard.
+fn after_sign_in(rd: Option<&str>) -> Redirect {
+    Redirect::to(rd.unwrap_or("/dashboard"))
 }
 
 /// The form as posted; missing fields read as empty. No `Debug`: it holds a password.
@@ -52,19 +69,25 @@ pub struct LoginForm {
     login: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    rd: String,
 }
 
-/// The sign-in form (or the dashboard, for someone already signed in).
+/// The sign-in form (or, for someone already signed in, `rd` or the dashboard).
 pub async fn get_login(
     State(app): State<AppState>,
+    Query(ReturnTo { rd }): Query<ReturnTo>,
     current: Option<CurrentUser>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    signed_out_form(&app, current, jar, |csrf_token| LoginPage {
+    let rd = return_to::checked(&rd, &app.web);
+    let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
+    signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| LoginPage {
         menu: None,
         csrf_token,
         login: String::new(),
         error: None,
+        rd,
     })
 }
 
@@ -83,16 +106,17 @@ pub async fn post_login(
         known_client: known.as_deref(),
         replaces: previous.as_deref(),
     };
+    let rd = return_to::checked(&form.rd, &app.web);
     let error = match app.services.accounts.sign_in(&form.login, &form.password, &from).await {
         Ok(PasswordAccepted { next, known_client }) => {
             let jar = cookies::known_client(jar, known_client, &app.web);
             return match next {
                 SignIn::Done(signed_in) => {
-                    Ok((cookies::signed_in(jar, *signed_in, &app.web), Redirect::to("/dashboard")).into_response())
+                    Ok((cookies::signed_in(jar, *signed_in, &app.web), after_sign_in(rd.as_deref())).into_response())
                 }
                 SignIn::NeedsCode { token, pending } => {
                     let jar = cookies::pending_sign_in(jar, token, &app.web);
-                    Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None))?).into_response())
+                    Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None, rd))?).into_response())
                 }
             };
         }
@@ -100,7 +124,7 @@ pub async fn post_login(
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
         Err(e) => return Err(e.into()),
     };
-    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error) })
+    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error), rd })
 }
 
 /// The code form again while a sign-in is pending, else the sign-in page.
@@ -109,7 +133,7 @@ pub async fn get_login_mfa(State(app): State<AppState>, jar: CookieJar) -> Resul
         return Ok(Redirect::to("/login").into_response());
     };
     match app.services.mfa.pending_sign_in(&token).await {
-        Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, None)),
+        Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, None, None)),
         Err(CoreError::Unauthenticated) => {
             Ok((cookies::pending_over(jar, &app.web), Redirect::to("/login")).into_response())
         }
@@ -127,6 +151,8 @@ pub struct CodeForm {
     /// "Don't ask for a code on this browser", when ticked.
     #[serde(default)]
     trust_device: Option<String>,
+    #[serde(default)]
+    rd: String,
 }
 
 /// The second step: a right code signs in; a wrong one shows the form again;
@@ -138,32 +164,36 @@ pub async fn post_login_mfa(
 ) -> Result<Response, WebError> {
     let (token, form) = match step {
         CodeStep::Missing => return Ok(Redirect::to("/login").into_response()),
-        CodeStep::Over => return start_again(&app, jar),
+        CodeStep::Over => return start_again(&app, jar, None),
         CodeStep::Live { token, form } => (token, form),
     };
+    let rd = return_to::checked(&form.rd, &app.web);
     let previous = cookies::session_token(&jar, &app.web);
     let from = SignInFrom { replaces: previous.as_deref(), ..SignInFrom::client(&client) };
     let trust = form.trust_device.is_some();
     match app.services.mfa.complete_sign_in(&token, &form.code, trust, &from).await {
-        Ok(signed_in) => Ok((cookies::signed_in(jar, signed_in, &app.web), Redirect::to("/dashboard")).into_response()),
+        Ok(signed_in) => {
+            Ok((cookies::signed_in(jar, signed_in, &app.web), after_sign_in(rd.as_deref())).into_response())
+        }
         Err(CoreError::AccountLocked) => {
             let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-            let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::ACCOUNT_LOCKED) };
+            let error = Some(words::ACCOUNT_LOCKED);
+            let page = LoginPage { menu: None, csrf_token, login: String::new(), error, rd: None };
             Ok((jar, render(&page)?).into_response())
         }
         Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
-            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE))),
-            Err(_) => start_again(&app, jar),
+            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE), rd)),
+            Err(_) => start_again(&app, jar, rd),
         },
-        Err(CoreError::Unauthenticated) => start_again(&app, jar),
+        Err(CoreError::Unauthenticated) => start_again(&app, jar, rd),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The sign-in page with a word on why, the dead pending sign-in forgotten.
-fn start_again(app: &AppState, jar: CookieJar) -> Result<Response, WebError> {
+fn start_again(app: &AppState, jar: CookieJar, rd: Option<String>) -> Result<Response, WebError> {
     let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN) };
+    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN), rd };
     Ok((jar, render(&page)?).into_response())
 }
 

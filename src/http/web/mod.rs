@@ -1,6 +1,7 @@
 //! The server-rendered pages (sign-up, sign-in, the code step, MFA, security). Every flow works without
 //! JavaScript; the stylesheet and icon ship inside the binary.
 
+mod access;
 mod assets;
 mod authenticators;
 mod confirm;
@@ -24,6 +25,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use latchkey_core::Session;
+
+pub use access::{access_refused, Refusal};
 
 use super::error::{ErrorPage, WebError};
 use super::{csrf, extract, AppState};
@@ -131,16 +134,17 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
 }
 
 /// A form for people who are not signed in (sign-in, sign-up): someone who
-/// is goes to the dashboard; anyone else gets the page, built around the
-/// browser's pre-session CSRF token (set now if it has none).
+/// is goes on to `signed_in_to`; anyone else gets the page, built around
+/// the browser's pre-session CSRF token (set now if it has none).
 fn signed_out_form<T: Template>(
     app: &AppState,
     current: Option<extract::CurrentUser>,
     jar: CookieJar,
+    signed_in_to: &str,
     page: impl FnOnce(String) -> T,
 ) -> Result<Response, WebError> {
     if current.is_some() {
-        return Ok(axum::response::Redirect::to("/dashboard").into_response());
+        return Ok(axum::response::Redirect::to(signed_in_to).into_response());
     }
     let (jar, token) = cookies::pre_session_token(jar, &app.web);
     Ok((jar, render(&page(token))?).into_response())

@@ -56,7 +56,9 @@ pub async fn get_signup(
     current: Option<CurrentUser>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    signed_out_form(&app, current, jar, |token| page(&app, token, String::new(), String::new(), FieldErrors::new()))
+    signed_out_form(&app, current, jar, "/dashboard", |token| {
+        page(&app, token, String::new(), String::new(), FieldErrors::new())
+    })
 }
 
 /// Creates the account and signs in; on broken rules, the form again with

@@ -143,7 +143,15 @@ impl Rule {
         let paths = spec
             .paths
             .iter()
-            .map(|p| Regex::new(p).map_err(|e| format!("path {p:?} is not a regular expression: {e}")))
+            .map(|p| {
+                // The error draws a caret under the pattern over several
+                // lines; its last line says what is wrong.
+                Regex::new(p).map_err(|e| {
+                    let text = e.to_string();
+                    let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
+                    format!("path {p:?} is not a regular expression: {why}")
+                })
+            })
             .collect::<Result<_, _>>()?;
         let methods = spec
             .methods

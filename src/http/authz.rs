@@ -1,0 +1,212 @@
+//! Forward authentication: a reverse proxy asks, for each request to an
+//! application it protects, whether the request may pass and as whom.
+//! `/auth/forward` speaks Traefik's `forwardAuth` and Caddy's
+//! `forward_auth` (`X-Forwarded-*`), `/auth/request` nginx's `auth_request`
+//! (`X-Original-*`). The headers describing the request are believed only
+//! from `trusted_proxies`. A signed-in browser costs one store read (the
+//! session with its user and groups); the rules are decided in memory.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{ACCEPT, LOCATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Extension;
+use axum::Router;
+use axum_extra::extract::CookieJar;
+use latchkey_core::access::rules::{Outcome, Request, Visitor};
+use latchkey_core::{CoreError, Session, User};
+use url::Url;
+
+use super::error::ApiError;
+use super::extract::Client;
+use super::web::{cookies, Refusal};
+use super::AppState;
+
+/// The two endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auth/forward", get(get_forward)).route("/auth/request", get(get_request))
+}
+
+/// The request the proxy asks about.
+struct Original {
+    method: String,
+    url: Url,
+}
+
+/// Which proxy dialect a request speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// Traefik and Caddy: `X-Forwarded-Method/Proto/Host/Uri`; a browser
+    /// that must sign in is redirected by us.
+    Forwarded,
+    /// nginx: `X-Original-URL/Method`; nginx turns a 401 into the redirect.
+    Original,
+}
+
+/// `GET /auth/forward` (Traefik, Caddy).
+async fn get_forward(
+    State(app): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Client(client): Client,
+    headers: HeaderMap,
+) -> Response {
+    decide(&app, peer, &client, &headers, Dialect::Forwarded).await
+}
+
+/// `GET /auth/request` (nginx).
+async fn get_request(
+    State(app): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Client(client): Client,
+    headers: HeaderMap,
+) -> Response {
+    decide(&app, peer, &client, &headers, Dialect::Original).await
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The original request, from the headers of the proxy's dialect.
+fn original(headers: &HeaderMap, dialect: Dialect, public_scheme: &str) -> Result<Original, &'static str> {
+    let (method, url) = match dialect {
+        Dialect::Forwarded => {
+            let host = header(headers, "x-forwarded-host").ok_or("X-Forwarded-Host is missing")?;
+            let proto = header(headers, "x-forwarded-proto").unwrap_or(public_scheme);
+            if !matches!(proto, "http" | "https") {
+                return Err("X-Forwarded-Proto must be http or https");
+            }
+            let uri = header(headers, "x-forwarded-uri").unwrap_or("/");
+            if !uri.starts_with('/') {
+                return Err("X-Forwarded-Uri must be a path");
+            }
+            let url = Url::parse(&format!("{proto}://{host}{uri}")).map_err(|_| "the forwarded URL does not parse")?;
+            (header(headers, "x-forwarded-method"), url)
+        }
+        Dialect::Original => {
+            let url = header(headers, "x-original-url").ok_or("X-Original-URL is missing")?;
+            let url = Url::parse(url).map_err(|_| "X-Original-URL is not an absolute URL")?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err("X-Original-URL must be an http or https URL");
+            }
+            (header(headers, "x-original-method"), url)
+        }
+    };
+    let method = method.unwrap_or("GET").to_ascii_uppercase();
+    if url.host_str().is_none() || !method.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err("the forwarded request has no host or a malformed method");
+    }
+    Ok(Original { method, url })
+}
+
+async fn decide(
+    app: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: &latchkey_core::ClientInfo,
+    headers: &HeaderMap,
+    dialect: Dialect,
+) -> Response {
+    let trusted = peer.is_some_and(|Extension(ConnectInfo(addr))| app.web.is_trusted_proxy(addr.ip().to_canonical()));
+    if !trusted {
+        return ApiError::BadRequest(
+            "Forward authentication answers only the reverse proxies listed in trusted_proxies.".into(),
+        )
+        .into_response();
+    }
+    let public_scheme = if app.web.public_url.is_https() { "https" } else { "http" };
+    let original = match original(headers, dialect, public_scheme) {
+        Ok(original) => original,
+        Err(why) => return ApiError::BadRequest(format!("{why}.")).into_response(),
+    };
+    let signed_in = match session(app, headers).await {
+        Ok(signed_in) => signed_in,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let visitor = match &signed_in {
+        None => Visitor::Anonymous,
+        Some((session, user)) => Visitor::SignedIn {
+            groups: &user.groups,
+            mfa_enabled: user.mfa_enabled,
+            second_factor: session.passed_second_factor(),
+        },
+    };
+    let client_ip = client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+    let host = original.url.host_str().unwrap_or_default();
+    let request = Request::new(host, original.url.path(), &original.method, client_ip);
+    let decision = app.web.access.decide(&request, visitor);
+    tracing::debug!(
+        host,
+        method = %original.method,
+        rule = decision.rule.map(|r| r + 1),
+        policy = decision.policy.as_str(),
+        outcome = ?decision.outcome,
+        "forward authentication"
+    );
+    match decision.outcome {
+        Outcome::Allow => allowed(signed_in.as_ref().map(|(_, user)| user)),
+        Outcome::SignIn => sign_in(app, &original.url, headers, dialect),
+        Outcome::Deny => refused(app, Refusal::Denied, &original.url),
+        Outcome::SetUpMfa => refused(app, Refusal::SetUpMfa, &original.url),
+        Outcome::SignInWithSecondFactor => refused(app, Refusal::SecondFactor, &original.url),
+    }
+}
+
+/// The live session the browser's cookie names, if any; a store that
+/// cannot answer is an error, never "not signed in".
+async fn session(app: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, CoreError> {
+    let jar = CookieJar::from_headers(headers);
+    let Some(token) = cookies::session_token(&jar, &app.web) else { return Ok(None) };
+    match app.services.sessions.authenticate(&token).await {
+        Ok(found) => Ok(Some(found)),
+        Err(CoreError::Unauthenticated) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// 200, naming the user to the application (nothing for a visitor let
+/// through by a `bypass` rule).
+fn allowed(user: Option<&User>) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    if let Some(user) = user {
+        let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("remote-user", user.username.as_str()),
+            ("remote-email", user.email.as_str()),
+            ("remote-name", user.username.as_str()),
+            ("remote-groups", &groups.join(",")),
+        ] {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+    }
+    response
+}
+
+/// Not signed in: a browser asking through `/auth/forward` is sent to the
+/// sign-in page with the way back; anyone else gets 401 (nginx's
+/// `error_page 401` does the redirect).
+fn sign_in(app: &AppState, url: &Url, headers: &HeaderMap, dialect: Dialect) -> Response {
+    let browser = header(headers, ACCEPT.as_str()).is_some_and(|accept| accept.contains("text/html"));
+    if dialect == Dialect::Forwarded && browser {
+        let mut login = Url::parse(app.web.origin()).and_then(|base| base.join("/login"));
+        if let Ok(login) = &mut login {
+            login.query_pairs_mut().append_pair("rd", url.as_str());
+            if let Ok(location) = HeaderValue::from_str(login.as_str()) {
+                return (StatusCode::FOUND, [(LOCATION, location)]).into_response();
+            }
+        }
+    }
+    ApiError::Unauthenticated.into_response()
+}
+
+fn refused(app: &AppState, why: Refusal, url: &Url) -> Response {
+    match super::web::access_refused(app, why, url.host_str().unwrap_or_default()) {
+        Ok(page) => page,
+        Err(e) => e.into_response(),
+    }
+}
