@@ -166,42 +166,53 @@ async fn session(app: &AppState, headers: &HeaderMap) -> Result<Option<(Session,
     }
 }
 
-/// 200, naming the user to the application (nothing for a visitor let
-/// through by a `bypass` rule).
+/// 200, naming the user to the application. A visitor let through by a
+/// `bypass` rule is named by empty headers: a proxy that copies them
+/// (Caddy's `copy_headers`, Traefik's `authResponseHeaders`) then
+/// overwrites whatever the client sent under those names, and Caddy 2.6,
+/// which writes its unfilled placeholder for a header that is missing,
+/// has nothing to fill in.
 fn allowed(user: Option<&User>) -> Response {
     let mut response = StatusCode::OK.into_response();
-    if let Some(user) = user {
-        let groups: Vec<&str> = user.groups.iter().map(|g| g.as_str()).collect();
-        let headers = response.headers_mut();
-        for (name, value) in [
-            ("remote-user", user.username.as_str()),
-            ("remote-email", user.email.as_str()),
-            ("remote-name", user.username.as_str()),
-            ("remote-groups", &groups.join(",")),
-        ] {
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
+    let groups = user.map(|u| u.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","));
+    let values = [
+        ("remote-user", user.map(|u| u.username.as_str())),
+        ("remote-email", user.map(|u| u.email.as_str())),
+        ("remote-name", user.map(|u| u.username.as_str())),
+        ("remote-groups", groups.as_deref()),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_bytes(value.unwrap_or_default().as_bytes()) {
+            headers.insert(HeaderName::from_static(name), value);
         }
     }
     response
 }
 
-/// Not signed in: a browser asking through `/auth/forward` is sent to the
-/// sign-in page with the way back; anyone else gets 401 (nginx's
-/// `error_page 401` does the redirect).
+/// Not signed in: 401, or for a browser asking through `/auth/forward` a
+/// 302 to the sign-in page with the way back. nginx cannot encode a URL
+/// itself, so its 401 names the same sign-in page in `Location` for its
+/// `error_page 401 =302 $upstream_http_location` to follow.
 fn sign_in(app: &AppState, url: &Url, headers: &HeaderMap, dialect: Dialect) -> Response {
+    let Some(login) = sign_in_page(app, url) else { return ApiError::Unauthenticated.into_response() };
     let browser = header(headers, ACCEPT.as_str()).is_some_and(|accept| accept.contains("text/html"));
-    if dialect == Dialect::Forwarded && browser {
-        let mut login = Url::parse(app.web.origin()).and_then(|base| base.join("/login"));
-        if let Ok(login) = &mut login {
-            login.query_pairs_mut().append_pair("rd", url.as_str());
-            if let Ok(location) = HeaderValue::from_str(login.as_str()) {
-                return (StatusCode::FOUND, [(LOCATION, location)]).into_response();
-            }
+    match dialect {
+        Dialect::Forwarded if browser => (StatusCode::FOUND, [(LOCATION, login)]).into_response(),
+        Dialect::Forwarded => ApiError::Unauthenticated.into_response(),
+        Dialect::Original => {
+            let mut response = ApiError::Unauthenticated.into_response();
+            response.headers_mut().insert(LOCATION, login);
+            response
         }
     }
-    ApiError::Unauthenticated.into_response()
+}
+
+/// `PUBLIC_URL/login?rd=URL`, the URL encoded once.
+fn sign_in_page(app: &AppState, url: &Url) -> Option<HeaderValue> {
+    let mut login = Url::parse(app.web.origin()).and_then(|base| base.join("/login")).ok()?;
+    login.query_pairs_mut().append_pair("rd", url.as_str());
+    HeaderValue::from_str(login.as_str()).ok()
 }
 
 fn refused(app: &AppState, why: Refusal, url: &Url) -> Response {

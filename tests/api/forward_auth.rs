@@ -122,10 +122,12 @@ async fn a_visitor_is_sent_to_sign_in_with_the_way_back_or_told_401() {
     assert_eq!(body["error"]["code"], "unauthenticated");
     let nginx = Ask::anonymous(&app).browser().original("GET", "https://wiki.example.com/page").await;
     assert_eq!(nginx.status(), StatusCode::UNAUTHORIZED, "nginx turns the 401 into the redirect itself");
+    let sign_in = format!("{}/login?rd=https%3A%2F%2Fwiki.example.com%2Fpage", app.base);
+    assert_eq!(header(&nginx, "location"), Some(sign_in), "to the URL the 401 names (nginx cannot encode one)");
 
     let public = Ask::anonymous(&app).original("GET", "https://status.example.com/").await;
     assert_eq!(public.status(), StatusCode::OK, "bypass");
-    assert_eq!(header(&public, "remote-user"), None);
+    assert_eq!(header(&public, "remote-user").as_deref(), Some(""), "a bypass names nobody, in empty headers");
     let open_api = Ask::anonymous(&app).forward("GET", "wiki.example.com", "/api/public/x").await;
     assert_eq!(open_api.status(), StatusCode::OK, "bypass on a path and a method");
     let closed_api = Ask::anonymous(&app).forward("POST", "wiki.example.com", "/api/public/x").await;

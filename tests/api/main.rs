@@ -22,6 +22,7 @@ mod notifications;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;
+mod proxies;
 mod postgres_processes;
 mod reauthentication;
 mod store_conformance;
