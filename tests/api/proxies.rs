@@ -239,11 +239,8 @@ async fn latchkey(port: u16) -> (TestApp, String) {
         config.public_url = Some(format!("http://{AUTH}:{port}"));
         config.cookie_domain = Some("example.test".into());
         config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        config.access_rules = vec![
-            rule(STATUS, "bypass", &[]),
-            rule(WIKI, "one_factor", &[]),
-            rule(ADMIN, "two_factor", &["admins"]),
-        ];
+        config.access_rules =
+            vec![rule(STATUS, "bypass", &[]), rule(WIKI, "one_factor", &[]), rule(ADMIN, "two_factor", &["admins"])];
     })
     .await;
     let (_, secret, _) = app.user_with_mfa("alice").await;
@@ -292,7 +289,12 @@ async fn sign_in_from(client: &reqwest::Client, port: u16, page: &str, login: &s
     let form = client.get(&sign_in).send().await.unwrap().text().await.unwrap();
     let rd = input(&form, "rd");
     assert_eq!(rd, page, "the way back survives the trip");
-    let fields = [("csrf_token", input(&form, "csrf_token")), ("login", login.into()), ("password", PASSWORD.into()), ("rd", rd)];
+    let fields = [
+        ("csrf_token", input(&form, "csrf_token")),
+        ("login", login.into()),
+        ("password", PASSWORD.into()),
+        ("rd", rd),
+    ];
     let posted = client.post(format!("{origin}/login")).header("origin", &origin).form(&fields).send().await.unwrap();
     let done = match code {
         None => posted,
@@ -352,7 +354,6 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
     let refused = bob.get(&admin).header("accept", "text/html").send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "two_factor for admins: bob is neither");
 }
-
 
 #[tokio::test]
 #[ignore = "needs nginx (Debian's nginx package)"]
