@@ -9,19 +9,20 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{ACCEPT, LOCATION};
+use axum::http::header::{ACCEPT, AUTHORIZATION, LOCATION, PROXY_AUTHORIZATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use axum_extra::extract::CookieJar;
+use latchkey_core::access::app_tokens::{self, Scope};
 use latchkey_core::access::rules::{Outcome, Request, Visitor};
-use latchkey_core::{CoreError, Session, User};
+use latchkey_core::{ClientInfo, CoreError, User};
 use url::Url;
 
 use super::error::ApiError;
-use super::extract::Client;
+use super::extract::{bearer, Client};
 use super::web::{cookies, Refusal};
 use super::AppState;
 
@@ -105,7 +106,7 @@ fn original(headers: &HeaderMap, dialect: Dialect, public_scheme: &str) -> Resul
 async fn decide(
     app: &AppState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    client: &latchkey_core::ClientInfo,
+    client: &ClientInfo,
     headers: &HeaderMap,
     dialect: Dialect,
 ) -> Response {
@@ -121,20 +122,18 @@ async fn decide(
         Ok(original) => original,
         Err(why) => return ApiError::BadRequest(format!("{why}.")).into_response(),
     };
-    let signed_in = match session(app, headers).await {
+    let host = original.url.host_str().unwrap_or_default();
+    let signed_in = match who(app, headers, host, client).await {
         Ok(signed_in) => signed_in,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let visitor = match &signed_in {
         None => Visitor::Anonymous,
-        Some((session, user)) => Visitor::SignedIn {
-            groups: &user.groups,
-            mfa_enabled: user.mfa_enabled,
-            second_factor: session.passed_second_factor(),
-        },
+        Some((user, second_factor)) => {
+            Visitor::SignedIn { groups: &user.groups, mfa_enabled: user.mfa_enabled, second_factor: *second_factor }
+        }
     };
     let client_ip = client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
-    let host = original.url.host_str().unwrap_or_default();
     let request = Request::new(host, original.url.path(), &original.method, client_ip);
     let decision = app.web.access.decide(&request, visitor);
     tracing::debug!(
@@ -146,7 +145,7 @@ async fn decide(
         "forward authentication"
     );
     match decision.outcome {
-        Outcome::Allow => allowed(signed_in.as_ref().map(|(_, user)| user)),
+        Outcome::Allow => allowed(signed_in.as_ref().map(|(user, _)| user)),
         Outcome::SignIn => sign_in(app, &original.url, headers, dialect),
         Outcome::Deny => refused(app, Refusal::Denied, &original.url),
         Outcome::SetUpMfa => refused(app, Refusal::SetUpMfa, &original.url),
@@ -154,13 +153,32 @@ async fn decide(
     }
 }
 
-/// The live session the browser's cookie names, if any; a store that
-/// cannot answer is an error, never "not signed in".
-async fn session(app: &AppState, headers: &HeaderMap) -> Result<Option<(Session, User)>, CoreError> {
+/// Who asks, and whether a second factor stands behind it: an app token
+/// with the `proxy` scope (for scripts and apps, as `Authorization` or
+/// `Proxy-Authorization: Bearer lk_…`), else the browser's session cookie.
+/// A store that cannot answer is an error, never "nobody".
+async fn who(
+    app: &AppState,
+    headers: &HeaderMap,
+    host: &str,
+    client: &ClientInfo,
+) -> Result<Option<(User, bool)>, CoreError> {
+    let app_token = [AUTHORIZATION, PROXY_AUTHORIZATION]
+        .into_iter()
+        .filter_map(|name| bearer(headers, name))
+        .find(|token| token.starts_with(app_tokens::PREFIX));
+    if let Some(token) = app_token {
+        let host = Request::new(host, "", "", None).host().to_string();
+        return match app.services.app_tokens.authenticate(token, Scope::Proxy, Some(&host), client).await {
+            Ok((record, user)) => Ok(Some((user, record.two_factor))),
+            Err(CoreError::Unauthenticated) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
     let jar = CookieJar::from_headers(headers);
     let Some(token) = cookies::session_token(&jar, &app.web) else { return Ok(None) };
     match app.services.sessions.authenticate(&token).await {
-        Ok(found) => Ok(Some(found)),
+        Ok((session, user)) => Ok(Some((user, session.passed_second_factor()))),
         Err(CoreError::Unauthenticated) => Ok(None),
         Err(e) => Err(e),
     }

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     AccountLocked,
     /// 403: a change to how the account is proven needs a fresh proof.
     ReauthenticationRequired,
+    /// 403: an app token was sent where only a signed-in session may act
+    /// (the account's own settings).
+    SessionRequired,
     /// 403, pages only.
     Csrf,
     /// 404.
@@ -101,6 +104,11 @@ pub enum ApiError {
     SignInOver,
     /// 403: the session's proof of the account is too old for this change.
     ReauthenticationRequired,
+    /// 403 `reauthentication_required`: the session's sign-in passed no
+    /// second factor, which making an app token needs while MFA is on.
+    SecondFactorRequired,
+    /// 403 `session_required`: an app token on the account's own settings.
+    SessionRequired,
     /// 404, saying what is missing.
     NotFound(String),
     /// 405.
@@ -164,6 +172,18 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 ErrorCode::ReauthenticationRequired,
                 "This change needs a fresh proof of the account: send `current_password` (or `code`, a current code, while MFA is on)."
+                    .into(),
+            ),
+            ApiError::SecondFactorRequired => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::ReauthenticationRequired,
+                "This session signed in with the password alone: sign in again with your second factor to make an app token."
+                    .into(),
+            ),
+            ApiError::SessionRequired => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::SessionRequired,
+                "An app token does not open the account's own settings (password, factors, tokens, sessions): sign in."
                     .into(),
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, what.clone()),
@@ -241,6 +261,8 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::MfaTurnedOnMeanwhile => conflict(
             "Multi-factor authentication was turned on for this account during this sign-in; sign in again (a code will be asked for).",
         ),
+        Refusal::TooManyAppTokens => conflict("You have as many app tokens as an account may have; revoke one first."),
+        Refusal::SecondFactorRequired => ApiError::SecondFactorRequired,
     }
 }
 

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use axum_extra::extract::CookieJar;
+use latchkey_core::access::app_tokens::{self, Scope};
 use latchkey_core::{ClientInfo, Session, User};
 use serde::de::DeserializeOwned;
 
@@ -102,21 +103,52 @@ pub struct ApiUser {
     pub session: Session,
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header (or of another
+/// header of that form, such as `Proxy-Authorization`).
+pub fn bearer(headers: &HeaderMap, header: axum::http::HeaderName) -> Option<&str> {
+    headers
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
+    /// Only a session: an app token never opens the account's own settings
+    /// (403 `session_required`, so a script's author learns why).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated)?;
+        let token = bearer(&parts.headers, AUTHORIZATION).ok_or(ApiError::Unauthenticated)?;
+        if token.starts_with(app_tokens::PREFIX) {
+            return Err(ApiError::SessionRequired);
+        }
         let (session, user) = state.services.sessions.authenticate(token).await?;
         Ok(ApiUser { user, session })
+    }
+}
+
+/// An API caller who may only read: a session, or an app token with the
+/// `api` scope.
+pub struct ApiReader {
+    /// Who is calling.
+    pub user: User,
+}
+
+impl FromRequestParts<AppState> for ApiReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers, AUTHORIZATION).ok_or(ApiError::Unauthenticated)?.to_string();
+        if !token.starts_with(app_tokens::PREFIX) {
+            let (_, user) = state.services.sessions.authenticate(&token).await?;
+            return Ok(ApiReader { user });
+        }
+        let Client(client) = Client::from_request_parts(parts, state).await.unwrap_or_else(|never| match never {});
+        let (_, user) = state.services.app_tokens.authenticate(&token, Scope::Api, None, &client).await?;
+        Ok(ApiReader { user })
     }
 }
 

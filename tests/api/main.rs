@@ -11,6 +11,7 @@ mod api_mfa;
 mod api_security;
 mod api_sessions;
 mod api_signup;
+mod app_tokens;
 mod audit;
 mod binary;
 mod browser;

@@ -50,6 +50,9 @@ pub mod id_kinds {
     /// A browser trusted to skip the code.
     #[derive(Debug)]
     pub enum TrustedDevice {}
+    /// An app token.
+    #[derive(Debug)]
+    pub enum AppToken {}
 }
 
 /// A session's public id (not its token).
@@ -58,6 +61,8 @@ pub type SessionId = PublicId<id_kinds::Session>;
 pub type AuthenticatorId = PublicId<id_kinds::Authenticator>;
 /// A trusted browser's public id.
 pub type TrustedDeviceId = PublicId<id_kinds::TrustedDevice>;
+/// An app token's public id (not the token).
+pub type AppTokenId = PublicId<id_kinds::AppToken>;
 
 impl<K> PublicId<K> {
     /// A fresh random id.

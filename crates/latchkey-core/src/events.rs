@@ -67,11 +67,17 @@ pub enum EventKind {
     GroupMemberAdded,
     /// An operator removed the user from a group (or deleted the group).
     GroupMemberRemoved,
+    /// An app token was made.
+    AppTokenCreated,
+    /// An app token was used from an address it had not been used from last.
+    AppTokenUsedFromNewAddress,
+    /// An app token was revoked.
+    AppTokenRevoked,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -94,6 +100,9 @@ impl EventKind {
         EventKind::AuthenticatorRemoved,
         EventKind::GroupMemberAdded,
         EventKind::GroupMemberRemoved,
+        EventKind::AppTokenCreated,
+        EventKind::AppTokenUsedFromNewAddress,
+        EventKind::AppTokenRevoked,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -126,6 +135,9 @@ impl EventKind {
             EventKind::AuthenticatorRemoved => "authenticator_removed",
             EventKind::GroupMemberAdded => "group_member_added",
             EventKind::GroupMemberRemoved => "group_member_removed",
+            EventKind::AppTokenCreated => "app_token_created",
+            EventKind::AppTokenUsedFromNewAddress => "app_token_used_from_new_address",
+            EventKind::AppTokenRevoked => "app_token_revoked",
         }
     }
 }

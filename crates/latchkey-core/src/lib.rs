@@ -26,8 +26,8 @@ pub mod totp;
 pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
-    AuthenticatorId, Email, GroupName, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId, User, UserId,
-    Username,
+    AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId,
+    User, UserId, Username,
 };
 pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};
@@ -69,6 +69,8 @@ pub struct Services {
     pub admin: admin::Admin,
     /// Groups of users.
     pub groups: access::Groups,
+    /// App tokens.
+    pub app_tokens: access::AppTokens,
     store: Arc<dyn Store>,
 }
 
@@ -100,6 +102,7 @@ impl Services {
         });
         let clock_for_admin = clock.clone();
         let groups = access::Groups::new(store.clone(), clock.clone(), events.clone());
+        let app_tokens = access::AppTokens::new(store.clone(), clock.clone(), events.clone());
         let accounts = Accounts::new(accounts::AccountsParts {
             users: store.clone(),
             clock,
@@ -112,7 +115,7 @@ impl Services {
             known_clients,
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
-        Ok(Services { accounts, sessions, mfa, events, admin, groups, store })
+        Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, store })
     }
 
     /// The store's connections: (open, idle), for `/metrics`.

@@ -1,7 +1,7 @@
 //! TOTP multi-factor authentication: enrolment, code checks with replay
 //! protection, recovery codes, and the second step of signing in.
 
-mod authenticators;
+pub(crate) mod authenticators;
 
 pub use authenticators::{Adding, Authenticator, MAX_AUTHENTICATORS};
 
@@ -202,7 +202,7 @@ impl Mfa {
         if user.mfa_enabled {
             return Err(CoreError::Refused(Refusal::MfaAlreadyOn));
         }
-        let name = authenticators::parse_name(name)?;
+        let name = authenticators::parse_name(name, authenticators::DEFAULT_NAME)?;
         let (sealed, step) = self.check_enrolment_code(user, session, code, client).await?;
         self.code_accepted(user.id).await?;
         let codes = recovery::generate_set();

@@ -7,7 +7,10 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username};
+use crate::access::app_tokens::Scope;
+use crate::domain::{
+    AppTokenId, AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username,
+};
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
@@ -226,6 +229,61 @@ pub trait GroupStore: Send + Sync + 'static {
     ) -> Result<Membership, StoreError>;
     /// Removes the user from the group; false when the user was not in it.
     async fn remove_group_member(&self, name: &GroupName, user: UserId) -> Result<bool, StoreError>;
+}
+
+/// An app token as stored: never the token, only its hash.
+#[derive(Debug, Clone)]
+pub struct AppTokenRecord {
+    /// Public id (for listing and revoking).
+    pub id: AppTokenId,
+    /// Whose.
+    pub user_id: UserId,
+    /// The name its owner gave it.
+    pub name: String,
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// What it may be used for.
+    pub scopes: Vec<Scope>,
+    /// Hosts (exact, or `*.` and a domain) it passes forward authentication
+    /// for; empty: any.
+    pub domains: Vec<String>,
+    /// Whether the session that made it had passed a second factor.
+    pub two_factor: bool,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was last used (to the minute).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// The address it was last used from.
+    pub last_used_ip: Option<String>,
+}
+
+/// App tokens.
+#[async_trait]
+pub trait AppTokenStore: Send + Sync + 'static {
+    /// Inserts a token unless the user has `max` already; false then.
+    async fn insert_app_token(&self, record: &AppTokenRecord, max: u32) -> Result<bool, StoreError>;
+    /// The user's tokens, newest first.
+    async fn list_app_tokens(&self, user: UserId) -> Result<Vec<AppTokenRecord>, StoreError>;
+    /// Deletes one of the user's tokens; false when the user has no such token.
+    async fn delete_app_token(&self, user: UserId, id: &AppTokenId) -> Result<bool, StoreError>;
+    /// The token with this hash, unexpired at `now`, with its user (and the
+    /// user's groups), in one read.
+    async fn find_app_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(AppTokenRecord, User)>, StoreError>;
+    /// Records a use at `at` from `ip`. Returns true when this call is the
+    /// one that changed the recorded address (one of several racing uses
+    /// from a new address).
+    async fn record_app_token_use(
+        &self,
+        id: &AppTokenId,
+        at: OffsetDateTime,
+        ip: Option<&str>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Sessions, and the pending sign-ins that become them.
@@ -457,6 +515,12 @@ pub trait EventLog: Send + Sync + 'static {
 
 /// The whole store: every port. Services take only the ports they use; the
 /// wiring, the CLI and the tests hold the whole store.
-pub trait Store: MetaStore + UserStore + GroupStore + SessionStore + MfaStore + ThrottleStore + EventLog {}
+pub trait Store:
+    MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + ThrottleStore + EventLog
+{
+}
 
-impl<T: MetaStore + UserStore + GroupStore + SessionStore + MfaStore + ThrottleStore + EventLog> Store for T {}
+impl<T> Store for T where
+    T: MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + ThrottleStore + EventLog
+{
+}

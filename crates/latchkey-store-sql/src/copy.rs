@@ -90,6 +90,22 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("user_groups", &[("name", Text), ("created_at", Int)]),
     ("group_members", &[("group_name", Text), ("user_id", Text), ("added_at", Int)]),
+    (
+        "app_tokens",
+        &[
+            ("id", Text),
+            ("user_id", Text),
+            ("name", Text),
+            ("token_hash", Text),
+            ("scopes", Text),
+            ("domains", Text),
+            ("two_factor", Int),
+            ("created_at", Int),
+            ("expires_at", MaybeInt),
+            ("last_used_at", MaybeInt),
+            ("last_used_ip", MaybeText),
+        ],
+    ),
     ("throttles", &[("key", Text), ("failures", Int), ("blocked_until", Int), ("updated_at", Int)]),
     (
         "security_events",

@@ -9,6 +9,7 @@
 //! decided by [`Dialect`] here, never above the store. Everything several
 //! processes could race on is one conditional statement or one transaction.
 
+mod app_tokens;
 mod copy;
 mod events;
 mod groups;

@@ -10,6 +10,7 @@ pub mod mfa;
 mod openapi;
 pub mod security;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use axum::extract::State;
@@ -42,6 +43,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(authenticators::get_authenticators, authenticators::post_authenticators))
         .routes(routes!(authenticators::post_authenticators_confirm))
         .routes(routes!(authenticators::delete_authenticator))
+        .routes(routes!(tokens::post_tokens, tokens::get_tokens))
+        .routes(routes!(tokens::delete_token))
         .routes(routes!(events::get_events))
         .routes(routes!(security::get_replay_alarm))
         .routes(routes!(security::post_replay_alarm_clear))

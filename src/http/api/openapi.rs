@@ -24,6 +24,7 @@ use crate::http::BODY_LIMIT;
         (name = "sessions", description = "Sign in (with the code step), sign out, sessions"),
         (name = "mfa", description = "TOTP enrolment, authenticators, recovery codes"),
         (name = "security", description = "Security events, the replayed-code alarm, trusted clients"),
+        (name = "tokens", description = "App tokens (`lk_…`) for scripts and apps: the API's reads and forward authentication"),
         (name = "meta", description = "This description"),
     )
 )]

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::UserAnswer;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiUser, Client};
+use crate::http::extract::{ApiJson, ApiReader, Client};
 use crate::http::AppState;
 
 /// The sign-up body, with the rules the server checks. No `Debug`: it
@@ -42,11 +42,12 @@ pub async fn post_users(
     Ok((StatusCode::CREATED, Json(UserAnswer::from(&user))))
 }
 
-/// The caller: 200 `{"user": USER}`.
+/// The caller: 200 `{"user": USER}`. A session token or an app token with
+/// the `api` scope.
 #[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])), responses(
     (status = 200, description = "The caller", body = UserAnswer),
     (status = 401, description = "No valid token"),
 ))]
-pub async fn get_me(caller: ApiUser) -> Json<UserAnswer> {
+pub async fn get_me(caller: ApiReader) -> Json<UserAnswer> {
     Json(UserAnswer::from(&caller.user))
 }

@@ -82,6 +82,9 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::AuthenticatorRemoved => "Authenticator removed",
         EventKind::GroupMemberAdded => "Added to a group by the support team",
         EventKind::GroupMemberRemoved => "Removed from a group by the support team",
+        EventKind::AppTokenCreated => "App token made",
+        EventKind::AppTokenUsedFromNewAddress => "App token used from a new address",
+        EventKind::AppTokenRevoked => "App token revoked",
     }
 }
 

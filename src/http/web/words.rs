@@ -36,5 +36,9 @@ pub fn refusal(reason: Refusal) -> &'static str {
         Refusal::MfaTurnedOnMeanwhile => {
             "Multi-Factor Authentication was turned on for this account while you signed in. Sign in again: it will ask for a code."
         }
+        Refusal::TooManyAppTokens => "You have as many app tokens as an account may have; revoke one first.",
+        Refusal::SecondFactorRequired => {
+            "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
+        }
     }
 }

@@ -55,13 +55,16 @@ impl Policy {
 /// exactly one more label (as in a TLS certificate: `*.example.com` covers
 /// `wiki.example.com`, neither `example.com` nor `a.wiki.example.com`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum HostPattern {
+pub enum HostPattern {
+    /// One host.
     Exact(String),
+    /// Any one label before this domain.
     AnyLabelOf(String),
 }
 
 impl HostPattern {
-    fn parse(raw: &str) -> Result<HostPattern, String> {
+    /// Checks and folds a pattern; the message names what is wrong.
+    pub fn parse(raw: &str) -> Result<HostPattern, String> {
         let folded = raw.trim().trim_end_matches('.').to_ascii_lowercase();
         let (wildcard, domain) = match folded.strip_prefix("*.") {
             Some(rest) => (true, rest.to_string()),
@@ -76,7 +79,8 @@ impl HostPattern {
         Ok(if wildcard { HostPattern::AnyLabelOf(domain) } else { HostPattern::Exact(domain) })
     }
 
-    fn matches(&self, host: &str) -> bool {
+    /// Whether a host (folded, without port) matches.
+    pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Exact(exact) => host == exact,
             HostPattern::AnyLabelOf(domain) => host
@@ -261,6 +265,11 @@ impl<'a> Request<'a> {
     pub fn new(host: &str, path: &'a str, method: &'a str, client: Option<IpAddr>) -> Self {
         let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
         Request { host, path, method, client }
+    }
+
+    /// The host, folded, without port.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 }
 

@@ -22,7 +22,7 @@ pub const MAX_AUTHENTICATORS: u32 = 3;
 /// The longest name, in characters.
 const MAX_NAME_CHARS: usize = 40;
 /// The name of an authenticator added without one.
-const DEFAULT_NAME: &str = "Authenticator";
+pub(super) const DEFAULT_NAME: &str = "Authenticator";
 
 /// What adding an authenticator takes. No `Debug`: it holds codes.
 pub struct Adding<'a> {
@@ -64,8 +64,8 @@ impl From<AuthenticatorRecord> for Authenticator {
 }
 
 /// A name as typed: trimmed, at most 40 characters, no control characters;
-/// empty gets the default name.
-pub(super) fn parse_name(raw: &str) -> Result<String, CoreError> {
+/// empty gets `default`.
+pub(crate) fn parse_name(raw: &str, default: &str) -> Result<String, CoreError> {
     let name = raw.trim();
     let problem = if name.chars().count() > MAX_NAME_CHARS {
         Some(format!("Use at most {MAX_NAME_CHARS} characters."))
@@ -76,7 +76,7 @@ pub(super) fn parse_name(raw: &str) -> Result<String, CoreError> {
     };
     match problem {
         Some(message) => Err(CoreError::Validation(FieldErrors::from([("name", message)]))),
-        None if name.is_empty() => Ok(DEFAULT_NAME.to_string()),
+        None if name.is_empty() => Ok(default.to_string()),
         None => Ok(name.to_string()),
     }
 }
@@ -116,7 +116,7 @@ impl Mfa {
         if !user.mfa_enabled {
             return Err(CoreError::Refused(Refusal::MfaOff));
         }
-        let name = parse_name(adding.name)?;
+        let name = parse_name(adding.name, DEFAULT_NAME)?;
         if self.store.list_authenticators(user.id).await?.len() >= MAX_AUTHENTICATORS as usize {
             return Err(CoreError::Refused(Refusal::TooManyAuthenticators));
         }
@@ -167,11 +167,11 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_bounded_and_default_when_empty() {
-        assert_eq!(parse_name("  Pixel 8 ").unwrap(), "Pixel 8");
-        assert_eq!(parse_name("").unwrap(), DEFAULT_NAME);
-        assert_eq!(parse_name("Ünïcödé ключ 🔑").unwrap(), "Ünïcödé ключ 🔑");
-        assert!(parse_name(&"x".repeat(41)).is_err());
-        assert!(parse_name("a\u{0}b").is_err());
-        assert!(parse_name("line\nbreak").is_err());
+        assert_eq!(parse_name("  Pixel 8 ", DEFAULT_NAME).unwrap(), "Pixel 8");
+        assert_eq!(parse_name("", DEFAULT_NAME).unwrap(), DEFAULT_NAME);
+        assert_eq!(parse_name("Ünïcödé ключ 🔑", DEFAULT_NAME).unwrap(), "Ünïcödé ключ 🔑");
+        assert!(parse_name(&"x".repeat(41), DEFAULT_NAME).is_err());
+        assert!(parse_name("a\u{0}b", DEFAULT_NAME).is_err());
+        assert!(parse_name("line\nbreak", DEFAULT_NAME).is_err());
     }
 }
