@@ -415,6 +415,9 @@ impl PublicUrl {
         if !valid {
             bail!("cookie_domain {domain:?} must be a lower-case domain name without a leading dot");
         }
+        if !domain.contains('.') {
+            bail!("cookie_domain {domain:?} is a top-level domain: every site under it would get the session cookie (nor may it be a public suffix such as co.uk or github.io)");
+        }
         if self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
             bail!("cookie_domain needs a public URL with a domain name, not an IP address (cookies have no parent domain there)");
         }

@@ -31,7 +31,8 @@ pub async fn authz(config: &Config, action: AuthzCommand) -> anyhow::Result<()> 
         }
     };
     let method = method.to_ascii_uppercase();
-    let decision = access.decide(&Request::new(host, parsed.path(), &method, ip), visitor);
+    let request = Request::new(host, parsed.path(), &method, ip).map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
+    let decision = access.decide(&request, visitor);
     match decision.rule {
         Some(index) => say!("rule {}: {}", index + 1, access.rules()[index]),
         None => say!("no rule matches: default_policy {}", decision.policy.as_str()),

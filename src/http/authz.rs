@@ -17,7 +17,7 @@ use axum::Extension;
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use latchkey_core::access::app_tokens::{self, Scope};
-use latchkey_core::access::rules::{Outcome, Request, Visitor};
+use latchkey_core::access::rules::{decode_path, fold_host, AmbiguousPath, Outcome, Request, Visitor};
 use latchkey_core::{ClientInfo, CoreError, User};
 use url::Url;
 
@@ -71,36 +71,59 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The original request, from the headers of the proxy's dialect.
-fn original(headers: &HeaderMap, dialect: Dialect, public_scheme: &str) -> Result<Original, &'static str> {
+/// The original request, from the headers of the proxy's dialect. Every
+/// part is required: a proxy that leaves one out is misconfigured, and
+/// guessing (a method of GET, say) would let a `methods` rule decide for
+/// a request it was not written for.
+fn original(headers: &HeaderMap, dialect: Dialect) -> Result<Original, &'static str> {
     let (method, url) = match dialect {
         Dialect::Forwarded => {
             let host = header(headers, "x-forwarded-host").ok_or("X-Forwarded-Host is missing")?;
-            let proto = header(headers, "x-forwarded-proto").unwrap_or(public_scheme);
+            // Only a host and a port: no room for a second authority
+            // (`admin.example.com:@status.example.com`) or a path.
+            if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) {
+                return Err("X-Forwarded-Host must be a host name and an optional port");
+            }
+            let proto = header(headers, "x-forwarded-proto").ok_or("X-Forwarded-Proto is missing")?;
             if !matches!(proto, "http" | "https") {
                 return Err("X-Forwarded-Proto must be http or https");
             }
-            let uri = header(headers, "x-forwarded-uri").unwrap_or("/");
-            if !uri.starts_with('/') {
+            let uri = header(headers, "x-forwarded-uri").ok_or("X-Forwarded-Uri is missing")?;
+            if !uri.starts_with('/') || uri.starts_with("//") {
                 return Err("X-Forwarded-Uri must be a path");
             }
+            check_raw_path(uri)?;
             let url = Url::parse(&format!("{proto}://{host}{uri}")).map_err(|_| "the forwarded URL does not parse")?;
-            (header(headers, "x-forwarded-method"), url)
+            (header(headers, "x-forwarded-method").ok_or("X-Forwarded-Method is missing")?, url)
         }
         Dialect::Original => {
-            let url = header(headers, "x-original-url").ok_or("X-Original-URL is missing")?;
-            let url = Url::parse(url).map_err(|_| "X-Original-URL is not an absolute URL")?;
+            let raw = header(headers, "x-original-url").ok_or("X-Original-URL is missing")?;
+            let url = Url::parse(raw).map_err(|_| "X-Original-URL is not an absolute URL")?;
+            let after_authority = raw.split_once("://").map_or("", |(_, rest)| rest);
+            check_raw_path(after_authority.find('/').map_or("/", |at| &after_authority[at..]))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err("X-Original-URL must be an http or https URL");
             }
-            (header(headers, "x-original-method"), url)
+            (header(headers, "x-original-method").ok_or("X-Original-Method is missing")?, url)
         }
     };
-    let method = method.unwrap_or("GET").to_ascii_uppercase();
+    // A URL with a user part names its host after the `@`: which host the
+    // proxy routed by cannot be told, so it is refused.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the forwarded URL must not hold a user name or password");
+    }
+    let method = method.to_ascii_uppercase();
     if url.host_str().is_none() || !method.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err("the forwarded request has no host or a malformed method");
     }
     Ok(Original { method, url })
+}
+
+/// The path as the proxy sent it, before a URL parser resolves `%2e%2e`
+/// (which the application behind may not): refused when ambiguous.
+fn check_raw_path(uri: &str) -> Result<(), &'static str> {
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    decode_path(path).map(drop).map_err(|_| "the forwarded path holds an encoded NUL, backslash or dot segment")
 }
 
 async fn decide(
@@ -117,8 +140,7 @@ async fn decide(
         )
         .into_response();
     }
-    let public_scheme = if app.web.public_url.is_https() { "https" } else { "http" };
-    let original = match original(headers, dialect, public_scheme) {
+    let original = match original(headers, dialect) {
         Ok(original) => original,
         Err(why) => return ApiError::BadRequest(format!("{why}.")).into_response(),
     };
@@ -134,7 +156,9 @@ async fn decide(
         }
     };
     let client_ip = client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
-    let request = Request::new(host, original.url.path(), &original.method, client_ip);
+    let Ok(request) = Request::new(host, original.url.path(), &original.method, client_ip) else {
+        return ApiError::BadRequest(format!("The forwarded path is refused: {AmbiguousPath}.")).into_response();
+    };
     let decision = app.web.access.decide(&request, visitor);
     tracing::debug!(
         host,
@@ -168,7 +192,7 @@ async fn who(
         .filter_map(|name| bearer(headers, name))
         .find(|token| token.starts_with(app_tokens::PREFIX));
     if let Some(token) = app_token {
-        let host = Request::new(host, "", "", None).host().to_string();
+        let host = fold_host(host);
         return match app.services.app_tokens.authenticate(token, Scope::Proxy, Some(&host), client).await {
             Ok((record, user)) => Ok(Some((user, record.two_factor))),
             Err(CoreError::Unauthenticated) => Ok(None),

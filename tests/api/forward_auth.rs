@@ -199,13 +199,16 @@ async fn a_dead_or_foreign_session_is_no_session() {
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let spoofed = client()
         .get(app.url("/auth/forward"))
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-proto", "https")
         .header("x-forwarded-host", "wiki.example.com")
+        .header("x-forwarded-uri", "/")
         .header("remote-user", "alice")
         .header("authorization", "Basic YWxpY2U6eA==")
         .send()
         .await
         .unwrap();
-    assert_eq!(spoofed.status(), StatusCode::UNAUTHORIZED, "a client's own Remote-User means nothing");
+    assert_eq!(spoofed.status(), StatusCode::UNAUTHORIZED, "the endpoint reads no Remote-User or Basic credentials");
     assert_eq!(header(&spoofed, "remote-user"), None);
 }
 
@@ -227,28 +230,54 @@ async fn the_request_headers_are_believed_only_from_trusted_proxies() {
     }
 
     let app = spawn_app_with(home_lab).await;
+    let forwarded = |method: Option<&str>, proto: Option<&str>, host: Option<&str>, uri: Option<&str>| {
+        let mut request = client().get(app.url("/auth/forward"));
+        for (name, value) in [
+            ("x-forwarded-method", method),
+            ("x-forwarded-proto", proto),
+            ("x-forwarded-host", host),
+            ("x-forwarded-uri", uri),
+        ] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+        request
+    };
+    let good = (Some("GET"), Some("https"), Some("wiki.example.com"), Some("/"));
+    let original = |url: &str, method: Option<&str>| {
+        let request = client().get(app.url("/auth/request")).header("x-original-url", url);
+        match method {
+            Some(method) => request.header("x-original-method", method),
+            None => request,
+        }
+    };
     let malformed = [
-        client().get(app.url("/auth/forward")).header("x-forwarded-uri", "/"),
-        client()
-            .get(app.url("/auth/forward"))
-            .header("x-forwarded-host", "a.example.com")
-            .header("x-forwarded-uri", "x"),
-        client()
-            .get(app.url("/auth/forward"))
-            .header("x-forwarded-host", "a.example.com")
-            .header("x-forwarded-proto", "ftp"),
-        client().get(app.url("/auth/forward")).header("x-forwarded-host", "a b").header("x-forwarded-uri", "/"),
+        forwarded(None, good.1, good.2, good.3),
+        forwarded(good.0, None, good.2, good.3),
+        forwarded(good.0, good.1, None, good.3),
+        forwarded(good.0, good.1, good.2, None),
+        forwarded(good.0, Some("ftp"), good.2, good.3),
+        forwarded(good.0, good.1, good.2, Some("x")),
+        forwarded(good.0, good.1, good.2, Some("//evil.org/")),
+        forwarded(good.0, good.1, Some("a b"), good.3),
+        forwarded(good.0, good.1, Some("wiki.example.com:@status.example.com"), good.3),
+        forwarded(good.0, good.1, Some("wiki.example.com/x"), good.3),
+        forwarded(Some("GET /"), good.1, good.2, good.3),
+        forwarded(good.0, good.1, good.2, Some("/public/%2e%2e/admin")),
+        forwarded(good.0, good.1, good.2, Some("/a%5c..%5cadmin")),
         client().get(app.url("/auth/request")),
-        client().get(app.url("/auth/request")).header("x-original-url", "/relative"),
-        client().get(app.url("/auth/request")).header("x-original-url", "javascript:alert(1)"),
-        client()
-            .get(app.url("/auth/request"))
-            .header("x-original-url", "https://a.example.com/")
-            .header("x-original-method", "GET /"),
+        original("https://wiki.example.com/", None),
+        original("/relative", Some("GET")),
+        original("javascript:alert(1)", Some("GET")),
+        original("https://wiki.example.com:@status.example.com/", Some("GET")),
+        original("https://user@wiki.example.com/", Some("GET")),
+        original("https://wiki.example.com/", Some("GET /")),
+        original("https://wiki.example.com/public/%2e%2e/admin", Some("GET")),
     ];
-    for request in malformed {
+    for (index, request) in malformed.into_iter().enumerate() {
         let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "malformed request {index}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "bad_request", "{body}");
     }
@@ -266,7 +295,10 @@ async fn networks_are_the_client_address_the_trusted_proxy_names() {
     let from = |ip: &'static str| {
         client()
             .get(app.url("/auth/forward"))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-proto", "https")
             .header("x-forwarded-host", "wiki.example.com")
+            .header("x-forwarded-uri", "/")
             .header("x-forwarded-for", ip)
             .send()
     };
@@ -434,6 +466,7 @@ async fn config_check_names_rules_that_can_never_match_and_a_deny_all() {
         ),
         ("public_url = \"http://127.0.0.1:8080\"\ncookie_domain = \"0.0.1\"\n", "not an IP address"),
         ("cookie_domain = \"example.com\"\n", "cookie_domain needs public_url"),
+        ("public_url = \"https://auth.example.com\"\ncookie_domain = \"com\"\n", "a top-level domain"),
     ] {
         let (ok, _, err) = with_config(bad, &["config", "check"]);
         assert!(!ok && err.contains(why) && err.trim().lines().count() == 1, "{bad}: {err}");
@@ -456,4 +489,19 @@ async fn authz_explain_names_the_rule_and_the_decision() {
     assert!(out.contains("no rule matches: default_policy deny") && out.contains("deny (403)"), "{out}");
     let (ok, _, err) = with_config(HOME_LAB, &["authz", "explain", "not a url"]);
     assert!(!ok && err.contains("is not an absolute URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_session_that_passed_a_code_is_refused_by_two_factor_once_mfa_is_off() {
+    let app = spawn_app_with(home_lab).await;
+    let (alice, secret, _) = app.user_with_mfa("alice").await;
+    let before = Ask::with_session(&app, &alice).forward("GET", "photos.example.com", "/").await;
+    assert_eq!(before.status(), StatusCode::OK, "the session that confirmed MFA counts as two-factor");
+    app.clock.advance(time::Duration::seconds(30));
+    let code = app.code(&secret, 0);
+    let off = app.api_delete_json("/me/mfa/totp", &serde_json::json!({"code": code}), &alice).await;
+    assert_eq!(off.status(), StatusCode::NO_CONTENT);
+    let after = Ask::with_session(&app, &alice).browser().forward("GET", "photos.example.com", "/").await;
+    assert_eq!(after.status(), StatusCode::FORBIDDEN, "no MFA any more, whatever the session passed");
+    assert!(after.text().await.unwrap().contains("Set up Multi-Factor Authentication"));
 }

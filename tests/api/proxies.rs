@@ -44,12 +44,17 @@ fn free_port() -> u16 {
 async fn echo_backend() -> SocketAddr {
     async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> axum::Json<Value> {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let underscored: Vec<String> = ["remote_user", "remote_email", "remote_name", "remote_groups"]
+            .iter()
+            .filter_map(|name| get(name))
+            .collect();
         axum::Json(json!({
             "path": uri.to_string(),
             "remote_user": get("remote-user"),
             "remote_email": get("remote-email"),
             "remote_name": get("remote-name"),
             "remote_groups": get("remote-groups"),
+            "underscored": underscored,
         }))
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,6 +119,9 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     server_name {AUTH};
+    location /auth/ {{
+      return 404;
+    }}
     location / {{
       proxy_pass http://{latchkey};
       proxy_set_header Host $http_host;
@@ -153,7 +161,7 @@ const NGINX_AUTH_LOCATION: &str = r#"
       proxy_pass http://LATCHKEY/auth/request;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-URL $scheme://$host:$server_port$request_uri;
       proxy_set_header X-Original-Method $request_method;
       proxy_set_header X-Forwarded-For $remote_addr;
     }
@@ -189,6 +197,7 @@ fn caddy(port: u16, latchkey: SocketAddr, backend: SocketAddr) -> Proxy {
 
 http://{AUTH}:{port} {{
   bind 127.0.0.1
+  respond /auth/* 404
   reverse_proxy {latchkey}
 }}
 
@@ -224,6 +233,10 @@ const CADDY_PROTECT: &str = r#"
     request_header -Remote-Email
     request_header -Remote-Name
     request_header -Remote-Groups
+    request_header -Remote_User
+    request_header -Remote_Email
+    request_header -Remote_Name
+    request_header -Remote_Groups
     forward_auth LATCHKEY {
       uri /auth/forward
       copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
@@ -311,11 +324,26 @@ async fn sign_in_from(client: &reqwest::Client, port: u16, page: &str, login: &s
 async fn echo(client: &reqwest::Client, url: &str, spoof: bool) -> (StatusCode, Value) {
     let mut request = client.get(url).header("accept", "text/html");
     if spoof {
-        request = request.header("remote-user", "mallory").header("remote-groups", "admins");
+        request = request
+            .header("remote-user", "mallory")
+            .header("remote-groups", "admins")
+            .header("remote_user", "mallory")
+            .header("remote_groups", "admins");
     }
     let response = request.send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends one raw request line and headers to the proxy; returns the status.
+async fn raw_status(port: u16, request: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
 }
 
 /// The walk every proxy must pass.
@@ -325,6 +353,16 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
     let status = format!("http://{STATUS}:{port}/");
 
     let visitor = browser(port);
+    let probe = visitor
+        .get(format!("http://{AUTH}:{port}/auth/forward"))
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-host", ADMIN)
+        .header("x-forwarded-uri", "/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), StatusCode::NOT_FOUND, "clients cannot ask the endpoints through the proxy");
     let (code, body) = echo(&visitor, &status, true).await;
     assert_eq!(code, StatusCode::OK, "a bypass rule needs no sign-in");
     // Latchkey names nobody with empty headers: nginx then sends none,
@@ -332,6 +370,7 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
     for header in ["remote_user", "remote_groups", "remote_email", "remote_name"] {
         assert!(matches!(body[header].as_str(), None | Some("")), "{header}: {body}");
     }
+    assert_eq!(body["underscored"], json!([]), "nor under an underscored name (CGI and WSGI merge them): {body}");
 
     let alice = browser(port);
     app.clock.advance(time::Duration::seconds(30));
@@ -343,8 +382,21 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
     assert_eq!(body["remote_user"], "alice", "Latchkey's answer, not the client's header: {body}");
     assert_eq!(body["remote_email"], "alice@example.com");
     assert_eq!(body["remote_groups"], "admins");
+    assert_eq!(body["underscored"], json!([]), "{body}");
     let (code, body) = echo(&alice, &admin, false).await;
     assert_eq!((code, body["remote_user"].as_str()), (StatusCode::OK, Some("alice")), "one sign-in, every subdomain");
+
+    // Latchkey must judge the host the proxy routes to, however the
+    // request names it: an absolute request line beats the Host header,
+    // and a Host with a second authority after a colon is not another host.
+    for request in [
+        format!("GET http://{ADMIN}:{port}/ HTTP/1.1\r\nHost: {STATUS}:{port}\r\nConnection: close\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: {ADMIN}:@{STATUS}:{port}\r\nConnection: close\r\n\r\n"),
+    ] {
+        let status = raw_status(port, &request).await;
+        assert_ne!(status, 200, "the admin panel without a sign-in: {request:?}");
+        assert!((300..500).contains(&status), "{status}: {request:?}");
+    }
 
     app.sign_up("bob").await;
     let bob = browser(port);

@@ -7,7 +7,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::rows::{corrupt, seconds, user_id, OrUnavailable};
-use crate::SqlStore;
+use crate::{Dialect, SqlStore};
 
 #[async_trait]
 impl GroupStore for SqlStore {
@@ -42,6 +42,16 @@ impl GroupStore for SqlStore {
 
     async fn delete_group(&self, name: &GroupName) -> Result<Option<Vec<UserId>>, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
+        if self.dialect == Dialect::Postgres {
+            // Holds off a member being added meanwhile (its foreign-key check
+            // waits for this lock), who would be cascaded away unrecorded.
+            // SQLite: the first DELETE takes the database's write lock anyway.
+            sqlx::query("SELECT name FROM user_groups WHERE name = $1 FOR UPDATE")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .or_unavailable()?;
+        }
         // The members first: deleting the group would cascade them away unread.
         let members = sqlx::query("DELETE FROM group_members WHERE group_name = $1 RETURNING user_id")
             .bind(name.as_str())

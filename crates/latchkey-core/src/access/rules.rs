@@ -186,7 +186,7 @@ impl Rule {
     /// Whether the request meets every condition but the groups.
     fn matches_request(&self, request: &Request<'_>) -> bool {
         self.hosts.iter().any(|h| h.matches(&request.host))
-            && (self.paths.is_empty() || self.paths.iter().any(|p| p.is_match(request.path)))
+            && (self.paths.is_empty() || self.paths.iter().any(|p| p.is_match(&request.path)))
             && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(request.method)))
             && (self.networks.is_empty()
                 || request.client.is_some_and(|ip| self.networks.iter().any(|n| n.contains(&ip.to_canonical()))))
@@ -252,8 +252,9 @@ fn parse_network(raw: &str) -> Result<IpNet, String> {
 pub struct Request<'a> {
     /// The original host, folded to lower case, without port or final dot.
     host: String,
-    /// The original path, without the query.
-    path: &'a str,
+    /// The original path, without the query, percent-decoded as the
+    /// application will read it (see [`decode_path`]).
+    path: String,
     /// The original method.
     method: &'a str,
     /// The client's address, if known.
@@ -261,16 +262,46 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// A request to `host` (a port and a final dot are dropped, case folded).
-    pub fn new(host: &str, path: &'a str, method: &'a str, client: Option<IpAddr>) -> Self {
-        let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-        Request { host, path, method, client }
+    /// A request to `host` (a port and a final dot are dropped, case
+    /// folded) for `path` as it was sent (percent-encoded): a path whose
+    /// decoded form is ambiguous is refused (see [`decode_path`]).
+    pub fn new(host: &str, path: &str, method: &'a str, client: Option<IpAddr>) -> Result<Self, AmbiguousPath> {
+        Ok(Request { host: fold_host(host), path: decode_path(path)?, method, client })
     }
 
     /// The host, folded, without port.
     pub fn host(&self) -> &str {
         &self.host
     }
+}
+
+/// A host as rules compare it: lower case, without port or final dot.
+pub fn fold_host(host: &str) -> String {
+    strip_port(host).trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// A path that applications could read in two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmbiguousPath;
+
+impl fmt::Display for AmbiguousPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the path holds an encoded NUL, backslash or dot segment, which applications read differently")
+    }
+}
+
+/// The path as the application reads it: percent-decoded once (so that
+/// `/%61dmin` meets a rule on `^/admin`), invalid UTF-8 replaced. Refused:
+/// a NUL, a backslash, or a `.`/`..` segment after decoding (`%2e%2e`,
+/// `%2f..%2f`), which some applications resolve and others do not, so no
+/// rule could say which page is meant.
+pub fn decode_path(raw: &str) -> Result<String, AmbiguousPath> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let dot_segment = decoded.split('/').any(|segment| segment == "." || segment == "..");
+    if decoded.contains(['\0', '\\']) || dot_segment {
+        return Err(AmbiguousPath);
+    }
+    Ok(decoded.into_owned())
 }
 
 /// `host:port` → `host`, `[::1]:443` → `::1`; a bare IPv6 address stays whole.
@@ -425,8 +456,10 @@ fn outcome(policy: Policy, visitor: Visitor<'_>) -> Outcome {
         (Policy::Bypass, _) => Outcome::Allow,
         (_, Visitor::Anonymous) => Outcome::SignIn,
         (Policy::OneFactor, Visitor::SignedIn { .. }) => Outcome::Allow,
-        (Policy::TwoFactor, Visitor::SignedIn { second_factor: true, .. }) => Outcome::Allow,
+        // MFA first: a session that passed a code before MFA was turned
+        // off belongs to an account without MFA now.
         (Policy::TwoFactor, Visitor::SignedIn { mfa_enabled: false, .. }) => Outcome::SetUpMfa,
+        (Policy::TwoFactor, Visitor::SignedIn { second_factor: true, .. }) => Outcome::Allow,
         (Policy::TwoFactor, Visitor::SignedIn { .. }) => Outcome::SignInWithSecondFactor,
     }
 }
@@ -456,7 +489,7 @@ mod tests {
     }
 
     fn get(host: &str, path: &'static str) -> Request<'static> {
-        Request::new(host, path, "GET", Some("192.0.2.7".parse().unwrap()))
+        Request::new(host, path, "GET", Some("192.0.2.7".parse().unwrap())).unwrap()
     }
 
     #[test]
@@ -482,7 +515,9 @@ mod tests {
         office.networks = vec!["10.0.0.0/8".into(), "2001:db8::1".into()];
         let access = rules(&[public, office], Policy::TwoFactor);
         let at = |path, method, ip: &str| {
-            access.decide(&Request::new("app.example.com", path, method, ip.parse().ok()), Visitor::Anonymous).rule
+            access
+                .decide(&Request::new("app.example.com", path, method, ip.parse().ok()).unwrap(), Visitor::Anonymous)
+                .rule
         };
         assert_eq!(at("/api/public/x", "GET", "192.0.2.1"), Some(0));
         assert_eq!(at("/api/public/x", "POST", "192.0.2.1"), None);
@@ -492,6 +527,23 @@ mod tests {
         assert_eq!(at("/x", "GET", "2001:db8::1"), Some(1));
         assert_eq!(at("/x", "GET", "2001:db8::2"), None);
         assert_eq!(at("/x", "GET", "not an address"), None, "an unknown client is in no network");
+    }
+
+    #[test]
+    fn paths_are_matched_as_the_application_reads_them() {
+        let mut admin = rule(&["app.example.com"], "deny");
+        admin.paths = vec!["^/admin".into()];
+        let access = rules(&[admin], Policy::Bypass);
+        let decide = |path| {
+            Request::new("app.example.com", path, "GET", None).map(|r| access.decide(&r, Visitor::Anonymous).rule)
+        };
+        assert_eq!(decide("/admin/x"), Ok(Some(0)));
+        assert_eq!(decide("/%61dmin/x"), Ok(Some(0)), "percent-encoded letters");
+        assert_eq!(decide("/%2561dmin"), Ok(None), "decoded once, as the application does");
+        for ambiguous in ["/public/%2e%2e/admin", "/public%2f..%2fadmin", "/a/./b", "/a%5cadmin", "/a%00b", "/.."] {
+            assert_eq!(decide(ambiguous), Err(AmbiguousPath), "{ambiguous}");
+        }
+        assert_eq!(decide("/caf%C3%A9/%FF"), Ok(None), "invalid UTF-8 is no error");
     }
 
     #[test]
@@ -507,6 +559,7 @@ mod tests {
         );
         let none = groups(&[]);
         let password_only = Visitor::SignedIn { groups: &none, mfa_enabled: true, second_factor: false };
+        let mfa_turned_off = Visitor::SignedIn { groups: &none, mfa_enabled: false, second_factor: true };
         let table = [
             ("open", Visitor::Anonymous, Outcome::Allow),
             ("one", Visitor::Anonymous, Outcome::SignIn),
@@ -515,6 +568,7 @@ mod tests {
             ("two", user(&none, false), Outcome::SetUpMfa),
             ("two", password_only, Outcome::SignInWithSecondFactor),
             ("two", user(&none, true), Outcome::Allow),
+            ("two", mfa_turned_off, Outcome::SetUpMfa),
             ("closed", user(&none, true), Outcome::Deny),
             ("closed", Visitor::Anonymous, Outcome::Deny),
             ("unlisted", user(&none, true), Outcome::Deny),
