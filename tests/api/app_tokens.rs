@@ -217,3 +217,44 @@ async fn another_users_token_cannot_be_revoked_and_a_locked_account_s_tokens_sto
     assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::UNAUTHORIZED, "locked: no token works");
     assert_eq!(forward(&app, "wiki.example.com", "authorization", &token).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_security_page_makes_shows_once_and_revokes_tokens() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let page = browser.get("/account/security").await;
+    assert!(page.html.contains("Make an app token"), "{}", page.html);
+    let csrf = page.csrf();
+    let made = browser
+        .post(
+            "/account/security/tokens",
+            &[
+                ("csrf_token", &csrf),
+                ("name", "NAS backup"),
+                ("expires", "30"),
+                ("scope_api", "yes"),
+                ("domains", "nas.example.com"),
+            ],
+        )
+        .await;
+    let token = made.inner("new-app-token").expect("the new token, shown once");
+    assert!(token.starts_with("lk_"), "{token}");
+    assert!(made.html.contains("NAS backup") && made.html.contains("hosts: nas.example.com"), "{}", made.html);
+    let (status, me) = answer(app.get_api("/me", &token).await).await;
+    assert_eq!((status, me["user"]["username"].as_str()), (StatusCode::OK, Some("alice")));
+    let again = browser.get("/account/security").await;
+    assert!(!again.html.contains(&token) && again.inner("new-app-token").is_none(), "never shown again");
+
+    let refused = browser.post("/account/security/tokens", &[("csrf_token", &csrf), ("expires", "30")]).await;
+    assert!(refused.inner("token-error").unwrap().contains("at least one scope"), "{}", refused.html);
+    let id_at = again.html.find("name=\"token_id\" value=\"").unwrap() + "name=\"token_id\" value=\"".len();
+    let id = &again.html[id_at..id_at + again.html[id_at..].find('"').unwrap()];
+    let revoked = browser.post("/account/security/tokens/revoke", &[("csrf_token", &csrf), ("token_id", id)]).await;
+    assert!(revoked.html.contains("That app token is revoked"), "{}", revoked.html);
+    assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::UNAUTHORIZED);
+
+    app.clock.advance(Duration::seconds(5 * 60 + 1));
+    let late = browser.post("/account/security/tokens", &[("csrf_token", &csrf), ("scope_proxy", "yes")]).await;
+    assert_eq!(late.location.as_deref(), Some("/account/confirm?rd=/account/security"), "the password first");
+}

@@ -374,6 +374,11 @@ async fn a_cookie_domain_makes_one_sign_in_cover_every_protected_subdomain() {
     let form = browser.get("/login?rd=https%3A%2F%2Fwiki.example.com%2Fpage").await;
     assert_eq!(form.input_value("rd").as_deref(), Some("https://wiki.example.com/page"));
     let csrf_cookie = form.set_cookies.iter().find(|c| c.starts_with("__Host-latchkey_csrf=")).unwrap();
+    let csp = client().get(app.url("/login")).send().await.unwrap().headers()["content-security-policy"].clone();
+    assert!(
+        csp.to_str().unwrap().contains("form-action 'self' https://example.com:* https://*.example.com:*"),
+        "a browser holds the sign-in's redirect to the application to form-action: {csp:?}"
+    );
     assert!(!csrf_cookie.contains("Domain"), "only the session cookie is shared: {csrf_cookie}");
     let done = browser
         .post_with(

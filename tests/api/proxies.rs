@@ -164,6 +164,7 @@ const NGINX_AUTH_LOCATION: &str = r#"
       proxy_set_header X-Original-URL $scheme://$host:$server_port$request_uri;
       proxy_set_header X-Original-Method $request_method;
       proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header Proxy-Authorization $http_proxy_authorization;
     }
 "#;
 
@@ -239,6 +240,7 @@ const CADDY_PROTECT: &str = r#"
     request_header -Remote_Groups
     forward_auth LATCHKEY {
       uri /auth/forward
+      header_up Proxy-Authorization {http.request.header.Proxy-Authorization}
       copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
     }
 "#;
@@ -246,8 +248,9 @@ const CADDY_PROTECT: &str = r#"
 /// Latchkey for a home lab behind a proxy on `port`: the status page
 /// public, the wiki for anyone signed in, the admin panel for admins with
 /// MFA, everything else denied.
-/// Alice (MFA on, in admins) is made here; returns her TOTP secret too.
-async fn latchkey(port: u16) -> (TestApp, String) {
+/// Alice (MFA on, in admins) is made here; returns her TOTP secret and an
+/// app token of hers for the wiki too.
+async fn latchkey(port: u16) -> (TestApp, String, String) {
     let app = spawn_app_with(|config| {
         config.public_url = Some(format!("http://{AUTH}:{port}"));
         config.cookie_domain = Some("example.test".into());
@@ -256,14 +259,16 @@ async fn latchkey(port: u16) -> (TestApp, String) {
             vec![rule(STATUS, "bypass", &[]), rule(WIKI, "one_factor", &[]), rule(ADMIN, "two_factor", &["admins"])];
     })
     .await;
-    let (_, secret, _) = app.user_with_mfa("alice").await;
+    let (session, secret, _) = app.user_with_mfa("alice").await;
+    let made = app.post_json("/me/tokens", &json!({"scopes": ["proxy"], "domains": [WIKI]}), Some(&session)).await;
+    let app_token = made.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
     for args in [["group", "create", "admins"].as_slice(), &["group", "add", "admins", "alice"]] {
         let (ok, out, err) = run_cli(app.data_dir.path(), args, "", |command| {
             command.env_remove("LATCHKEY_DATABASE_URL").env_remove("LATCHKEY_SECRET_KEY");
         });
         assert!(ok, "{out}{err}");
     }
-    (app, secret)
+    (app, secret, app_token)
 }
 
 /// A browser whose every host name leads to the proxy.
@@ -347,7 +352,7 @@ async fn raw_status(port: u16, request: &str) -> u16 {
 }
 
 /// The walk every proxy must pass.
-async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
+async fn protects_applications(app: &TestApp, alice_secret: &str, app_token: &str, port: u16) {
     let wiki = format!("http://{WIKI}:{port}/page?a=1&b=%2F");
     let admin = format!("http://{ADMIN}:{port}/");
     let status = format!("http://{STATUS}:{port}/");
@@ -398,6 +403,20 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
         assert!((300..500).contains(&status), "{status}: {request:?}");
     }
 
+    // A script with an app token passes where the token is for, and only there.
+    let script = browser(port);
+    for header in ["authorization", "proxy-authorization"] {
+        let response = script.get(&wiki).header(header, format!("Bearer {app_token}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{header}");
+        assert_eq!(response.json::<Value>().await.unwrap()["remote_user"], "alice");
+    }
+    let elsewhere = script.get(&admin).header("authorization", format!("Bearer {app_token}")).send().await.unwrap();
+    let status = elsewhere.status();
+    assert!(
+        matches!(status.as_u16(), 302 | 401),
+        "the token is for the wiki only: {status} (nginx redirects every 401)"
+    );
+
     app.sign_up("bob").await;
     let bob = browser(port);
     let back = sign_in_from(&bob, port, &wiki, "bob", None).await;
@@ -411,20 +430,83 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, port: u16) {
 #[ignore = "needs nginx (Debian's nginx package)"]
 async fn nginx_auth_request_protects_applications() {
     let port = free_port();
-    let (app, secret) = latchkey(port).await;
+    let (app, secret, token) = latchkey(port).await;
     let backend = echo_backend().await;
     let latchkey = app.base.trim_start_matches("http://").parse().unwrap();
     let _proxy = nginx(port, latchkey, backend).ready().await;
-    protects_applications(&app, &secret, port).await;
+    protects_applications(&app, &secret, &token, port).await;
 }
 
 #[tokio::test]
 #[ignore = "needs Caddy (Debian's caddy package)"]
 async fn caddy_forward_auth_protects_applications() {
     let port = free_port();
-    let (app, secret) = latchkey(port).await;
+    let (app, secret, token) = latchkey(port).await;
     let backend = echo_backend().await;
     let latchkey = app.base.trim_start_matches("http://").parse().unwrap();
     let _proxy = caddy(port, latchkey, backend).ready().await;
-    protects_applications(&app, &secret, port).await;
+    protects_applications(&app, &secret, &token, port).await;
+}
+
+#[tokio::test]
+#[ignore = "needs nginx, Chromium (Debian's chromium), Node.js, oathtool and `npm ci --prefix e2e`; .ci/run provides them"]
+async fn a_protected_application_walked_in_a_real_browser() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(Path::new(root).join("e2e/node_modules/playwright-core").is_dir(), "run `npm ci --prefix e2e` first");
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "latchkey.toml",
+        &format!(
+            "public_url = \"http://{AUTH}:{port}\"\ncookie_domain = \"example.test\"\ntrusted_proxies = [\"127.0.0.1\"]\n\
+             [[access_rules]]\ndomain = [\"{WIKI}\", \"{ADMIN}\"]\ngroups = [\"admins\"]\npolicy = \"two_factor\"\n"
+        ),
+    );
+    let server = crate::binary::start_with(dir.path(), Stdio::null(), "warn", |command| {
+        command.env("LATCHKEY_CONFIG", &config);
+    })
+    .await;
+    let cli = |args: &[&str], stdin: &str| {
+        let (ok, out, err) = run_cli(dir.path(), args, stdin, |command| {
+            command.env_remove("LATCHKEY_DATABASE_URL").env_remove("LATCHKEY_SECRET_KEY");
+        });
+        assert!(ok, "{out}{err}");
+    };
+    cli(&["user", "create", "alice", "--email", "alice@example.com"], PASSWORD);
+    cli(&["group", "create", "admins"], "");
+    cli(&["group", "add", "admins", "alice"], "");
+    let api = crate::helpers::http();
+    let url = |path: &str| format!("{}/api/v1{path}", server.base);
+    let signed_in: Value = api
+        .post(url("/sessions"))
+        .json(&json!({"login": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap();
+    let enrolment: Value = api.post(url("/me/mfa/totp")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let spent = crate::helpers::totp_at(&secret, crate::binary::now());
+    let confirmed = api.post(url("/me/mfa/totp/confirm")).bearer_auth(token).json(&json!({"code": spent})).send();
+    assert_eq!(confirmed.await.unwrap().status(), StatusCode::OK);
+
+    let backend = echo_backend().await;
+    let latchkey = server.base.trim_start_matches("http://").parse().unwrap();
+    let _proxy = nginx(port, latchkey, backend).ready().await;
+    let app_url = format!("http://{WIKI}:{port}/page");
+    let mut node = Command::new("node");
+    node.current_dir(format!("{root}/e2e")).args(["protected-app.mjs", &app_url, "alice", PASSWORD, &secret, &spent]);
+    // LATCHKEY_SCREENSHOTS=docs/screenshots refreshes the README's pictures.
+    if let Ok(shots) = std::env::var("LATCHKEY_SCREENSHOTS") {
+        node.env("SCREENSHOT_DIR", Path::new(root).join(shots));
+    }
+    let output = tokio::task::spawn_blocking(move || node.output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("the protected application works end to end"));
 }

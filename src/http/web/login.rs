@@ -22,6 +22,17 @@ struct LoginPage {
     error: Option<&'static str>,
     /// Where to go after the sign-in, when it may be followed.
     rd: Option<String>,
+    /// This service's host.
+    public_host: String,
+}
+
+impl LoginPage {
+    /// The application the sign-in leads on to: `rd`'s host, when it is
+    /// another than this service's ("to continue to wiki.example.com").
+    fn continue_to(&self) -> Option<String> {
+        let rd = url::Url::parse(self.rd.as_deref()?).ok()?;
+        rd.host_str().filter(|host| *host != self.public_host).map(str::to_string)
+    }
 }
 
 /// The sign-in page at its second step: the code field, posting to `/login/mfa`.
@@ -82,12 +93,14 @@ pub async fn get_login(
 ) -> Result<Response, WebError> {
     let rd = return_to::checked(&rd, &app.web);
     let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
+    let public_host = app.web.public_url.host().to_string();
     signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| LoginPage {
         menu: None,
         csrf_token,
         login: String::new(),
         error: None,
         rd,
+        public_host,
     })
 }
 
@@ -124,7 +137,8 @@ pub async fn post_login(
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
         Err(e) => return Err(e.into()),
     };
-    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error), rd })
+    let public_host = app.web.public_url.host().to_string();
+    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error), rd, public_host })
 }
 
 /// The code form again while a sign-in is pending, else the sign-in page.
@@ -178,7 +192,8 @@ pub async fn post_login_mfa(
         Err(CoreError::AccountLocked) => {
             let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
             let error = Some(words::ACCOUNT_LOCKED);
-            let page = LoginPage { menu: None, csrf_token, login: String::new(), error, rd: None };
+            let public_host = app.web.public_url.host().to_string();
+            let page = LoginPage { menu: None, csrf_token, login: String::new(), error, rd: None, public_host };
             Ok((jar, render(&page)?).into_response())
         }
         Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
@@ -193,7 +208,9 @@ pub async fn post_login_mfa(
 /// The sign-in page with a word on why, the dead pending sign-in forgotten.
 fn start_again(app: &AppState, jar: CookieJar, rd: Option<String>) -> Result<Response, WebError> {
     let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-    let page = LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN), rd };
+    let public_host = app.web.public_url.host().to_string();
+    let page =
+        LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN), rd, public_host };
     Ok((jar, render(&page)?).into_response())
 }
 

@@ -53,6 +53,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/security/sessions/revoke-others", post(security::post_revoke_others))
         .route("/account/security/replay-alarm", post(security::post_replay_alarm))
         .route("/account/security/devices/forget", post(security::post_forget_device))
+        .route("/account/security/tokens", post(security::post_new_token))
+        .route("/account/security/tokens/revoke", post(security::post_revoke_token))
         .route("/static/app.css", get(assets::get_stylesheet))
         .route("/static/app.js", get(assets::get_script))
         .route("/static/favicon.svg", get(assets::get_favicon))

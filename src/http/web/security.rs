@@ -3,13 +3,16 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use latchkey_core::{CoreError, EventKind, EventRecord, Session, SessionId, TrustedDeviceId};
+use latchkey_core::access::app_tokens::NewAppToken;
+use latchkey_core::store::AppTokenRecord;
+use latchkey_core::{AppTokenId, CoreError, EventKind, EventRecord, Session, SessionId, TrustedDeviceId};
 use serde::Deserialize;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, UserForm};
-use super::{render, Menu};
+use super::{render, words, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
@@ -33,6 +36,17 @@ struct DeviceRow {
     until: String,
 }
 
+/// One app token as the page lists it.
+struct TokenRow {
+    id: String,
+    name: String,
+    scopes: String,
+    domains: String,
+    created_at: String,
+    expires_at: String,
+    last_used_at: String,
+}
+
 /// One event as the page lists it.
 struct EventRow {
     what: &'static str,
@@ -49,7 +63,26 @@ struct SecurityPage {
     notice: Option<String>,
     sessions: Vec<SessionRow>,
     devices: Vec<DeviceRow>,
+    tokens: Vec<TokenRow>,
+    /// A token just made, shown this once.
+    new_token: Option<String>,
+    /// Why a token was not made.
+    token_error: Option<String>,
     events: Vec<EventRow>,
+}
+
+/// What the page says besides its lists.
+#[derive(Default)]
+struct Said {
+    notice: Option<String>,
+    new_token: Option<String>,
+    token_error: Option<String>,
+}
+
+impl Said {
+    fn notice(text: impl Into<String>) -> Self {
+        Said { notice: Some(text.into()), ..Said::default() }
+    }
 }
 
 pub(super) fn when(t: OffsetDateTime) -> String {
@@ -108,14 +141,31 @@ fn event_row(event: &EventRecord) -> EventRow {
     }
 }
 
-async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> Result<Response, WebError> {
+fn token_row(token: &AppTokenRecord) -> TokenRow {
+    let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+    TokenRow {
+        id: token.id.to_string(),
+        name: token.name.clone(),
+        scopes: scopes.join(", "),
+        domains: if token.domains.is_empty() { "any".into() } else { token.domains.join(", ") },
+        created_at: when(token.created_at),
+        expires_at: token.expires_at.map_or_else(|| "never".into(), when),
+        last_used_at: token.last_used_at.map_or_else(|| "never".into(), when),
+    }
+}
+
+async fn page(app: &AppState, current: &CurrentUser, said: Said) -> Result<Response, WebError> {
     let sessions = app.services.sessions.list(current.user.id).await?;
     let events = app.services.events.list(current.user.id).await?;
     let devices = app.services.mfa.trusted_devices(current.user.id).await?;
+    let tokens = app.services.app_tokens.list(&current.user).await?;
     let page = SecurityPage {
         menu: Some(Menu::new(current.user.username.as_str(), &current.session)),
         csrf_token: current.session.csrf_token.clone(),
-        notice,
+        notice: said.notice,
+        tokens: tokens.iter().map(token_row).collect(),
+        new_token: said.new_token,
+        token_error: said.token_error,
         sessions: sessions.iter().map(|s| session_row(s, &current.session)).collect(),
         devices: devices
             .iter()
@@ -134,7 +184,7 @@ async fn page(app: &AppState, current: &CurrentUser, notice: Option<String>) -> 
 
 /// The page.
 pub async fn get_security(State(app): State<AppState>, current: CurrentUser) -> Result<Response, WebError> {
-    page(&app, &current, None).await
+    page(&app, &current, Said::default()).await
 }
 
 /// A session's "Sign out" button.
@@ -157,7 +207,7 @@ pub async fn post_revoke(
         Err(CoreError::NotFound) => "That session had already ended.",
         Err(e) => return Err(e.into()),
     };
-    page(&app, &current, Some(notice.into())).await
+    page(&app, &current, Said::notice(notice)).await
 }
 
 /// "Sign out everywhere else".
@@ -178,7 +228,7 @@ pub async fn post_revoke_others(
         1 => "1 other session is signed out.".to_string(),
         n => format!("{n} other sessions are signed out."),
     };
-    page(&app, &current, Some(notice)).await
+    page(&app, &current, Said::notice(notice)).await
 }
 
 /// The dashboard's used-code alarm button: signs out every other session and
@@ -191,7 +241,7 @@ pub async fn post_replay_alarm(
     let ended = app.services.sessions.clear_replay_alarm(current.user.id, &current.session.id, &client).await?;
     let notice =
         format!("Done: {ended} other session(s) signed out. If you did not enter that code, tell our Support Team.");
-    page(&app, &current, Some(notice)).await
+    page(&app, &current, Said::notice(notice)).await
 }
 
 /// A trusted browser's "Forget" button.
@@ -213,10 +263,90 @@ pub async fn post_forget_device(
         Err(CoreError::NotFound) => "That browser was already forgotten.",
         Err(e) => return Err(e.into()),
     };
-    page(&app, &current, Some(notice.into())).await
+    page(&app, &current, Said::notice(notice)).await
 }
 
-csrf_forms!(RevokeForm, RevokeOthersForm, ForgetDeviceForm);
+/// The "Make an app token" form. Unticked boxes are simply not sent.
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    /// Days, or `never`.
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    scope_api: Option<String>,
+    #[serde(default)]
+    scope_proxy: Option<String>,
+    /// Hosts, separated by commas or spaces.
+    #[serde(default)]
+    domains: String,
+}
+
+/// Where confirming the password returns to.
+const SECURITY_PAGE: &str = "/account/security";
+
+/// Makes an app token and shows it once; asks for the password first when
+/// the session last proved the account over 5 minutes ago.
+pub async fn post_new_token(
+    State(app): State<AppState>,
+    Client(client): Client,
+    UserForm { current, form }: UserForm<NewTokenForm>,
+) -> Result<Response, WebError> {
+    let proof = match proof_or_confirm(&app, &client, &current, SECURITY_PAGE).await? {
+        Ok(proof) => proof,
+        Err(confirm_first) => return Ok(confirm_first),
+    };
+    let expires_in_days = match form.expires.trim() {
+        "never" | "" => None,
+        days => Some(days.parse::<u32>().unwrap_or(0)),
+    };
+    let scopes: Vec<String> = [(form.scope_api.is_some(), "api"), (form.scope_proxy.is_some(), "proxy")]
+        .into_iter()
+        .filter(|(ticked, _)| *ticked)
+        .map(|(_, scope)| scope.to_string())
+        .collect();
+    let domains: Vec<String> =
+        form.domains.split([',', ' ', '\n']).map(str::trim).filter(|d| !d.is_empty()).map(str::to_string).collect();
+    let asked = NewAppToken { name: &form.name, expires_in_days, scopes: Some(&scopes), domains: &domains };
+    let said = match app.services.app_tokens.create(&current.user, &current.session, &proof, &asked, &client).await {
+        Ok(created) => Said { new_token: Some(created.token), ..Said::default() },
+        Err(CoreError::Validation(fields)) => {
+            Said { token_error: Some(fields.into_values().collect::<Vec<_>>().join(" ")), ..Said::default() }
+        }
+        Err(CoreError::Refused(why)) => Said { token_error: Some(words::refusal(why).into()), ..Said::default() },
+        Err(e) => return Err(e.into()),
+    };
+    page(&app, &current, said).await
+}
+
+/// A token's "Revoke" button.
+#[derive(Deserialize)]
+pub struct RevokeTokenForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token_id: String,
+}
+
+/// Revokes one of the user's app tokens.
+pub async fn post_revoke_token(
+    State(app): State<AppState>,
+    Client(client): Client,
+    UserForm { current, form }: UserForm<RevokeTokenForm>,
+) -> Result<Response, WebError> {
+    let id = AppTokenId::from(form.token_id);
+    let notice = match app.services.app_tokens.revoke(&current.user, &id, &client).await {
+        Ok(()) => "That app token is revoked: it no longer works.",
+        Err(CoreError::NotFound) => "That app token was already revoked.",
+        Err(e) => return Err(e.into()),
+    };
+    page(&app, &current, Said::notice(notice)).await
+}
+
+csrf_forms!(RevokeForm, RevokeOthersForm, ForgetDeviceForm, NewTokenForm, RevokeTokenForm);
 
 #[cfg(test)]
 mod tests {

@@ -201,7 +201,9 @@ impl AppTokens {
         let now = self.clock.now();
         let (record, user) =
             self.store.find_app_token(&token_hash(token), now).await?.ok_or(CoreError::Unauthenticated)?;
-        let host_allowed = record.domains.is_empty()
+        // Hosts limit forward authentication only; the API has no host to name.
+        let host_allowed = scope != Scope::Proxy
+            || record.domains.is_empty()
             || host.is_some_and(|host| {
                 record.domains.iter().filter_map(|d| HostPattern::parse(d).ok()).any(|p| p.matches(host))
             });
