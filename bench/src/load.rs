@@ -46,6 +46,12 @@ pub enum Workload {
     SigninMfa,
     /// 90% `me`, 8% code steps, 2% password sign-ins.
     Mixed,
+    /// Forward authentication as a reverse proxy asks it, for every request
+    /// of a protected application: `GET /auth/forward` with the
+    /// `X-Forwarded-*` headers and a signed-in browser's session cookie
+    /// (Latchkey only; the server needs `trusted_proxies` and rules that let
+    /// `FORWARD_HOST` through).
+    Forward,
     /// An attacker's flood: in turn a sign-up with a new name, a sign-up
     /// with a taken one, and a wrong password for a name nobody has (each
     /// costs a hash until the throttles stop it). Failures are its point,
@@ -61,6 +67,7 @@ impl Workload {
             Workload::SigninPassword => "signin-password",
             Workload::SigninMfa => "signin-mfa",
             Workload::Mixed => "mixed",
+            Workload::Forward => "forward",
             Workload::Flood => "flood",
         }
     }
@@ -70,6 +77,7 @@ impl Workload {
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Me,
+    Forward,
     Password,
     Mfa,
     NewSignUp,
@@ -168,7 +176,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         sent: AtomicUsize::new(0),
         sources: sources(args.source_first, args.source_addresses.unwrap_or(0)),
     };
-    if matches!(args.workload, Workload::Me | Workload::Mixed) {
+    if matches!(args.workload, Workload::Me | Workload::Mixed | Workload::Forward) {
         plan.tokens = sign_in_for_tokens(&plan, args.connections.min(args.plain_accounts)).await?;
     }
     let plan = Arc::new(plan);
@@ -325,6 +333,7 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes
 fn kind_of(workload: Workload, n: usize) -> Kind {
     match workload {
         Workload::Me => Kind::Me,
+        Workload::Forward => Kind::Forward,
         Workload::SigninPassword => Kind::Password,
         Workload::SigninMfa => Kind::Mfa,
         Workload::Mixed => match n % 100 {
@@ -359,6 +368,8 @@ fn next_request(plan: &Plan) -> anyhow::Result<Option<Request<Full<Bytes>>>> {
     let (method, path, body, token) = match (kind, plan.target) {
         (Kind::Me, Target::Latchkey) => (Method::GET, "/api/v1/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
         (Kind::Me, Target::Parse) => (Method::GET, "/parse/users/me", None, Some(&plan.tokens[n % plan.tokens.len()])),
+        (Kind::Forward, Target::Latchkey) => return Ok(Some(forward(plan, &plan.tokens[n % plan.tokens.len()])?)),
+        (Kind::Forward, Target::Parse) => anyhow::bail!("Parse Server has no forward authentication"),
         (Kind::Password, target) => {
             let i = plan.next_plain.fetch_add(1, Ordering::Relaxed) % plan.plain_accounts;
             let (login, password) = (accounts::plain_username(i), accounts::password(i));
@@ -436,6 +447,25 @@ fn build(
         None => Bytes::new(),
     };
     Ok(request.body(Full::new(bytes))?)
+}
+
+/// The host of the protected application the `forward` workload asks about.
+pub const FORWARD_HOST: &str = "app.bench.test";
+
+/// What a reverse proxy sends for one request of a signed-in browser.
+fn forward(plan: &Plan, session: &str) -> anyhow::Result<Request<Full<Bytes>>> {
+    Ok(Request::builder()
+        .method(Method::GET)
+        .uri("/auth/forward")
+        .header(hyper::header::HOST, &plan.host)
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", FORWARD_HOST)
+        .header("x-forwarded-uri", "/wiki/Main_Page?action=view")
+        .header("x-forwarded-for", "192.0.2.10")
+        .header(hyper::header::ACCEPT, "text/html")
+        .header(hyper::header::COOKIE, format!("latchkey_session={session}"))
+        .body(Full::new(Bytes::new()))?)
 }
 
 /// Signs `count` accounts without MFA in (before the clock starts); their tokens.

@@ -38,8 +38,12 @@ pub struct ReportArgs {
     plot: PathBuf,
 }
 
-const WORKLOADS: [(Workload, &str); 4] = [
+const WORKLOADS: [(Workload, &str); 5] = [
     (Workload::Me, "`me`: `GET /api/v1/me` with a bearer token (Parse: `GET /parse/users/me`)"),
+    (
+        Workload::Forward,
+        "`forward`: forward authentication, `GET /auth/forward` as a reverse proxy asks it for each request of a protected application, with a signed-in browser's session cookie; ten access rules, the last one matching (Parse has none; compare with `me` above)",
+    ),
     (
         Workload::SigninMfa,
         "`signin-mfa`: the code step, `POST /api/v1/sessions/mfa`, each code fresh and right (Parse: `POST /parse/login` with `authData.mfa.token`, which checks the password too: Parse has no separate code step)",

@@ -206,6 +206,9 @@ async fn the_openapi_description_lists_every_route_of_the_api() {
         ("/me/replay-alarm/clear", "post"),
         ("/me/trusted-devices", "get"),
         ("/me/trusted-devices/{id}", "delete"),
+        ("/me/tokens", "post"),
+        ("/me/tokens", "get"),
+        ("/me/tokens/{id}", "delete"),
         ("/openapi.json", "get"),
     ];
     let mut described = 0;
