@@ -93,19 +93,22 @@ impl Application {
         let anchor = log_head::spawn(events, webhook, every);
         let key_changed = Arc::new(tokio::sync::Notify::new());
         let heartbeat = self.registration.keep_alive(self.key, key_changed.clone());
+        // Set by the stop itself, so it is known when serving ends (the
+        // heartbeat task may not have returned yet when it woke the stop).
+        let rotated = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = {
             let signalled = shutdown_signal();
+            let rotated = rotated.clone();
             async move {
                 tokio::select! {
                     () = signalled => {},
-                    () = key_changed.notified() => {},
+                    () = key_changed.notified() => rotated.store(true, std::sync::atomic::Ordering::SeqCst),
                 }
             }
         };
         server::serve(self.listener, self.router, self.limits, stop).await;
         anchor.abort();
-        // The heartbeat ends by itself only when it found the key rotated.
-        let rotated = heartbeat.is_finished();
+        let rotated = rotated.load(std::sync::atomic::Ordering::SeqCst);
         heartbeat.abort();
         // A heartbeat under way must not put the entry back after it goes.
         let _ = heartbeat.await;
