@@ -43,7 +43,8 @@ pub(crate) fn run_cli(
     (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
 }
 
-async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, Value) {
+/// Signs in over the API of a running binary; (status, body).
+pub(crate) async fn sign_in(server: &Server, login: &str, password: &str) -> (StatusCode, Value) {
     let response = crate::helpers::http()
         .post(format!("{}/api/v1/sessions", server.base))
         .json(&json!({"login": login, "password": password}))

@@ -2,11 +2,12 @@
 //! once, stored hashed, scoped, accepted by forward authentication and by
 //! the API's reads, never by the account's own settings.
 
-use latchkey::config::{AccessRuleConfig, Config, OneOrMany};
+use latchkey::config::Config;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use time::Duration;
 
+use crate::forward_auth::rule;
 use crate::helpers::{http_builder, spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
@@ -21,14 +22,6 @@ async fn make(app: &TestApp, session: &str, body: Value) -> (StatusCode, Value) 
 
 fn rules(config: &mut Config) {
     config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-    let rule = |domain: &str, policy: &str| AccessRuleConfig {
-        domain: OneOrMany::One(domain.into()),
-        paths: Vec::new(),
-        methods: Vec::new(),
-        networks: Vec::new(),
-        groups: Vec::new(),
-        policy: policy.into(),
-    };
     config.access_rules = vec![rule("wiki.example.com", "one_factor"), rule("*.example.com", "two_factor")];
 }
 

@@ -5,19 +5,17 @@ use std::process::Command;
 
 use crate::binary::start;
 
-#[tokio::test]
-#[ignore = "needs Chromium (Debian's chromium), Node.js, oathtool and `npm ci --prefix e2e`; .ci/run provides them"]
-async fn the_tutorial_works_in_a_real_browser() {
+/// Runs `node e2e/SCRIPT ARGS…` (headless Chromium) and asserts that it
+/// succeeded and said `done`. LATCHKEY_SCREENSHOTS=docs/screenshots lets
+/// the script refresh the README's pictures.
+pub(crate) async fn run_script(script: &str, args: &[&str], done: &str) {
     let root = env!("CARGO_MANIFEST_DIR");
     assert!(
         std::path::Path::new(root).join("e2e/node_modules/playwright-core").is_dir(),
         "run `npm ci --prefix e2e` first"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
     let mut node = Command::new("node");
-    node.current_dir(format!("{root}/e2e")).arg("tutorial.mjs").arg(&server.base);
-    // LATCHKEY_SCREENSHOTS=docs/screenshots refreshes the README's tour.
+    node.current_dir(format!("{root}/e2e")).arg(script).args(args);
     if let Ok(shots) = std::env::var("LATCHKEY_SCREENSHOTS") {
         node.env("SCREENSHOT_DIR", std::path::Path::new(root).join(shots));
     }
@@ -26,5 +24,13 @@ async fn the_tutorial_works_in_a_real_browser() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
     assert!(output.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("the tutorial works end to end"));
+    assert!(stdout.contains(done), "{stdout}");
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian's chromium), Node.js, oathtool and `npm ci --prefix e2e`; .ci/run provides them"]
+async fn the_tutorial_works_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    run_script("tutorial.mjs", &[&server.base], "the tutorial works end to end").await;
 }

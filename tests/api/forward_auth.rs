@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::admin_cli::run_cli;
 use crate::helpers::{http_builder, spawn_app_with, TestApp, PASSWORD};
 
-fn rule(domain: &str, policy: &str) -> AccessRuleConfig {
+/// An access rule on one domain with no other condition.
+pub(crate) fn rule(domain: &str, policy: &str) -> AccessRuleConfig {
     AccessRuleConfig {
         domain: OneOrMany::One(domain.into()),
         paths: Vec::new(),

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use latchkey::config::{AccessRuleConfig, OneOrMany};
+use latchkey::config::AccessRuleConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -25,12 +25,8 @@ const STATUS: &str = "status.example.test";
 
 fn rule(domain: &str, policy: &str, groups: &[&str]) -> AccessRuleConfig {
     AccessRuleConfig {
-        domain: OneOrMany::One(domain.into()),
-        paths: Vec::new(),
-        methods: Vec::new(),
-        networks: Vec::new(),
         groups: groups.iter().map(ToString::to_string).collect(),
-        policy: policy.into(),
+        ..crate::forward_auth::rule(domain, policy)
     }
 }
 
@@ -451,8 +447,6 @@ async fn caddy_forward_auth_protects_applications() {
 #[tokio::test]
 #[ignore = "needs nginx, Chromium (Debian's chromium), Node.js, oathtool and `npm ci --prefix e2e`; .ci/run provides them"]
 async fn a_protected_application_walked_in_a_real_browser() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    assert!(Path::new(root).join("e2e/node_modules/playwright-core").is_dir(), "run `npm ci --prefix e2e` first");
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = write(
@@ -478,15 +472,7 @@ async fn a_protected_application_walked_in_a_real_browser() {
     cli(&["group", "add", "admins", "alice"], "");
     let api = crate::helpers::http();
     let url = |path: &str| format!("{}/api/v1{path}", server.base);
-    let signed_in: Value = api
-        .post(url("/sessions"))
-        .json(&json!({"login": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed_in = crate::admin_cli::sign_in(&server, "alice", PASSWORD).await.1;
     let token = signed_in["token"].as_str().unwrap();
     let enrolment: Value = api.post(url("/me/mfa/totp")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     let secret = enrolment["secret"].as_str().unwrap().to_string();
@@ -498,15 +484,6 @@ async fn a_protected_application_walked_in_a_real_browser() {
     let latchkey = server.base.trim_start_matches("http://").parse().unwrap();
     let _proxy = nginx(port, latchkey, backend).ready().await;
     let app_url = format!("http://{WIKI}:{port}/page");
-    let mut node = Command::new("node");
-    node.current_dir(format!("{root}/e2e")).args(["protected-app.mjs", &app_url, "alice", PASSWORD, &secret, &spent]);
-    // LATCHKEY_SCREENSHOTS=docs/screenshots refreshes the README's pictures.
-    if let Ok(shots) = std::env::var("LATCHKEY_SCREENSHOTS") {
-        node.env("SCREENSHOT_DIR", Path::new(root).join(shots));
-    }
-    let output = tokio::task::spawn_blocking(move || node.output()).await.unwrap().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("the protected application works end to end"));
+    let args = ["protected-app.mjs", &app_url, "alice", PASSWORD, &secret, &spent];
+    crate::browser::run_script(args[0], &args[1..], "the protected application works end to end").await;
 }

@@ -132,60 +132,47 @@ fn fold_name(raw: &str, what: &str) -> Result<String, String> {
     Ok(raw.to_ascii_lowercase())
 }
 
+/// The methods of a name kept folded by [`fold_name`]: checked from what
+/// was typed, trusted from the store, shown as it is.
+macro_rules! folded_name {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            /// Folds and checks the rules (see [`fold_name`]).
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                fold_name(raw, $what).map($name)
+            }
+
+            /// The stored form, trusted because it was parsed when written.
+            pub fn from_trusted(stored: String) -> Self {
+                $name(stored)
+            }
+
+            /// The folded name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A username: 3–32 characters of `a-z 0-9 . _ -`, folded to lower case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
-impl Username {
-    /// Folds and checks the rules (see [`fold_name`]).
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        fold_name(raw, "Username").map(Username)
-    }
-
-    /// The stored form, trusted because it was parsed when written.
-    pub fn from_trusted(stored: String) -> Self {
-        Username(stored)
-    }
-
-    /// The folded username.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+folded_name!(Username, "Username");
 
 /// A group's name: the username rules, folded to lower case. It never holds
 /// a comma, so a list of groups joins and splits on commas (`Remote-Groups`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupName(String);
 
-impl GroupName {
-    /// Folds and checks the rules (see [`fold_name`]).
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        fold_name(raw, "Group name").map(GroupName)
-    }
-
-    /// The stored form, trusted because it was parsed when written.
-    pub fn from_trusted(stored: String) -> Self {
-        GroupName(stored)
-    }
-
-    /// The folded name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GroupName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+folded_name!(GroupName, "Group name");
 
 /// An email address as a mail server reads it: one mailbox `local@domain`,
 /// no display name, quotes, comments or brackets, at most 254 characters;

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use latchkey_core::access::app_tokens::Scope;
 use latchkey_core::store::{AppTokenRecord, AppTokenStore, StoreError};
-use latchkey_core::{AppTokenId, Email, User, UserId, Username};
+use latchkey_core::{AppTokenId, User, UserId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::rows::{corrupt, groups, instant, public_id, seconds, user_id, OrUnavailable};
+use crate::rows::{corrupt, instant, joined_user, public_id, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS};
 use crate::SqlStore;
 
 const COLUMNS: &str = "t.id, t.user_id, t.name, t.token_hash, t.scopes, t.domains, t.two_factor, t.created_at, \
@@ -96,27 +96,14 @@ impl AppTokenStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<Option<(AppTokenRecord, User)>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS}, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END \
-             AS BIGINT) AS mfa_enabled, \
-             (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = u.id) AS group_names \
-             FROM app_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {COLUMNS}, {JOINED_USER_COLUMNS} FROM app_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)"
         );
         let row =
             sqlx::query(&sql).bind(token_hash).bind(seconds(now)).fetch_optional(&self.pool).await.or_unavailable()?;
         let Some(row) = row else { return Ok(None) };
         let token = record(&row)?;
-        let mfa: i64 = row.try_get("mfa_enabled").map_err(corrupt)?;
-        let user = User {
-            id: token.user_id,
-            username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
-            email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
-            mfa_enabled: mfa != 0,
-            locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
-            created_at: instant(&row, "user_created_at")?,
-            groups: groups(&row)?,
-        };
+        let user = joined_user(&row, token.user_id)?;
         Ok(Some((token, user)))
     }
 

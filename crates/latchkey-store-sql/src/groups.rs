@@ -9,6 +9,17 @@ use time::OffsetDateTime;
 use crate::rows::{corrupt, seconds, user_id, OrUnavailable};
 use crate::{Dialect, SqlStore};
 
+impl SqlStore {
+    async fn group_exists(&self, name: &GroupName) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT name FROM user_groups WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(found.is_some())
+    }
+}
+
 #[async_trait]
 impl GroupStore for SqlStore {
     async fn list_groups(&self) -> Result<Vec<(GroupName, u64)>, StoreError> {
@@ -72,12 +83,7 @@ impl GroupStore for SqlStore {
     }
 
     async fn group_members(&self, name: &GroupName) -> Result<Option<Vec<Username>>, StoreError> {
-        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM user_groups WHERE name = $1")
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        if exists.is_none() {
+        if !self.group_exists(name).await? {
             return Ok(None);
         }
         let names: Vec<String> = sqlx::query_scalar(
@@ -113,12 +119,7 @@ impl GroupStore for SqlStore {
         if done.rows_affected() == 1 {
             return Ok(Membership::Added);
         }
-        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM user_groups WHERE name = $1")
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        Ok(if exists.is_some() { Membership::AlreadyMember } else { Membership::NoSuchGroup })
+        Ok(if self.group_exists(name).await? { Membership::AlreadyMember } else { Membership::NoSuchGroup })
     }
 
     async fn remove_group_member(&self, name: &GroupName, user: UserId) -> Result<bool, StoreError> {

@@ -3,13 +3,12 @@
 use async_trait::async_trait;
 use latchkey_core::sessions::SessionRecord;
 use latchkey_core::store::{PendingSignInRecord, SessionStore, StoreError};
-use latchkey_core::{Email, SessionId, User, UserId, Username};
-use sqlx::Row;
+use latchkey_core::{SessionId, User, UserId};
 use time::OffsetDateTime;
 
 use crate::rows::{
-    corrupt, factor_words, groups, instant, pending_sign_in, seconds, session_record, OrUnavailable, PENDING_COLUMNS,
-    SESSION_COLUMNS,
+    factor_words, joined_user, pending_sign_in, seconds, session_record, OrUnavailable, JOINED_USER_COLUMNS,
+    PENDING_COLUMNS, SESSION_COLUMNS,
 };
 use crate::{delete_user_rows, lock_user_row, SqlStore};
 
@@ -66,14 +65,13 @@ impl SessionStore for SqlStore {
         idle_cutoff: OffsetDateTime,
         touch_before: OffsetDateTime,
     ) -> Result<Option<(SessionRecord, User)>, StoreError> {
-        let sql = "SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
-                   s.ip, s.user_agent, s.factors, s.proven_at, u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
-                   CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END \
-                   AS BIGINT) AS mfa_enabled, \
-                   (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = u.id) AS group_names \
-                   FROM sessions s JOIN users u ON u.id = s.user_id \
-                   WHERE s.token_hash = $1 AND s.last_seen_at > $2 AND s.expires_at > $3";
-        let row = sqlx::query(sql)
+        let sql = format!(
+            "SELECT s.id, s.user_id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, \
+             s.ip, s.user_agent, s.factors, s.proven_at, {JOINED_USER_COLUMNS} \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.last_seen_at > $2 AND s.expires_at > $3"
+        );
+        let row = sqlx::query(&sql)
             .bind(token_hash)
             .bind(seconds(idle_cutoff))
             .bind(seconds(now))
@@ -82,16 +80,7 @@ impl SessionStore for SqlStore {
             .or_unavailable()?;
         let Some(row) = row else { return Ok(None) };
         let mut session = session_record(&row)?;
-        let mfa: i64 = row.try_get("mfa_enabled").map_err(corrupt)?;
-        let user = User {
-            id: session.user_id,
-            username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
-            email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
-            mfa_enabled: mfa != 0,
-            locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
-            created_at: instant(&row, "user_created_at")?,
-            groups: groups(&row)?,
-        };
+        let user = joined_user(&row, session.user_id)?;
         if session.last_seen_at < touch_before {
             // Two requests may both touch; the later time wins either way.
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1")
