@@ -422,26 +422,26 @@ async fn protects_applications(app: &TestApp, alice_secret: &str, app_token: &st
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "two_factor for admins: bob is neither");
 }
 
-#[tokio::test]
-#[ignore = "needs nginx (Debian's nginx package)"]
-async fn nginx_auth_request_protects_applications() {
+/// Latchkey, the echo application and `proxy` in front of both, walked.
+async fn walk_behind(proxy: fn(u16, SocketAddr, SocketAddr) -> Proxy) {
     let port = free_port();
     let (app, secret, token) = latchkey(port).await;
     let backend = echo_backend().await;
     let latchkey = app.base.trim_start_matches("http://").parse().unwrap();
-    let _proxy = nginx(port, latchkey, backend).ready().await;
+    let _proxy = proxy(port, latchkey, backend).ready().await;
     protects_applications(&app, &secret, &token, port).await;
+}
+
+#[tokio::test]
+#[ignore = "needs nginx (Debian's nginx package)"]
+async fn nginx_auth_request_protects_applications() {
+    walk_behind(nginx).await;
 }
 
 #[tokio::test]
 #[ignore = "needs Caddy (Debian's caddy package)"]
 async fn caddy_forward_auth_protects_applications() {
-    let port = free_port();
-    let (app, secret, token) = latchkey(port).await;
-    let backend = echo_backend().await;
-    let latchkey = app.base.trim_start_matches("http://").parse().unwrap();
-    let _proxy = caddy(port, latchkey, backend).ready().await;
-    protects_applications(&app, &secret, &token, port).await;
+    walk_behind(caddy).await;
 }
 
 #[tokio::test]
