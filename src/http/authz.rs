@@ -258,7 +258,7 @@ fn sign_in_page(app: &AppState, url: &Url) -> Option<HeaderValue> {
 }
 
 fn refused(app: &AppState, why: Refusal, url: &Url) -> Response {
-    match super::web::access_refused(app, why, url.host_str().unwrap_or_default()) {
+    match super::web::access_refused(app, why, url) {
         Ok(page) => page,
         Err(e) => e.into_response(),
     }

@@ -511,3 +511,41 @@ async fn a_session_that_passed_a_code_is_refused_by_two_factor_once_mfa_is_off()
     assert_eq!(after.status(), StatusCode::FORBIDDEN, "no MFA any more, whatever the session passed");
     assert!(after.text().await.unwrap().contains("Set up Multi-Factor Authentication"));
 }
+
+#[tokio::test]
+async fn setting_up_mfa_from_the_refusal_leads_back_to_the_application() {
+    let app = spawn_app_with(|config| {
+        home_lab(config);
+        config.public_url = Some("https://auth.example.com".into());
+        config.cookie_domain = Some("example.com".into());
+    })
+    .await;
+    app.sign_up("bob").await;
+    let bob = app.sign_in("bob").await;
+    let ask = Ask { app: &app, cookie: Some(format!("__Secure-latchkey_session={bob}")), accept_html: true };
+    let refused = ask.forward("GET", "photos.example.com", "/album").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = refused.text().await.unwrap();
+    let link = "https://auth.example.com/account/mfa?rd=https%3A%2F%2Fphotos.example.com%2Falbum";
+    assert!(page.contains(&format!("href=\"{link}\"")), "{page}");
+
+    // The set-up keeps the way back to its last page (here on this
+    // service's own host, which the test's plain-http client can follow).
+    let plain = spawn_app_with(home_lab).await;
+    let browser = plain.browser();
+    browser.sign_up("carol", "carol@example.com", PASSWORD).await;
+    let back = format!("{}/account/security", plain.base);
+    let setup = browser.get("/account/mfa?rd=%2Faccount%2Fsecurity").await;
+    assert_eq!(setup.input_value("rd").as_deref(), Some(back.as_str()), "{}", setup.html);
+    let secret = setup.inner("mfa-secret").unwrap().split_whitespace().collect::<String>();
+    let wrong =
+        browser.post("/account/mfa/confirm", &[("csrf_token", &setup.csrf()), ("code", "000000"), ("rd", &back)]).await;
+    assert_eq!(wrong.input_value("rd").as_deref(), Some(back.as_str()), "kept after a wrong code");
+    let code = plain.code(&secret, 0);
+    let done =
+        browser.post("/account/mfa/confirm", &[("csrf_token", &setup.csrf()), ("code", &code), ("rd", &back)]).await;
+    assert!(done.html.contains(&format!("href=\"{back}\"")), "{}", done.html);
+    assert!(done.html.contains("continue to 127.0.0.1"), "{}", done.html);
+    let evil = browser.get("/account/mfa?rd=https%3A%2F%2Fevil.org%2F").await;
+    assert!(!evil.html.contains("evil.org"), "an rd that may not be followed is dropped");
+}

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::{render, Menu};
 use crate::http::error::WebError;
-use crate::http::AppState;
+use crate::http::{return_to, AppState};
+use url::Url;
 
 /// Why a signed-in user is refused.
 #[derive(Debug, Clone, Copy)]
@@ -33,16 +34,24 @@ struct RefusedPage<'a> {
     support: Option<&'a str>,
 }
 
-/// 403 with the page for `why`; `application` is the host asked for.
-pub fn access_refused(app: &AppState, why: Refusal, application: &str) -> Result<Response, WebError> {
+/// 403 with the page for `why`; `asked` is the URL the user asked for.
+pub fn access_refused(app: &AppState, why: Refusal, asked: &Url) -> Result<Response, WebError> {
     let origin = app.web.origin();
+    let application = asked.host_str().unwrap_or_default();
+    // Setting MFA up leads back to the application when it may be followed.
+    let mut set_up = Url::parse(origin).and_then(|base| base.join("/account/mfa")).map_err(|e| {
+        WebError::from(latchkey_core::CoreError::Internal(format!("the public URL does not join: {e}")))
+    })?;
+    if return_to::checked(asked.as_str(), &app.web).is_some() {
+        set_up.query_pairs_mut().append_pair("rd", asked.as_str());
+    }
     let (title, message, action) = match why {
         Refusal::Denied => ("Access denied", "Your account is not allowed to open this application.", None),
         Refusal::SetUpMfa => (
             "Multi-Factor Authentication needed",
             "This application asks for a second step at sign-in. Set up Multi-Factor Authentication for your \
-             account, then open the application again.",
-            Some((format!("{origin}/account/mfa"), "Set up Multi-Factor Authentication")),
+             account; the last step leads back to the application.",
+            Some((set_up.to_string(), "Set up Multi-Factor Authentication")),
         ),
         Refusal::SecondFactor => (
             "Sign in with your second step",

@@ -62,7 +62,7 @@ impl<'a> CodeStepPage<'a> {
 #[derive(Deserialize)]
 pub struct ReturnTo {
     #[serde(default)]
-    rd: String,
+    pub(super) rd: String,
 }
 
 /// Where a finished sign-in sends the browser: `rd` when it may be

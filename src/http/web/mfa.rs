@@ -1,7 +1,7 @@
 //! `/account/mfa`: enrolment by QR code, and once on, recovery codes and turning it off.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use latchkey_core::totp::grouped;
 use latchkey_core::{ClientInfo, CoreError, Refusal, User};
@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, UserForm};
+use super::login::ReturnTo;
 use super::security::when;
 use super::{render, words, Menu};
 use crate::http::error::{clock_off_message, WebError};
 use crate::http::extract::{Client, CurrentUser};
-use crate::http::AppState;
+use crate::http::{return_to, AppState};
 
 #[derive(Template)]
 #[template(path = "mfa_setup.html")]
@@ -25,6 +26,8 @@ struct SetupPage {
     secret: String,
     secret_grouped: String,
     error: Option<String>,
+    /// Where to go once MFA is on (an application that asked for it).
+    rd: Option<String>,
 }
 
 #[derive(Template)]
@@ -69,6 +72,8 @@ struct CodesPage<'a> {
     heading: &'static str,
     codes: Vec<String>,
     support: Option<&'a str>,
+    /// The application to go on to (its URL and host), instead of the dashboard.
+    continue_to: Option<(String, String)>,
 }
 
 /// A form holding a current code. No `Debug`: it holds a code.
@@ -89,19 +94,23 @@ pub struct ConfirmForm {
     code: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    rd: String,
 }
 
 /// MFA off: the enrolment (resumed on reload, so the QR code stays the same).
-/// MFA on: its status and the forms to manage it.
+/// MFA on: its status and the forms to manage it. `?rd=` (from an
+/// application that needs MFA) is where the last page leads on to.
 pub async fn get_mfa(
     State(app): State<AppState>,
     Client(client): Client,
+    Query(ReturnTo { rd }): Query<ReturnTo>,
     current: CurrentUser,
 ) -> Result<Response, WebError> {
     if current.user.mfa_enabled {
         manage_page(&app, &current, ManageMessages::default()).await
     } else {
-        setup_page(&app, &client, &current, None).await
+        setup_page(&app, &client, &current, None, return_to::checked(&rd, &app.web)).await
     }
 }
 
@@ -115,6 +124,7 @@ async fn setup_page(
     client: &ClientInfo,
     current: &CurrentUser,
     error: Option<String>,
+    rd: Option<String>,
 ) -> Result<Response, WebError> {
     let proof = match proof_or_confirm(app, client, current, MFA_PAGE).await? {
         Ok(proof) => proof,
@@ -130,6 +140,7 @@ async fn setup_page(
         secret_grouped: grouped(&secret),
         secret,
         error,
+        rd,
     };
     render(&page)
 }
@@ -183,9 +194,14 @@ fn codes_page(
     current: &CurrentUser,
     heading: &'static str,
     codes: Vec<String>,
+    rd: Option<String>,
 ) -> Result<Response, WebError> {
-    let page =
-        CodesPage { menu: Some(menu(&current.user, current)), heading, codes, support: app.web.support_contact() };
+    let continue_to = rd.and_then(|rd| {
+        let host = url::Url::parse(&rd).ok()?.host_str()?.to_string();
+        Some((rd, host))
+    });
+    let menu = Some(menu(&current.user, current));
+    let page = CodesPage { menu, heading, codes, support: app.web.support_contact(), continue_to };
     render(&page)
 }
 
@@ -201,16 +217,19 @@ pub async fn post_confirm(
         Err(confirm_first) => return Ok(confirm_first),
     };
     let session = &current.session.id;
+    let rd = return_to::checked(&form.rd, &app.web);
     match app.services.mfa.confirm_enrolment(&current.user, &form.name, &form.code, session, &proof, &client).await {
-        Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes),
-        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(words::WRONG_CODE.into())).await,
+        Ok(codes) => codes_page(&app, &current, "Multi-Factor Authentication is active.", codes, rd),
+        Err(CoreError::InvalidCode) => setup_page(&app, &client, &current, Some(words::WRONG_CODE.into()), rd).await,
         Err(CoreError::ClockOff { seconds }) => {
-            setup_page(&app, &client, &current, Some(clock_off_message(seconds))).await
+            setup_page(&app, &client, &current, Some(clock_off_message(seconds)), rd).await
         }
         Err(CoreError::Refused(Refusal::MfaAlreadyOn)) => manage_page(&app, &current, ManageMessages::default()).await,
-        Err(CoreError::Validation(fields)) => setup_page(&app, &client, &current, fields.into_values().next()).await,
+        Err(CoreError::Validation(fields)) => {
+            setup_page(&app, &client, &current, fields.into_values().next(), rd).await
+        }
         Err(CoreError::Refused(reason @ (Refusal::NoEnrolment | Refusal::EnrolmentReplaced))) => {
-            setup_page(&app, &client, &current, Some(words::refusal(reason).into())).await
+            setup_page(&app, &client, &current, Some(words::refusal(reason).into()), rd).await
         }
         Err(e) => Err(e.into()),
     }
@@ -225,13 +244,13 @@ pub async fn post_disable(
     match app.services.mfa.disable(&current.user, &mut current.session, &form.code, &client).await {
         Ok(()) => {
             current.user.mfa_enabled = false;
-            setup_page(&app, &client, &current, None).await
+            setup_page(&app, &client, &current, None, None).await
         }
         Err(CoreError::InvalidCode) => {
             let messages = ManageMessages { disable_error: Some(words::WRONG_CODE), ..ManageMessages::default() };
             manage_page(&app, &current, messages).await
         }
-        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None).await,
+        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None, None).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -243,12 +262,14 @@ pub async fn post_recovery_codes(
     UserForm { current, form }: UserForm<CodeForm>,
 ) -> Result<Response, WebError> {
     match app.services.mfa.regenerate_recovery_codes(&current.user, &form.code, &client).await {
-        Ok(codes) => codes_page(&app, &current, "New recovery codes are ready; the old ones no longer work.", codes),
+        Ok(codes) => {
+            codes_page(&app, &current, "New recovery codes are ready; the old ones no longer work.", codes, None)
+        }
         Err(CoreError::InvalidCode) => {
             let messages = ManageMessages { regenerate_error: Some(words::WRONG_CODE), ..ManageMessages::default() };
             manage_page(&app, &current, messages).await
         }
-        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None).await,
+        Err(CoreError::Refused(Refusal::MfaOff)) => setup_page(&app, &client, &current, None, None).await,
         Err(e) => Err(e.into()),
     }
 }
