@@ -348,6 +348,33 @@ pub struct User {
     pub groups: Vec<GroupName>,
 }
 
+/// What an app token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppTokenScope {
+    /// The JSON API (what a session may do outside the account's settings).
+    Api,
+    /// Forward authentication: passing a reverse proxy.
+    Proxy,
+}
+
+impl AppTokenScope {
+    /// Every scope.
+    pub const ALL: [AppTokenScope; 2] = [AppTokenScope::Api, AppTokenScope::Proxy];
+
+    /// The stored and shown word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppTokenScope::Api => "api",
+            AppTokenScope::Proxy => "proxy",
+        }
+    }
+
+    /// The scope a word names.
+    pub fn parse(word: &str) -> Option<AppTokenScope> {
+        AppTokenScope::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

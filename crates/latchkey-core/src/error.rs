@@ -31,7 +31,7 @@ pub enum Refusal {
     /// A sign-in with the password alone, while MFA was turned on for the
     /// account: it has to start again (and will ask for a code).
     MfaTurnedOnMeanwhile,
-    /// Making an app token past [`crate::access::app_tokens::MAX_APP_TOKENS`].
+    /// Making an app token past the most an account may hold.
     TooManyAppTokens,
     /// Making an app token, with MFA on, from a session whose sign-in did
     /// not pass a second factor: a token carries the strength of its maker.

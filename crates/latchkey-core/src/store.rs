@@ -7,9 +7,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::access::app_tokens::Scope;
 use crate::domain::{
-    AppTokenId, AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username,
+    AppTokenId, AppTokenScope, AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username,
 };
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
@@ -243,7 +242,7 @@ pub struct AppTokenRecord {
     /// SHA-256 of the token.
     pub token_hash: String,
     /// What it may be used for.
-    pub scopes: Vec<Scope>,
+    pub scopes: Vec<AppTokenScope>,
     /// Hosts (exact, or `*.` and a domain) it passes forward authentication
     /// for; empty: any.
     pub domains: Vec<String>,

@@ -9,7 +9,8 @@ use latchkey_core::{AuthenticatorId, CoreError, Refusal};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, UserForm};
-use super::mfa::{manage_page, menu, CodeForm, ManageMessages};
+use super::menu;
+use super::mfa::{manage_page, CodeForm, ManageMessages};
 use super::{render, words, Menu};
 use crate::http::error::{clock_off_message, WebError};
 use crate::http::extract::{Client, CurrentUser};

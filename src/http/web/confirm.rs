@@ -10,8 +10,7 @@ use latchkey_core::{ClientInfo, CoreError, Offered, RecentProof};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, UserForm};
-use super::mfa::menu;
-use super::{render, words};
+use super::{menu, render, words};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;

@@ -4,14 +4,13 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use latchkey_core::totp::grouped;
-use latchkey_core::{ClientInfo, CoreError, Refusal, User};
+use latchkey_core::{ClientInfo, CoreError, Refusal};
 use serde::Deserialize;
 
 use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, UserForm};
 use super::login::ReturnTo;
-use super::security::when;
-use super::{render, words, Menu};
+use super::{menu, render, when, words, Menu};
 use crate::http::error::{clock_off_message, WebError};
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::{return_to, AppState};
@@ -183,10 +182,6 @@ fn clock_note(offset_seconds: i64) -> Option<String> {
             offset_seconds.unsigned_abs()
         )
     })
-}
-
-pub(super) fn menu(user: &User, current: &CurrentUser) -> Menu {
-    Menu::new(user.username.as_str(), &current.session)
 }
 
 fn codes_page(

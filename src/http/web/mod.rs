@@ -101,6 +101,16 @@ impl Menu {
     }
 }
 
+/// An instant as the pages show it (UTC, to the minute).
+pub(super) fn when(t: time::OffsetDateTime) -> String {
+    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+}
+
+/// The menu of the signed-in user's pages.
+pub(super) fn menu(user: &latchkey_core::User, current: &extract::CurrentUser) -> Menu {
+    Menu::new(user.username.as_str(), &current.session)
+}
+
 /// Renders a page (200: a form shown again with its errors is a page too).
 fn render(page: &impl Template) -> Result<Response, WebError> {
     Ok(Html(page.render()?).into_response())

@@ -7,12 +7,10 @@ use latchkey_core::access::app_tokens::NewAppToken;
 use latchkey_core::store::AppTokenRecord;
 use latchkey_core::{AppTokenId, CoreError, EventKind, EventRecord, Session, SessionId, TrustedDeviceId};
 use serde::Deserialize;
-use time::macros::format_description;
-use time::OffsetDateTime;
 
 use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, UserForm};
-use super::{render, words, Menu};
+use super::{render, when, words, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
@@ -83,10 +81,6 @@ impl Said {
     fn notice(text: impl Into<String>) -> Self {
         Said { notice: Some(text.into()), ..Said::default() }
     }
-}
-
-pub(super) fn when(t: OffsetDateTime) -> String {
-    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
 }
 
 /// What an event kind means, in the page's words: a new kind does not

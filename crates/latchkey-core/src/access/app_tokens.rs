@@ -33,32 +33,7 @@ const MAX_DAYS: u32 = 3650;
 /// The most hosts one token may be limited to.
 const MAX_DOMAINS: usize = 20;
 
-/// What a token may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The JSON API (what a session may do outside the account's settings).
-    Api,
-    /// Forward authentication: passing a reverse proxy.
-    Proxy,
-}
-
-impl Scope {
-    /// Every scope.
-    pub const ALL: [Scope; 2] = [Scope::Api, Scope::Proxy];
-
-    /// The stored and shown word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Api => "api",
-            Scope::Proxy => "proxy",
-        }
-    }
-
-    /// The scope a word names.
-    pub fn parse(word: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == word)
-    }
-}
+pub use crate::domain::AppTokenScope as Scope;
 
 /// A token asked for.
 #[derive(Debug, Clone, Default)]
