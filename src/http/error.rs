@@ -346,6 +346,9 @@ pub enum WebError {
     Refused(StatusCode, String),
     /// The session ended meanwhile: 303 to the sign-in page.
     SignInRequired,
+    /// No session on a page asked for with GET: 303 to the sign-in page,
+    /// which then comes back to this path (and query).
+    SignInThenReturnTo(String),
 }
 
 /// What an error page shows; put in the response's extensions for the renderer.
@@ -362,7 +365,7 @@ impl WebError {
     fn parts(&self) -> Option<(StatusCode, ErrorPage)> {
         let page = |title, message: &str| ErrorPage { title, message: message.to_string() };
         Some(match self {
-            WebError::SignInRequired => return None,
+            WebError::SignInRequired | WebError::SignInThenReturnTo(_) => return None,
             WebError::Csrf => (
                 StatusCode::FORBIDDEN,
                 page(
@@ -464,7 +467,14 @@ impl From<askama::Error> for WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let Some((status, page)) = self.parts() else {
-            return axum::response::Redirect::to("/login").into_response();
+            let to = match &self {
+                WebError::SignInThenReturnTo(path) => {
+                    let rd: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+                    format!("/login?rd={rd}")
+                }
+                _ => "/login".to_string(),
+            };
+            return axum::response::Redirect::to(&to).into_response();
         };
         let mut response = status.into_response();
         if let WebError::RateLimited(seconds) = self {

@@ -167,9 +167,20 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let token = cookies::session_token(&jar, &state.web).ok_or(WebError::SignInRequired)?;
-        let (session, user) = state.services.sessions.authenticate(&token).await?;
-        Ok(CurrentUser { user, session })
+        // A page asked for (GET) is where the sign-in comes back to; the
+        // dashboard is where it goes anyway.
+        let sign_in = || match (&parts.method, parts.uri.path_and_query()) {
+            (&axum::http::Method::GET, Some(asked)) if asked.path() != "/dashboard" => {
+                WebError::SignInThenReturnTo(asked.to_string())
+            }
+            _ => WebError::SignInRequired,
+        };
+        let token = cookies::session_token(&jar, &state.web).ok_or_else(sign_in)?;
+        match state.services.sessions.authenticate(&token).await {
+            Ok((session, user)) => Ok(CurrentUser { user, session }),
+            Err(latchkey_core::CoreError::Unauthenticated) => Err(sign_in()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -179,7 +190,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(user) => Ok(Some(user)),
-            Err(WebError::SignInRequired) => Ok(None),
+            Err(WebError::SignInRequired | WebError::SignInThenReturnTo(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -373,3 +373,21 @@ async fn a_page_typed_with_a_trailing_slash_is_sent_to_the_page_and_never_off_si
     let api = browser.client.get(app.url("/api/v1/me/")).send().await.unwrap();
     assert_eq!(api.status(), StatusCode::NOT_FOUND, "the API does not redirect");
 }
+
+#[tokio::test]
+async fn signing_in_from_a_page_that_needs_it_comes_back_to_that_page() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let browser = app.browser();
+    let asked = browser.get("/account/security?tab=events").await;
+    assert_eq!(asked.location.as_deref(), Some("/login?rd=%2Faccount%2Fsecurity%3Ftab%3Devents"));
+    let form = browser.get(asked.location.as_deref().unwrap()).await;
+    let back = format!("{}/account/security?tab=events", app.base);
+    assert_eq!(form.input_value("rd").as_deref(), Some(back.as_str()), "{}", form.html);
+    let done = browser
+        .post("/login", &[("csrf_token", &form.csrf()), ("login", "alice"), ("password", PASSWORD), ("rd", &back)])
+        .await;
+    assert_eq!(done.location.as_deref(), Some(back.as_str()), "back to the page asked for");
+    let posted = app.browser().post("/account/security/sessions/revoke-others", &[("csrf_token", "x")]).await;
+    assert_eq!(posted.location.as_deref(), Some("/login"), "a form sent without a session is not returned to");
+}

@@ -112,7 +112,7 @@ async fn the_tutorial_end_to_end_over_http() {
     assert!(input.contains("inputmode=\"numeric\"") && input.contains("autocomplete=\"one-time-code\""), "{input}");
 
     assert_eq!(browser.get("/dashboard").await.location.as_deref(), Some("/login"), "half signed in opens nothing");
-    assert_eq!(browser.get("/account/mfa").await.location.as_deref(), Some("/login"));
+    assert_eq!(browser.get("/account/mfa").await.location.as_deref(), Some("/login?rd=%2Faccount%2Fmfa"));
     assert_eq!(browser.get("/login/mfa").await.status, StatusCode::OK, "the code form again");
 
     let wrong = browser.post("/login/mfa", &[("csrf_token", &step.csrf()), ("code", "000000")]).await;
