@@ -50,6 +50,34 @@ async function accessible(page, label) {
   check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
 }
 
+/** WCAG 1.4.11: the boundary of every visible control, 3:1 against what it sits on (axe does not check it). */
+async function controlBoundaries(page, label) {
+  const worst = await page.evaluate(() => {
+    const rgb = (s) => (s.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const behind = (el) => {
+      for (let e = el.parentElement; e; e = e.parentElement) {
+        const c = getComputedStyle(e).backgroundColor;
+        if (c !== "transparent" && !c.startsWith("rgba(0, 0, 0, 0)")) return rgb(c);
+      }
+      return [255, 255, 255];
+    };
+    let worst = { ratio: 99, what: "no control" };
+    const controls = 'input:not([type=hidden]):not([type=checkbox]), select, .user-menu-trigger, .button:not(.button-primary):not(.button-danger)';
+    for (const el of document.querySelectorAll(controls)) {
+      if (el.offsetParent === null) continue;
+      const r = ratio(rgb(getComputedStyle(el).borderTopColor), behind(el));
+      if (r < worst.ratio) worst = { ratio: r, what: el.outerHTML.slice(0, 80) };
+    }
+    return worst;
+  });
+  check(worst.ratio >= 3, `${label}: every control's boundary at least 3:1 (lowest ${worst.ratio.toFixed(2)}: ${worst.what})`);
+}
+
 async function noSidewaysScroll(page, label) {
   const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
   check(scroll <= width, `${label}: no sideways scrolling at ${width} px (content ${scroll} px)`);
@@ -62,6 +90,7 @@ try {
   // 1. Sign up.
   await page.goto(`${base}/signup`);
   await accessible(page, "sign-up page");
+  await controlBoundaries(page, "sign-up page");
   await page.getByLabel("Username").fill(user);
   await page.getByLabel("Email").fill(`${user}@example.com`);
   await page.getByLabel("Password").fill(password);
@@ -177,8 +206,17 @@ try {
     await phone.goto(`${base}${path}`);
     await noSidewaysScroll(phone, path);
     await accessible(phone, `${path} in the dark theme`);
+    await controlBoundaries(phone, `${path} in the dark theme`);
+    if (path === "/account/security") await shot(phone, "13-phone-security");
   }
-  await phone.getByRole("button", { name: `Hello, ${user}-phone` }).click();
+  // The menu is a disclosure button: a tap opens it and says so, Escape closes it.
+  const trigger = phone.getByRole("button", { name: `Hello, ${user}-phone` });
+  const security = phone.getByRole("link", { name: "Security", exact: true });
+  await trigger.click();
+  check((await trigger.getAttribute("aria-expanded")) === "true" && (await security.isVisible()), "a tap opens the menu, and aria-expanded says so");
+  await phone.keyboard.press("Escape");
+  check((await trigger.getAttribute("aria-expanded")) === "false" && !(await security.isVisible()), "Escape closes the menu");
+  await trigger.click();
   await phone.getByRole("button", { name: "Logout" }).click();
   await phone.waitForURL("**/login");
   await noSidewaysScroll(phone, "sign-in page");

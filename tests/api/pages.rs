@@ -273,7 +273,11 @@ async fn the_security_page_lists_sessions_and_events_and_signs_out_others() {
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.html.matches("class=\"session\"").count(), 3);
     assert_eq!(page.html.matches("This browser").count(), 1);
-    assert!(page.html.contains("<td>Signed in</td>") && page.html.contains("<td>Wrong password</td>"));
+    assert!(
+        page.html.contains("<td data-label=\"What\">Signed in</td>")
+            && page.html.contains("<td data-label=\"What\">Wrong password</td>")
+    );
+    assert!(page.html.contains("15\u{a0}Jan\u{a0}2027,\u{a0}08:00\u{a0}UTC"), "dates short and on one line");
 
     let other = page.input_value("session_id").expect("a sign-out button for another session");
     let without_token = laptop.post("/account/security/sessions/revoke", &[("session_id", &other)]).await;
@@ -390,4 +394,34 @@ async fn signing_in_from_a_page_that_needs_it_comes_back_to_that_page() {
     assert_eq!(done.location.as_deref(), Some(back.as_str()), "back to the page asked for");
     let posted = app.browser().post("/account/security/sessions/revoke-others", &[("csrf_token", "x")]).await;
     assert_eq!(posted.location.as_deref(), Some("/login"), "a form sent without a session is not returned to");
+}
+
+#[tokio::test]
+async fn the_menu_is_a_disclosure_button_with_the_security_page() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    for path in ["/dashboard", "/account/security", "/account/mfa"] {
+        let page = browser.get(path).await;
+        let trigger = &page.html[page.html.find("class=\"user-menu-trigger\"").unwrap()..];
+        let trigger = &trigger[..trigger.find('>').unwrap()];
+        assert!(
+            trigger.contains("aria-expanded=\"false\"") && trigger.contains("aria-controls=\"user-menu-panel\""),
+            "{path}: {trigger}"
+        );
+        assert!(page.html.contains("id=\"user-menu-panel\""), "{path}");
+        assert!(page.html.contains("<a href=\"/account/security\">Security</a>"), "{path}");
+        assert!(
+            page.html.contains("<script src=\"/static/app.js\" defer></script>"),
+            "{path}: the script that opens it on click"
+        );
+    }
+    let dashboard = browser.get("/dashboard").await;
+    assert_eq!(
+        dashboard.inner("email").as_deref(),
+        Some("alice<wbr>@example.com"),
+        "a narrow screen breaks it at the @"
+    );
+    let script = crate::helpers::http().get(app.url("/static/app.js")).send().await.unwrap().text().await.unwrap();
+    assert!(script.contains("aria-expanded") && script.contains("Escape"), "{script}");
 }

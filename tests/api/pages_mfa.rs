@@ -369,3 +369,85 @@ async fn the_code_step_names_the_configured_issuer_and_keeps_6_digit_on_one_line
     assert!(!step.html.contains("Acme <Corp>"), "the name is escaped like any text");
     assert!(!step.html.contains("6-digit"), "a non-breaking hyphen, so \"6-\" never ends a line");
 }
+
+/// The recovery codes a success page lists.
+fn codes_of(page: &Page) -> Vec<String> {
+    page.html
+        .split("<li class=\"recovery-code\"><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_recovery_codes_page_offers_a_download_and_a_copy_of_all() {
+    let app = spawn_app().await;
+    let (_, _, done) = enrolled(&app).await;
+    let codes = codes_of(&done);
+    let link = &done.html[done.html.find("id=\"download-codes\"").unwrap()..];
+    let link = &link[..link.find('>').unwrap()];
+    assert!(link.contains("download=\"latchkey-recovery-codes.txt\""), "{link}");
+    let href = link.split("href=\"").nth(1).unwrap();
+    let href = &href[..href.find('"').unwrap()];
+    let text = percent_decode(href.strip_prefix("data:text/plain;charset=utf-8,").expect("a data: URL of plain text"));
+    for code in &codes {
+        assert!(text.lines().any(|line| line == code), "{code} in the file: {text}");
+    }
+    let copy = &done.html[done.html.find("Copy all").unwrap().saturating_sub(400)..done.html.find("Copy all").unwrap()];
+    assert!(codes.iter().all(|code| copy.contains(code.as_str())), "the copy button holds every code: {copy}");
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn the_code_step_switches_to_a_text_field_for_a_recovery_code() {
+    let app = spawn_app().await;
+    let (_, _, done) = enrolled(&app).await;
+    let code = codes_of(&done).remove(0);
+    let browser = app.browser();
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert!(step.html.contains("inputmode=\"numeric\""), "the app's code first");
+    assert!(step.html.contains("href=\"/login/mfa?recovery=yes\""), "{}", step.html);
+    let switched = browser.get("/login/mfa?recovery=yes").await;
+    let input = &switched.html[switched.html.find("id=\"code\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("inputmode=\"text\"") && input.contains("autocomplete=\"off\""), "{input}");
+    assert!(switched.html.contains("<label for=\"code\">Recovery code</label>"));
+    assert!(switched.html.contains("href=\"/login/mfa\""), "and back to the app's code");
+    let wrong = browser
+        .post("/login/mfa", &[("csrf_token", &switched.csrf()), ("code", "aaaa-bbbb-cccc-dddd"), ("recovery", "yes")])
+        .await;
+    assert!(wrong.html.contains("<label for=\"code\">Recovery code</label>"), "a wrong one keeps the text field");
+    let done = browser
+        .post("/login/mfa", &[("csrf_token", &switched.csrf()), ("code", &code.to_uppercase()), ("recovery", "yes")])
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/dashboard"), "{}", done.html);
+}
+
+#[tokio::test]
+async fn the_security_page_advises_by_the_state_of_mfa() {
+    let app = spawn_app().await;
+    let (browser, page) = enrolment_page(&app).await;
+    let off = browser.get("/account/security").await;
+    assert!(off.inner("security-advice").unwrap().contains("turn on Multi-Factor Authentication"));
+    let secret = secret_of(&page);
+    let code = app.code(&secret, 0);
+    browser.post("/account/mfa/confirm", &[("csrf_token", &page.csrf()), ("code", &code)]).await;
+    let on = browser.get("/account/security").await;
+    let advice = on.inner("security-advice").unwrap();
+    assert!(!advice.contains("turn on") && advice.contains("Multi-Factor Authentication is on"), "{advice}");
+}

@@ -15,7 +15,9 @@ use crate::http::AppState;
 struct DashboardPage {
     menu: Option<Menu>,
     username: String,
-    email: String,
+    /// The address in two parts, so a narrow screen breaks it at the `@`.
+    email_local: String,
+    email_domain: String,
     created_at: String,
     /// The groups the user is in (access rules name them).
     groups: Vec<String>,
@@ -44,7 +46,8 @@ pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) ->
     let page = DashboardPage {
         menu: Some(Menu::new(user.username.as_str(), &current.session)),
         username: user.username.to_string(),
-        email: user.email.to_string(),
+        email_local: user.email.as_str().rsplit_once('@').map_or("", |(local, _)| local).to_string(),
+        email_domain: user.email.as_str().rsplit_once('@').map_or("", |(_, domain)| domain).to_string(),
         created_at: user.created_at.format(day).unwrap_or_default(),
         groups: user.groups.iter().map(ToString::to_string).collect(),
         mfa_enabled: user.mfa_enabled,

@@ -48,14 +48,47 @@ struct CodeStepPage<'a> {
     issuer: &'a str,
     /// Where to go after the sign-in, when it may be followed.
     rd: Option<String>,
+    /// A text field for a recovery code instead of the numeric code field.
+    recovery: bool,
 }
 
 impl<'a> CodeStepPage<'a> {
     fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>, rd: Option<String>) -> Self {
         let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
         let issuer = app.services.mfa.issuer();
-        CodeStepPage { menu: None, csrf_token, error, support: app.web.support_contact(), trust_days, issuer, rd }
+        let support = app.web.support_contact();
+        CodeStepPage { menu: None, csrf_token, error, support, trust_days, issuer, rd, recovery: false }
     }
+
+    fn for_recovery_code(self, recovery: bool) -> Self {
+        CodeStepPage { recovery, ..self }
+    }
+
+    /// The link to the same step with the other field (works without a script).
+    fn switch_href(&self, recovery: bool) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if recovery {
+            query.append_pair("recovery", "yes");
+        }
+        if let Some(rd) = &self.rd {
+            query.append_pair("rd", rd);
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            "/login/mfa".into()
+        } else {
+            format!("/login/mfa?{query}")
+        }
+    }
+}
+
+/// `?recovery=yes&rd=…` on the code step.
+#[derive(Deserialize)]
+pub struct CodeStepQuery {
+    #[serde(default)]
+    recovery: Option<String>,
+    #[serde(default)]
+    rd: String,
 }
 
 /// `?rd=URL` on the sign-in page: where to go once signed in.
@@ -141,13 +174,22 @@ pub async fn post_login(
     render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error), rd, public_host })
 }
 
-/// The code form again while a sign-in is pending, else the sign-in page.
-pub async fn get_login_mfa(State(app): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
+/// The code form again while a sign-in is pending (with a text field for a
+/// recovery code on `?recovery=yes`), else the sign-in page.
+pub async fn get_login_mfa(
+    State(app): State<AppState>,
+    Query(asked): Query<CodeStepQuery>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
     let Some(token) = cookies::pending_token(&jar, &app.web) else {
         return Ok(Redirect::to("/login").into_response());
     };
     match app.services.mfa.pending_sign_in(&token).await {
-        Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, None, None)),
+        Ok(pending) => {
+            let rd = return_to::checked(&asked.rd, &app.web);
+            let page = CodeStepPage::new(&app, pending.csrf_token, None, rd);
+            render(&page.for_recovery_code(asked.recovery.is_some()))
+        }
         Err(CoreError::Unauthenticated) => {
             Ok((cookies::pending_over(jar, &app.web), Redirect::to("/login")).into_response())
         }
@@ -167,6 +209,9 @@ pub struct CodeForm {
     trust_device: Option<String>,
     #[serde(default)]
     rd: String,
+    /// Sent by the recovery-code form, so a wrong code shows it again.
+    #[serde(default)]
+    recovery: Option<String>,
 }
 
 /// The second step: a right code signs in; a wrong one shows the form again;
@@ -197,7 +242,10 @@ pub async fn post_login_mfa(
             Ok((jar, render(&page)?).into_response())
         }
         Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
-            Ok(pending) => render(&CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE), rd)),
+            Ok(pending) => {
+                let page = CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE), rd);
+                render(&page.for_recovery_code(form.recovery.is_some()))
+            }
             Err(_) => start_again(&app, jar, rd),
         },
         Err(CoreError::Unauthenticated) => start_again(&app, jar, rd),

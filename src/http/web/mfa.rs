@@ -75,6 +75,25 @@ struct CodesPage<'a> {
     continue_to: Option<(String, String)>,
 }
 
+impl CodesPage<'_> {
+    /// The codes as the text file and the clipboard get them, one a line.
+    fn as_text(&self) -> String {
+        let mut text = String::from("Latchkey recovery codes: each signs in once in place of a 6-digit code.\n\n");
+        for code in &self.codes {
+            text.push_str(code);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// "Download as text" without a script: the file itself as a `data:` link.
+    fn download_href(&self) -> String {
+        let text = self.as_text();
+        let encoded = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC);
+        format!("data:text/plain;charset=utf-8,{encoded}")
+    }
+}
+
 /// A form holding a current code. No `Debug`: it holds a code.
 #[derive(Deserialize)]
 pub struct CodeForm {

@@ -101,9 +101,12 @@ impl Menu {
     }
 }
 
-/// An instant as the pages show it (UTC, to the minute).
+/// An instant as the pages show it: short, unambiguous in any locale, UTC
+/// ("1 Dec 2026, 21:34 UTC"), and never broken across lines.
 pub(super) fn when(t: time::OffsetDateTime) -> String {
-    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+    let short = time::macros::format_description!("[day padding:none] [month repr:short] [year], [hour]:[minute] UTC");
+    // No-break spaces: a date in a narrow column stays on one line.
+    t.format(short).unwrap_or_default().replace(' ', "\u{a0}")
 }
 
 /// The menu of the signed-in user's pages.

@@ -59,6 +59,8 @@ struct SecurityPage {
     menu: Option<Menu>,
     csrf_token: String,
     notice: Option<String>,
+    /// Whether MFA is on: the advice differs.
+    mfa_enabled: bool,
     sessions: Vec<SessionRow>,
     devices: Vec<DeviceRow>,
     tokens: Vec<TokenRow>,
@@ -157,6 +159,7 @@ async fn page(app: &AppState, current: &CurrentUser, said: Said) -> Result<Respo
         menu: Some(Menu::new(current.user.username.as_str(), &current.session)),
         csrf_token: current.session.csrf_token.clone(),
         notice: said.notice,
+        mfa_enabled: current.user.mfa_enabled,
         tokens: tokens.iter().map(token_row).collect(),
         new_token: said.new_token,
         token_error: said.token_error,
