@@ -22,6 +22,7 @@ use axum::routing::get;
 use axum::Router;
 use latchkey_core::access::rules::AccessRules;
 use latchkey_core::Services;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -111,8 +112,13 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::health::get_healthz))
-        .route("/metrics", get(metrics::get_metrics))
-        .nest("/api/v1", api::router())
+        // Compressed where the client asks (gzip, brotli): the API (its
+        // credentials travel in a header no other site can make a browser
+        // send, so compression cannot leak them, as BREACH does with pages),
+        // /metrics and the static files; never the pages, which carry the
+        // session's CSRF token next to what a visitor typed.
+        .route("/metrics", get(metrics::get_metrics).layer(CompressionLayer::new()))
+        .nest("/api/v1", api::router().layer(CompressionLayer::new()))
         .merge(authz::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -44,7 +44,7 @@ async fn signing_up_lands_on_the_dashboard_with_the_hello_menu() {
     assert!(menu.contains("<form method=\"post\" action=\"/logout\">"));
     assert!(menu.contains("<button type=\"submit\">Logout</button>"));
     assert!(menu.contains("name=\"csrf_token\""));
-    assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"));
+    assert!(linked(html, ".css").starts_with("/static/app."), "the stylesheet, under its hashed path");
 }
 
 #[tokio::test]
@@ -199,6 +199,47 @@ async fn the_stylesheet_and_icon_ship_in_the_binary() {
     }
     let css = browser.client.get(app.url("/static/app.css")).send().await.unwrap().text().await.unwrap();
     assert!(css.contains(".user-menu:focus-within") && css.contains("prefers-color-scheme: dark"));
+}
+
+/// The `href` or `src` a page gives a file of `/static/` ending in `suffix`.
+fn linked(html: &str, suffix: &str) -> String {
+    let at = html.find(suffix).unwrap_or_else(|| panic!("{suffix} in {html}"));
+    let start = html[..at].rfind("/static/").unwrap();
+    html[start..at + suffix.len()].to_string()
+}
+
+#[tokio::test]
+async fn static_files_live_under_hashed_paths_with_etags_and_compressed_text() {
+    let app = spawn_app().await;
+    let client = crate::helpers::http_builder().build().unwrap();
+    let page = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let stylesheet = linked(&page, ".css");
+    let hash = stylesheet.trim_start_matches("/static/app.").trim_end_matches(".css");
+    assert!(hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{stylesheet}");
+    let css = client.get(app.url(&stylesheet)).send().await.unwrap();
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let etag = css.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"{hash}\""));
+    let body = css.text().await.unwrap();
+    let plain = client.get(app.url("/static/app.css")).send().await.unwrap();
+    assert_eq!(plain.headers()["cache-control"], "public, max-age=300", "the plain path, briefly");
+    assert_eq!(plain.text().await.unwrap(), body, "the same file");
+    let again = client.get(app.url(&stylesheet)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.content_length(), Some(0));
+    let stale = client.get(app.url(&stylesheet)).header("if-none-match", "\"0\"").send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    assert_eq!(client.get(app.url("/static/app.0.css")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    for (path, encoding) in [(stylesheet.as_str(), "br"), ("/api/v1/openapi.json", "gzip"), ("/metrics", "br")] {
+        let raw = crate::helpers::http_builder().no_gzip().no_brotli().build().unwrap();
+        let answer = raw.get(app.url(path)).header("accept-encoding", encoding).send().await.unwrap();
+        assert_eq!(answer.headers()["content-encoding"], encoding, "{path}");
+        assert!(answer.headers()["vary"].to_str().unwrap().contains("accept-encoding"), "{path}");
+    }
+    let raw = crate::helpers::http_builder().no_gzip().no_brotli().build().unwrap();
+    let login = raw.get(app.url("/login")).header("accept-encoding", "gzip, br").send().await.unwrap();
+    assert!(login.headers().get("content-encoding").is_none(), "pages are never compressed (BREACH)");
 }
 
 #[tokio::test]
@@ -412,7 +453,7 @@ async fn the_menu_is_a_disclosure_button_with_the_security_page() {
         assert!(page.html.contains("id=\"user-menu-panel\""), "{path}");
         assert!(page.html.contains("<a href=\"/account/security\">Security</a>"), "{path}");
         assert!(
-            page.html.contains("<script src=\"/static/app.js\" defer></script>"),
+            linked(&page.html, ".js\" defer").starts_with("/static/app."),
             "{path}: the script that opens it on click"
         );
     }

@@ -2,7 +2,7 @@
 //! JavaScript; the stylesheet and icon ship inside the binary.
 
 mod access;
-mod assets;
+pub mod assets;
 mod authenticators;
 mod confirm;
 pub mod cookies;
@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use latchkey_core::Session;
+use tower_http::compression::CompressionLayer;
 
 pub use access::{access_refused, Refusal};
 
@@ -55,9 +56,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/security/devices/forget", post(security::post_forget_device))
         .route("/account/security/tokens", post(security::post_new_token))
         .route("/account/security/tokens/revoke", post(security::post_revoke_token))
-        .route("/static/app.css", get(assets::get_stylesheet))
-        .route("/static/app.js", get(assets::get_script))
-        .route("/static/favicon.svg", get(assets::get_favicon))
+        .route("/static/{file}", get(assets::get_static).layer(CompressionLayer::new()))
         .route("/favicon.ico", get(assets::get_favicon))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { WebError::MethodNotAllowed })
