@@ -172,7 +172,12 @@ try {
     focused = await page.evaluate(() => document.activeElement?.className ?? "");
   }
   check(focused.includes("user-menu-trigger"), "Tab reaches the Hello menu");
-  check(await page.getByRole("link", { name: "Multi-Factor Authentication", exact: true }).isVisible(), "focus opens the menu");
+  await page.mouse.move(0, 700);
+  const mfaItem = page.getByRole("link", { name: "Multi-Factor Authentication", exact: true });
+  check(!(await mfaItem.isVisible()), "focus alone does not open the menu (a disclosure button)");
+  await page.keyboard.press("Enter");
+  const hello = page.getByRole("button", { name: `Hello, ${user}` });
+  check((await mfaItem.isVisible()) && (await hello.getAttribute("aria-expanded")) === "true", "Enter opens the menu, and aria-expanded says so");
   await page.keyboard.press("Tab");
   await page.keyboard.press("Enter");
   await page.waitForURL("**/account/mfa");
@@ -212,10 +217,24 @@ try {
   // The menu is a disclosure button: a tap opens it and says so, Escape closes it.
   const trigger = phone.getByRole("button", { name: `Hello, ${user}-phone` });
   const security = phone.getByRole("link", { name: "Security", exact: true });
+  const shown = async (open) => (await trigger.getAttribute("aria-expanded")) === String(open) && (await security.isVisible()) === open;
   await trigger.click();
-  check((await trigger.getAttribute("aria-expanded")) === "true" && (await security.isVisible()), "a tap opens the menu, and aria-expanded says so");
+  check(await shown(true), "a tap opens the menu, and aria-expanded says so");
   await phone.keyboard.press("Escape");
-  check((await trigger.getAttribute("aria-expanded")) === "false" && !(await security.isVisible()), "Escape closes the menu");
+  check(await shown(false), "Escape closes the menu");
+  await phone.mouse.move(10, 700);
+  check(await shown(false), "and it stays closed when the pointer leaves");
+  await trigger.click();
+  await trigger.click();
+  await phone.mouse.move(10, 700);
+  check(await shown(false), "a second tap closes it, and it stays closed");
+  await trigger.click();
+  await security.focus();
+  await phone.keyboard.press("Escape");
+  check((await shown(false)) && (await phone.evaluate(() => document.activeElement?.className ?? "")).includes("user-menu-trigger"), "Escape from an item closes the menu and returns to the button");
+  await trigger.click();
+  await phone.mouse.click(10, 700);
+  check(await shown(false), "a tap elsewhere closes the menu");
   await trigger.click();
   await phone.getByRole("button", { name: "Logout" }).click();
   await phone.waitForURL("**/login");

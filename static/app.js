@@ -15,28 +15,34 @@ document.querySelectorAll("[data-copy]").forEach((button) => {
   });
 });
 
-// The "Hello, USERNAME" menu as a disclosure: click, Enter or Space toggles
-// it (Safari does not focus a clicked button, so focus alone is not enough),
-// Escape closes it and returns to the button; hover still opens it.
+// The "Hello, USERNAME" menu as a disclosure button. With this script it
+// alone decides (the stylesheet's hover and focus rules step aside), so
+// aria-expanded always says what is shown: a click, tap, Enter or Space
+// toggles it and pins it open; hovering opens it until the pointer leaves;
+// Escape, a click elsewhere or focus moving away close it.
 document.querySelectorAll(".user-menu").forEach((menu) => {
   const button = menu.querySelector(".user-menu-trigger");
+  let pinned = false;
   const set = (open) => {
     menu.dataset.open = String(open);
     button.setAttribute("aria-expanded", String(open));
+    if (!open) pinned = false;
   };
-  button.addEventListener("click", () => set(menu.dataset.open !== "true"));
-  menu.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && menu.dataset.open !== "false") {
+  menu.classList.add("scripted");
+  set(false);
+  button.addEventListener("click", () => {
+    pinned = !pinned;
+    set(pinned);
+  });
+  menu.addEventListener("mouseenter", () => { if (menu.dataset.open !== "true") set(true); });
+  menu.addEventListener("mouseleave", () => { if (!pinned && !menu.contains(document.activeElement)) set(false); });
+  menu.addEventListener("focusout", (event) => { if (!menu.contains(event.relatedTarget)) set(false); });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && menu.dataset.open === "true") {
+      const inside = menu.contains(document.activeElement);
       set(false);
-      button.focus();
+      if (inside) button.focus();
     }
   });
-  // Leaving the menu hands it back to hover and focus.
-  menu.addEventListener("mouseleave", () => { if (menu.dataset.open === "false") delete menu.dataset.open; });
-  menu.addEventListener("focusout", (event) => {
-    if (!menu.contains(event.relatedTarget)) {
-      delete menu.dataset.open;
-      button.setAttribute("aria-expanded", "false");
-    }
-  });
+  document.addEventListener("click", (event) => { if (!menu.contains(event.target)) set(false); });
 });

@@ -198,7 +198,7 @@ async fn the_stylesheet_and_icon_ship_in_the_binary() {
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with(kind));
     }
     let css = browser.client.get(app.url("/static/app.css")).send().await.unwrap().text().await.unwrap();
-    assert!(css.contains(".user-menu:focus-within") && css.contains("prefers-color-scheme: dark"));
+    assert!(css.contains(".user-menu:not(.scripted):focus-within") && css.contains("prefers-color-scheme: dark"));
 }
 
 /// The `href` or `src` a page gives a file of `/static/` ending in `suffix`.
@@ -219,7 +219,7 @@ async fn static_files_live_under_hashed_paths_with_etags_and_compressed_text() {
     let css = client.get(app.url(&stylesheet)).send().await.unwrap();
     assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
     let etag = css.headers()["etag"].to_str().unwrap().to_string();
-    assert_eq!(etag, format!("\"{hash}\""));
+    assert_eq!(etag, format!("W/\"{hash}\""), "weak: the same file goes out compressed or not");
     let body = css.text().await.unwrap();
     let plain = client.get(app.url("/static/app.css")).send().await.unwrap();
     assert_eq!(plain.headers()["cache-control"], "public, max-age=300", "the plain path, briefly");
@@ -227,6 +227,9 @@ async fn static_files_live_under_hashed_paths_with_etags_and_compressed_text() {
     let again = client.get(app.url(&stylesheet)).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(again.content_length(), Some(0));
+    assert!(again.headers()["vary"].to_str().unwrap().contains("accept-encoding"), "the 304 varies as the 200 does");
+    let strong = client.get(app.url(&stylesheet)).header("if-none-match", format!("\"{hash}\"")).send().await.unwrap();
+    assert_eq!(strong.status(), StatusCode::NOT_MODIFIED, "compared weakly");
     let stale = client.get(app.url(&stylesheet)).header("if-none-match", "\"0\"").send().await.unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
     assert_eq!(client.get(app.url("/static/app.0.css")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
@@ -315,8 +318,8 @@ async fn the_security_page_lists_sessions_and_events_and_signs_out_others() {
     assert_eq!(page.html.matches("class=\"session\"").count(), 3);
     assert_eq!(page.html.matches("This browser").count(), 1);
     assert!(
-        page.html.contains("<td data-label=\"What\">Signed in</td>")
-            && page.html.contains("<td data-label=\"What\">Wrong password</td>")
+        page.html.contains("<td role=\"cell\" data-label=\"What\">Signed in</td>")
+            && page.html.contains("<td role=\"cell\" data-label=\"What\">Wrong password</td>")
     );
     assert!(page.html.contains("15\u{a0}Jan\u{a0}2027,\u{a0}08:00\u{a0}UTC"), "dates short and on one line");
 

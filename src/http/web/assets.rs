@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -23,7 +23,7 @@ struct Asset {
     body: &'static str,
     /// The name with the content's hash before the extension.
     hashed: String,
-    /// `"HASH"`.
+    /// `W/"HASH"`: weak, since the same file goes out plain, gzip or brotli.
     etag: HeaderValue,
 }
 
@@ -35,7 +35,7 @@ impl Asset {
             Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
             None => format!("{name}.{hash}"),
         };
-        let etag = HeaderValue::from_str(&format!("\"{hash}\"")).unwrap_or(HeaderValue::from_static("\"\""));
+        let etag = HeaderValue::from_str(&format!("W/\"{hash}\"")).unwrap_or(HeaderValue::from_static("W/\"\""));
         Asset { name, content_type, body, hashed, etag }
     }
 }
@@ -79,11 +79,17 @@ pub async fn get_favicon(headers: HeaderMap) -> Response {
 fn serve(asset: &Asset, immutable: bool, headers: &HeaderMap) -> Response {
     let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=300" };
     let cache = HeaderValue::from_static(cache);
-    let fresh =
-        headers.get_all(IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|tag| {
-            tag.trim().trim_start_matches("W/") == asset.etag.to_str().unwrap_or_default() || tag.trim() == "*"
-        });
-    let headers = [(ETAG, asset.etag.clone()), (CACHE_CONTROL, cache)];
+    // Weak comparison (RFC 9110 13.1.2), as for any If-None-Match.
+    let ours = asset.etag.to_str().unwrap_or_default().trim_start_matches("W/");
+    let fresh = headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim().trim_start_matches("W/") == ours || tag.trim() == "*");
+    // Vary on the 304 too, which compression leaves alone.
+    let headers =
+        [(ETAG, asset.etag.clone()), (CACHE_CONTROL, cache), (VARY, HeaderValue::from_static("accept-encoding"))];
     if fresh {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }

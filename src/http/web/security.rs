@@ -61,6 +61,8 @@ struct SecurityPage {
     notice: Option<String>,
     /// Whether MFA is on: the advice differs.
     mfa_enabled: bool,
+    /// Where people get help, if configured.
+    support: Option<String>,
     sessions: Vec<SessionRow>,
     devices: Vec<DeviceRow>,
     tokens: Vec<TokenRow>,
@@ -160,6 +162,7 @@ async fn page(app: &AppState, current: &CurrentUser, said: Said) -> Result<Respo
         csrf_token: current.session.csrf_token.clone(),
         notice: said.notice,
         mfa_enabled: current.user.mfa_enabled,
+        support: app.web.support_contact().map(str::to_string),
         tokens: tokens.iter().map(token_row).collect(),
         new_token: said.new_token,
         token_error: said.token_error,
