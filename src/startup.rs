@@ -63,6 +63,7 @@ impl Application {
         if sqlite_path(&config.database_url()).is_some() {
             data_dir::warn_if_readable_by_others(config.data_dir());
         }
+        let https = public_url.is_https();
         let web = WebSettings {
             public_url,
             support_contact: config.support_contact(),
@@ -70,6 +71,7 @@ impl Application {
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             cookie_domain: config.cookie_domain.clone(),
             access: config.access_rules()?,
+            csp: http::headers::content_security_policy(config.cookie_domain.as_deref(), https),
         };
         let router = http::router(AppState::new(services, web));
         let limits = server::Limits {

@@ -17,7 +17,7 @@ use axum::Extension;
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use latchkey_core::access::app_tokens::{self, Scope};
-use latchkey_core::access::rules::{decode_path, fold_host, AmbiguousPath, Outcome, Request, Visitor};
+use latchkey_core::access::rules::{fold_host, AmbiguousPath, Outcome, Request, Visitor};
 use latchkey_core::{ClientInfo, CoreError, User};
 use url::Url;
 
@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
 struct Original {
     method: String,
     url: Url,
+    /// The path as the proxy sent it, before a URL parser resolves `%2e%2e`
+    /// (which the application behind may not): what the rules read.
+    raw_path: String,
 }
 
 /// Which proxy dialect a request speaks.
@@ -76,7 +79,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// guessing (a method of GET, say) would let a `methods` rule decide for
 /// a request it was not written for.
 fn original(headers: &HeaderMap, dialect: Dialect) -> Result<Original, &'static str> {
-    let (method, url) = match dialect {
+    let (method, url, uri) = match dialect {
         Dialect::Forwarded => {
             let host = header(headers, "x-forwarded-host").ok_or("X-Forwarded-Host is missing")?;
             // Only a host and a port: no room for a second authority
@@ -92,19 +95,18 @@ fn original(headers: &HeaderMap, dialect: Dialect) -> Result<Original, &'static 
             if !uri.starts_with('/') || uri.starts_with("//") {
                 return Err("X-Forwarded-Uri must be a path");
             }
-            check_raw_path(uri)?;
             let url = Url::parse(&format!("{proto}://{host}{uri}")).map_err(|_| "the forwarded URL does not parse")?;
-            (header(headers, "x-forwarded-method").ok_or("X-Forwarded-Method is missing")?, url)
+            (header(headers, "x-forwarded-method").ok_or("X-Forwarded-Method is missing")?, url, uri)
         }
         Dialect::Original => {
             let raw = header(headers, "x-original-url").ok_or("X-Original-URL is missing")?;
             let url = Url::parse(raw).map_err(|_| "X-Original-URL is not an absolute URL")?;
-            let after_authority = raw.split_once("://").map_or("", |(_, rest)| rest);
-            check_raw_path(after_authority.find('/').map_or("/", |at| &after_authority[at..]))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err("X-Original-URL must be an http or https URL");
             }
-            (header(headers, "x-original-method").ok_or("X-Original-Method is missing")?, url)
+            let after_authority = raw.split_once("://").map_or("", |(_, rest)| rest);
+            let uri = after_authority.find('/').map_or("/", |at| &after_authority[at..]);
+            (header(headers, "x-original-method").ok_or("X-Original-Method is missing")?, url, uri)
         }
     };
     // A URL with a user part names its host after the `@`: which host the
@@ -116,14 +118,8 @@ fn original(headers: &HeaderMap, dialect: Dialect) -> Result<Original, &'static 
     if url.host_str().is_none() || !method.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err("the forwarded request has no host or a malformed method");
     }
-    Ok(Original { method, url })
-}
-
-/// The path as the proxy sent it, before a URL parser resolves `%2e%2e`
-/// (which the application behind may not): refused when ambiguous.
-fn check_raw_path(uri: &str) -> Result<(), &'static str> {
-    let path = uri.split(['?', '#']).next().unwrap_or(uri);
-    decode_path(path).map(drop).map_err(|_| "the forwarded path holds an encoded NUL, backslash or dot segment")
+    let raw_path = uri.split(['?', '#']).next().unwrap_or(uri).to_string();
+    Ok(Original { method, url, raw_path })
 }
 
 async fn decide(
@@ -145,6 +141,11 @@ async fn decide(
         Err(why) => return ApiError::BadRequest(format!("{why}.")).into_response(),
     };
     let host = original.url.host_str().unwrap_or_default();
+    let client_ip = client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
+    // Checked before the store is asked anything.
+    let Ok(request) = Request::new(host, &original.raw_path, &original.method, client_ip) else {
+        return ApiError::BadRequest(format!("The forwarded path is refused: {AmbiguousPath}.")).into_response();
+    };
     let signed_in = match who(app, headers, host, client).await {
         Ok(signed_in) => signed_in,
         Err(e) => return ApiError::from(e).into_response(),
@@ -154,10 +155,6 @@ async fn decide(
         Some((user, second_factor)) => {
             Visitor::SignedIn { groups: &user.groups, mfa_enabled: user.mfa_enabled, second_factor: *second_factor }
         }
-    };
-    let client_ip = client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok());
-    let Ok(request) = Request::new(host, original.url.path(), &original.method, client_ip) else {
-        return ApiError::BadRequest(format!("The forwarded path is refused: {AmbiguousPath}.")).into_response();
     };
     let decision = app.web.access.decide(&request, visitor);
     tracing::debug!(

@@ -15,13 +15,19 @@ use super::AppState;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The policy with a `cookie_domain`: browsers hold a form's redirects to
+/// Made once at start (see [`super::WebSettings::csp`]).
+///
+/// With a `cookie_domain`: browsers hold a form's redirects to
 /// `form-action` too, and the sign-in's last answer sends the browser on to
 /// the protected application (`rd`, a host under the domain, any port,
 /// which `rd`'s own check narrows).
-fn csp_with_forms_to(domain: &str, scheme: &str) -> Option<HeaderValue> {
-    let targets = format!("{scheme}://{domain}:* {scheme}://*.{domain}:* https://{domain}:* https://*.{domain}:*");
-    HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {targets}"))).ok()
+pub fn content_security_policy(cookie_domain: Option<&str>, https: bool) -> HeaderValue {
+    let scheme = if https { "https" } else { "http" };
+    let with_forms = cookie_domain.and_then(|domain| {
+        let targets = format!("{scheme}://{domain}:* {scheme}://*.{domain}:* https://{domain}:* https://*.{domain}:*");
+        HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {targets}"))).ok()
+    });
+    with_forms.unwrap_or(HeaderValue::from_static(CSP))
 }
 
 /// Powerful browser features, none of which the pages use, refused to them
@@ -38,11 +44,7 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    let csp = match state.web.cookie_domain.as_deref() {
-        Some(domain) => csp_with_forms_to(domain, if state.web.secure_cookies() { "https" } else { "http" }),
-        None => None,
-    };
-    headers.insert(header::CONTENT_SECURITY_POLICY, csp.unwrap_or(HeaderValue::from_static(CSP)));
+    headers.insert(header::CONTENT_SECURITY_POLICY, state.web.csp.clone());
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     headers.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS));

@@ -47,6 +47,9 @@ pub struct WebSettings {
     pub cookie_domain: Option<String>,
     /// Forward authentication's rules.
     pub access: AccessRules,
+    /// The Content-Security-Policy every answer carries, made once from the
+    /// settings above ([`headers::content_security_policy`]).
+    pub csp: axum::http::HeaderValue,
 }
 
 impl WebSettings {
@@ -60,6 +63,7 @@ impl WebSettings {
             request_timeout: Duration::from_secs(30),
             cookie_domain: None,
             access: AccessRules::new(Vec::new(), latchkey_core::access::rules::Policy::Deny),
+            csp: headers::content_security_policy(None, false),
         }
     }
 

@@ -251,3 +251,16 @@ async fn the_security_page_makes_shows_once_and_revokes_tokens() {
     let late = browser.post("/account/security/tokens", &[("csrf_token", &csrf), ("scope_proxy", "yes")]).await;
     assert_eq!(late.location.as_deref(), Some("/account/confirm?rd=/account/security"), "the password first");
 }
+
+#[tokio::test]
+async fn a_token_stops_working_when_it_expires() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let session = app.sign_in("alice").await;
+    let (_, body) = make(&app, &session, json!({"expires_in_days": 1})).await;
+    let token = body["token"].as_str().unwrap().to_string();
+    app.clock.advance(Duration::hours(23));
+    assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::OK, "within its day");
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(app.get_api("/me", &token).await.status(), StatusCode::UNAUTHORIZED, "a day after it was made");
+}

@@ -39,6 +39,14 @@ fn home_lab(config: &mut Config) {
     ];
 }
 
+/// The home lab with Latchkey at `https://auth.example.com` and one
+/// sign-in for every host under `example.com`.
+fn home_lab_over_https(config: &mut Config) {
+    home_lab(config);
+    config.public_url = Some("https://auth.example.com".into());
+    config.cookie_domain = Some("example.com".into());
+}
+
 /// A proxy asking about one request.
 struct Ask<'a> {
     app: &'a TestApp,
@@ -359,12 +367,7 @@ async fn the_code_step_carries_rd_to_the_end_of_the_sign_in() {
 
 #[tokio::test]
 async fn a_cookie_domain_makes_one_sign_in_cover_every_protected_subdomain() {
-    let app = spawn_app_with(|config| {
-        home_lab(config);
-        config.public_url = Some("https://auth.example.com".into());
-        config.cookie_domain = Some("example.com".into());
-    })
-    .await;
+    let app = spawn_app_with(home_lab_over_https).await;
     app.sign_up("bob").await;
     let visitor = Ask::anonymous(&app).browser().forward("GET", "wiki.example.com", "/page").await;
     let location = header(&visitor, "location").unwrap();
@@ -514,12 +517,7 @@ async fn a_session_that_passed_a_code_is_refused_by_two_factor_once_mfa_is_off()
 
 #[tokio::test]
 async fn setting_up_mfa_from_the_refusal_leads_back_to_the_application() {
-    let app = spawn_app_with(|config| {
-        home_lab(config);
-        config.public_url = Some("https://auth.example.com".into());
-        config.cookie_domain = Some("example.com".into());
-    })
-    .await;
+    let app = spawn_app_with(home_lab_over_https).await;
     app.sign_up("bob").await;
     let bob = app.sign_in("bob").await;
     let ask = Ask { app: &app, cookie: Some(format!("__Secure-latchkey_session={bob}")), accept_html: true };
