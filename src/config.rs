@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
 use latchkey_core::access::rules::{AccessRules, Policy, Rule, RuleSpec};
-use latchkey_core::{PasswordPolicy, SessionPolicy, Settings};
+use latchkey_core::{PasswordPolicy, RelyingParty, SessionPolicy, Settings};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -77,6 +77,10 @@ pub struct Config {
     /// session cookie is set for, so one sign-in covers every protected
     /// subdomain; unset: the cookie is the public host's alone.
     pub cookie_domain: Option<String>,
+    /// The WebAuthn relying party id passkeys are bound to: the public
+    /// URL's host when unset, or a parent domain of it (so that passkeys
+    /// keep working when Latchkey moves to another host under it).
+    pub webauthn_rp_id: Option<String>,
 }
 
 /// One `[[access_rules]]` table of the config file.
@@ -202,6 +206,7 @@ impl Default for Config {
             default_policy: "deny".to_string(),
             access_rules: Vec::new(),
             cookie_domain: None,
+            webauthn_rp_id: None,
         }
     }
 }
@@ -284,8 +289,13 @@ impl Config {
         if let Some(url) = &self.public_url {
             let public = PublicUrl::parse(url)?;
             if let Some(domain) = &self.cookie_domain {
-                public.check_cookie_domain(domain)?;
+                public.check_parent_domain(domain, "cookie_domain")?;
             }
+            if let Some(rp_id) = &self.webauthn_rp_id {
+                public.check_parent_domain(rp_id, "webauthn_rp_id")?;
+            }
+        } else if self.webauthn_rp_id.is_some() {
+            bail!("webauthn_rp_id needs public_url: passkeys are bound to the public host or a parent domain of it");
         } else if self.cookie_domain.is_some() {
             bail!("cookie_domain needs public_url: the public host must be the cookie domain or under it");
         }
@@ -335,8 +345,8 @@ impl Config {
         }
     }
 
-    /// The settings the core services take.
-    pub fn core_settings(&self) -> Settings {
+    /// The settings the core services take, for the public URL in use.
+    pub fn core_settings(&self, public_url: &PublicUrl) -> Settings {
         let secs = |s: u64| time::Duration::seconds(i64::try_from(s.min(MAX_SESSION_SECS)).unwrap_or(0));
         Settings {
             issuer: self.issuer.clone(),
@@ -348,6 +358,7 @@ impl Config {
             max_concurrent_hashes: self.max_concurrent_hashes,
             trust_devices_for: (self.trusted_device_days > 0)
                 .then(|| time::Duration::days(i64::from(self.trusted_device_days))),
+            relying_party: RelyingParty::for_public_url(public_url.origin(), self.webauthn_rp_id.as_deref(), &self.issuer),
         }
     }
 
@@ -405,24 +416,25 @@ impl PublicUrl {
         Ok(PublicUrl { origin: url.origin().ascii_serialization(), https, host, port: url.port_or_known_default() })
     }
 
-    /// Checks that a cookie domain covers this URL's host (a browser drops
-    /// a cookie set for a domain its page is not in).
-    fn check_cookie_domain(&self, domain: &str) -> anyhow::Result<()> {
+    /// Checks that `domain`, given as `setting`, is this URL's host or a
+    /// parent domain of it: a browser drops a cookie set for a domain its
+    /// page is not in, and refuses a WebAuthn relying party id likewise.
+    fn check_parent_domain(&self, domain: &str, setting: &str) -> anyhow::Result<()> {
         let valid = !domain.is_empty()
             && domain == domain.to_ascii_lowercase()
             && !domain.starts_with('.')
             && domain.split('.').all(|label| !label.is_empty());
         if !valid {
-            bail!("cookie_domain {domain:?} must be a lower-case domain name without a leading dot");
+            bail!("{setting} {domain:?} must be a lower-case domain name without a leading dot");
         }
-        if !domain.contains('.') {
-            bail!("cookie_domain {domain:?} is a top-level domain: every site under it would get the session cookie (nor may it be a public suffix such as co.uk or github.io)");
+        if !domain.contains('.') && domain != self.host {
+            bail!("{setting} {domain:?} is a top-level domain: every site under it would share it (nor may it be a public suffix such as co.uk or github.io)");
         }
         if self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-            bail!("cookie_domain needs a public URL with a domain name, not an IP address (cookies have no parent domain there)");
+            bail!("{setting} needs a public URL with a domain name, not an IP address (an address has no parent domain)");
         }
         if !self.is_under(domain) {
-            bail!("cookie_domain {domain:?} must be the public URL's host {:?} or a parent domain of it", self.host);
+            bail!("{setting} {domain:?} must be the public URL's host {:?} or a parent domain of it", self.host);
         }
         Ok(())
     }

@@ -87,6 +87,18 @@ impl SmtpNotifier {
             Notice::NewDevice => {
                 ("New sign-in to your account", "Your account was signed in to from a new device".into())
             }
+            Notice::PasskeyAdded => {
+                ("A passkey was added", "A passkey or security key was added to your account".into())
+            }
+            Notice::PasskeyRemoved => {
+                ("A passkey was removed", "A passkey or security key was removed from your account".into())
+            }
+            Notice::PasskeyCloneSuspected => (
+                "A passkey may have been copied",
+                "A sign-in with one of your passkeys or security keys was refused because its signature counter \
+                 went backwards, which happens when a key has been copied. Remove that key from your account"
+                    .into(),
+            ),
             Notice::DeviceTrusted => (
                 "A browser no longer asks for your code",
                 "A browser was trusted to sign in to your account without the 6-digit code for a while".into(),

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// 401, for a code.
     InvalidCode,
+    /// 401, for a passkey's answer.
+    InvalidPasskey,
+    /// 409: passkeys cannot work with this public URL (an IP address).
+    WebauthnUnavailable,
     /// 401, for a token.
     Unauthenticated,
     /// 403.
@@ -91,6 +95,10 @@ pub enum ApiError {
     InvalidCredentials,
     /// 401: a wrong, expired or already used code.
     InvalidCode,
+    /// 401: a passkey's answer that does not verify.
+    InvalidPasskey,
+    /// 409: passkeys cannot work with this public URL.
+    WebauthnUnavailable,
     /// 401 `invalid_code`: the new authenticator's code is wrong.
     InvalidNewCode,
     /// 401 `invalid_code`: a code from this many seconds away (a clock that is off).
@@ -153,6 +161,18 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidCode,
                 "The code is wrong, expired or already used. Codes change every 30 seconds: try the current one."
+                    .into(),
+            ),
+            ApiError::InvalidPasskey => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidPasskey,
+                "The passkey's answer was refused: its challenge is unknown, used or expired, or it does not verify for this site. Start again."
+                    .into(),
+            ),
+            ApiError::WebauthnUnavailable => (
+                StatusCode::CONFLICT,
+                ErrorCode::WebauthnUnavailable,
+                "Passkeys need a public URL with a domain name (browsers refuse an IP address); ask the operator to set public_url."
                     .into(),
             ),
             ApiError::InvalidNewCode => (
@@ -263,6 +283,8 @@ fn refusal(reason: Refusal) -> ApiError {
         ),
         Refusal::TooManyAppTokens => conflict("You have as many app tokens as an account may have; revoke one first."),
         Refusal::SecondFactorRequired => ApiError::SecondFactorRequired,
+        Refusal::WebauthnUnavailable => ApiError::WebauthnUnavailable,
+        Refusal::TooManyPasskeys => conflict("You have as many passkeys as an account may have; remove one first."),
     }
 }
 
@@ -278,6 +300,7 @@ impl From<CoreError> for ApiError {
             CoreError::ReauthenticationRequired => ApiError::ReauthenticationRequired,
             CoreError::InvalidCode => ApiError::InvalidCode,
             CoreError::InvalidNewCode => ApiError::InvalidNewCode,
+            CoreError::InvalidPasskey => ApiError::InvalidPasskey,
             CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
             CoreError::Refused(reason) => refusal(reason),
@@ -437,6 +460,7 @@ impl From<CoreError> for WebError {
             CoreError::AccountLocked => refused(StatusCode::FORBIDDEN, words::ACCOUNT_LOCKED),
             CoreError::InvalidCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_CODE),
             CoreError::InvalidNewCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_NEW_CODE),
+            CoreError::InvalidPasskey => refused(StatusCode::UNAUTHORIZED, words::PASSKEY_REFUSED),
             CoreError::ClockOff { seconds } => WebError::Refused(StatusCode::UNAUTHORIZED, clock_off_message(seconds)),
             CoreError::Refused(reason) => refused(StatusCode::CONFLICT, words::refusal(reason)),
             CoreError::Unauthenticated => WebError::SignInRequired,

@@ -53,6 +53,9 @@ pub mod id_kinds {
     /// An app token.
     #[derive(Debug)]
     pub enum AppToken {}
+    /// A passkey or security key (WebAuthn credential).
+    #[derive(Debug)]
+    pub enum Passkey {}
 }
 
 /// A session's public id (not its token).
@@ -63,6 +66,8 @@ pub type AuthenticatorId = PublicId<id_kinds::Authenticator>;
 pub type TrustedDeviceId = PublicId<id_kinds::TrustedDevice>;
 /// An app token's public id (not the token).
 pub type AppTokenId = PublicId<id_kinds::AppToken>;
+/// A passkey's public id (not its credential id).
+pub type PasskeyId = PublicId<id_kinds::Passkey>;
 
 impl<K> PublicId<K> {
     /// A fresh random id.

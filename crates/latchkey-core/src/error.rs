@@ -36,6 +36,11 @@ pub enum Refusal {
     /// Making an app token, with MFA on, from a session whose sign-in did
     /// not pass a second factor: a token carries the strength of its maker.
     SecondFactorRequired,
+    /// A passkey call where passkeys cannot work: the public URL's host is
+    /// an IP address, which browsers refuse as a relying party.
+    WebauthnUnavailable,
+    /// Adding a passkey past [`crate::passkeys::MAX_PASSKEYS`].
+    TooManyPasskeys,
 }
 
 /// Why a service call did not succeed.
@@ -60,6 +65,11 @@ pub enum CoreError {
     /// [`CoreError::InvalidCode`], but naming which of two codes it was).
     #[error("invalid code for the new authenticator")]
     InvalidNewCode,
+    /// A passkey's answer that does not verify (unknown or used challenge,
+    /// wrong origin or relying party, bad signature, no user verification,
+    /// a counter that did not grow), or that names no stored passkey.
+    #[error("invalid passkey")]
+    InvalidPasskey,
     /// A wrong code that would have been right this many seconds away: the
     /// device's clock is off (said only at enrolment, nothing is accepted).
     #[error("the device clock is off by {seconds} s")]

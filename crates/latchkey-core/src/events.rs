@@ -73,11 +73,18 @@ pub enum EventKind {
     AppTokenUsedFromNewAddress,
     /// An app token was revoked.
     AppTokenRevoked,
+    /// A passkey or security key was added.
+    PasskeyAdded,
+    /// A passkey or security key was removed.
+    PasskeyRemoved,
+    /// A passkey's signature counter did not grow: the key may have been
+    /// copied (the use was refused).
+    PasskeyCloneSuspected,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 28] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -103,6 +110,9 @@ impl EventKind {
         EventKind::AppTokenCreated,
         EventKind::AppTokenUsedFromNewAddress,
         EventKind::AppTokenRevoked,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
+        EventKind::PasskeyCloneSuspected,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -138,6 +148,9 @@ impl EventKind {
             EventKind::AppTokenCreated => "app_token_created",
             EventKind::AppTokenUsedFromNewAddress => "app_token_used_from_new_address",
             EventKind::AppTokenRevoked => "app_token_revoked",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
+            EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 }
@@ -190,6 +203,13 @@ pub enum Notice {
     NewDevice,
     /// A browser was trusted to skip the code (wanted or phished, the owner should know).
     DeviceTrusted,
+    /// A passkey or security key was added.
+    PasskeyAdded,
+    /// A passkey or security key was removed.
+    PasskeyRemoved,
+    /// A passkey answered with a signature counter that did not grow: it
+    /// may have been copied.
+    PasskeyCloneSuspected,
 }
 
 impl Notice {
@@ -207,6 +227,9 @@ impl Notice {
             Notice::Lockout { .. } => "lockout",
             Notice::NewDevice => "new_device",
             Notice::DeviceTrusted => "device_trusted",
+            Notice::PasskeyAdded => "passkey_added",
+            Notice::PasskeyRemoved => "passkey_removed",
+            Notice::PasskeyCloneSuspected => "passkey_clone_suspected",
         }
     }
 }
@@ -323,9 +346,9 @@ impl Events {
     /// user's answer: a `code_replayed` event newer than the last time the
     /// alarm was cleared.
     pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
-        let kinds = [EventKind::CodeReplayed, EventKind::ReplayAlarmCleared];
+        let kinds = [EventKind::CodeReplayed, EventKind::PasskeyCloneSuspected, EventKind::ReplayAlarmCleared];
         let latest = self.log.latest_event_kind(user, &kinds).await?;
-        Ok(latest == Some(EventKind::CodeReplayed))
+        Ok(matches!(latest, Some(EventKind::CodeReplayed | EventKind::PasskeyCloneSuspected)))
     }
 
     /// The notices an event calls for, if notices are sent at all. A sign-in
@@ -353,6 +376,9 @@ impl Events {
             EventKind::MfaLocked => vec![Notice::Lockout { of: Guesses::Codes }],
             EventKind::Lockout => Vec::new(), // Recorded through `record_lockout`, which says of what.
             EventKind::DeviceTrusted => vec![Notice::DeviceTrusted],
+            EventKind::PasskeyAdded => vec![Notice::PasskeyAdded],
+            EventKind::PasskeyRemoved => vec![Notice::PasskeyRemoved],
+            EventKind::PasskeyCloneSuspected => vec![Notice::PasskeyCloneSuspected],
             EventKind::SignedIn => {
                 let earlier = self.log.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();

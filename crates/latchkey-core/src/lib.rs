@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod secret_box;
@@ -26,12 +27,13 @@ pub mod totp;
 pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
-    AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasswordPolicy, PublicId, SessionId, TrustedDeviceId,
+    AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasskeyId, PasswordPolicy, PublicId, SessionId, TrustedDeviceId,
     User, UserId, Username,
 };
 pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};
-pub use mfa::{Enrolment, Mfa, PendingSignIn};
+pub use mfa::{Enrolment, Mfa, PendingSignIn, SecondStep};
+pub use passkeys::{Passkeys, RelyingParty};
 pub use password::PasswordHasher;
 pub use secret_box::SecretBox;
 pub use sessions::{ClientInfo, DeviceTrust, NewSession, Session, SessionPolicy, Sessions, SignInFrom, SignedIn};
@@ -52,6 +54,9 @@ pub struct Settings {
     pub max_concurrent_hashes: usize,
     /// How long a browser may skip the code once trusted; `None`: never.
     pub trust_devices_for: Option<time::Duration>,
+    /// The WebAuthn relying party; `None`: passkeys cannot work here (the
+    /// public URL's host is an IP address).
+    pub relying_party: Option<RelyingParty>,
 }
 
 /// All services, built once at start and shared by the web pages, the API and the CLI.
@@ -71,6 +76,8 @@ pub struct Services {
     pub groups: access::Groups,
     /// App tokens.
     pub app_tokens: access::AppTokens,
+    /// Passkeys and security keys.
+    pub passkeys: Passkeys,
     store: Arc<dyn Store>,
 }
 
@@ -89,6 +96,8 @@ impl Services {
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let known_clients = accounts::KnownClientKey::of(&key);
+        let webauthn = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?.map(Arc::new);
+        let ceremonies = passkeys::ceremonies::Ceremonies::new(webauthn, store.clone(), clock.clone(), events.clone());
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),
@@ -99,6 +108,16 @@ impl Services {
             throttle: throttle.clone(),
             issuer: settings.issuer,
             trust_devices_for: settings.trust_devices_for,
+            ceremonies: ceremonies.clone(),
+        });
+        let passkeys = Passkeys::new(passkeys::PasskeysParts {
+            ceremonies,
+            store: store.clone(),
+            clock: clock.clone(),
+            events: events.clone(),
+            sessions: sessions.clone(),
+            mfa: mfa.clone(),
+            throttle: throttle.clone(),
         });
         let clock_for_admin = clock.clone();
         let groups = access::Groups::new(store.clone(), clock.clone(), events.clone());
@@ -115,7 +134,7 @@ impl Services {
             known_clients,
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
-        Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, store })
+        Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, passkeys, store })
     }
 
     /// The store's connections: (open, idle), for `/metrics`.

@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
 use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events, Guesses};
+use crate::passkeys::ceremonies::{AssertionState, Ceremonies, Purpose};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
@@ -67,6 +68,15 @@ impl Enrolment {
     }
 }
 
+/// What the second step of a sign-in offers. No `Debug`: it holds a code.
+#[derive(Clone, Copy)]
+pub enum SecondStep<'a> {
+    /// A TOTP or recovery code.
+    Code(&'a str),
+    /// A passkey's answer to the options of `Passkeys::begin_second_factor`.
+    Passkey(&'a serde_json::Value),
+}
+
 /// A sign-in that passed the password and waits for a code.
 #[derive(Debug, Clone)]
 pub struct PendingSignIn {
@@ -90,6 +100,7 @@ pub struct Mfa {
     throttle: Throttle,
     issuer: Arc<str>,
     trust_devices_for: Option<Duration>,
+    ceremonies: Ceremonies,
 }
 
 /// The parts [`Mfa`] is built from.
@@ -112,12 +123,15 @@ pub struct MfaParts {
     pub issuer: String,
     /// How long a trusted browser skips the code; `None`: trusting is off.
     pub trust_devices_for: Option<Duration>,
+    /// Passkey ceremonies (a passkey answers the second step too).
+    pub(crate) ceremonies: Ceremonies,
 }
 
 impl Mfa {
     /// Builds the service.
     pub fn new(parts: MfaParts) -> Self {
-        let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer, trust_devices_for } = parts;
+        let MfaParts { store, clock, key, hasher, sessions, events, throttle, issuer, trust_devices_for, ceremonies } =
+            parts;
         Mfa {
             store: store.clone(),
             sign_ins: store.clone(),
@@ -130,6 +144,7 @@ impl Mfa {
             throttle,
             issuer: issuer.into(),
             trust_devices_for,
+            ceremonies,
         }
     }
 
@@ -406,7 +421,7 @@ impl Mfa {
     }
 
     /// The hashes of a new set of recovery codes.
-    async fn hash_codes(&self, codes: &[String], client: &ClientInfo) -> Result<Vec<String>, CoreError> {
+    pub(crate) async fn hash_codes(&self, codes: &[String], client: &ClientInfo) -> Result<Vec<String>, CoreError> {
         let normalised = codes.iter().map(|c| recovery::normalise(c)).collect();
         self.hasher.hash_codes(normalised, hashing_client(client)).await
     }
@@ -493,14 +508,14 @@ impl Mfa {
     }
 
     /// The second step: every attempt counts against the pending sign-in
-    /// before its code is checked (so parallel guesses cannot exceed five);
-    /// a right code turns it into a session, once, and with `trust` also
-    /// trusts the client (a trust that cannot be saved is logged: the
-    /// sign-in stands).
+    /// before its code (or passkey) is checked (so parallel guesses cannot
+    /// exceed five); a right one turns it into a session, once, and with
+    /// `trust` also trusts the client (a trust that cannot be saved is
+    /// logged: the sign-in stands).
     pub async fn complete_sign_in(
         &self,
         token: &str,
-        code: &str,
+        step: SecondStep<'_>,
         trust: bool,
         from: &SignInFrom<'_>,
     ) -> Result<SignedIn, CoreError> {
@@ -516,11 +531,17 @@ impl Mfa {
         if user.locked {
             return Err(CoreError::AccountLocked);
         }
-        let second = self.verify_code(pending.user_id, code, client).await?;
+        let mut factors = vec![Factor::Password];
+        match step {
+            SecondStep::Code(code) => factors.push(self.verify_code(pending.user_id, code, client).await?),
+            SecondStep::Passkey(credential) => {
+                factors.extend(self.verify_passkey(token, user.id, credential, client).await?)
+            }
+        }
         if !self.sign_ins.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
-        let mut signed_in = self.sessions.open(user, from, vec![Factor::Password, second]).await?;
+        let mut signed_in = self.sessions.open(user, from, factors).await?;
         if trust {
             signed_in.device = match self.trust_device(signed_in.user.id, client).await {
                 Ok(device) => device,
@@ -531,6 +552,31 @@ impl Mfa {
             };
         }
         Ok(signed_in)
+    }
+
+    /// Checks a passkey's answer to the second step of the pending sign-in
+    /// `token` (its ceremony is taken, so an answer counts once); a refusal
+    /// counts against the address as a wrong code does.
+    async fn verify_passkey(
+        &self,
+        token: &str,
+        user: UserId,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<Vec<Factor>, CoreError> {
+        let checked = async {
+            let (_, state) = self.ceremonies.take::<AssertionState>(token, Purpose::SecondFactor).await?;
+            self.ceremonies.verify(credential, state, Some(user), client).await
+        };
+        match checked.await {
+            Ok(verified) => Ok(verified.factors),
+            Err(e) => {
+                if matches!(e, CoreError::InvalidPasskey) {
+                    self.address_failed(client).await?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The issuer authenticator apps show the account under (the code step

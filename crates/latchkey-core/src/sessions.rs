@@ -64,11 +64,22 @@ pub enum Factor {
     RecoveryCode,
     /// A browser trusted after an earlier code step.
     TrustedBrowser,
+    /// A passkey or security key signed the challenge (proof of possession).
+    Passkey,
+    /// The passkey's authenticator verified the person (PIN or biometrics).
+    UserVerified,
 }
 
 impl Factor {
     /// Every factor, for parsing.
-    pub const ALL: [Factor; 4] = [Factor::Password, Factor::Totp, Factor::RecoveryCode, Factor::TrustedBrowser];
+    pub const ALL: [Factor; 6] = [
+        Factor::Password,
+        Factor::Totp,
+        Factor::RecoveryCode,
+        Factor::TrustedBrowser,
+        Factor::Passkey,
+        Factor::UserVerified,
+    ];
 
     /// The stored word.
     pub fn as_str(self) -> &'static str {
@@ -77,6 +88,21 @@ impl Factor {
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
             Factor::TrustedBrowser => "trusted_browser",
+            Factor::Passkey => "passkey",
+            Factor::UserVerified => "user_verified",
+        }
+    }
+
+    /// Its RFC 8176 authentication method reference (`amr`), as OpenID
+    /// Connect reports what a sign-in passed: a recovery code is a one-time
+    /// password, a trusted browser a proof of possession of its cookie.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Factor::Password => "pwd",
+            Factor::Totp | Factor::RecoveryCode => "otp",
+            Factor::TrustedBrowser => "swk",
+            Factor::Passkey => "hwk",
+            Factor::UserVerified => "user",
         }
     }
 

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    AppTokenId, AppTokenScope, AuthenticatorId, Email, GroupName, SessionId, TrustedDeviceId, User, UserId, Username,
+    AppTokenId, AppTokenScope, AuthenticatorId, Email, GroupName, PasskeyId, SessionId, TrustedDeviceId, User, UserId,
+    Username,
 };
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
@@ -391,9 +392,9 @@ pub trait MfaStore: Send + Sync + 'static {
         -> Result<bool, StoreError>;
     /// The user's authenticators, oldest first (none: MFA is off).
     async fn list_authenticators(&self, user: UserId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
-    /// Removes one of the user's authenticators unless it is the last one,
-    /// serialised on the user's MFA row; false when there is no such
-    /// authenticator or it is the last.
+    /// Removes one of the user's authenticators unless it is the user's last
+    /// factor (a passkey counts), serialised on the user's MFA row; false
+    /// when there is no such authenticator or it is the last.
     async fn remove_authenticator(&self, user: UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
     /// Marks `step` used if it is later than the last step the user used with
     /// any authenticator, and records this authenticator's step and `drift`,
@@ -407,8 +408,8 @@ pub trait MfaStore: Send + Sync + 'static {
         drift: i64,
         ip: Option<&str>,
     ) -> Result<bool, StoreError>;
-    /// Turns MFA off: removes every authenticator, the recovery codes and the
-    /// trusted devices in one transaction; false when MFA was off.
+    /// Turns MFA off: removes every authenticator and passkey, the recovery
+    /// codes and the trusted devices in one transaction; false when MFA was off.
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError>;
     /// The user's unspent recovery codes.
     async fn unused_recovery_codes(&self, user: UserId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
@@ -442,7 +443,7 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn delete_all_trusted_devices(&self) -> Result<u64, StoreError>;
 
     /// The lost-device reset, in one transaction: MFA off (authenticators,
-    /// recovery codes, trusted browsers, a pending enrolment), every pending
+    /// passkeys, recovery codes, trusted browsers, a pending enrolment), every pending
     /// sign-in and every session of the user gone. Returns how many
     /// sessions ended, and whether MFA was on; when it was off, nothing
     /// changes at all.
@@ -463,6 +464,102 @@ pub trait MfaStore: Send + Sync + 'static {
         chains: (&ChainKey, &ChainKey),
         serving_within: i64,
     ) -> Result<Resealed, StoreError>;
+}
+
+/// A passkey as stored: its public key, never a secret.
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    /// Public id (for listing, renaming and removing).
+    pub id: PasskeyId,
+    /// Whose.
+    pub user_id: UserId,
+    /// The credential id, base64url (what the browser names it by).
+    pub credential_id: String,
+    /// The name its owner gave it.
+    pub name: String,
+    /// The WebAuthn library's record of it (JSON): public key, counter, flags.
+    pub credential: String,
+    /// The signature counter last accepted (0: the authenticator keeps none).
+    pub sign_count: u32,
+    /// Whether it may be synced to other devices (a passkey manager's).
+    pub backup_eligible: bool,
+    /// Whether it is synced now.
+    pub backed_up: bool,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+    /// When it last signed someone in.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A WebAuthn ceremony begun and not yet finished.
+#[derive(Debug, Clone)]
+pub struct CeremonyRecord {
+    /// SHA-256 of the challenge id (or of the pending sign-in's token).
+    pub key: String,
+    /// What it is for (`register`, `sign_in`, `second_factor`).
+    pub purpose: String,
+    /// The account it is for, when known at the start.
+    pub user_id: Option<UserId>,
+    /// What must finish it (the session that began a registration).
+    pub bound_to: String,
+    /// The library's state (JSON), challenge included.
+    pub state: String,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What adding a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAdded {
+    /// Added to an account that had MFA on already.
+    Added,
+    /// Added as the first factor: MFA is on from now.
+    TurnedMfaOn,
+    /// Not added: the user has as many as allowed.
+    TooMany,
+}
+
+/// Passkeys and the ceremonies that add and use them.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync + 'static {
+    /// Stores (replacing one under the same key) a ceremony; deletes those
+    /// that died before `now`.
+    async fn put_ceremony(&self, record: &CeremonyRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Deletes and returns the live ceremony under `key` with this purpose:
+    /// of two racing callers exactly one gets it.
+    async fn take_ceremony(
+        &self,
+        key: &str,
+        purpose: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError>;
+    /// Adds a passkey, serialised on the user's row, unless the user has
+    /// `max` already. With MFA off it turns MFA on in the same transaction,
+    /// as [`MfaStore::confirm_totp`] does: stores `recovery_hashes`, ends
+    /// every session of the user but `keep`, and marks `keep` as having
+    /// passed the passkey. A credential id already stored (any user's) is
+    /// [`StoreError::Conflict`] (`credential_id`).
+    async fn add_passkey(
+        &self,
+        record: &PasskeyRecord,
+        recovery_hashes: &[String],
+        keep: &SessionId,
+        max: u32,
+    ) -> Result<PasskeyAdded, StoreError>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id, whoever's.
+    async fn find_passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
+    /// Records a use: the new library record, counter and backup state, and
+    /// the time, only while the stored counter is below `sign_count` (or both
+    /// are 0). False when another use moved it first (nothing written).
+    async fn record_passkey_use(&self, record: &PasskeyRecord, previous_count: u32) -> Result<bool, StoreError>;
+    /// Renames one of the user's passkeys; false when there is no such passkey.
+    async fn rename_passkey(&self, user: UserId, id: &PasskeyId, name: &str) -> Result<bool, StoreError>;
+    /// Removes one of the user's passkeys unless it is the user's last
+    /// factor (passkeys and authenticators together), serialised on the
+    /// user's MFA row; false when there is no such passkey or it is the last.
+    async fn remove_passkey(&self, user: UserId, id: &PasskeyId) -> Result<bool, StoreError>;
 }
 
 /// Throttle windows, keyed by what is throttled.
@@ -515,11 +612,19 @@ pub trait EventLog: Send + Sync + 'static {
 /// The whole store: every port. Services take only the ports they use; the
 /// wiring, the CLI and the tests hold the whole store.
 pub trait Store:
-    MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + ThrottleStore + EventLog
+    MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + PasskeyStore + ThrottleStore + EventLog
 {
 }
 
 impl<T> Store for T where
-    T: MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + ThrottleStore + EventLog
+    T: MetaStore
+        + UserStore
+        + GroupStore
+        + AppTokenStore
+        + SessionStore
+        + MfaStore
+        + PasskeyStore
+        + ThrottleStore
+        + EventLog
 {
 }

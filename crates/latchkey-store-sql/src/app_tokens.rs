@@ -8,16 +8,11 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::rows::{corrupt, instant, joined_user, public_id, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS};
+use crate::rows::{corrupt, instant, joined_user, maybe_instant, public_id, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS};
 use crate::SqlStore;
 
 const COLUMNS: &str = "t.id, t.user_id, t.name, t.token_hash, t.scopes, t.domains, t.two_factor, t.created_at, \
                        t.expires_at, t.last_used_at, t.last_used_ip";
-
-fn maybe_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    let secs: Option<i64> = row.try_get(column).map_err(corrupt)?;
-    secs.map(|s| OffsetDateTime::from_unix_timestamp(s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-}
 
 fn words(row: &AnyRow, column: &str) -> Result<Vec<String>, StoreError> {
     let joined: String = row.try_get(column).map_err(corrupt)?;

@@ -88,6 +88,21 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("user_agent", MaybeText),
         ],
     ),
+    (
+        "passkeys",
+        &[
+            ("id", Text),
+            ("user_id", Text),
+            ("credential_id", Text),
+            ("name", Text),
+            ("credential", Text),
+            ("sign_count", Int),
+            ("backup_eligible", Int),
+            ("backed_up", Int),
+            ("created_at", Int),
+            ("last_used_at", MaybeInt),
+        ],
+    ),
     ("user_groups", &[("name", Text), ("created_at", Int)]),
     ("group_members", &[("group_name", Text), ("user_id", Text), ("added_at", Int)]),
     (

@@ -15,6 +15,7 @@ mod events;
 mod groups;
 mod meta;
 mod mfa;
+mod passkeys;
 mod rows;
 mod sessions;
 mod throttle;

@@ -17,7 +17,7 @@ use crate::{delete_user_rows, lock_user_row, SqlStore};
 /// Locks the user's MFA row for the rest of the transaction (PostgreSQL:
 /// a row lock; SQLite: the write lock), so changes to the user's factors run
 /// one after the other; false when MFA is off.
-async fn lock_mfa_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: UserId) -> Result<bool, StoreError> {
+pub(crate) async fn lock_mfa_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, user: UserId) -> Result<bool, StoreError> {
     let done = sqlx::query("UPDATE totp_factors SET last_used_step = last_used_step WHERE user_id = $1")
         .bind(user.to_string())
         .execute(&mut **tx)
@@ -49,7 +49,7 @@ async fn insert_authenticator(
     Ok(())
 }
 
-async fn insert_recovery_codes(
+pub(crate) async fn insert_recovery_codes(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user: UserId,
     hashes: &[String],
@@ -227,7 +227,8 @@ impl MfaStore for SqlStore {
             return Ok(false);
         }
         let sql = "DELETE FROM authenticators WHERE id = $1 AND user_id = $2 \
-                   AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) > 1";
+                   AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) \
+                   + (SELECT COUNT(*) FROM passkeys WHERE user_id = $2) > 1";
         let done =
             sqlx::query(sql).bind(id.as_str()).bind(user.to_string()).execute(&mut *tx).await.or_unavailable()?;
         tx.commit().await.or_unavailable()?;
@@ -275,7 +276,8 @@ impl MfaStore for SqlStore {
 
     async fn delete_totp_factor(&self, user: UserId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
-        let tables = ["totp_factors", "authenticators", "recovery_codes", "trusted_devices", "totp_enrolments"];
+        let tables =
+            ["totp_factors", "authenticators", "passkeys", "recovery_codes", "trusted_devices", "totp_enrolments"];
         let [was_on, ..] = delete_user_rows(&mut tx, user, tables).await?;
         tx.commit().await.or_unavailable()?;
         Ok(was_on == 1)
@@ -289,8 +291,16 @@ impl MfaStore for SqlStore {
             // MFA was off: nothing to reset, and nothing else is touched (the transaction rolls back).
             return Ok((0, false));
         }
-        let tables =
-            ["authenticators", "recovery_codes", "trusted_devices", "totp_enrolments", "pending_sign_ins", "sessions"];
+        let tables = [
+            "authenticators",
+            "passkeys",
+            "recovery_codes",
+            "trusted_devices",
+            "totp_enrolments",
+            "pending_sign_ins",
+            "webauthn_ceremonies",
+            "sessions",
+        ];
         let [.., ended] = delete_user_rows(&mut tx, user, tables).await?;
         tx.commit().await.or_unavailable()?;
         Ok((ended, true))

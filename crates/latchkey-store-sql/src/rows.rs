@@ -34,7 +34,7 @@ pub(crate) fn conflict_or_unavailable(e: sqlx::Error) -> StoreError {
     if let Some(db) = e.as_database_error() {
         if db.is_unique_violation() {
             let what = db.constraint().unwrap_or_else(|| db.message()).to_string();
-            for field in ["username", "email"] {
+            for field in ["username", "email", "credential_id"] {
                 if what.contains(field) {
                     return StoreError::Conflict(field);
                 }
@@ -50,6 +50,12 @@ pub(crate) fn seconds(t: OffsetDateTime) -> i64 {
 
 pub(crate) fn corrupt(e: sqlx::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+/// An optional instant (Unix seconds or `NULL`).
+pub(crate) fn maybe_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let secs: Option<i64> = row.try_get(column).map_err(corrupt)?;
+    secs.map(|s| OffsetDateTime::from_unix_timestamp(s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
 
 pub(crate) fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime, StoreError> {

@@ -75,7 +75,8 @@ impl UserStore for SqlStore {
         if locked.rows_affected() != 1 {
             return Ok(None);
         }
-        let [ended, ..] = delete_user_rows(&mut tx, user, ["sessions", "pending_sign_ins", "trusted_devices"]).await?;
+        let tables = ["sessions", "pending_sign_ins", "trusted_devices", "webauthn_ceremonies"];
+        let [ended, ..] = delete_user_rows(&mut tx, user, tables).await?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(ended))
     }

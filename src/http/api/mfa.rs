@@ -31,7 +31,7 @@ pub struct ProofBody {
 }
 
 impl ProofBody {
-    fn offered(&self) -> Offered<'_> {
+    pub(super) fn offered(&self) -> Offered<'_> {
         Offered { password: self.current_password.as_deref(), code: self.code.as_deref() }
     }
 }

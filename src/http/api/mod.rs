@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod mfa;
 mod openapi;
+pub mod passkeys;
 pub mod security;
 pub mod sessions;
 pub mod tokens;
@@ -43,6 +44,12 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(authenticators::get_authenticators, authenticators::post_authenticators))
         .routes(routes!(authenticators::post_authenticators_confirm))
         .routes(routes!(authenticators::delete_authenticator))
+        .routes(routes!(passkeys::post_passkey_options))
+        .routes(routes!(passkeys::post_passkeys, passkeys::get_passkeys))
+        .routes(routes!(passkeys::patch_passkey, passkeys::delete_passkey))
+        .routes(routes!(passkeys::post_sign_in_options))
+        .routes(routes!(passkeys::post_passkey_session))
+        .routes(routes!(passkeys::post_second_step_options))
         .routes(routes!(tokens::post_tokens, tokens::get_tokens))
         .routes(routes!(tokens::delete_token))
         .routes(routes!(events::get_events))

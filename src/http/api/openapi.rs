@@ -23,6 +23,7 @@ use crate::http::BODY_LIMIT;
         (name = "accounts", description = "Sign up and the caller's account"),
         (name = "sessions", description = "Sign in (with the code step), sign out, sessions"),
         (name = "mfa", description = "TOTP enrolment, authenticators, recovery codes"),
+        (name = "passkeys", description = "Passkeys and security keys (WebAuthn): add, list, rename, remove"),
         (name = "security", description = "Security events, the replayed-code alarm, trusted clients"),
         (name = "tokens", description = "App tokens (`lk_…`) for scripts and apps: the API's reads and forward authentication"),
         (name = "meta", description = "This description"),

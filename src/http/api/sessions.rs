@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use latchkey_core::{CoreError, PasswordAccepted, SessionId, SignIn, SignInFrom, SignedIn};
+use latchkey_core::{CoreError, PasswordAccepted, SecondStep, SessionId, SignIn, SignInFrom, SignedIn};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -98,11 +98,15 @@ pub async fn post_sessions(
             let session = NewSession { client_token: Some(known_client.token), ..NewSession::from(*signed_in) };
             (StatusCode::CREATED, Json(session)).into_response()
         }
-        SignIn::NeedsCode { token, .. } => {
+        SignIn::NeedsCode { token, pending } => {
+            let mut mfa_methods = vec!["totp", "recovery_code"];
+            if app.services.passkeys.available() && app.services.passkeys.has_passkey(pending.user_id).await? {
+                mfa_methods.push("passkey");
+            }
             let body = MfaRequired {
                 mfa_required: true,
                 mfa_token: token,
-                mfa_methods: vec!["totp", "recovery_code"],
+                mfa_methods,
                 client_token: known_client.token,
             };
             (StatusCode::OK, Json(body)).into_response()
@@ -110,17 +114,33 @@ pub async fn post_sessions(
     })
 }
 
-/// The second step body. No `Debug`: it holds a code.
+/// The second step body: a `code` or a `passkey`. No `Debug`: it holds a code.
 #[derive(Deserialize, ToSchema)]
 pub struct SecondStepBody {
     #[schema(min_length = 1)]
     mfa_token: String,
     /// A 6-digit TOTP code or a recovery code.
-    #[schema(min_length = 1)]
-    code: String,
+    #[serde(default)]
+    code: Option<String>,
+    /// A passkey's answer (`PublicKeyCredential.toJSON()`) to the options of
+    /// `POST /sessions/mfa/passkey/options`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
     /// Trust this client: the answer carries a `device_token` that skips the code next time.
     #[serde(default)]
     trust_device: bool,
+}
+
+impl SecondStepBody {
+    /// The one answer the body carries.
+    fn step(&self) -> Result<SecondStep<'_>, ApiError> {
+        match (&self.code, &self.passkey) {
+            (Some(code), None) => Ok(SecondStep::Code(code)),
+            (None, Some(passkey)) => Ok(SecondStep::Passkey(passkey)),
+            _ => Err(ApiError::BadRequest("Send either `code` or `passkey`.".into())),
+        }
+    }
 }
 
 /// Completes an MFA sign-in: 201, as a sign-in without MFA (with
@@ -137,7 +157,7 @@ pub async fn post_sessions_mfa(
 ) -> Result<(StatusCode, Json<NewSession>), ApiError> {
     let mfa = &app.services.mfa;
     let signed_in = mfa
-        .complete_sign_in(&body.mfa_token, &body.code, body.trust_device, &SignInFrom::client(&client))
+        .complete_sign_in(&body.mfa_token, body.step()?, body.trust_device, &SignInFrom::client(&client))
         .await
         .map_err(|e| match e {
             CoreError::Unauthenticated => ApiError::SignInOver,

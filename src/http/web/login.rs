@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, PasswordAccepted, SignIn, SignInFrom};
+use latchkey_core::{CoreError, PasswordAccepted, SecondStep, SignIn, SignInFrom};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
@@ -230,7 +230,7 @@ pub async fn post_login_mfa(
     let previous = cookies::session_token(&jar, &app.web);
     let from = SignInFrom { replaces: previous.as_deref(), ..SignInFrom::client(&client) };
     let trust = form.trust_device.is_some();
-    match app.services.mfa.complete_sign_in(&token, &form.code, trust, &from).await {
+    match app.services.mfa.complete_sign_in(&token, SecondStep::Code(&form.code), trust, &from).await {
         Ok(signed_in) => {
             Ok((cookies::signed_in(jar, signed_in, &app.web), after_sign_in(rd.as_deref())).into_response())
         }

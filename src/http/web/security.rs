@@ -116,6 +116,9 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::AppTokenCreated => "App token made",
         EventKind::AppTokenUsedFromNewAddress => "App token used from a new address",
         EventKind::AppTokenRevoked => "App token revoked",
+        EventKind::PasskeyAdded => "Passkey added",
+        EventKind::PasskeyRemoved => "Passkey removed",
+        EventKind::PasskeyCloneSuspected => "Passkey refused: it may have been copied",
     }
 }
 

@@ -19,6 +19,10 @@ pub const WRONG_NEW_CODE: &str = "That code is not right. Enter the one the new 
 /// The second step of a sign-in died (5 wrong codes, or 5 minutes).
 pub const START_AGAIN: &str = "Too many wrong codes, or too much time passed. Sign in again.";
 
+/// A passkey's answer was refused.
+pub const PASSKEY_REFUSED: &str =
+    "That passkey could not be used here, or took too long. Try again, or use another way to sign in.";
+
 /// A refusal, in the pages' words.
 pub fn refusal(reason: Refusal) -> &'static str {
     match reason {
@@ -37,6 +41,10 @@ pub fn refusal(reason: Refusal) -> &'static str {
             "Multi-Factor Authentication was turned on for this account while you signed in. Sign in again: it will ask for a code."
         }
         Refusal::TooManyAppTokens => "You have as many app tokens as an account may have; revoke one first.",
+        Refusal::WebauthnUnavailable => {
+            "Passkeys do not work at this address: the service needs a public address with a domain name."
+        }
+        Refusal::TooManyPasskeys => "You have as many passkeys as an account may have; remove one first.",
         Refusal::SecondFactorRequired => {
             "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
         }

@@ -1,0 +1,375 @@
+//! Passkeys and security keys (WebAuthn Level 2, on webauthn-rs): adding
+//! them to an account, signing in with one alone, and managing them. A
+//! passkey is a factor like an authenticator app: the first one turns MFA on
+//! (with recovery codes), and the last factor never goes while MFA is on.
+//! Every ceremony asks for user verification (`userVerification:
+//! required`), so a passkey alone counts as both factors.
+
+pub(crate) mod ceremonies;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Url};
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+pub use ceremonies::CEREMONY_TTL;
+use ceremonies::{credential_id_text, passkey_of, AssertionState, Ceremonies, Purpose};
+
+use crate::accounts::RecentProof;
+use crate::clock::SharedClock;
+use crate::domain::{PasskeyId, SessionId, User, UserId};
+use crate::error::{CoreError, Refusal};
+use crate::events::{EventKind, Events};
+use crate::mfa::{authenticators, Mfa};
+use crate::recovery;
+use crate::sessions::{ClientInfo, SignInFrom, SignedIn, Sessions};
+use crate::store::{PasskeyAdded, PasskeyRecord, Store};
+use crate::throttle::{self, Throttle};
+use crate::token::random_token;
+
+/// The most passkeys an account may hold.
+pub const MAX_PASSKEYS: u32 = 10;
+/// The name a passkey gets when its owner gives none.
+const DEFAULT_NAME: &str = "Passkey";
+
+/// Who the relying party is: the host passkeys are bound to, and the
+/// origin the browser must report.
+#[derive(Debug, Clone)]
+pub struct RelyingParty {
+    /// The relying party id: the public URL's host, or a parent domain of it.
+    pub id: String,
+    /// The public URL's origin.
+    pub origin: Url,
+    /// The name authenticators show ("Latchkey").
+    pub name: String,
+}
+
+impl RelyingParty {
+    /// The relying party for a public URL, or `None` when WebAuthn cannot
+    /// work there: browsers refuse an IP address as a relying party id.
+    pub fn for_public_url(public_url: &str, rp_id: Option<&str>, name: &str) -> Option<RelyingParty> {
+        let origin = Url::parse(public_url).ok()?;
+        let host = match origin.host()? {
+            url::Host::Domain(host) => host.to_string(),
+            url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
+        };
+        let id = rp_id.map(str::to_string).unwrap_or(host);
+        Some(RelyingParty { id, origin, name: name.to_string() })
+    }
+
+    /// The library's relying party; an id that is not the origin's host or
+    /// a parent of it is refused here, at start.
+    pub(crate) fn build(&self) -> Result<Webauthn, CoreError> {
+        WebauthnBuilder::new(&self.id, &self.origin)
+            .and_then(|builder| builder.rp_name(&self.name).build())
+            .map_err(|e| CoreError::Internal(format!("WebAuthn relying party {:?}: {e}", self.id)))
+    }
+}
+
+/// The options a browser passes to `navigator.credentials.create` or
+/// `.get` (`publicKey`, binary fields base64url), and the id that names
+/// the ceremony when its answer comes back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Challenge {
+    /// Names the ceremony in the answer.
+    pub challenge_id: String,
+    /// WebAuthn's options.
+    #[serde(rename = "publicKey")]
+    pub public_key: serde_json::Value,
+}
+
+/// A passkey just added; `recovery_codes` when it turned MFA on (shown this once).
+#[derive(Debug)]
+pub struct AddedPasskey {
+    /// The passkey.
+    pub passkey: PasskeyRecord,
+    /// The new recovery codes, when this passkey was the account's first factor.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// The passkeys service.
+#[derive(Clone)]
+pub struct Passkeys {
+    ceremonies: Ceremonies,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    events: Events,
+    sessions: Sessions,
+    mfa: Mfa,
+    throttle: Throttle,
+}
+
+/// The parts [`Passkeys`] is built from.
+pub(crate) struct PasskeysParts {
+    pub ceremonies: Ceremonies,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub events: Events,
+    pub sessions: Sessions,
+    pub mfa: Mfa,
+    pub throttle: Throttle,
+}
+
+/// The `publicKey` member of what the library hands the browser.
+fn public_key_of(options: &impl Serialize) -> Result<serde_json::Value, CoreError> {
+    let mut value = serde_json::to_value(options).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(value.get_mut("publicKey").map(serde_json::Value::take).unwrap_or_default())
+}
+
+impl Passkeys {
+    pub(crate) fn new(parts: PasskeysParts) -> Self {
+        let PasskeysParts { ceremonies, store, clock, events, sessions, mfa, throttle } = parts;
+        Passkeys { ceremonies, store, clock, events, sessions, mfa, throttle }
+    }
+
+    /// Whether passkeys work here (the public URL has a domain name).
+    pub fn available(&self) -> bool {
+        self.ceremonies.available()
+    }
+
+    /// Starts adding a passkey: needs a recent proof of the account. The
+    /// options ask for a discoverable credential with user verification, so
+    /// that the passkey can also sign in on its own; the user's passkeys
+    /// are excluded (an authenticator holding one says so).
+    pub async fn begin_registration(
+        &self,
+        user: &User,
+        session: &SessionId,
+        proof: &RecentProof,
+    ) -> Result<Challenge, CoreError> {
+        proof.check(user)?;
+        let webauthn = self.ceremonies.webauthn()?;
+        let existing = self.store.list_passkeys(user.id).await?;
+        if existing.len() >= MAX_PASSKEYS as usize {
+            return Err(CoreError::Refused(Refusal::TooManyPasskeys));
+        }
+        let exclude = existing.iter().map(|r| passkey_of(r).map(|p| p.cred_id().clone())).collect::<Result<_, _>>()?;
+        let name = user.username.as_str();
+        let (options, state) = webauthn
+            .start_passkey_registration(user.id.0, name, name, Some(exclude))
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let mut public_key = public_key_of(&options)?;
+        // The library asks for a resident key only as "discouraged"; a
+        // passkey that signs in on its own must be discoverable.
+        if let Some(selection) = public_key.get_mut("authenticatorSelection").and_then(|s| s.as_object_mut()) {
+            selection.insert("residentKey".into(), "required".into());
+            selection.insert("requireResidentKey".into(), true.into());
+        }
+        let challenge_id = random_token();
+        self.ceremonies.keep(&challenge_id, Purpose::Register, Some(user.id), session.as_str(), &state).await?;
+        Ok(Challenge { challenge_id, public_key })
+    }
+
+    /// Finishes adding a passkey, from the session that began it. The first
+    /// passkey of an account with MFA off turns MFA on (recovery codes, the
+    /// other sessions ended) in one transaction.
+    pub async fn finish_registration(
+        &self,
+        user: &User,
+        session: &SessionId,
+        challenge_id: &str,
+        name: &str,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<AddedPasskey, CoreError> {
+        let webauthn = self.ceremonies.webauthn()?;
+        let name = authenticators::parse_name(name, DEFAULT_NAME)?;
+        let (ceremony, state) = self.ceremonies.take::<PasskeyRegistration>(challenge_id, Purpose::Register).await?;
+        if ceremony.user_id != Some(user.id) || ceremony.bound_to != session.as_str() {
+            return Err(CoreError::InvalidPasskey);
+        }
+        let answer: RegisterPublicKeyCredential =
+            serde_json::from_value(credential.clone()).map_err(|_| CoreError::InvalidPasskey)?;
+        let passkey = webauthn.finish_passkey_registration(&answer, &state).map_err(|e| {
+            tracing::info!(reason = %e, "a passkey registration was refused");
+            CoreError::InvalidPasskey
+        })?;
+        let record = self.new_record(user.id, name, &passkey)?;
+        let first = !user.mfa_enabled;
+        let (codes, hashes) = if first {
+            let codes = recovery::generate_set();
+            let hashes = self.mfa.hash_codes(&codes, client).await?;
+            (codes, hashes)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let recovery_codes = match self.store.add_passkey(&record, &hashes, session, MAX_PASSKEYS).await? {
+            PasskeyAdded::TooMany => return Err(CoreError::Refused(Refusal::TooManyPasskeys)),
+            PasskeyAdded::TurnedMfaOn if first => Some(codes),
+            // MFA was turned on meanwhile (by another session): the codes
+            // made here were not stored and are not shown.
+            PasskeyAdded::TurnedMfaOn | PasskeyAdded::Added => None,
+        };
+        self.record_after_change(user.id, EventKind::PasskeyAdded, client).await;
+        if recovery_codes.is_some() {
+            self.record_after_change(user.id, EventKind::MfaEnabled, client).await;
+        }
+        Ok(AddedPasskey { passkey: record, recovery_codes })
+    }
+
+    /// The stored record of a passkey just registered: the library's own
+    /// record, its counter and backup flags read from it.
+    fn new_record(
+        &self,
+        user: UserId,
+        name: String,
+        passkey: &webauthn_rs::prelude::Passkey,
+    ) -> Result<PasskeyRecord, CoreError> {
+        let json = serde_json::to_value(passkey).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let cred = &json["cred"];
+        let flag = |name: &str| cred[name].as_bool().unwrap_or(false);
+        Ok(PasskeyRecord {
+            id: PasskeyId::random(),
+            user_id: user,
+            credential_id: credential_id_text(passkey.cred_id().as_ref()),
+            name,
+            credential: json.to_string(),
+            sign_count: cred["counter"].as_u64().and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+            backup_eligible: flag("backup_eligible"),
+            backed_up: flag("backup_state"),
+            created_at: self.clock.now(),
+            last_used_at: None,
+        })
+    }
+
+    /// The user's passkeys, oldest first.
+    pub async fn list(&self, user: UserId) -> Result<Vec<PasskeyRecord>, CoreError> {
+        Ok(self.store.list_passkeys(user).await?)
+    }
+
+    /// Renames one of the user's passkeys.
+    pub async fn rename(&self, user: UserId, id: &PasskeyId, name: &str) -> Result<(), CoreError> {
+        let name = authenticators::parse_name(name, DEFAULT_NAME)?;
+        if self.store.rename_passkey(user, id, &name).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
+    }
+
+    /// Removes one of the user's passkeys, with a recent proof of the
+    /// account; never the last factor (turning MFA off does that).
+    pub async fn remove(
+        &self,
+        user: &User,
+        id: &PasskeyId,
+        proof: &RecentProof,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        proof.check(user)?;
+        if !self.store.list_passkeys(user.id).await?.iter().any(|p| &p.id == id) {
+            return Err(CoreError::NotFound);
+        }
+        if !self.store.remove_passkey(user.id, id).await? {
+            return Err(CoreError::Refused(Refusal::LastAuthenticator));
+        }
+        self.record_after_change(user.id, EventKind::PasskeyRemoved, client).await;
+        Ok(())
+    }
+
+    /// Starts a sign-in with a passkey alone. With a `login` naming an
+    /// account that has passkeys, the browser is offered those; otherwise
+    /// (no login, an unknown one, or one without passkeys) any discoverable
+    /// passkey may answer, and names its account itself.
+    pub async fn begin_sign_in(&self, login: Option<&str>) -> Result<Challenge, CoreError> {
+        let webauthn = self.ceremonies.webauthn()?;
+        let known = match login {
+            Some(login) => self.passkeys_of_login(login).await?,
+            None => Vec::new(),
+        };
+        let (public_key, state) = if known.is_empty() {
+            let (options, state) =
+                webauthn.start_discoverable_authentication().map_err(|e| CoreError::Internal(e.to_string()))?;
+            (public_key_of(&options)?, AssertionState::Discoverable(state))
+        } else {
+            let (options, state) =
+                webauthn.start_passkey_authentication(&known).map_err(|e| CoreError::Internal(e.to_string()))?;
+            (public_key_of(&options)?, AssertionState::OfUser(state))
+        };
+        let challenge_id = random_token();
+        self.ceremonies.keep(&challenge_id, Purpose::SignIn, None, "", &state).await?;
+        Ok(Challenge { challenge_id, public_key })
+    }
+
+    async fn passkeys_of_login(&self, login: &str) -> Result<Vec<webauthn_rs::prelude::Passkey>, CoreError> {
+        let record = match (crate::Username::parse(login), crate::Email::parse(login)) {
+            (_, Ok(email)) => self.store.find_user_by_email(&email).await?,
+            (Ok(name), _) => self.store.find_user_by_username(&name).await?,
+            _ => None,
+        };
+        let Some(record) = record else { return Ok(Vec::new()) };
+        self.store.list_passkeys(record.user.id).await?.iter().map(passkey_of).collect()
+    }
+
+    /// Finishes a sign-in with a passkey alone: a session that passed the
+    /// passkey and user verification. Refusals count against the address.
+    pub async fn finish_sign_in(
+        &self,
+        challenge_id: &str,
+        credential: &serde_json::Value,
+        from: &SignInFrom<'_>,
+    ) -> Result<SignedIn, CoreError> {
+        let client = from.client;
+        if let Some(ip) = &client.ip {
+            self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
+        }
+        let result = self.verified_sign_in(challenge_id, credential, client).await;
+        let (user, factors) = match result {
+            Ok(found) => found,
+            Err(e) => {
+                if let (CoreError::InvalidPasskey, Some(ip)) = (&e, &client.ip) {
+                    let key = throttle::code_key_for_address(ip);
+                    self.throttle.count_failure(&key, &throttle::CODES_PER_ADDRESS).await?;
+                }
+                return Err(e);
+            }
+        };
+        if user.locked {
+            return Err(CoreError::AccountLocked);
+        }
+        self.sessions.open(user, from, factors).await
+    }
+
+    async fn verified_sign_in(
+        &self,
+        challenge_id: &str,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<(User, Vec<crate::sessions::Factor>), CoreError> {
+        let (_, state) = self.ceremonies.take::<AssertionState>(challenge_id, Purpose::SignIn).await?;
+        let verified = self.ceremonies.verify(credential, state, None, client).await?;
+        let user = self.store.find_user(verified.passkey.user_id).await?.ok_or(CoreError::InvalidPasskey)?;
+        Ok((user, verified.factors))
+    }
+
+    /// Starts the passkey answer to a pending sign-in's second step: the
+    /// options offer the user's passkeys. The ceremony is named by the
+    /// pending sign-in's token (a new call replaces it).
+    pub async fn begin_second_factor(&self, pending_token: &str) -> Result<serde_json::Value, CoreError> {
+        let webauthn = self.ceremonies.webauthn()?;
+        let pending = self.mfa.pending_sign_in(pending_token).await?;
+        let passkeys =
+            self.store.list_passkeys(pending.user_id).await?.iter().map(passkey_of).collect::<Result<Vec<_>, _>>()?;
+        if passkeys.is_empty() {
+            return Err(CoreError::NotFound);
+        }
+        let (options, state) =
+            webauthn.start_passkey_authentication(&passkeys).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let state = AssertionState::OfUser(state);
+        self.ceremonies.keep(pending_token, Purpose::SecondFactor, Some(pending.user_id), "", &state).await?;
+        public_key_of(&options)
+    }
+
+    /// Whether the user has a passkey (the code step then offers it).
+    pub async fn has_passkey(&self, user: UserId) -> Result<bool, CoreError> {
+        Ok(!self.store.list_passkeys(user).await?.is_empty())
+    }
+
+    /// Records an event for a change already committed (a failure is logged).
+    async fn record_after_change(&self, user: UserId, kind: EventKind, client: &ClientInfo) {
+        if let Err(e) = self.events.record(user, kind, client).await {
+            tracing::error!(user_id = %user, event = kind.as_str(), error = %e, "could not record a security event");
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! WebAuthn ceremonies: the library's state kept in the store between the
+//! options and the answer (any process may finish what another began; a
+//! challenge answers once and lives 5 minutes), and the check of an
+//! assertion against a stored passkey, with its counter.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use time::Duration;
+use webauthn_rs::prelude::{
+    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
+    PublicKeyCredential, WebauthnError,
+};
+use webauthn_rs::Webauthn;
+
+use crate::clock::SharedClock;
+use crate::domain::UserId;
+use crate::error::{CoreError, Refusal};
+use crate::events::{EventKind, Events};
+use crate::sessions::{ClientInfo, Factor};
+use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore};
+use crate::token::token_hash;
+
+/// How long a challenge waits for its answer.
+pub const CEREMONY_TTL: Duration = Duration::minutes(5);
+
+/// What a ceremony is for; a challenge begun for one cannot finish another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Adding a passkey to a signed-in account.
+    Register,
+    /// Signing in with a passkey alone.
+    SignIn,
+    /// The second step of a sign-in that passed the password.
+    SecondFactor,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Register => "register",
+            Purpose::SignIn => "sign_in",
+            Purpose::SecondFactor => "second_factor",
+        }
+    }
+}
+
+/// The state an assertion is checked against.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum AssertionState {
+    /// The passkeys of a known user were offered.
+    OfUser(PasskeyAuthentication),
+    /// Any discoverable passkey may answer (the user is found from it).
+    Discoverable(DiscoverableAuthentication),
+}
+
+/// An assertion that verified, and the passkey that made it.
+pub(crate) struct Verified {
+    /// The passkey, as recorded after this use.
+    pub passkey: PasskeyRecord,
+    /// What the sign-in passed: the passkey, and user verification.
+    pub factors: Vec<Factor>,
+}
+
+/// The WebAuthn relying party and the store of its ceremonies.
+#[derive(Clone)]
+pub(crate) struct Ceremonies {
+    webauthn: Option<Arc<Webauthn>>,
+    store: Arc<dyn PasskeyStore>,
+    clock: SharedClock,
+    events: Events,
+}
+
+/// The base64url text of a credential id, as the browser and the store name it.
+pub(crate) fn credential_id_text(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Any failure to read or verify what the browser sent: one refusal, with
+/// the library's reason logged (it helps an operator, never an attacker).
+fn refused(e: impl std::fmt::Display) -> CoreError {
+    tracing::info!(reason = %e, "a WebAuthn answer was refused");
+    CoreError::InvalidPasskey
+}
+
+impl Ceremonies {
+    pub(crate) fn new(
+        webauthn: Option<Arc<Webauthn>>,
+        store: Arc<dyn PasskeyStore>,
+        clock: SharedClock,
+        events: Events,
+    ) -> Self {
+        Ceremonies { webauthn, store, clock, events }
+    }
+
+    /// The relying party, or the refusal when passkeys cannot work here (a
+    /// public URL with an IP address).
+    pub(crate) fn webauthn(&self) -> Result<&Webauthn, CoreError> {
+        self.webauthn.as_deref().ok_or(CoreError::Refused(Refusal::WebauthnUnavailable))
+    }
+
+    /// Whether passkeys can be offered at all.
+    pub(crate) fn available(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
+    /// Keeps a ceremony's state under `name` (a random challenge id, or a
+    /// pending sign-in's token).
+    pub(crate) async fn keep(
+        &self,
+        name: &str,
+        purpose: Purpose,
+        user: Option<UserId>,
+        bound_to: &str,
+        state: &impl Serialize,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let state = serde_json::to_string(state).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let record = CeremonyRecord {
+            key: token_hash(name),
+            purpose: purpose.as_str().to_string(),
+            user_id: user,
+            bound_to: bound_to.to_string(),
+            state,
+            expires_at: now + CEREMONY_TTL,
+        };
+        Ok(self.store.put_ceremony(&record, now).await?)
+    }
+
+    /// Takes (once) the ceremony kept under `name` for `purpose`: unknown,
+    /// expired or already taken is [`CoreError::InvalidPasskey`].
+    pub(crate) async fn take<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        purpose: Purpose,
+    ) -> Result<(CeremonyRecord, T), CoreError> {
+        let record = self
+            .store
+            .take_ceremony(&token_hash(name), purpose.as_str(), self.clock.now())
+            .await?
+            .ok_or(CoreError::InvalidPasskey)?;
+        let state = serde_json::from_str(&record.state).map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok((record, state))
+    }
+
+    /// Checks an assertion: the passkey it names must be stored (and be
+    /// `expected`'s when given), the library's checks must pass (challenge,
+    /// origin, relying party id, signature, user verification), and the
+    /// counter must grow. A counter that did not is refused and recorded as
+    /// `passkey_clone_suspected`.
+    pub(crate) async fn verify(
+        &self,
+        credential: &serde_json::Value,
+        state: AssertionState,
+        expected: Option<UserId>,
+        client: &ClientInfo,
+    ) -> Result<Verified, CoreError> {
+        let webauthn = self.webauthn()?;
+        let answer: PublicKeyCredential = serde_json::from_value(credential.clone()).map_err(refused)?;
+        let cred_id = credential_id_text(answer.get_credential_id());
+        let record = self.store.find_passkey(&cred_id).await?.ok_or(CoreError::InvalidPasskey)?;
+        if expected.is_some_and(|user| user != record.user_id) {
+            return Err(CoreError::InvalidPasskey);
+        }
+        let mut passkey = passkey_of(&record)?;
+        let result = match state {
+            AssertionState::OfUser(state) => webauthn.finish_passkey_authentication(&answer, &state),
+            AssertionState::Discoverable(state) => {
+                let (user, _) = webauthn.identify_discoverable_authentication(&answer).map_err(refused)?;
+                if user != record.user_id.0 {
+                    return Err(CoreError::InvalidPasskey);
+                }
+                let key = DiscoverableKey::from(&passkey);
+                webauthn.finish_discoverable_authentication(&answer, state, &[key])
+            }
+        };
+        let result = match result {
+            Ok(result) => result,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                tracing::warn!(user_id = %record.user_id, passkey = %record.id, "a passkey's counter did not grow");
+                self.events.record(record.user_id, EventKind::PasskeyCloneSuspected, client).await?;
+                return Err(CoreError::InvalidPasskey);
+            }
+            Err(e) => return Err(refused(e)),
+        };
+        let used = self.used(record, &mut passkey, &result)?;
+        if !self.store.record_passkey_use(&used.0, used.1).await? {
+            // Another use of the same passkey moved its counter meanwhile.
+            return Err(CoreError::InvalidPasskey);
+        }
+        let mut factors = vec![Factor::Passkey];
+        if result.user_verified() {
+            factors.push(Factor::UserVerified);
+        }
+        Ok(Verified { passkey: used.0, factors })
+    }
+
+    /// The record after a use, and the counter it had before.
+    fn used(
+        &self,
+        record: PasskeyRecord,
+        passkey: &mut Passkey,
+        result: &AuthenticationResult,
+    ) -> Result<(PasskeyRecord, u32), CoreError> {
+        passkey.update_credential(result);
+        let previous = record.sign_count;
+        let credential = serde_json::to_string(passkey).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let used = PasskeyRecord {
+            credential,
+            sign_count: result.counter(),
+            backup_eligible: result.backup_eligible(),
+            backed_up: result.backup_state(),
+            last_used_at: Some(self.clock.now()),
+            ..record
+        };
+        Ok((used, previous))
+    }
+}
+
+/// The library's record of a stored passkey.
+pub(crate) fn passkey_of(record: &PasskeyRecord) -> Result<Passkey, CoreError> {
+    serde_json::from_str(&record.credential)
+        .map_err(|e| CoreError::Internal(format!("passkey {} does not read back: {e}", record.id)))
+}
