@@ -285,6 +285,7 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::SecondFactorRequired => ApiError::SecondFactorRequired,
         Refusal::WebauthnUnavailable => ApiError::WebauthnUnavailable,
         Refusal::TooManyPasskeys => conflict("You have as many passkeys as an account may have; remove one first."),
+        Refusal::PasskeyRegistered => conflict("This passkey is registered already."),
     }
 }
 

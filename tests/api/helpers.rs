@@ -126,6 +126,11 @@ impl TestApp {
         self.api.delete(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()
     }
 
+    /// PATCHes an API path with a JSON body and a bearer token.
+    pub async fn api_patch_json(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.api.patch(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
     /// Sends a raw request body to an API path.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
         self.api

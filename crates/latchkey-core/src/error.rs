@@ -41,6 +41,8 @@ pub enum Refusal {
     WebauthnUnavailable,
     /// Adding a passkey past [`crate::passkeys::MAX_PASSKEYS`].
     TooManyPasskeys,
+    /// Adding a credential that is registered already (to any account).
+    PasskeyRegistered,
 }
 
 /// Why a service call did not succeed.

@@ -24,7 +24,7 @@ use crate::events::{EventKind, Events};
 use crate::mfa::{authenticators, Mfa};
 use crate::recovery;
 use crate::sessions::{ClientInfo, SignInFrom, SignedIn, Sessions};
-use crate::store::{PasskeyAdded, PasskeyRecord, Store};
+use crate::store::{PasskeyAdded, PasskeyRecord, Store, StoreError};
 use crate::throttle::{self, Throttle};
 use crate::token::random_token;
 
@@ -194,7 +194,11 @@ impl Passkeys {
         } else {
             (Vec::new(), Vec::new())
         };
-        let recovery_codes = match self.store.add_passkey(&record, &hashes, session, MAX_PASSKEYS).await? {
+        let added = match self.store.add_passkey(&record, &hashes, session, MAX_PASSKEYS).await {
+            Err(StoreError::Conflict(_)) => return Err(CoreError::Refused(Refusal::PasskeyRegistered)),
+            other => other?,
+        };
+        let recovery_codes = match added {
             PasskeyAdded::TooMany => return Err(CoreError::Refused(Refusal::TooManyPasskeys)),
             PasskeyAdded::TurnedMfaOn if first => Some(codes),
             // MFA was turned on meanwhile (by another session): the codes

@@ -45,6 +45,7 @@ pub fn refusal(reason: Refusal) -> &'static str {
             "Passkeys do not work at this address: the service needs a public address with a domain name."
         }
         Refusal::TooManyPasskeys => "You have as many passkeys as an account may have; remove one first.",
+        Refusal::PasskeyRegistered => "This passkey is registered already.",
         Refusal::SecondFactorRequired => {
             "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
         }

@@ -1,0 +1,303 @@
+//! Passkeys over the API (contract section 7), driven by a software
+//! authenticator: adding one, signing in with it alone and as the second
+//! step, and each of the checks an attacker would try to get past.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use time::Duration;
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
+use crate::soft_key::SoftKey;
+
+/// The public URL the passkey tests run under: a domain name, as WebAuthn needs.
+pub const ORIGIN: &str = "https://latchkey.test";
+
+/// A server whose public URL has a domain name.
+pub async fn passkey_app() -> TestApp {
+    spawn_app_with(|c| c.public_url = Some(ORIGIN.into())).await
+}
+
+async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Asks for creation options and answers them with `key`: the status and body of the answer.
+pub async fn add_passkey(app: &TestApp, token: &str, key: &mut SoftKey, name: &str) -> (StatusCode, Value) {
+    let (status, options) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(token)).await).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let credential = key.register(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "name": name, "credential": credential});
+    json_of(app.post_json("/me/passkeys", &body, Some(token)).await).await
+}
+
+/// The request options of a passkey sign-in.
+async fn sign_in_options(app: &TestApp, body: Value) -> Value {
+    let (status, options) = json_of(app.post_json("/sessions/passkey/options", &body, None).await).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    options
+}
+
+/// Signs in with `key` alone: the status and body.
+async fn sign_in_with(app: &TestApp, key: &mut SoftKey) -> (StatusCode, Value) {
+    let options = sign_in_options(app, json!({})).await;
+    let credential = key.assert(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    json_of(app.post_json("/sessions/passkey", &body, None).await).await
+}
+
+/// Signs up `name` and adds one passkey; returns the session token and the key.
+async fn user_with_passkey(app: &TestApp, name: &str) -> (String, SoftKey) {
+    app.sign_up(name).await;
+    let token = app.sign_in(name).await;
+    let mut key = SoftKey::new(ORIGIN);
+    let (status, body) = add_passkey(app, &token, &mut key, "Laptop").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (token, key)
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_first_passkey_turns_mfa_on_with_recovery_codes_and_ends_the_other_sessions() {
+    let app = passkey_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let other = app.sign_in("alice").await;
+    let mut key = SoftKey::new(ORIGIN);
+    let (status, body) = add_passkey(&app, &token, &mut key, "Laptop").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["passkey"]["name"], "Laptop");
+    assert_eq!(body["passkey"]["backup_eligible"], false);
+    assert_eq!(body["passkey"]["last_used_at"], Value::Null);
+    assert_eq!(body["recovery_codes"].as_array().map(Vec::len), Some(10), "{body}");
+    let me: Value = app.get_api("/me", &token).await.json().await.unwrap();
+    assert_eq!(me["user"]["mfa_enabled"], true);
+    assert_eq!(app.get_api("/me", &other).await.status(), StatusCode::UNAUTHORIZED, "a session from before MFA ends");
+    let kinds = app.event_kinds(&token).await;
+    assert!(kinds.contains(&"passkey_added".to_string()) && kinds.contains(&"mfa_enabled".to_string()), "{kinds:?}");
+
+    // A second passkey adds no codes; the same credential again is refused.
+    let mut second = SoftKey::new(ORIGIN);
+    let (status, body) = add_passkey(&app, &token, &mut second, "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["passkey"]["name"], "Passkey", "the default name");
+    assert_eq!(body.get("recovery_codes"), None);
+    let (status, body) = add_passkey(&app, &token, &mut key.clone_key(), "Again").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the options excluded it: {body}");
+    app.sign_up("bob").await;
+    let bob = app.sign_in("bob").await;
+    let (status, body) = add_passkey(&app, &bob, &mut key.clone_key(), "Alice's").await;
+    assert_eq!(status, StatusCode::CONFLICT, "a credential belongs to one account: {body}");
+    let list: Value = app.get_api("/me/passkeys", &token).await.json().await.unwrap();
+    assert_eq!(list["passkeys"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_passkey_signs_in_alone_with_or_without_a_login() {
+    let app = passkey_app().await;
+    let (_, mut key) = user_with_passkey(&app, "alice").await;
+
+    let options = sign_in_options(&app, json!({})).await;
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    assert!(options["publicKey"]["allowCredentials"].as_array().is_none_or(Vec::is_empty), "discoverable: {options}");
+    let (status, body) = sign_in_with(&app, &mut key).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap();
+    let me: Value = app.get_api("/me", token).await.json().await.unwrap();
+    assert_eq!(me["user"]["username"], "alice");
+    let list: Value = app.get_api("/me/passkeys", token).await.json().await.unwrap();
+    assert!(list["passkeys"][0]["last_used_at"].is_string(), "{list}");
+
+    // With a login, that account's passkeys are offered.
+    let options = sign_in_options(&app, json!({"login": "ALICE@example.com"})).await;
+    let allowed = options["publicKey"]["allowCredentials"].as_array().unwrap();
+    assert_eq!(allowed.len(), 1, "{options}");
+    let credential = key.assert(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    assert_eq!(app.post_json("/sessions/passkey", &body, None).await.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_code_step_offers_and_accepts_a_passkey() {
+    let app = passkey_app().await;
+    let (_, mut key) = user_with_passkey(&app, "alice").await;
+    let response = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mfa_methods"], json!(["totp", "recovery_code", "passkey"]));
+    let mfa_token = body["mfa_token"].as_str().unwrap();
+
+    let (status, options) =
+        json_of(app.post_json("/sessions/mfa/passkey/options", &json!({"mfa_token": mfa_token}), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let credential = key.assert(&options["publicKey"]);
+    let both = json!({"mfa_token": mfa_token, "passkey": credential, "code": "123456"});
+    assert_eq!(app.post_json("/sessions/mfa", &both, None).await.status(), StatusCode::BAD_REQUEST);
+    let body = json!({"mfa_token": mfa_token, "passkey": credential});
+    let (status, session) = json_of(app.post_json("/sessions/mfa", &body, None).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["user"]["mfa_enabled"], true);
+    // The pending sign-in is spent: the same answer again finds nothing.
+    let (status, _) = json_of(app.post_json("/sessions/mfa", &body, None).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_passkey_of_another_account_does_not_answer_the_code_step() {
+    let app = passkey_app().await;
+    let (_, _) = user_with_passkey(&app, "alice").await;
+    let (_, mut mallory) = user_with_passkey(&app, "mallory").await;
+    let mfa_token = app.mfa_token("alice").await;
+    let (_, options) =
+        json_of(app.post_json("/sessions/mfa/passkey/options", &json!({"mfa_token": mfa_token}), None).await).await;
+    let credential = mallory.assert(&options["publicKey"]);
+    let (status, body) =
+        json_of(app.post_json("/sessions/mfa", &json!({"mfa_token": mfa_token, "passkey": credential}), None).await)
+            .await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{body}");
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_and_a_challenge_used_twice_are_refused() {
+    let app = passkey_app().await;
+    let (_, mut key) = user_with_passkey(&app, "alice").await;
+    let options = sign_in_options(&app, json!({})).await;
+    let credential = key.assert(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    assert_eq!(app.post_json("/sessions/passkey", &body, None).await.status(), StatusCode::CREATED);
+    let (status, answer) = json_of(app.post_json("/sessions/passkey", &body, None).await).await;
+    assert_eq!((status, error_code(&answer)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "the challenge answers once");
+
+    // The old answer sent for a new challenge: its signature covers the old one.
+    let fresh = sign_in_options(&app, json!({})).await;
+    let replay = json!({"challenge_id": fresh["challenge_id"], "credential": credential});
+    assert_eq!(app.post_json("/sessions/passkey", &replay, None).await.status(), StatusCode::UNAUTHORIZED);
+    // A challenge dies after 5 minutes.
+    let late = sign_in_options(&app, json!({})).await;
+    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    let credential = key.assert(&late["publicKey"]);
+    let body = json!({"challenge_id": late["challenge_id"], "credential": credential});
+    assert_eq!(app.post_json("/sessions/passkey", &body, None).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_counter_that_does_not_grow_is_refused_and_raises_the_alarm() {
+    let app = passkey_app().await;
+    let (token, mut key) = user_with_passkey(&app, "alice").await;
+    let mut copy = key.clone_key();
+    assert_eq!(sign_in_with(&app, &mut key).await.0, StatusCode::CREATED);
+    // The copy's counter is where the original's was: it does not grow past the stored one.
+    let (status, body) = sign_in_with(&app, &mut copy).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{body}");
+    assert!(app.event_kinds(&token).await.contains(&"passkey_clone_suspected".to_string()));
+    let alarm: Value = app.get_api("/me/replay-alarm", &token).await.json().await.unwrap();
+    assert_eq!(alarm["raised"], true);
+    // The original, still counting up, goes on working.
+    assert_eq!(sign_in_with(&app, &mut key).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_synced_passkey_that_keeps_no_counter_is_not_an_alarm() {
+    let app = passkey_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let mut key = SoftKey::new(ORIGIN);
+    key.counter = 0;
+    key.synced = true;
+    let (status, body) = add_passkey(&app, &token, &mut key, "Phone").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!((body["passkey"]["backup_eligible"].clone(), body["passkey"]["backed_up"].clone()), (json!(true), json!(true)));
+    for _ in 0..2 {
+        let (status, body) = sign_in_with(&app, &mut key).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert!(!app.event_kinds(&token).await.contains(&"passkey_clone_suspected".to_string()));
+}
+
+#[tokio::test]
+async fn a_wrong_origin_a_wrong_relying_party_or_no_user_verification_is_refused() {
+    let app = passkey_app().await;
+    let (token, key) = user_with_passkey(&app, "alice").await;
+    let mut wrong_origin = key.clone_key();
+    wrong_origin.origin = "https://latchkey.test.evil.example".into();
+    let mut wrong_rp = key.clone_key();
+    wrong_rp.rp_id = "evil.example".into();
+    let mut unverified = key.clone_key();
+    unverified.user_verified = false;
+    for (what, mut attacker) in [("origin", wrong_origin), ("rp id", wrong_rp), ("user verification", unverified)] {
+        attacker.counter += 10;
+        let (status, body) = sign_in_with(&app, &mut attacker).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{what}: {body}");
+    }
+
+    // Registration checks the same.
+    let mut phished = SoftKey::new("https://evil.example");
+    let (status, body) = add_passkey(&app, &token, &mut phished, "Phished").await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{body}");
+}
+
+#[tokio::test]
+async fn a_registration_finishes_only_in_the_session_that_began_it() {
+    let app = passkey_app().await;
+    app.sign_up("alice").await;
+    let began = app.sign_in("alice").await;
+    let stolen = app.sign_in("alice").await;
+    let (_, options) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&began)).await).await;
+    let credential = SoftKey::new(ORIGIN).register(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    let (status, answer) = json_of(app.post_json("/me/passkeys", &body, Some(&stolen)).await).await;
+    assert_eq!((status, error_code(&answer)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{answer}");
+    let me: Value = app.get_api("/me", &began).await.json().await.unwrap();
+    assert_eq!(me["user"]["mfa_enabled"], false, "nothing was added");
+}
+
+#[tokio::test]
+async fn adding_a_passkey_needs_a_recent_proof_of_the_account() {
+    let app = passkey_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    app.clock.advance(Duration::minutes(6));
+    let (status, body) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&token)).await).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "reauthentication_required"), "{body}");
+    let proof = json!({"current_password": PASSWORD});
+    assert_eq!(app.post_json("/me/passkeys/options", &proof, Some(&token)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn passkeys_are_renamed_and_removed_but_never_the_last_factor() {
+    let app = passkey_app().await;
+    let (token, _) = user_with_passkey(&app, "alice").await;
+    let list: Value = app.get_api("/me/passkeys", &token).await.json().await.unwrap();
+    let first = list["passkeys"][0]["id"].as_str().unwrap().to_string();
+    let response = app.api_delete_json(&format!("/me/passkeys/{first}"), &json!({}), &token).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "the only factor stays");
+
+    let mut second = SoftKey::new(ORIGIN);
+    assert_eq!(add_passkey(&app, &token, &mut second, "Key").await.0, StatusCode::CREATED);
+    let rename = app.api_patch_json(&format!("/me/passkeys/{first}"), &json!({"name": "Old laptop"}), &token).await;
+    assert_eq!(rename.status(), StatusCode::NO_CONTENT);
+    let list: Value = app.get_api("/me/passkeys", &token).await.json().await.unwrap();
+    let renamed = list["passkeys"].as_array().unwrap().iter().find(|p| p["id"] == first.as_str()).unwrap();
+    assert_eq!(renamed["name"], "Old laptop");
+    let bad = app.api_patch_json(&format!("/me/passkeys/{first}"), &json!({"name": "a\u{0}b"}), &token).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = app.api_delete_json(&format!("/me/passkeys/{first}"), &json!({}), &token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.api_delete_json("/me/passkeys/no-such-id", &json!({}), &token).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(app.event_kinds(&token).await.contains(&"passkey_removed".to_string()));
+}
+
+#[tokio::test]
+async fn a_public_url_with_an_ip_address_has_no_passkeys() {
+    let app = spawn_app().await;
+    let response = app.post_json("/sessions/passkey/options", &json!({}), None).await;
+    let (status, body) = json_of(response).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "webauthn_unavailable"), "{body}");
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let (status, _) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&token)).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
