@@ -358,7 +358,11 @@ impl Config {
             max_concurrent_hashes: self.max_concurrent_hashes,
             trust_devices_for: (self.trusted_device_days > 0)
                 .then(|| time::Duration::days(i64::from(self.trusted_device_days))),
-            relying_party: RelyingParty::for_public_url(public_url.origin(), self.webauthn_rp_id.as_deref(), &self.issuer),
+            relying_party: RelyingParty::for_public_url(
+                public_url.origin(),
+                self.webauthn_rp_id.as_deref(),
+                &self.issuer,
+            ),
         }
     }
 
@@ -431,7 +435,9 @@ impl PublicUrl {
             bail!("{setting} {domain:?} is a top-level domain: every site under it would share it (nor may it be a public suffix such as co.uk or github.io)");
         }
         if self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-            bail!("{setting} needs a public URL with a domain name, not an IP address (an address has no parent domain)");
+            bail!(
+                "{setting} needs a public URL with a domain name, not an IP address (an address has no parent domain)"
+            );
         }
         if !self.is_under(domain) {
             bail!("{setting} {domain:?} must be the public URL's host {:?} or a parent domain of it", self.host);

@@ -168,7 +168,11 @@ async fn a_replayed_assertion_and_a_challenge_used_twice_are_refused() {
     let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
     assert_eq!(app.post_json("/sessions/passkey", &body, None).await.status(), StatusCode::CREATED);
     let (status, answer) = json_of(app.post_json("/sessions/passkey", &body, None).await).await;
-    assert_eq!((status, error_code(&answer)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "the challenge answers once");
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNAUTHORIZED, "invalid_passkey"),
+        "the challenge answers once"
+    );
 
     // The old answer sent for a new challenge: its signature covers the old one.
     let fresh = sign_in_options(&app, json!({})).await;
@@ -208,7 +212,10 @@ async fn a_synced_passkey_that_keeps_no_counter_is_not_an_alarm() {
     key.synced = true;
     let (status, body) = add_passkey(&app, &token, &mut key, "Phone").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["passkey"]["backup_eligible"].clone(), body["passkey"]["backed_up"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (body["passkey"]["backup_eligible"].clone(), body["passkey"]["backed_up"].clone()),
+        (json!(true), json!(true))
+    );
     for _ in 0..2 {
         let (status, body) = sign_in_with(&app, &mut key).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -15,10 +15,19 @@ use crate::stores::TestDatabase;
 const KEY: &str = "S2V5LXNoYXJlZC1ieS1hbGwtcHJvY2Vzc2VzLi4uLi4=";
 
 async fn server_on(url: &str) -> (Server, tempfile::TempDir) {
+    server_at(url, None).await
+}
+
+/// A process on the database at `url`, with its public URL when given.
+async fn server_at(url: &str, public_url: Option<&str>) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = url.to_string();
+    let public_url = public_url.map(str::to_string);
     let server = start_with(dir.path(), Stdio::null(), "warn", move |c| {
         c.env("LATCHKEY_SECRET_KEY", KEY).args(["--database", &url]);
+        if let Some(public) = &public_url {
+            c.env("LATCHKEY_PUBLIC_URL", public);
+        }
     })
     .await;
     (server, dir)
@@ -360,4 +369,33 @@ async fn migrate_store_refuses_a_missing_or_empty_source_and_a_used_target() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("no SQLite store at"), "{stderr}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn a_passkey_ceremony_begun_on_one_process_finishes_on_the_other_once() {
+    use crate::passkeys::ORIGIN;
+    use crate::soft_key::SoftKey;
+    let db = TestDatabase::postgres().await;
+    let ((a, _), (b, _)) = tokio::join!(server_at(&db.url, Some(ORIGIN)), server_at(&db.url, Some(ORIGIN)));
+    let api = Api::new();
+    api.sign_up(&a, "alice").await;
+    let token = api.sign_in(&a, "alice").await.1["token"].as_str().unwrap().to_string();
+    let mut key = SoftKey::new(ORIGIN);
+    let (_, options) = api.post(&a, "/me/passkeys/options", json!({}), Some(&token)).await;
+    let credential = key.register(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    let (status, added) = api.post(&b, "/me/passkeys", body, Some(&token)).await;
+    assert_eq!(status, StatusCode::CREATED, "registration begun on A, finished on B: {added}");
+
+    let (_, options) = api.post(&b, "/sessions/passkey/options", json!({}), None).await;
+    let credential = key.assert(&options["publicKey"]);
+    let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    let ((first, _), (second, _)) = tokio::join!(
+        api.post(&a, "/sessions/passkey", body.clone(), None),
+        api.post(&b, "/sessions/passkey", body, None)
+    );
+    let mut statuses = [first, second];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::UNAUTHORIZED], "one answer, one sign-in, across processes");
 }

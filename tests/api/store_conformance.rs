@@ -8,8 +8,8 @@ use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, EventKind, Event
 use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
-    AuthenticatorRecord, Membership, NewUserRecord, PendingSignInRecord, Resealed, Reservation, ServingProcess, Store,
-    StoreError, TrustedDeviceRecord,
+    AuthenticatorRecord, CeremonyRecord, Membership, NewUserRecord, PasskeyAdded, PasskeyRecord, PendingSignInRecord,
+    Resealed, Reservation, ServingProcess, Store, StoreError, TrustedDeviceRecord,
 };
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
 use latchkey_core::{Email, GroupName, SecretBox, User, UserId, Username};
@@ -66,6 +66,9 @@ conformance!(
     events_appended_concurrently_form_one_chain,
     a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain,
     operator_lock_and_reset_and_signing_out_everywhere_each_end_everything_at_once,
+    a_ceremony_is_taken_once_even_by_twenty_at_once,
+    a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors,
+    a_passkey_counter_only_moves_forward,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -642,4 +645,114 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
         ChainCheck::BrokenAt { id: 1 },
         "the chain is re-linked under the new key"
     );
+}
+
+fn ceremony(key: &str, purpose: &str, expires: i64) -> CeremonyRecord {
+    CeremonyRecord {
+        key: key.into(),
+        purpose: purpose.into(),
+        user_id: None,
+        bound_to: String::new(),
+        state: "{}".into(),
+        expires_at: at(expires),
+    }
+}
+
+fn passkey(user: &User, id: &str, credential_id: &str) -> PasskeyRecord {
+    PasskeyRecord {
+        id: id.into(),
+        user_id: user.id,
+        credential_id: credential_id.into(),
+        name: format!("key {id}"),
+        credential: "{}".into(),
+        sign_count: 1,
+        backup_eligible: false,
+        backed_up: false,
+        created_at: at(0),
+        last_used_at: None,
+    }
+}
+
+async fn a_ceremony_is_taken_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
+    store.put_ceremony(&ceremony("c1", "sign_in", 300), at(0)).await.unwrap();
+    assert!(store.take_ceremony("c1", "register", at(1)).await.unwrap().is_none(), "only for its purpose");
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        race.spawn(async move { store.take_ceremony("c1", "sign_in", at(1)).await.unwrap().is_some() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|taken| *taken).count(), 1);
+    store.put_ceremony(&ceremony("c2", "sign_in", 300), at(0)).await.unwrap();
+    assert!(store.take_ceremony("c2", "sign_in", at(300)).await.unwrap().is_none(), "dead at its expiry");
+    // A second put under the same key (a new second-step challenge) replaces the first.
+    store.put_ceremony(&ceremony("c3", "second_factor", 300), at(0)).await.unwrap();
+    let newer = CeremonyRecord { state: "{\"newer\":true}".into(), ..ceremony("c3", "second_factor", 400) };
+    store.put_ceremony(&newer, at(0)).await.unwrap();
+    let taken = store.take_ceremony("c3", "second_factor", at(350)).await.unwrap().unwrap();
+    assert_eq!(taken.state, newer.state);
+}
+
+async fn a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    store.insert_session(&session(&alice, "keep", 0), at(-1800)).await.unwrap();
+    store.insert_session(&session(&alice, "other", 0), at(-1800)).await.unwrap();
+    let added = store.add_passkey(&passkey(&alice, "p1", "cred-1"), &["h1".into()], &"keep".into(), 2).await.unwrap();
+    assert_eq!(added, PasskeyAdded::TurnedMfaOn);
+    assert!(store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+    let live = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
+    assert_eq!(live.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(), vec!["keep"], "the others ended");
+    assert!(live[0].passed_second_factor(), "the session that added it passed it");
+    assert_eq!(store.unused_recovery_codes(alice.id).await.unwrap().len(), 1);
+    let again = store.add_passkey(&passkey(&alice, "p2", "cred-2"), &[], &"keep".into(), 2).await.unwrap();
+    assert_eq!(again, PasskeyAdded::Added);
+    assert_eq!(
+        store.add_passkey(&passkey(&alice, "p3", "cred-3"), &[], &"keep".into(), 2).await.unwrap(),
+        PasskeyAdded::TooMany
+    );
+    let bob = user(&store, "bob").await;
+    let taken = store.add_passkey(&passkey(&bob, "p4", "cred-1"), &[], &"keep".into(), 2).await;
+    assert!(matches!(taken, Err(StoreError::Conflict("credential_id"))), "{taken:?}");
+    assert!(!store.find_user(bob.id).await.unwrap().unwrap().mfa_enabled, "nothing of it stayed");
+
+    // Two removals at once of the last two: one wins. A TOTP authenticator
+    // then counts too, so the last passkey may go.
+    let mut race = tokio::task::JoinSet::new();
+    for id in ["p1", "p2"] {
+        let store = store.clone();
+        race.spawn(async move { store.remove_passkey(alice.id, &id.into()).await.unwrap() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|removed| *removed).count(), 1);
+    let left = store.list_passkeys(alice.id).await.unwrap().remove(0).id;
+    assert!(store.add_authenticator(alice.id, &authenticator("a", b"one", 1), 3).await.unwrap());
+    assert!(store.remove_passkey(alice.id, &left).await.unwrap());
+    assert!(!store.remove_authenticator(alice.id, &"a".into()).await.unwrap(), "now the app is the last");
+    assert!(store.add_passkey(&passkey(&alice, "p5", "cred-5"), &[], &"keep".into(), 2).await.is_ok());
+    assert!(store.remove_authenticator(alice.id, &"a".into()).await.unwrap(), "a passkey stays");
+    // The operator's reset takes passkeys and ceremonies with it.
+    let bound = CeremonyRecord { user_id: Some(alice.id), ..ceremony("c", "register", 300) };
+    store.put_ceremony(&bound, at(0)).await.unwrap();
+    assert_eq!(store.reset_mfa(alice.id).await.unwrap(), (1, true));
+    assert!(store.list_passkeys(alice.id).await.unwrap().is_empty());
+    assert!(store.take_ceremony("c", "register", at(1)).await.unwrap().is_none());
+    assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+}
+
+async fn a_passkey_counter_only_moves_forward(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    store.add_passkey(&passkey(&alice, "p1", "cred-1"), &[], &"keep".into(), 5).await.unwrap();
+    let stored = store.find_passkey("cred-1").await.unwrap().unwrap();
+    let used = |count: u32| PasskeyRecord { sign_count: count, last_used_at: Some(at(5)), ..stored.clone() };
+    // Two uses racing from the same stored counter: one is written.
+    let mut race = tokio::task::JoinSet::new();
+    for count in [2, 3] {
+        let (store, record) = (store.clone(), used(count));
+        race.spawn(async move { store.record_passkey_use(&record, 1).await.unwrap() });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|written| *written).count(), 1);
+    let now = store.find_passkey("cred-1").await.unwrap().unwrap();
+    assert!(now.sign_count >= 2 && now.last_used_at == Some(at(5)));
+    assert!(!store.record_passkey_use(&used(1), now.sign_count).await.unwrap(), "never backwards");
+    assert!(store.rename_passkey(alice.id, &"p1".into(), "Laptop").await.unwrap());
+    let bob = user(&store, "bob").await;
+    assert!(!store.rename_passkey(bob.id, &"p1".into(), "Mine").await.unwrap(), "not bob's");
 }

@@ -27,8 +27,8 @@ pub mod totp;
 pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
-    AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasskeyId, PasswordPolicy, PublicId, SessionId, TrustedDeviceId,
-    User, UserId, Username,
+    AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasskeyId, PasswordPolicy, PublicId, SessionId,
+    TrustedDeviceId, User, UserId, Username,
 };
 pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};

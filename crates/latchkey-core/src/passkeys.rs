@@ -23,7 +23,7 @@ use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events};
 use crate::mfa::{authenticators, Mfa};
 use crate::recovery;
-use crate::sessions::{ClientInfo, SignInFrom, SignedIn, Sessions};
+use crate::sessions::{ClientInfo, Sessions, SignInFrom, SignedIn};
 use crate::store::{PasskeyAdded, PasskeyRecord, Store, StoreError};
 use crate::throttle::{self, Throttle};
 use crate::token::random_token;

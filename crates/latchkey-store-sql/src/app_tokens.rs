@@ -8,7 +8,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::rows::{corrupt, instant, joined_user, maybe_instant, public_id, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS};
+use crate::rows::{
+    corrupt, instant, joined_user, maybe_instant, public_id, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS,
+};
 use crate::SqlStore;
 
 const COLUMNS: &str = "t.id, t.user_id, t.name, t.token_hash, t.scopes, t.domains, t.two_factor, t.created_at, \

@@ -11,7 +11,9 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::mfa::{insert_recovery_codes, lock_mfa_row};
-use crate::rows::{conflict_or_unavailable, corrupt, factor_words, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable};
+use crate::rows::{
+    conflict_or_unavailable, corrupt, factor_words, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
+};
 use crate::{lock_user_row, SqlStore};
 
 const COLUMNS: &str = "id, user_id, credential_id, name, credential, sign_count, backup_eligible, backed_up, \

@@ -145,7 +145,14 @@ pub async fn post_passkeys(
     let AddedPasskey { passkey, recovery_codes } = app
         .services
         .passkeys
-        .finish_registration(&caller.user, &caller.session.id, &body.challenge_id, &body.name, &body.credential, &client)
+        .finish_registration(
+            &caller.user,
+            &caller.session.id,
+            &body.challenge_id,
+            &body.name,
+            &body.credential,
+            &client,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(AddedPasskeyJson { passkey: PasskeyJson::from(&passkey), recovery_codes })))
 }

@@ -103,12 +103,8 @@ pub async fn post_sessions(
             if app.services.passkeys.available() && app.services.passkeys.has_passkey(pending.user_id).await? {
                 mfa_methods.push("passkey");
             }
-            let body = MfaRequired {
-                mfa_required: true,
-                mfa_token: token,
-                mfa_methods,
-                client_token: known_client.token,
-            };
+            let body =
+                MfaRequired { mfa_required: true, mfa_token: token, mfa_methods, client_token: known_client.token };
             (StatusCode::OK, Json(body)).into_response()
         }
     })
