@@ -30,11 +30,13 @@ pub fn content_security_policy(cookie_domain: Option<&str>, https: bool) -> Head
     with_forms.unwrap_or(HeaderValue::from_static(CSP))
 }
 
-/// Powerful browser features, none of which the pages use, refused to them
-/// and to anything they could embed.
+/// Powerful browser features: the pages use none but WebAuthn (passkeys),
+/// which only they may; the rest is refused to them and to anything they
+/// could embed.
 const PERMISSIONS: &str = "accelerometer=(), bluetooth=(), camera=(), display-capture=(), geolocation=(), \
                            gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), payment=(), \
-                           publickey-credentials-create=(), publickey-credentials-get=(), serial=(), usb=()";
+                           publickey-credentials-create=(self), publickey-credentials-get=(self), serial=(), \
+                           usb=()";
 
 /// Middleware: adds the headers after the handler ran.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {

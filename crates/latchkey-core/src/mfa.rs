@@ -20,7 +20,8 @@ use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
 use crate::sessions::{ClientInfo, DeviceTrust, Factor, Session, Sessions, SignInFrom, SignedIn};
 use crate::store::{
-    AuthenticatorRecord, MfaStore, PendingSignInRecord, SessionStore, Store, TrustedDeviceRecord, UserStore,
+    AuthenticatorRecord, MfaStore, PasskeyStore, PendingSignInRecord, SessionStore, Store, TrustedDeviceRecord,
+    UserStore,
 };
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
@@ -90,6 +91,7 @@ pub struct PendingSignIn {
 #[derive(Clone)]
 pub struct Mfa {
     store: Arc<dyn MfaStore>,
+    passkeys: Arc<dyn PasskeyStore>,
     sign_ins: Arc<dyn SessionStore>,
     users: Arc<dyn UserStore>,
     clock: SharedClock,
@@ -134,6 +136,7 @@ impl Mfa {
             parts;
         Mfa {
             store: store.clone(),
+            passkeys: store.clone(),
             sign_ins: store.clone(),
             users: store,
             clock,

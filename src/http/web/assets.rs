@@ -40,10 +40,11 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
     [
         Asset::new("app.css", "text/css; charset=utf-8", include_str!("../../../static/app.css")),
         Asset::new("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
+        Asset::new("passkeys.js", "text/javascript; charset=utf-8", include_str!("../../../static/passkeys.js")),
         Asset::new("favicon.svg", "image/svg+xml", include_str!("../../../static/favicon.svg")),
     ]
 });

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, PasswordAccepted, SecondStep, SignIn, SignInFrom};
+use latchkey_core::{CoreError, PasswordAccepted, PendingSignIn, SecondStep, SignIn, SignInFrom};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
@@ -15,7 +15,7 @@ use crate::http::{return_to, AppState};
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+pub(super) struct LoginPage {
     menu: Option<Menu>,
     csrf_token: String,
     login: String,
@@ -24,9 +24,24 @@ struct LoginPage {
     rd: Option<String>,
     /// This service's host.
     public_host: String,
+    /// Whether passkeys work here ("Sign in with a passkey").
+    passkeys: bool,
 }
 
 impl LoginPage {
+    /// The sign-in form, with the login typed so far and a word on what went wrong.
+    pub(super) fn new(
+        app: &AppState,
+        csrf_token: String,
+        login: String,
+        error: Option<&'static str>,
+        rd: Option<String>,
+    ) -> Self {
+        let public_host = app.web.public_url.host().to_string();
+        let passkeys = app.services.passkeys.available();
+        LoginPage { menu: None, csrf_token, login, error, rd, public_host, passkeys }
+    }
+
     /// The application the sign-in leads on to: `rd`'s host, when it is
     /// another than this service's ("to continue to wiki.example.com").
     fn continue_to(&self) -> Option<String> {
@@ -50,14 +65,24 @@ struct CodeStepPage<'a> {
     rd: Option<String>,
     /// A text field for a recovery code instead of the numeric code field.
     recovery: bool,
+    /// "Use a passkey or security key": the account has one, and passkeys work here.
+    passkey: bool,
 }
 
 impl<'a> CodeStepPage<'a> {
-    fn new(app: &'a AppState, csrf_token: String, error: Option<&'static str>, rd: Option<String>) -> Self {
+    async fn new(
+        app: &'a AppState,
+        pending: PendingSignIn,
+        error: Option<&'static str>,
+        rd: Option<String>,
+    ) -> Result<Self, WebError> {
         let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
         let issuer = app.services.mfa.issuer();
         let support = app.web.support_contact();
-        CodeStepPage { menu: None, csrf_token, error, support, trust_days, issuer, rd, recovery: false }
+        let passkeys = &app.services.passkeys;
+        let passkey = passkeys.available() && passkeys.has_passkey(pending.user_id).await?;
+        let csrf_token = pending.csrf_token;
+        Ok(CodeStepPage { menu: None, csrf_token, error, support, trust_days, issuer, rd, recovery: false, passkey })
     }
 
     fn for_recovery_code(self, recovery: bool) -> Self {
@@ -100,7 +125,7 @@ pub struct ReturnTo {
 
 /// Where a finished sign-in sends the browser: `rd` when it may be
 /// followed, else the dashboard.
-fn after_sign_in(rd: Option<&str>) -> Redirect {
+pub(super) fn after_sign_in(rd: Option<&str>) -> Redirect {
     Redirect::to(rd.unwrap_or("/dashboard"))
 }
 
@@ -126,14 +151,8 @@ pub async fn get_login(
 ) -> Result<Response, WebError> {
     let rd = return_to::checked(&rd, &app.web);
     let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
-    let public_host = app.web.public_url.host().to_string();
-    signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| LoginPage {
-        menu: None,
-        csrf_token,
-        login: String::new(),
-        error: None,
-        rd,
-        public_host,
+    signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| {
+        LoginPage::new(&app, csrf_token, String::new(), None, rd)
     })
 }
 
@@ -162,7 +181,7 @@ pub async fn post_login(
                 }
                 SignIn::NeedsCode { token, pending } => {
                     let jar = cookies::pending_sign_in(jar, token, &app.web);
-                    Ok((jar, render(&CodeStepPage::new(&app, pending.csrf_token, None, rd))?).into_response())
+                    Ok((jar, render(&CodeStepPage::new(&app, pending, None, rd).await?)?).into_response())
                 }
             };
         }
@@ -170,8 +189,7 @@ pub async fn post_login(
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
         Err(e) => return Err(e.into()),
     };
-    let public_host = app.web.public_url.host().to_string();
-    render(&LoginPage { menu: None, csrf_token, login: form.login, error: Some(error), rd, public_host })
+    render(&LoginPage::new(&app, csrf_token, form.login, Some(error), rd))
 }
 
 /// The code form again while a sign-in is pending (with a text field for a
@@ -187,7 +205,7 @@ pub async fn get_login_mfa(
     match app.services.mfa.pending_sign_in(&token).await {
         Ok(pending) => {
             let rd = return_to::checked(&asked.rd, &app.web);
-            let page = CodeStepPage::new(&app, pending.csrf_token, None, rd);
+            let page = CodeStepPage::new(&app, pending, None, rd).await?;
             render(&page.for_recovery_code(asked.recovery.is_some()))
         }
         Err(CoreError::Unauthenticated) => {
@@ -212,6 +230,9 @@ pub struct CodeForm {
     /// Sent by the recovery-code form, so a wrong code shows it again.
     #[serde(default)]
     recovery: Option<String>,
+    /// Sent by the passkey form instead of a code: `PublicKeyCredential.toJSON()`.
+    #[serde(default)]
+    credential: String,
 }
 
 /// The second step: a right code signs in; a wrong one shows the form again;
@@ -230,24 +251,33 @@ pub async fn post_login_mfa(
     let previous = cookies::session_token(&jar, &app.web);
     let from = SignInFrom { replaces: previous.as_deref(), ..SignInFrom::client(&client) };
     let trust = form.trust_device.is_some();
-    match app.services.mfa.complete_sign_in(&token, SecondStep::Code(&form.code), trust, &from).await {
+    let passkey = match form.credential.as_str() {
+        "" => None,
+        text => Some(serde_json::from_str(text).unwrap_or(serde_json::Value::Null)),
+    };
+    let step = match &passkey {
+        Some(credential) => SecondStep::Passkey(credential),
+        None => SecondStep::Code(&form.code),
+    };
+    match app.services.mfa.complete_sign_in(&token, step, trust, &from).await {
         Ok(signed_in) => {
             Ok((cookies::signed_in(jar, signed_in, &app.web), after_sign_in(rd.as_deref())).into_response())
         }
         Err(CoreError::AccountLocked) => {
             let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-            let error = Some(words::ACCOUNT_LOCKED);
-            let public_host = app.web.public_url.host().to_string();
-            let page = LoginPage { menu: None, csrf_token, login: String::new(), error, rd: None, public_host };
+            let page = LoginPage::new(&app, csrf_token, String::new(), Some(words::ACCOUNT_LOCKED), None);
             Ok((jar, render(&page)?).into_response())
         }
-        Err(CoreError::InvalidCode) => match app.services.mfa.pending_sign_in(&token).await {
-            Ok(pending) => {
-                let page = CodeStepPage::new(&app, pending.csrf_token, Some(words::WRONG_CODE), rd);
-                render(&page.for_recovery_code(form.recovery.is_some()))
+        Err(CoreError::InvalidCode | CoreError::InvalidPasskey) => {
+            let error = if passkey.is_some() { words::PASSKEY_REFUSED } else { words::WRONG_CODE };
+            match app.services.mfa.pending_sign_in(&token).await {
+                Ok(pending) => {
+                    let page = CodeStepPage::new(&app, pending, Some(error), rd).await?;
+                    render(&page.for_recovery_code(form.recovery.is_some()))
+                }
+                Err(_) => start_again(&app, jar, rd),
             }
-            Err(_) => start_again(&app, jar, rd),
-        },
+        }
         Err(CoreError::Unauthenticated) => start_again(&app, jar, rd),
         Err(e) => Err(e.into()),
     }
@@ -256,9 +286,7 @@ pub async fn post_login_mfa(
 /// The sign-in page with a word on why, the dead pending sign-in forgotten.
 fn start_again(app: &AppState, jar: CookieJar, rd: Option<String>) -> Result<Response, WebError> {
     let (jar, csrf_token) = cookies::pre_session_token(cookies::pending_over(jar, &app.web), &app.web);
-    let public_host = app.web.public_url.host().to_string();
-    let page =
-        LoginPage { menu: None, csrf_token, login: String::new(), error: Some(words::START_AGAIN), rd, public_host };
+    let page = LoginPage::new(app, csrf_token, String::new(), Some(words::START_AGAIN), rd);
     Ok((jar, render(&page)?).into_response())
 }
 

@@ -27,6 +27,8 @@ struct SetupPage {
     error: Option<String>,
     /// Where to go once MFA is on (an application that asked for it).
     rd: Option<String>,
+    /// Whether passkeys work here ("Or add a passkey instead").
+    passkeys_available: bool,
 }
 
 #[derive(Template)]
@@ -36,10 +38,32 @@ struct ManagePage {
     csrf_token: String,
     codes_left: usize,
     authenticators: Vec<AuthenticatorRow>,
+    passkeys: Vec<PasskeyRow>,
+    passkeys_available: bool,
+    /// What would get the owner in after losing one phone, if anything.
+    recovery_ready: Option<String>,
     notice: Option<String>,
     authenticator_error: Option<&'static str>,
+    passkey_error: Option<String>,
     regenerate_error: Option<&'static str>,
     disable_error: Option<&'static str>,
+}
+
+impl ManagePage {
+    /// Authenticators and passkeys together: the last one is never removed.
+    fn factors(&self) -> usize {
+        self.authenticators.len() + self.passkeys.len()
+    }
+}
+
+/// One passkey in the list.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    added: String,
+    last_used: String,
+    /// "synced" or "this device only".
+    kind: &'static str,
 }
 
 /// One authenticator in the list.
@@ -58,6 +82,8 @@ pub(super) struct ManageMessages {
     pub notice: Option<String>,
     /// Adding or removing an authenticator failed.
     pub authenticator_error: Option<&'static str>,
+    /// Adding, renaming or removing a passkey failed.
+    pub passkey_error: Option<String>,
     /// New recovery codes were refused.
     pub regenerate_error: Option<&'static str>,
     /// Turning MFA off was refused.
@@ -133,7 +159,7 @@ pub async fn get_mfa(
 }
 
 /// Where the enrolment pages live, and where confirming the password returns to.
-const MFA_PAGE: &str = "/account/mfa";
+pub(super) const MFA_PAGE: &str = "/account/mfa";
 
 /// The enrolment: only with a recent proof of the account, else the
 /// password is asked for first.
@@ -159,6 +185,7 @@ async fn setup_page(
         secret,
         error,
         rd,
+        passkeys_available: app.services.passkeys.available(),
     };
     render(&page)
 }
@@ -169,10 +196,25 @@ pub(super) async fn manage_page(
     messages: ManageMessages,
 ) -> Result<Response, WebError> {
     let authenticators = app.services.mfa.authenticators(current.user.id).await?;
+    let passkeys = app.services.passkeys.list(current.user.id).await?;
+    let codes_left = app.services.mfa.recovery_codes_left(current.user.id).await?;
+    let recovery_ready = recovery_ready(authenticators.len(), &passkeys, codes_left);
     let page = ManagePage {
         menu: Some(menu(&current.user, current)),
         csrf_token: current.session.csrf_token.clone(),
-        codes_left: app.services.mfa.recovery_codes_left(current.user.id).await?,
+        codes_left,
+        recovery_ready,
+        passkeys_available: app.services.passkeys.available(),
+        passkeys: passkeys
+            .into_iter()
+            .map(|p| PasskeyRow {
+                id: p.id.to_string(),
+                added: when(p.created_at),
+                last_used: p.last_used_at.map_or_else(|| "never".into(), when),
+                kind: if p.backup_eligible { "synced" } else { "this device only" },
+                name: p.name,
+            })
+            .collect(),
         authenticators: authenticators
             .into_iter()
             .map(|a| AuthenticatorRow {
@@ -185,10 +227,33 @@ pub(super) async fn manage_page(
             .collect(),
         notice: messages.notice,
         authenticator_error: messages.authenticator_error,
+        passkey_error: messages.passkey_error,
         regenerate_error: messages.regenerate_error,
         disable_error: messages.disable_error,
     };
     render(&page)
+}
+
+/// Recovery codes at or above which losing one phone locks no one out.
+const CODES_FOR_RECOVERY: usize = 3;
+
+/// Whether the owner would still get in after losing one phone, and by what:
+/// a synced passkey (it comes back on a new phone), a second factor, or
+/// enough recovery codes. `None`: they would need the support team.
+fn recovery_ready(
+    authenticators: usize,
+    passkeys: &[latchkey_core::store::PasskeyRecord],
+    codes_left: usize,
+) -> Option<String> {
+    if let Some(synced) = passkeys.iter().find(|p| p.backup_eligible) {
+        Some(format!("your passkey “{}” is synced, so it comes back on a new phone", synced.name))
+    } else if authenticators + passkeys.len() >= 2 {
+        Some(format!("you have {} ways to give the second step", authenticators + passkeys.len()))
+    } else if codes_left >= CODES_FOR_RECOVERY {
+        Some(format!("you have {codes_left} recovery codes; keep them apart from your phone"))
+    } else {
+        None
+    }
 }
 
 /// A word about a phone clock that codes show to be off (a learned drift of
@@ -203,7 +268,7 @@ fn clock_note(offset_seconds: i64) -> Option<String> {
     })
 }
 
-fn codes_page(
+pub(super) fn codes_page(
     app: &AppState,
     current: &CurrentUser,
     heading: &'static str,

@@ -10,6 +10,7 @@ mod dashboard;
 mod forms;
 mod login;
 mod mfa;
+mod passkeys;
 mod security;
 mod signup;
 pub mod words;
@@ -39,6 +40,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signup", get(signup::get_signup).post(signup::post_signup))
         .route("/login", get(login::get_login).post(login::post_login))
         .route("/login/mfa", get(login::get_login_mfa).post(login::post_login_mfa))
+        .route("/login/mfa/passkey/options", post(passkeys::post_second_step_options))
+        .route("/login/passkey", post(passkeys::post_sign_in))
+        .route("/login/passkey/options", post(passkeys::post_sign_in_options))
         .route("/logout", post(login::post_logout))
         .route("/dashboard", get(dashboard::get_dashboard))
         .route("/account/confirm", get(confirm::get_confirm).post(confirm::post_confirm))
@@ -49,6 +53,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/authenticators", post(authenticators::post_add))
         .route("/account/mfa/authenticators/new", get(authenticators::get_new))
         .route("/account/mfa/authenticators/{id}/remove", post(authenticators::post_remove))
+        .route("/account/mfa/passkeys", post(passkeys::post_add))
+        .route("/account/mfa/passkeys/options", post(passkeys::post_add_options))
+        .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
+        .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
         .route("/account/security", get(security::get_security))
         .route("/account/security/sessions/revoke", post(security::post_revoke))
         .route("/account/security/sessions/revoke-others", post(security::post_revoke_others))

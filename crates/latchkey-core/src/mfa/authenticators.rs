@@ -148,7 +148,7 @@ impl Mfa {
         if !all.iter().any(|a| &a.id == id) {
             return Err(CoreError::NotFound);
         }
-        if all.len() == 1 {
+        if all.len() == 1 && self.passkeys.list_passkeys(user.id).await?.is_empty() {
             return Err(CoreError::Refused(Refusal::LastAuthenticator));
         }
         self.verify_code(user.id, code, client).await?;
