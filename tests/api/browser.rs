@@ -34,3 +34,17 @@ async fn the_tutorial_works_in_a_real_browser() {
     let server = start(dir.path()).await;
     run_script("tutorial.mjs", &[&server.base], "the tutorial works end to end").await;
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian's chromium), Node.js and `npm ci --prefix e2e`; .ci/run provides them"]
+async fn passkeys_work_in_a_real_browser() {
+    // WebAuthn needs a secure context with a domain name: http://localhost is both.
+    let port = crate::binary::free_port();
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.listen = ([127, 0, 0, 1], port).into();
+        config.public_url = Some(format!("http://localhost:{port}"));
+    })
+    .await;
+    run_script("passkeys.mjs", &[&format!("http://localhost:{port}")], "passkeys work end to end").await;
+    drop(app);
+}
