@@ -45,8 +45,8 @@ fn operator() -> Operator {
     Operator(name.unwrap_or_else(|| "unknown".into()))
 }
 
-fn rfc3339(user: &User) -> String {
-    user.created_at.format(&Rfc3339).unwrap_or_default()
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
 }
 
 fn yes_no(flag: bool) -> &'static str {
@@ -89,7 +89,7 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
                     .iter()
                     .map(|u| {
                         json!({"id": u.id.to_string(), "username": u.username.as_str(), "email": u.email.as_str(),
-                               "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u),
+                               "mfa_enabled": u.mfa_enabled, "locked": u.locked, "created_at": rfc3339(u.created_at),
                                "groups": u.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>()})
                     })
                     .collect();
@@ -105,7 +105,7 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
                         u.email.as_str(),
                         yes_no(u.mfa_enabled),
                         yes_no(u.locked),
-                        rfc3339(u)
+                        rfc3339(u.created_at)
                     );
                 }
             }
@@ -116,13 +116,20 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
             say!("username:            {}", u.username);
             say!("email:               {}", u.email);
             say!("id:                  {}", u.id);
-            say!("created:             {}", rfc3339(u));
+            say!("created:             {}", rfc3339(u.created_at));
             say!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
             say!("recovery codes left: {}", summary.recovery_codes_left);
             say!("locked:              {}", yes_no(u.locked));
             let groups: Vec<&str> = u.groups.iter().map(|g| g.as_str()).collect();
             say!("groups:              {}", if groups.is_empty() { "(none)".to_string() } else { groups.join(", ") });
             say!("active sessions:     {}", summary.sessions);
+            let passkeys = services.passkeys.list(u.id).await?;
+            say!("passkeys:            {}", if passkeys.is_empty() { "(none)" } else { "" });
+            for p in &passkeys {
+                let kind = if p.backup_eligible { "synced" } else { "device-bound" };
+                let used = p.last_used_at.map_or_else(|| "never".to_string(), rfc3339);
+                say!("  {}  {kind}  added {}  last used {used}", p.name, rfc3339(p.created_at));
+            }
         }
         UserCommand::Create { name, email } => {
             let mut password = String::new();

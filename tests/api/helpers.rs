@@ -257,6 +257,11 @@ impl Page {
 }
 
 impl Browser {
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// GETs a page (redirects are not followed).
     pub async fn get(&self, path: &str) -> Page {
         Page::from(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await

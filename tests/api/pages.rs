@@ -291,7 +291,10 @@ async fn every_answer_carries_the_security_headers() {
         assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
         assert_eq!(headers["cross-origin-resource-policy"], "same-origin", "{path}");
         let permissions = headers["permissions-policy"].to_str().unwrap();
-        assert!(permissions.contains("camera=()") && permissions.contains("publickey-credentials-get=(self)"), "{path}");
+        assert!(
+            permissions.contains("camera=()") && permissions.contains("publickey-credentials-get=(self)"),
+            "{path}"
+        );
         let granted: Vec<&str> = permissions.split(", ").filter(|p| !p.ends_with("=()")).collect();
         assert_eq!(
             granted,

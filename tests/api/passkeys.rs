@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, Browser, TestApp, PASSWORD};
 use crate::soft_key::SoftKey;
 
 /// The public URL the passkey tests run under: a domain name, as WebAuthn needs.
@@ -307,4 +307,165 @@ async fn a_public_url_with_an_ip_address_has_no_passkeys() {
     let token = app.sign_in("alice").await;
     let (status, _) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&token)).await).await;
     assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn the_support_team_sees_passkeys_and_a_lock_or_a_reset_stops_them() {
+    let app = passkey_app().await;
+    let (_, mut key) = user_with_passkey(&app, "alice").await;
+    let cli = |args: &[&str]| {
+        let (ok, out, err) = crate::admin_cli::run_cli(app.data_dir.path(), args, "", |command| {
+            command.env_remove("LATCHKEY_DATABASE_URL").env_remove("LATCHKEY_SECRET_KEY");
+        });
+        assert!(ok, "{out}{err}");
+        out
+    };
+    let shown = cli(&["user", "show", "alice"]);
+    assert!(shown.contains("Laptop  device-bound  added") && shown.contains("last used never"), "{shown}");
+
+    cli(&["user", "lock", "alice"]);
+    let (status, body) = sign_in_with(&app, &mut key).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "account_locked"), "{body}");
+    cli(&["user", "unlock", "alice"]);
+    assert_eq!(sign_in_with(&app, &mut key).await.0, StatusCode::CREATED);
+
+    // The lost-device reset: MFA off, the passkeys gone with it.
+    cli(&["user", "reset-mfa", "alice"]);
+    let (status, body) = sign_in_with(&app, &mut key).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{body}");
+    assert!(cli(&["user", "show", "alice"]).contains("passkeys:            (none)"));
+    let response = app.post_json("/sessions", &json!({"login": "alice", "password": PASSWORD}), None).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "the password alone signs in again");
+}
+
+/// A server at `http://localhost:PORT` (a secure context with a domain
+/// name, as browsers want for WebAuthn), which the test's browser also uses.
+async fn localhost_app() -> (TestApp, String) {
+    let port = crate::binary::free_port();
+    let origin = format!("http://localhost:{port}");
+    let public = origin.clone();
+    let mut app = spawn_app_with(move |c| {
+        c.listen = ([127, 0, 0, 1], port).into();
+        c.public_url = Some(public);
+    })
+    .await;
+    app.base = origin.clone();
+    (app, origin)
+}
+
+/// What the pages' script does: the options fetched with the form's CSRF
+/// token, answered by `key`, posted back in the form.
+async fn answer_on_page(browser: &Browser, options_path: &str, csrf: &str, key: &mut SoftKey) -> (String, String) {
+    let response = browser
+        .client
+        .post(format!("{}{options_path}", browser.base()))
+        .header("origin", browser.base())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let options: Value = response.json().await.unwrap();
+    let credential = key.assert(&options["publicKey"]);
+    (options["challenge_id"].as_str().unwrap_or_default().to_string(), credential.to_string())
+}
+
+#[tokio::test]
+async fn the_pages_take_a_passkey_as_the_second_step_and_alone() {
+    let (app, origin) = localhost_app().await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let mut key = SoftKey::new(&origin);
+    assert_eq!(add_passkey(&app, &token, &mut key, "Laptop").await.0, StatusCode::CREATED);
+
+    // The password, then the passkey (the code step's passkey form).
+    let browser = app.browser();
+    let step = browser.log_in("alice", PASSWORD).await;
+    assert!(step.html.contains("Use a passkey or security key"), "the code step offers the passkey");
+    let csrf = step.csrf();
+    let (_, credential) = answer_on_page(&browser, "/login/mfa/passkey/options", &csrf, &mut key).await;
+    let done = browser.post("/login/mfa", &[("csrf_token", &csrf), ("credential", &credential)]).await;
+    assert_eq!((done.status, done.location.as_deref()), (StatusCode::SEE_OTHER, Some("/dashboard")), "{}", done.html);
+    assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK);
+
+    // The passkey alone, from the sign-in page.
+    let fresh = app.browser();
+    let login = fresh.get("/login").await;
+    assert!(login.html.contains("Sign in with a passkey") && login.html.contains("autocomplete=\"username webauthn\""));
+    let csrf = login.csrf();
+    let (challenge, credential) = answer_on_page(&fresh, "/login/passkey/options", &csrf, &mut key).await;
+    let fields = [("csrf_token", csrf.as_str()), ("challenge_id", challenge.as_str()), ("credential", &credential)];
+    let done = fresh.post("/login/passkey", &fields).await;
+    assert_eq!(done.location.as_deref(), Some("/dashboard"), "{}", done.html);
+    // The same answer again: refused with a word, on the sign-in page.
+    let again = app.browser();
+    let csrf = again.get("/login").await.csrf();
+    let fields = [("csrf_token", csrf.as_str()), ("challenge_id", challenge.as_str()), ("credential", &credential)];
+    let refused = again.post("/login/passkey", &fields).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.html.contains("That passkey could not be used here"), "{}", refused.html);
+
+    // A copy of the key raises the alarm on the dashboard, in its own words.
+    let mut copy = key.clone_key();
+    copy.counter -= 1;
+    assert_eq!(sign_in_with(&app, &mut copy).await.0, StatusCode::UNAUTHORIZED);
+    let dashboard = browser.get("/dashboard").await;
+    assert!(dashboard.html.contains("A copy of one of your passkeys may exist"), "{}", dashboard.html);
+    let mfa = browser.get("/account/mfa").await;
+    assert!(mfa.html.contains("Laptop") && mfa.html.contains("Recovery-ready"), "{}", mfa.html);
+}
+
+#[tokio::test]
+async fn the_mfa_page_adds_renames_and_removes_passkeys() {
+    let (app, origin) = localhost_app().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let setup = browser.get("/account/mfa").await;
+    assert!(setup.html.contains("Or use a passkey or security key"), "the set-up page offers a passkey");
+    let csrf = setup.csrf();
+    let add = |key: &mut SoftKey| {
+        let (browser, csrf) = (&browser, csrf.clone());
+        let mut key = key.clone_key();
+        async move {
+            let response = browser
+                .client
+                .post(format!("{}/account/mfa/passkeys/options", browser.base()))
+                .header("origin", browser.base())
+                .form(&[("csrf_token", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            let options: Value = response.json().await.unwrap();
+            let credential = key.register(&options["publicKey"]).to_string();
+            let challenge = options["challenge_id"].as_str().unwrap().to_string();
+            let fields = [("csrf_token", csrf.as_str()), ("challenge_id", &challenge), ("credential", &credential)];
+            browser.post("/account/mfa/passkeys", &[fields.as_slice(), &[("name", "Work key")]].concat()).await
+        }
+    };
+    let first = add(&mut SoftKey::new(&origin)).await;
+    assert!(first.html.contains("Multi-Factor Authentication is active") && first.html.contains("recovery-code"));
+    let second = add(&mut SoftKey::new(&origin)).await;
+    assert!(second.html.contains("Added “Work key”"), "{}", second.html);
+
+    let manage = browser.get("/account/mfa").await;
+    let ids: Vec<String> = manage
+        .html
+        .match_indices("/account/mfa/passkeys/")
+        .filter_map(|(at, _)| manage.html[at + 22..].split('/').next().map(str::to_string))
+        .filter(|id| id.len() == 36)
+        .collect();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let renamed = browser
+        .post(&format!("/account/mfa/passkeys/{}/rename", ids[0]), &[("csrf_token", &csrf), ("name", "Desk")])
+        .await;
+    assert!(renamed.html.contains("The passkey was renamed") && renamed.html.contains("Desk"));
+    let removed = browser.post(&format!("/account/mfa/passkeys/{}/remove", ids[0]), &[("csrf_token", &csrf)]).await;
+    assert!(removed.html.contains("The passkey was removed"), "{}", removed.html);
+    assert!(removed.html.contains("This is your only second step"), "the last one has no remove button");
+    // A session older than 5 minutes is asked for the password first.
+    app.clock.advance(Duration::minutes(6));
+    let last = ids.iter().find(|id| removed.html.contains(id.as_str())).unwrap();
+    let asked = browser.post(&format!("/account/mfa/passkeys/{last}/remove"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(asked.location.as_deref(), Some("/account/confirm?rd=/account/mfa"));
 }

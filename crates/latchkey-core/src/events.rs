@@ -346,9 +346,16 @@ impl Events {
     /// user's answer: a `code_replayed` event newer than the last time the
     /// alarm was cleared.
     pub async fn replay_alarm(&self, user: UserId) -> Result<bool, CoreError> {
+        Ok(self.alarm(user).await?.is_some())
+    }
+
+    /// What raised the alarm that awaits the user's answer, if one does: a
+    /// replayed code (`code_replayed`) or a passkey whose counter did not
+    /// grow (`passkey_clone_suspected`), newer than the last answer.
+    pub async fn alarm(&self, user: UserId) -> Result<Option<EventKind>, CoreError> {
         let kinds = [EventKind::CodeReplayed, EventKind::PasskeyCloneSuspected, EventKind::ReplayAlarmCleared];
         let latest = self.log.latest_event_kind(user, &kinds).await?;
-        Ok(matches!(latest, Some(EventKind::CodeReplayed | EventKind::PasskeyCloneSuspected)))
+        Ok(latest.filter(|kind| *kind != EventKind::ReplayAlarmCleared))
     }
 
     /// The notices an event calls for, if notices are sent at all. A sign-in

@@ -25,6 +25,8 @@ struct DashboardPage {
     recovery_codes_left: usize,
     few_recovery_codes: bool,
     replay_alarm: bool,
+    /// The alarm was raised by a passkey's counter, not a replayed code.
+    clone_alarm: bool,
     csrf_token: String,
 }
 
@@ -41,7 +43,7 @@ pub async fn get_index(current: Option<CurrentUser>) -> Redirect {
 pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) -> Result<Response, WebError> {
     let user = &current.user;
     let recovery_codes_left = if user.mfa_enabled { app.services.mfa.recovery_codes_left(user.id).await? } else { 0 };
-    let replay_alarm = app.services.events.replay_alarm(user.id).await?;
+    let alarm = app.services.events.alarm(user.id).await?;
     let day = format_description!("[day padding:none] [month repr:long] [year]");
     let page = DashboardPage {
         menu: Some(Menu::new(user.username.as_str(), &current.session)),
@@ -53,7 +55,8 @@ pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) ->
         mfa_enabled: user.mfa_enabled,
         recovery_codes_left,
         few_recovery_codes: user.mfa_enabled && recovery_codes_left <= latchkey_core::events::RECOVERY_CODES_LOW,
-        replay_alarm,
+        replay_alarm: alarm.is_some(),
+        clone_alarm: alarm == Some(latchkey_core::EventKind::PasskeyCloneSuspected),
         csrf_token: current.session.csrf_token.clone(),
     };
     render(&page)

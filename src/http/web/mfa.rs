@@ -210,7 +210,7 @@ pub(super) async fn manage_page(
             .map(|p| PasskeyRow {
                 id: p.id.to_string(),
                 added: when(p.created_at),
-                last_used: p.last_used_at.map_or_else(|| "never".into(), when),
+                last_used: p.last_used_at.map_or_else(|| "not yet".into(), when),
                 kind: if p.backup_eligible { "synced" } else { "this device only" },
                 name: p.name,
             })
