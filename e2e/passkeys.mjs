@@ -83,10 +83,13 @@ try {
   // Autofill: the sign-in page asks for a passkey quietly (conditional
   // mediation), and the virtual authenticator, like a person picking the
   // passkey among the usernames offered, answers it.
-  await logOut(page);
-  check((await page.getByLabel("Username or email").getAttribute("autocomplete")) === "username webauthn", "the login field offers passkeys in autofill");
+  await page.goto(`${base}/dashboard`);
+  await page.getByRole("button", { name: `Hello, ${user}` }).click();
+  const autofilled = page.waitForResponse((r) => r.url().endsWith("/login/passkey") && r.request().method() === "POST");
+  await page.getByRole("button", { name: "Logout" }).click();
+  check((await autofilled).status() === 303, "on the sign-in page, picking the passkey from autofill posts it");
   await page.waitForURL("**/dashboard");
-  check(true, "picking the passkey from autofill signs in");
+  check(await page.getByRole("button", { name: `Hello, ${user}` }).isVisible(), "and signs in");
 
   // From here on, a browser without autofill for passkeys: the buttons.
   await page.addInitScript(() => {
@@ -110,6 +113,7 @@ try {
   await logOut(page);
   const alone = page.getByRole("button", { name: "Sign in with a passkey" });
   check(await alone.isVisible(), "the sign-in page offers a passkey");
+  check((await page.getByLabel("Username or email").getAttribute("autocomplete")) === "username webauthn", "the login field offers passkeys in autofill");
   await accessible(page, "sign-in page with the passkey button");
   if (shots) await page.screenshot({ path: `${shots}/16-sign-in-with-a-passkey.png` });
   await alone.click();

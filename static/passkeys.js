@@ -76,23 +76,30 @@
   };
 
   // Autofill on the login field (conditional mediation): the browser offers
-  // the passkeys it holds for this site among the usernames.
+  // the passkeys it holds for this site among the usernames. Its challenge
+  // lives 5 minutes on the server, so a request left open is renewed every
+  // 4; the button's own request aborts it, and it starts again after.
   let autofill = null;
+  const RENEW_MS = 4 * 60 * 1000;
   const startAutofill = async (form) => {
     if (!PublicKeyCredential.isConditionalMediationAvailable) return;
     if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    const controller = new AbortController();
+    autofill = controller;
+    const renew = setTimeout(() => { controller.abort(); startAutofill(form); }, RENEW_MS);
     try {
       const options = await fetchOptions(form);
-      if (!options) return;
-      autofill = new AbortController();
+      if (!options || controller.signal.aborted) return;
       const credential = await navigator.credentials.get({
         publicKey: requestOptions(options.publicKey),
         mediation: "conditional",
-        signal: autofill.signal,
+        signal: controller.signal,
       });
       if (credential) post(form, options, credential);
     } catch {
-      // Dismissed, aborted for the button, or not offered: the form stays as it is.
+      // Aborted (for the button, or to renew) or not offered: the form stays as it is.
+    } finally {
+      clearTimeout(renew);
     }
   };
 
@@ -112,6 +119,7 @@
       say(form, error && error.name === "NotAllowedError"
         ? "No passkey was used (it was cancelled or timed out). Try again, or use another way."
         : (error && error.message) || "That did not work. Try again, or use another way.");
+      if (form.dataset.autofill === "yes") startAutofill(form);
     }
   };
 

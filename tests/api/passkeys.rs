@@ -111,10 +111,13 @@ async fn a_passkey_signs_in_alone_with_or_without_a_login() {
     let list: Value = app.get_api("/me/passkeys", token).await.json().await.unwrap();
     assert!(list["passkeys"][0]["last_used_at"].is_string(), "{list}");
 
-    // With a login, that account's passkeys are offered.
-    let options = sign_in_options(&app, json!({"login": "ALICE@example.com"})).await;
-    let allowed = options["publicKey"]["allowCredentials"].as_array().unwrap();
-    assert_eq!(allowed.len(), 1, "{options}");
+    // With a login too, the options name no account: whether it exists or
+    // has passkeys is not told (SECURITY.md AA-02).
+    for login in ["alice", "nobody-here"] {
+        let options = sign_in_options(&app, json!({"login": login})).await;
+        assert!(options["publicKey"]["allowCredentials"].as_array().is_none_or(Vec::is_empty), "{options}");
+    }
+    let options = sign_in_options(&app, json!({"login": "alice"})).await;
     let credential = key.assert(&options["publicKey"]);
     let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
     assert_eq!(app.post_json("/sessions/passkey", &body, None).await.status(), StatusCode::CREATED);
@@ -307,6 +310,21 @@ async fn a_public_url_with_an_ip_address_has_no_passkeys() {
     let token = app.sign_in("alice").await;
     let (status, _) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&token)).await).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let answer = json!({"challenge_id": "x", "credential": {}});
+    let (status, body) = json_of(app.post_json("/sessions/passkey", &answer, None).await).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "webauthn_unavailable"), "{body}");
+}
+
+#[tokio::test]
+async fn sign_in_options_from_one_address_are_limited() {
+    // Each asks the store to keep a challenge: 120 an hour per address.
+    let app = passkey_app().await;
+    for _ in 0..120 {
+        assert_eq!(app.post_json("/sessions/passkey/options", &json!({}), None).await.status(), StatusCode::OK);
+    }
+    let response = app.post_json("/sessions/passkey/options", &json!({}), None).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]

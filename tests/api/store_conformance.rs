@@ -675,20 +675,24 @@ fn passkey(user: &User, id: &str, credential_id: &str) -> PasskeyRecord {
 
 async fn a_ceremony_is_taken_once_even_by_twenty_at_once(store: Arc<dyn Store>) {
     store.put_ceremony(&ceremony("c1", "sign_in", 300), at(0)).await.unwrap();
-    assert!(store.take_ceremony("c1", "register", at(1)).await.unwrap().is_none(), "only for its purpose");
+    assert!(store.take_ceremony("c1", "register", "", at(1)).await.unwrap().is_none(), "only for its purpose");
+    assert!(
+        store.take_ceremony("c1", "sign_in", "session-x", at(1)).await.unwrap().is_none(),
+        "only by what it is bound to"
+    );
     let mut race = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let store = store.clone();
-        race.spawn(async move { store.take_ceremony("c1", "sign_in", at(1)).await.unwrap().is_some() });
+        race.spawn(async move { store.take_ceremony("c1", "sign_in", "", at(1)).await.unwrap().is_some() });
     }
     assert_eq!(race.join_all().await.into_iter().filter(|taken| *taken).count(), 1);
     store.put_ceremony(&ceremony("c2", "sign_in", 300), at(0)).await.unwrap();
-    assert!(store.take_ceremony("c2", "sign_in", at(300)).await.unwrap().is_none(), "dead at its expiry");
+    assert!(store.take_ceremony("c2", "sign_in", "", at(300)).await.unwrap().is_none(), "dead at its expiry");
     // A second put under the same key (a new second-step challenge) replaces the first.
     store.put_ceremony(&ceremony("c3", "second_factor", 300), at(0)).await.unwrap();
     let newer = CeremonyRecord { state: "{\"newer\":true}".into(), ..ceremony("c3", "second_factor", 400) };
     store.put_ceremony(&newer, at(0)).await.unwrap();
-    let taken = store.take_ceremony("c3", "second_factor", at(350)).await.unwrap().unwrap();
+    let taken = store.take_ceremony("c3", "second_factor", "", at(350)).await.unwrap().unwrap();
     assert_eq!(taken.state, newer.state);
 }
 
@@ -710,7 +714,7 @@ async fn a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors(store: Arc<d
         PasskeyAdded::TooMany
     );
     let bob = user(&store, "bob").await;
-    let taken = store.add_passkey(&passkey(&bob, "p4", "cred-1"), &[], &"keep".into(), 2).await;
+    let taken = store.add_passkey(&passkey(&bob, "p4", "cred-1"), &["h".into()], &"keep".into(), 2).await;
     assert!(matches!(taken, Err(StoreError::Conflict("credential_id"))), "{taken:?}");
     assert!(!store.find_user(bob.id).await.unwrap().unwrap().mfa_enabled, "nothing of it stayed");
 
@@ -729,17 +733,24 @@ async fn a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors(store: Arc<d
     assert!(store.add_passkey(&passkey(&alice, "p5", "cred-5"), &[], &"keep".into(), 2).await.is_ok());
     assert!(store.remove_authenticator(alice.id, &"a".into()).await.unwrap(), "a passkey stays");
     // The operator's reset takes passkeys and ceremonies with it.
-    let bound = CeremonyRecord { user_id: Some(alice.id), ..ceremony("c", "register", 300) };
+    let bound = CeremonyRecord { user_id: Some(alice.id), bound_to: "keep".into(), ..ceremony("c", "register", 300) };
     store.put_ceremony(&bound, at(0)).await.unwrap();
     assert_eq!(store.reset_mfa(alice.id).await.unwrap(), (1, true));
     assert!(store.list_passkeys(alice.id).await.unwrap().is_empty());
-    assert!(store.take_ceremony("c", "register", at(1)).await.unwrap().is_none());
+    assert!(store.take_ceremony("c", "register", "keep", at(1)).await.unwrap().is_none());
     assert!(!store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled);
+    // With MFA off, a passkey without recovery codes turns nothing on.
+    let without = store.add_passkey(&passkey(&alice, "p6", "cred-6"), &[], &"keep".into(), 2).await.unwrap();
+    assert_eq!(without, PasskeyAdded::MfaIsOff);
+    assert!(
+        store.list_passkeys(alice.id).await.unwrap().is_empty()
+            && !store.find_user(alice.id).await.unwrap().unwrap().mfa_enabled
+    );
 }
 
 async fn a_passkey_counter_only_moves_forward(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    store.add_passkey(&passkey(&alice, "p1", "cred-1"), &[], &"keep".into(), 5).await.unwrap();
+    store.add_passkey(&passkey(&alice, "p1", "cred-1"), &["h".into()], &"keep".into(), 5).await.unwrap();
     let stored = store.find_passkey("cred-1").await.unwrap().unwrap();
     let used = |count: u32| PasskeyRecord { sign_count: count, last_used_at: Some(at(5)), ..stored.clone() };
     // Two uses racing from the same stored counter: one is written.
@@ -752,6 +763,7 @@ async fn a_passkey_counter_only_moves_forward(store: Arc<dyn Store>) {
     let now = store.find_passkey("cred-1").await.unwrap().unwrap();
     assert!(now.sign_count >= 2 && now.last_used_at == Some(at(5)));
     assert!(!store.record_passkey_use(&used(1), now.sign_count).await.unwrap(), "never backwards");
+    assert!(!store.record_passkey_use(&used(0), now.sign_count).await.unwrap(), "nor back to no counter");
     assert!(store.rename_passkey(alice.id, &"p1".into(), "Laptop").await.unwrap());
     let bob = user(&store, "bob").await;
     assert!(!store.rename_passkey(bob.id, &"p1".into(), "Mine").await.unwrap(), "not bob's");

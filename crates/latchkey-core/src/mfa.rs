@@ -567,8 +567,15 @@ impl Mfa {
         credential: &serde_json::Value,
         client: &ClientInfo,
     ) -> Result<Vec<Factor>, CoreError> {
+        self.ceremonies.webauthn()?;
+        if let Some(ip) = &client.ip {
+            self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
+        }
         let checked = async {
-            let (_, state) = self.ceremonies.take::<AssertionState>(token, Purpose::SecondFactor).await?;
+            let (ceremony, state) = self.ceremonies.take::<AssertionState>(token, Purpose::SecondFactor, "").await?;
+            if ceremony.user_id != Some(user) {
+                return Err(CoreError::InvalidPasskey);
+            }
             self.ceremonies.verify(credential, state, Some(user), client).await
         };
         match checked.await {

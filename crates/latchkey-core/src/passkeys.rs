@@ -175,8 +175,9 @@ impl Passkeys {
     ) -> Result<AddedPasskey, CoreError> {
         let webauthn = self.ceremonies.webauthn()?;
         let name = authenticators::parse_name(name, DEFAULT_NAME)?;
-        let (ceremony, state) = self.ceremonies.take::<PasskeyRegistration>(challenge_id, Purpose::Register).await?;
-        if ceremony.user_id != Some(user.id) || ceremony.bound_to != session.as_str() {
+        let taken = self.ceremonies.take::<PasskeyRegistration>(challenge_id, Purpose::Register, session.as_str());
+        let (ceremony, state) = taken.await?;
+        if ceremony.user_id != Some(user.id) {
             return Err(CoreError::InvalidPasskey);
         }
         let answer: RegisterPublicKeyCredential =
@@ -186,24 +187,34 @@ impl Passkeys {
             CoreError::InvalidPasskey
         })?;
         let record = self.new_record(user.id, name, &passkey)?;
-        let first = !user.mfa_enabled;
-        let (codes, hashes) = if first {
-            let codes = recovery::generate_set();
-            let hashes = self.mfa.hash_codes(&codes, client).await?;
-            (codes, hashes)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let added = match self.store.add_passkey(&record, &hashes, session, MAX_PASSKEYS).await {
-            Err(StoreError::Conflict(_)) => return Err(CoreError::Refused(Refusal::PasskeyRegistered)),
-            other => other?,
+        // With MFA off, this passkey turns it on with recovery codes. MFA may
+        // have been turned off since `user` was read: the store then says
+        // so and writes nothing, and the codes are made after all.
+        let mut recovery_codes = None;
+        if !user.mfa_enabled {
+            recovery_codes = Some(recovery::generate_set());
+        }
+        let added = loop {
+            let hashes = match &recovery_codes {
+                Some(codes) => self.mfa.hash_codes(codes, client).await?,
+                None => Vec::new(),
+            };
+            match self.store.add_passkey(&record, &hashes, session, MAX_PASSKEYS).await {
+                Ok(PasskeyAdded::MfaIsOff) if recovery_codes.is_none() => {
+                    recovery_codes = Some(recovery::generate_set())
+                }
+                Ok(PasskeyAdded::MfaIsOff) => return Err(CoreError::Internal("MFA-on with codes refused".into())),
+                Ok(added) => break added,
+                Err(StoreError::Conflict(_)) => return Err(CoreError::Refused(Refusal::PasskeyRegistered)),
+                Err(e) => return Err(e.into()),
+            }
         };
         let recovery_codes = match added {
             PasskeyAdded::TooMany => return Err(CoreError::Refused(Refusal::TooManyPasskeys)),
-            PasskeyAdded::TurnedMfaOn if first => Some(codes),
-            // MFA was turned on meanwhile (by another session): the codes
-            // made here were not stored and are not shown.
-            PasskeyAdded::TurnedMfaOn | PasskeyAdded::Added => None,
+            PasskeyAdded::TurnedMfaOn => recovery_codes,
+            // MFA was on (perhaps turned on meanwhile by another session):
+            // codes made here were not stored and are not shown.
+            PasskeyAdded::Added | PasskeyAdded::MfaIsOff => None,
         };
         self.record_after_change(user.id, EventKind::PasskeyAdded, client).await;
         if recovery_codes.is_some() {
@@ -272,38 +283,29 @@ impl Passkeys {
         Ok(())
     }
 
-    /// Starts a sign-in with a passkey alone. With a `login` naming an
-    /// account that has passkeys, the browser is offered those; otherwise
-    /// (no login, an unknown one, or one without passkeys) any discoverable
-    /// passkey may answer, and names its account itself.
-    pub async fn begin_sign_in(&self, login: Option<&str>) -> Result<Challenge, CoreError> {
+    /// Starts a sign-in with a passkey alone: any discoverable passkey may
+    /// answer, and names its account itself (nothing here says whether an
+    /// account exists or has passkeys). Each request counts against the
+    /// address, as it writes a ceremony.
+    pub async fn begin_sign_in(&self, client: &ClientInfo) -> Result<Challenge, CoreError> {
         let webauthn = self.ceremonies.webauthn()?;
-        let known = match login {
-            Some(login) => self.passkeys_of_login(login).await?,
-            None => Vec::new(),
-        };
-        let (public_key, state) = if known.is_empty() {
-            let (options, state) =
-                webauthn.start_discoverable_authentication().map_err(|e| CoreError::Internal(e.to_string()))?;
-            (public_key_of(&options)?, AssertionState::Discoverable(state))
-        } else {
-            let (options, state) =
-                webauthn.start_passkey_authentication(&known).map_err(|e| CoreError::Internal(e.to_string()))?;
-            (public_key_of(&options)?, AssertionState::OfUser(state))
-        };
+        self.count_ceremony(client).await?;
+        let (options, state) =
+            webauthn.start_discoverable_authentication().map_err(|e| CoreError::Internal(e.to_string()))?;
         let challenge_id = random_token();
-        self.ceremonies.keep(&challenge_id, Purpose::SignIn, None, "", &state).await?;
-        Ok(Challenge { challenge_id, public_key })
+        self.ceremonies.keep(&challenge_id, Purpose::SignIn, None, "", &AssertionState::Discoverable(state)).await?;
+        Ok(Challenge { challenge_id, public_key: public_key_of(&options)? })
     }
 
-    async fn passkeys_of_login(&self, login: &str) -> Result<Vec<webauthn_rs::prelude::Passkey>, CoreError> {
-        let record = match (crate::Username::parse(login), crate::Email::parse(login)) {
-            (_, Ok(email)) => self.store.find_user_by_email(&email).await?,
-            (Ok(name), _) => self.store.find_user_by_username(&name).await?,
-            _ => None,
-        };
-        let Some(record) = record else { return Ok(Vec::new()) };
-        self.store.list_passkeys(record.user.id).await?.iter().map(passkey_of).collect()
+    /// Counts a ceremony begun without a session against the address.
+    async fn count_ceremony(&self, client: &ClientInfo) -> Result<(), CoreError> {
+        match &client.ip {
+            Some(ip) => {
+                let key = throttle::ceremony_key_for_address(ip);
+                self.throttle.reserve(&key, &throttle::CEREMONIES_PER_ADDRESS).await.map(|_| ())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Finishes a sign-in with a passkey alone: a session that passed the
@@ -315,6 +317,7 @@ impl Passkeys {
         from: &SignInFrom<'_>,
     ) -> Result<SignedIn, CoreError> {
         let client = from.client;
+        self.ceremonies.webauthn()?;
         if let Some(ip) = &client.ip {
             self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
         }
@@ -341,7 +344,7 @@ impl Passkeys {
         credential: &serde_json::Value,
         client: &ClientInfo,
     ) -> Result<(User, Vec<crate::sessions::Factor>), CoreError> {
-        let (_, state) = self.ceremonies.take::<AssertionState>(challenge_id, Purpose::SignIn).await?;
+        let (_, state) = self.ceremonies.take::<AssertionState>(challenge_id, Purpose::SignIn, "").await?;
         let verified = self.ceremonies.verify(credential, state, None, client).await?;
         let user = self.store.find_user(verified.passkey.user_id).await?.ok_or(CoreError::InvalidPasskey)?;
         Ok((user, verified.factors))
@@ -350,9 +353,14 @@ impl Passkeys {
     /// Starts the passkey answer to a pending sign-in's second step: the
     /// options offer the user's passkeys. The ceremony is named by the
     /// pending sign-in's token (a new call replaces it).
-    pub async fn begin_second_factor(&self, pending_token: &str) -> Result<serde_json::Value, CoreError> {
+    pub async fn begin_second_factor(
+        &self,
+        pending_token: &str,
+        client: &ClientInfo,
+    ) -> Result<serde_json::Value, CoreError> {
         let webauthn = self.ceremonies.webauthn()?;
         let pending = self.mfa.pending_sign_in(pending_token).await?;
+        self.count_ceremony(client).await?;
         let passkeys =
             self.store.list_passkeys(pending.user_id).await?.iter().map(passkey_of).collect::<Result<Vec<_>, _>>()?;
         if passkeys.is_empty() {

@@ -95,7 +95,11 @@ impl Factor {
 
     /// Its RFC 8176 authentication method reference (`amr`), as OpenID
     /// Connect reports what a sign-in passed: a recovery code is a one-time
-    /// password, a trusted browser a proof of possession of its cookie.
+    /// password, a trusted browser a proof of possession of its cookie. RFC
+    /// 8176 has no one value for WebAuthn's user verification (a PIN or a
+    /// biometric, the authenticator does not say which): `user` (a test of
+    /// the user's presence) is the value it includes, as the passkeys issue
+    /// asks; an `mfa` next to it is the OpenID Connect layer's to add.
     pub fn amr(self) -> &'static str {
         match self {
             Factor::Password => "pwd",

@@ -517,6 +517,9 @@ pub enum PasskeyAdded {
     TurnedMfaOn,
     /// Not added: the user has as many as allowed.
     TooMany,
+    /// Not added: MFA is off and no recovery codes came along (MFA was
+    /// turned off since the caller looked); try again with codes.
+    MfaIsOff,
 }
 
 /// Passkeys and the ceremonies that add and use them.
@@ -525,12 +528,13 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// Stores (replacing one under the same key) a ceremony; deletes those
     /// that died before `now`.
     async fn put_ceremony(&self, record: &CeremonyRecord, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Deletes and returns the live ceremony under `key` with this purpose:
-    /// of two racing callers exactly one gets it.
+    /// Deletes and returns the live ceremony under `key` with this purpose,
+    /// bound to `bound_to`: of two racing callers exactly one gets it.
     async fn take_ceremony(
         &self,
         key: &str,
         purpose: &str,
+        bound_to: &str,
         now: OffsetDateTime,
     ) -> Result<Option<CeremonyRecord>, StoreError>;
     /// Adds a passkey, serialised on the user's row, unless the user has
@@ -551,8 +555,9 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// The passkey with this credential id, whoever's.
     async fn find_passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
     /// Records a use: the new library record, counter and backup state, and
-    /// the time, only while the stored counter is below `sign_count` (or both
-    /// are 0). False when another use moved it first (nothing written).
+    /// the time, only while the stored counter is still `previous_count` and
+    /// below the new one (or both are 0). False when another use moved it
+    /// first (nothing written).
     async fn record_passkey_use(&self, record: &PasskeyRecord, previous_count: u32) -> Result<bool, StoreError>;
     /// Renames one of the user's passkeys; false when there is no such passkey.
     async fn rename_passkey(&self, user: UserId, id: &PasskeyId, name: &str) -> Result<bool, StoreError>;

@@ -125,6 +125,17 @@ pub const ENROLMENTS_PER_ACCOUNT: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// WebAuthn ceremonies begun without a session, per client address (each
+/// writes a challenge to the store; every sign-in page load asks for one,
+/// for autofill): 120 an hour free, then 30 s doubling to 1 h, never cleared.
+pub const CEREMONIES_PER_ADDRESS: Policy = Policy {
+    free: 120,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
 /// The most blocks a process remembers (a flood from more addresses than
 /// this is still refused, by the store).
 const REMEMBERED_BLOCKS: usize = 10_000;
@@ -288,6 +299,11 @@ pub fn password_key_for_known_client(nonce: &str) -> String {
 /// The counter of password guesses from an address.
 pub fn password_key_for_address(ip: &str) -> String {
     format!("password:ip:{ip}")
+}
+
+/// The counter of WebAuthn ceremonies begun from an address without a session.
+pub fn ceremony_key_for_address(ip: &str) -> String {
+    format!("webauthn:ip:{ip}")
 }
 
 /// The counter of sign-ups from an address.

@@ -49,7 +49,7 @@ async fn insert_authenticator(
     Ok(())
 }
 
-pub(crate) async fn insert_recovery_codes(
+async fn insert_recovery_codes(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user: UserId,
     hashes: &[String],
@@ -58,6 +58,57 @@ pub(crate) async fn insert_recovery_codes(
     for hash in hashes {
         sqlx::query(sql).bind(user.to_string()).bind(hash).execute(&mut **tx).await.or_unavailable()?;
     }
+    Ok(())
+}
+
+/// Turns MFA on inside `tx` (the user's row already locked): the MFA row
+/// (`at`, the step already spent), the recovery codes in place of any, no
+/// pending enrolment. False when MFA was on already (nothing written).
+pub(crate) async fn turn_mfa_on(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: UserId,
+    at: OffsetDateTime,
+    spent_step: i64,
+    recovery_hashes: &[String],
+) -> Result<bool, StoreError> {
+    let sql = "INSERT INTO totp_factors (user_id, confirmed_at, last_used_step) VALUES ($1, $2, $3) \
+               ON CONFLICT (user_id) DO NOTHING";
+    let inserted = sqlx::query(sql)
+        .bind(user.to_string())
+        .bind(seconds(at))
+        .bind(spent_step)
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
+    if inserted.rows_affected() != 1 {
+        return Ok(false);
+    }
+    delete_user_rows(tx, user, ["totp_enrolments", "recovery_codes"]).await?;
+    insert_recovery_codes(tx, user, recovery_hashes).await?;
+    Ok(true)
+}
+
+/// Ends every session of the user but `keep` (one opened before MFA,
+/// perhaps by whoever had the password, must not outlive it), and records
+/// that `keep` passed `factors`: it has just proven the new factor.
+pub(crate) async fn keep_only_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: UserId,
+    keep: &SessionId,
+    factors: &[Factor],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user.to_string())
+        .bind(keep.as_str())
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
+    sqlx::query("UPDATE sessions SET factors = $1 WHERE id = $2")
+        .bind(factor_words(factors))
+        .bind(keep.as_str())
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
     Ok(())
 }
 
@@ -129,43 +180,19 @@ impl MfaStore for SqlStore {
         let mut tx = self.pool.begin().await.or_unavailable()?;
         // Serialised with a password-only session being written (insert_session).
         lock_user_row(&mut tx, user).await?;
-        let sql = "INSERT INTO totp_factors (user_id, confirmed_at, last_used_step) VALUES ($1, $2, $3) \
-                   ON CONFLICT (user_id) DO NOTHING";
-        let inserted = sqlx::query(sql)
-            .bind(user.to_string())
-            .bind(seconds(first.created_at))
-            .bind(first.last_used_step)
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
-        if inserted.rows_affected() != 1 {
+        if !turn_mfa_on(&mut tx, user, first.created_at, first.last_used_step, recovery_hashes).await? {
             return Ok(false);
         }
-        for table in ["authenticators", "totp_enrolments", "recovery_codes"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .or_unavailable()?;
-        }
-        insert_authenticator(&mut tx, user, first).await?;
-        insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
-        // A session opened before MFA (perhaps by whoever had the password) must not outlive it.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
             .bind(user.to_string())
-            .bind(keep.as_str())
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
+        insert_authenticator(&mut tx, user, first).await?;
         // The session that confirmed has just proven the authenticator with a
         // code: it counts as signed in with both (a two_factor access rule
         // lets it through without signing in again).
-        sqlx::query("UPDATE sessions SET factors = $1 WHERE id = $2")
-            .bind(factor_words(&[Factor::Password, Factor::Totp]))
-            .bind(keep.as_str())
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
+        keep_only_session(&mut tx, user, keep, &[Factor::Password, Factor::Totp]).await?;
         tx.commit().await.or_unavailable()?;
         Ok(true)
     }

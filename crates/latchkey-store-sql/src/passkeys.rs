@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::mfa::{insert_recovery_codes, lock_mfa_row};
+use crate::mfa::{keep_only_session, lock_mfa_row, turn_mfa_on};
 use crate::rows::{
-    conflict_or_unavailable, corrupt, factor_words, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
+    conflict_or_unavailable, corrupt, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
 };
 use crate::{lock_user_row, SqlStore};
 
@@ -84,15 +84,19 @@ impl PasskeyStore for SqlStore {
         &self,
         key: &str,
         purpose: &str,
+        bound_to: &str,
         now: OffsetDateTime,
     ) -> Result<Option<CeremonyRecord>, StoreError> {
         // One statement: of two processes finishing the same challenge, one
-        // deletes the row and gets it, the other gets nothing.
-        let sql = "DELETE FROM webauthn_ceremonies WHERE key = $1 AND purpose = $2 AND expires_at > $3 \
+        // deletes the row and gets it, the other gets nothing; and only what
+        // the ceremony is bound to can take it (nobody else can burn it).
+        let sql = "DELETE FROM webauthn_ceremonies \
+                   WHERE key = $1 AND purpose = $2 AND bound_to = $3 AND expires_at > $4 \
                    RETURNING key, purpose, user_id, bound_to, state, expires_at";
         let row = sqlx::query(sql)
             .bind(key)
             .bind(purpose)
+            .bind(bound_to)
             .bind(seconds(now))
             .fetch_optional(&self.pool)
             .await
@@ -113,6 +117,11 @@ impl PasskeyStore for SqlStore {
         // any other change to the user's factors.
         lock_user_row(&mut tx, user).await?;
         let mfa_was_on = lock_mfa_row(&mut tx, user).await?;
+        if !mfa_was_on && recovery_hashes.is_empty() {
+            // MFA is off: this passkey turns it on, with recovery codes, or
+            // nothing is written (the caller thought MFA was on and made none).
+            return Ok(PasskeyAdded::MfaIsOff);
+        }
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
             .bind(user.to_string())
             .fetch_one(&mut *tx)
@@ -138,41 +147,12 @@ impl PasskeyStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(conflict_or_unavailable)?;
-        if mfa_was_on {
-            tx.commit().await.or_unavailable()?;
-            return Ok(PasskeyAdded::Added);
+        if !mfa_was_on {
+            turn_mfa_on(&mut tx, user, record.created_at, 0, recovery_hashes).await?;
+            keep_only_session(&mut tx, user, keep, &[Factor::Password, Factor::Passkey, Factor::UserVerified]).await?;
         }
-        sqlx::query("INSERT INTO totp_factors (user_id, confirmed_at, last_used_step) VALUES ($1, $2, 0)")
-            .bind(user.to_string())
-            .bind(seconds(record.created_at))
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
-        for table in ["recovery_codes", "totp_enrolments"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .or_unavailable()?;
-        }
-        insert_recovery_codes(&mut tx, user, recovery_hashes).await?;
-        // A session opened before MFA (perhaps by whoever had the password)
-        // must not outlive it; the one that added the passkey has just
-        // passed it.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user.to_string())
-            .bind(keep.as_str())
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
-        sqlx::query("UPDATE sessions SET factors = $1 WHERE id = $2")
-            .bind(factor_words(&[Factor::Password, Factor::Passkey]))
-            .bind(keep.as_str())
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
         tx.commit().await.or_unavailable()?;
-        Ok(PasskeyAdded::TurnedMfaOn)
+        Ok(if mfa_was_on { PasskeyAdded::Added } else { PasskeyAdded::TurnedMfaOn })
     }
 
     async fn list_passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>, StoreError> {
@@ -188,11 +168,11 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn record_passkey_use(&self, record: &PasskeyRecord, previous_count: u32) -> Result<bool, StoreError> {
-        // The counter only moves forward: of two uses racing with the same
-        // stored record, the one with the higher counter (or the first of
-        // two counter-less ones) is written.
+        // The counter only moves forward: of two uses racing from the same
+        // stored counter, one is written; a passkey that keeps no counter
+        // (always 0) is written every time.
         let sql = "UPDATE passkeys SET credential = $1, sign_count = $2, backup_eligible = $3, backed_up = $4, \
-                   last_used_at = $5 WHERE id = $6 AND sign_count = $7 AND ($2 > $7 OR $2 = 0)";
+                   last_used_at = $5 WHERE id = $6 AND sign_count = $7 AND ($2 > $7 OR ($2 = 0 AND $7 = 0))";
         let done = sqlx::query(sql)
             .bind(&record.credential)
             .bind(i64::from(record.sign_count))

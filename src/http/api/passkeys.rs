@@ -212,13 +212,11 @@ pub async fn delete_passkey(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Whose passkey may answer: without `login`, any discoverable one.
+/// The contract's optional body, `{"login"?}`: checked to be a JSON object
+/// and set aside. Any discoverable passkey may answer, so the options say
+/// nothing about whether an account exists or has passkeys.
 #[derive(Default, Deserialize, ToSchema)]
-pub struct SignInOptionsBody {
-    /// A username or email: its passkeys are offered.
-    #[serde(default)]
-    login: Option<String>,
-}
+pub struct SignInOptionsBody {}
 
 /// Starts a sign-in with a passkey alone: the request options.
 #[utoipa::path(post, path = "/sessions/passkey/options", tag = "sessions",
@@ -230,10 +228,10 @@ pub struct SignInOptionsBody {
 )]
 pub async fn post_sign_in_options(
     State(app): State<AppState>,
-    body: Option<ApiJson<SignInOptionsBody>>,
+    Client(client): Client,
+    _body: Option<ApiJson<SignInOptionsBody>>,
 ) -> Result<Json<ChallengeJson>, ApiError> {
-    let body = body.map(|ApiJson(body)| body).unwrap_or_default();
-    Ok(Json(app.services.passkeys.begin_sign_in(body.login.as_deref()).await?.into()))
+    Ok(Json(app.services.passkeys.begin_sign_in(&client).await?.into()))
 }
 
 /// The browser's answer to the request options.
@@ -288,9 +286,11 @@ pub struct SecondStepOptions {
 ))]
 pub async fn post_second_step_options(
     State(app): State<AppState>,
+    Client(client): Client,
     ApiJson(body): ApiJson<MfaTokenBody>,
 ) -> Result<Json<SecondStepOptions>, ApiError> {
-    let public_key = app.services.passkeys.begin_second_factor(&body.mfa_token).await.map_err(|e| match e {
+    let passkeys = &app.services.passkeys;
+    let public_key = passkeys.begin_second_factor(&body.mfa_token, &client).await.map_err(|e| match e {
         CoreError::Unauthenticated => ApiError::SignInOver,
         CoreError::NotFound => ApiError::NotFound("This account has no passkey: send a code.".into()),
         other => ApiError::from(other),

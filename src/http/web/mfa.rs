@@ -62,7 +62,7 @@ struct PasskeyRow {
     name: String,
     added: String,
     last_used: String,
-    /// "synced" or "this device only".
+    /// "synced", "may sync, not synced yet" or "this device only".
     kind: &'static str,
 }
 
@@ -163,7 +163,7 @@ pub(super) const MFA_PAGE: &str = "/account/mfa";
 
 /// The enrolment: only with a recent proof of the account, else the
 /// password is asked for first.
-async fn setup_page(
+pub(super) async fn setup_page(
     app: &AppState,
     client: &ClientInfo,
     current: &CurrentUser,
@@ -211,7 +211,11 @@ pub(super) async fn manage_page(
                 id: p.id.to_string(),
                 added: when(p.created_at),
                 last_used: p.last_used_at.map_or_else(|| "not yet".into(), when),
-                kind: if p.backup_eligible { "synced" } else { "this device only" },
+                kind: match (p.backed_up, p.backup_eligible) {
+                    (true, _) => "synced",
+                    (false, true) => "may sync, not synced yet",
+                    (false, false) => "this device only",
+                },
                 name: p.name,
             })
             .collect(),
@@ -245,7 +249,7 @@ fn recovery_ready(
     passkeys: &[latchkey_core::store::PasskeyRecord],
     codes_left: usize,
 ) -> Option<String> {
-    if let Some(synced) = passkeys.iter().find(|p| p.backup_eligible) {
+    if let Some(synced) = passkeys.iter().find(|p| p.backed_up) {
         Some(format!("your passkey “{}” is synced, so it comes back on a new phone", synced.name))
     } else if authenticators + passkeys.len() >= 2 {
         Some(format!("you have {} ways to give the second step", authenticators + passkeys.len()))

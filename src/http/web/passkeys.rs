@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use latchkey_core::passkeys::AddedPasskey;
 use latchkey_core::{CoreError, Offered, PasskeyId, SignInFrom};
@@ -16,7 +16,7 @@ use serde_json::json;
 use super::confirm::proof_or_confirm;
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
 use super::login::{after_sign_in, LoginPage};
-use super::mfa::{codes_page, manage_page, ManageMessages, MFA_PAGE};
+use super::mfa::{codes_page, manage_page, setup_page, ManageMessages, MFA_PAGE};
 use super::{cookies, words};
 use crate::http::error::{ApiError, WebError};
 use crate::http::extract::Client;
@@ -129,9 +129,9 @@ pub async fn post_add(
         }
         Err(e) => return Err(e.into()),
     };
-    // The account may still have MFA off (nothing was added): the page it came from.
+    // Nothing was added to an account with MFA off: the set-up page again, saying why.
     if !current.user.mfa_enabled && messages.notice.is_none() {
-        return Ok(Redirect::to(MFA_PAGE).into_response());
+        return setup_page(&app, &client, &current, messages.passkey_error, None).await;
     }
     manage_page(&app, &current, messages).await
 }
@@ -196,9 +196,10 @@ pub async fn post_remove(
 /// passkey alone (any discoverable passkey may answer).
 pub async fn post_sign_in_options(
     State(app): State<AppState>,
+    Client(client): Client,
     GuestForm { .. }: GuestForm<TokenOnly>,
 ) -> Result<Response, WebError> {
-    Ok(options_answer(app.services.passkeys.begin_sign_in(None).await))
+    Ok(options_answer(app.services.passkeys.begin_sign_in(&client).await))
 }
 
 /// `POST /login/passkey`: signs in with the passkey's answer, then on to
@@ -231,12 +232,13 @@ pub async fn post_sign_in(
 /// of the account whose sign-in is pending.
 pub async fn post_second_step_options(
     State(app): State<AppState>,
+    Client(client): Client,
     CodeStepForm { step, .. }: CodeStepForm<TokenOnly>,
 ) -> Result<Response, WebError> {
     let CodeStep::Live { token, .. } = step else {
         return Ok(ApiError::SignInOver.into_response());
     };
-    let options = app.services.passkeys.begin_second_factor(&token).await;
+    let options = app.services.passkeys.begin_second_factor(&token, &client).await;
     Ok(options_answer(options.map(|public_key| json!({"publicKey": public_key}))))
 }
 

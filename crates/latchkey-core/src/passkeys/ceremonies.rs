@@ -130,16 +130,18 @@ impl Ceremonies {
         Ok(self.store.put_ceremony(&record, now).await?)
     }
 
-    /// Takes (once) the ceremony kept under `name` for `purpose`: unknown,
-    /// expired or already taken is [`CoreError::InvalidPasskey`].
+    /// Takes (once) the ceremony kept under `name` for `purpose`, bound to
+    /// `bound_to`: unknown, expired, another's or already taken is
+    /// [`CoreError::InvalidPasskey`].
     pub(crate) async fn take<T: DeserializeOwned>(
         &self,
         name: &str,
         purpose: Purpose,
+        bound_to: &str,
     ) -> Result<(CeremonyRecord, T), CoreError> {
         let record = self
             .store
-            .take_ceremony(&token_hash(name), purpose.as_str(), self.clock.now())
+            .take_ceremony(&token_hash(name), purpose.as_str(), bound_to, self.clock.now())
             .await?
             .ok_or(CoreError::InvalidPasskey)?;
         let state = serde_json::from_str(&record.state).map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -177,15 +179,18 @@ impl Ceremonies {
                 webauthn.finish_discoverable_authentication(&answer, state, &[key])
             }
         };
-        let result = match result {
-            Ok(result) => result,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                tracing::warn!(user_id = %record.user_id, passkey = %record.id, "a passkey's counter did not grow");
-                self.events.record(record.user_id, EventKind::PasskeyCloneSuspected, client).await?;
-                return Err(CoreError::InvalidPasskey);
-            }
-            Err(e) => return Err(refused(e)),
+        // The library compares the counter with the one the options were
+        // made with; the stored one may have moved since: compare again.
+        let cloned = match &result {
+            Err(WebauthnError::CredentialPossibleCompromise) => true,
+            Ok(result) => result.counter() <= record.sign_count && (result.counter() > 0 || record.sign_count > 0),
+            Err(_) => false,
         };
+        if cloned {
+            self.clone_suspected(&record, client).await;
+            return Err(CoreError::InvalidPasskey);
+        }
+        let result = result.map_err(refused)?;
         let used = self.used(record, &mut passkey, &result)?;
         if !self.store.record_passkey_use(&used.0, used.1).await? {
             // Another use of the same passkey moved its counter meanwhile.
@@ -196,6 +201,15 @@ impl Ceremonies {
             factors.push(Factor::UserVerified);
         }
         Ok(Verified { passkey: used.0, factors })
+    }
+
+    /// A counter that did not grow: the key may have been copied. The use is
+    /// refused whether or not the event can be written (a failure is logged).
+    async fn clone_suspected(&self, record: &PasskeyRecord, client: &ClientInfo) {
+        tracing::warn!(user_id = %record.user_id, passkey = %record.id, "a passkey's counter did not grow");
+        if let Err(e) = self.events.record(record.user_id, EventKind::PasskeyCloneSuspected, client).await {
+            tracing::error!(user_id = %record.user_id, error = %e, "could not record a security event");
+        }
     }
 
     /// The record after a use, and the counter it had before.
