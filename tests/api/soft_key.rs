@@ -148,18 +148,11 @@ impl SoftKey {
             .into_iter()
             .collect(),
         );
-        json!({
-            "id": b64(&self.id),
-            "rawId": b64(&self.id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "attestationObject": b64(&serde_cbor_2::to_vec(&attestation).unwrap()),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
-        })
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "attestationObject": b64(&serde_cbor_2::to_vec(&attestation).unwrap()),
+            "transports": ["internal"],
+        }))
     }
 
     /// Answers request options (the `publicKey` member) with an assertion,
@@ -178,16 +171,21 @@ impl SoftKey {
         let mut signed = auth_data.clone();
         signed.extend(sha256(&client_data));
         let signature = EcdsaSig::sign(&sha256(&signed), &self.key).unwrap().to_der().unwrap();
+        self.credential(json!({
+            "clientDataJSON": b64(&client_data),
+            "authenticatorData": b64(&auth_data),
+            "signature": b64(&signature),
+            "userHandle": b64(&self.user_handle),
+        }))
+    }
+
+    /// A `PublicKeyCredential.toJSON()` of this key around `response`.
+    fn credential(&self, response: Value) -> Value {
         json!({
             "id": b64(&self.id),
             "rawId": b64(&self.id),
             "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(&client_data),
-                "authenticatorData": b64(&auth_data),
-                "signature": b64(&signature),
-                "userHandle": b64(&self.user_handle),
-            },
+            "response": response,
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         })

@@ -112,6 +112,41 @@ pub(crate) async fn keep_only_session(
     Ok(())
 }
 
+/// The tables of a user's second factors.
+#[derive(Clone, Copy)]
+pub(crate) enum Factors {
+    Authenticators,
+    Passkeys,
+}
+
+/// Removes one of the user's factors (an authenticator or a passkey) unless
+/// it is the last of both kinds together, serialised on the MFA row: two
+/// removals at once cannot take the last two. False when there is no such
+/// factor of the user's, or it is the last.
+pub(crate) async fn remove_factor(
+    pool: &sqlx::AnyPool,
+    table: Factors,
+    user: UserId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let table = match table {
+        Factors::Authenticators => "authenticators",
+        Factors::Passkeys => "passkeys",
+    };
+    let mut tx = pool.begin().await.or_unavailable()?;
+    if !lock_mfa_row(&mut tx, user).await? {
+        return Ok(false);
+    }
+    let sql = format!(
+        "DELETE FROM {table} WHERE id = $1 AND user_id = $2 \
+         AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) \
+         + (SELECT COUNT(*) FROM passkeys WHERE user_id = $2) > 1"
+    );
+    let done = sqlx::query(&sql).bind(id).bind(user.to_string()).execute(&mut *tx).await.or_unavailable()?;
+    tx.commit().await.or_unavailable()?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[async_trait]
 impl MfaStore for SqlStore {
     async fn put_totp_enrolment(
@@ -248,18 +283,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn remove_authenticator(&self, user: UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.or_unavailable()?;
-        // Serialised on the MFA row: two removals at once cannot take the last two.
-        if !lock_mfa_row(&mut tx, user).await? {
-            return Ok(false);
-        }
-        let sql = "DELETE FROM authenticators WHERE id = $1 AND user_id = $2 \
-                   AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) \
-                   + (SELECT COUNT(*) FROM passkeys WHERE user_id = $2) > 1";
-        let done =
-            sqlx::query(sql).bind(id.as_str()).bind(user.to_string()).execute(&mut *tx).await.or_unavailable()?;
-        tx.commit().await.or_unavailable()?;
-        Ok(done.rows_affected() == 1)
+        remove_factor(&self.pool, Factors::Authenticators, user, id.as_str()).await
     }
 
     async fn use_totp_step(

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::mfa::{keep_only_session, lock_mfa_row, turn_mfa_on};
+use crate::mfa::{keep_only_session, lock_mfa_row, remove_factor, turn_mfa_on, Factors};
 use crate::rows::{
     conflict_or_unavailable, corrupt, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
 };
@@ -199,17 +199,6 @@ impl PasskeyStore for SqlStore {
     }
 
     async fn remove_passkey(&self, user: UserId, id: &PasskeyId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.or_unavailable()?;
-        // Serialised on the MFA row: two removals at once cannot take the last two factors.
-        if !lock_mfa_row(&mut tx, user).await? {
-            return Ok(false);
-        }
-        let sql = "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 \
-                   AND (SELECT COUNT(*) FROM authenticators WHERE user_id = $2) \
-                   + (SELECT COUNT(*) FROM passkeys WHERE user_id = $2) > 1";
-        let done =
-            sqlx::query(sql).bind(id.as_str()).bind(user.to_string()).execute(&mut *tx).await.or_unavailable()?;
-        tx.commit().await.or_unavailable()?;
-        Ok(done.rows_affected() == 1)
+        remove_factor(&self.pool, Factors::Passkeys, user, id.as_str()).await
     }
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use latchkey_core::{Enrolment, Offered};
+use latchkey_core::{ClientInfo, Enrolment, Offered, RecentProof};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -31,8 +31,21 @@ pub struct ProofBody {
 }
 
 impl ProofBody {
-    pub(super) fn offered(&self) -> Offered<'_> {
+    fn offered(&self) -> Offered<'_> {
         Offered { password: self.current_password.as_deref(), code: self.code.as_deref() }
+    }
+
+    /// The caller's recent proof of the account: what the optional body
+    /// offers, else the session's own (403 `reauthentication_required`
+    /// when it is too old).
+    pub(super) async fn prove(
+        body: Option<ApiJson<ProofBody>>,
+        app: &AppState,
+        caller: &ApiUser,
+        client: &ClientInfo,
+    ) -> Result<RecentProof, ApiError> {
+        let body = body.map(|ApiJson(body)| body).unwrap_or_default();
+        Ok(app.services.accounts.prove(&caller.session, &caller.user, body.offered(), client).await?)
     }
 }
 
@@ -96,8 +109,7 @@ pub async fn post_totp(
     caller: ApiUser,
     body: Option<ApiJson<ProofBody>>,
 ) -> Result<(StatusCode, Json<EnrolmentJson>), ApiError> {
-    let body = body.map(|ApiJson(body)| body).unwrap_or_default();
-    let proof = app.services.accounts.prove(&caller.session, &caller.user, body.offered(), &client).await?;
+    let proof = ProofBody::prove(body, &app, &caller, &client).await?;
     let enrolment = app.services.mfa.enrolment(&caller.user, &caller.session.id, true, &proof, &client).await?;
     Ok((StatusCode::CREATED, Json(EnrolmentJson::new(&enrolment)?)))
 }

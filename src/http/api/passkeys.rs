@@ -119,8 +119,7 @@ pub async fn post_passkey_options(
     caller: ApiUser,
     body: Option<ApiJson<ProofBody>>,
 ) -> Result<Json<ChallengeJson>, ApiError> {
-    let body = body.map(|ApiJson(body)| body).unwrap_or_default();
-    let proof = app.services.accounts.prove(&caller.session, &caller.user, body.offered(), &client).await?;
+    let proof = ProofBody::prove(body, &app, &caller, &client).await?;
     let challenge = app.services.passkeys.begin_registration(&caller.user, &caller.session.id, &proof).await?;
     Ok(Json(challenge.into()))
 }
@@ -206,8 +205,7 @@ pub async fn delete_passkey(
     Path(id): Path<String>,
     body: Option<ApiJson<ProofBody>>,
 ) -> Result<StatusCode, ApiError> {
-    let body = body.map(|ApiJson(body)| body).unwrap_or_default();
-    let proof = app.services.accounts.prove(&caller.session, &caller.user, body.offered(), &client).await?;
+    let proof = ProofBody::prove(body, &app, &caller, &client).await?;
     app.services.passkeys.remove(&caller.user, &PasskeyId::from(id), &proof, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
