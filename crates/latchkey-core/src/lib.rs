@@ -23,6 +23,7 @@ pub mod store;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod webauthn;
 
 pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
@@ -33,11 +34,12 @@ pub use domain::{
 pub use error::{CoreError, FieldErrors, Refusal};
 pub use events::{EventKind, EventRecord, Events};
 pub use mfa::{Enrolment, Mfa, PendingSignIn, SecondStep};
-pub use passkeys::{Passkeys, RelyingParty};
+pub use passkeys::Passkeys;
 pub use password::PasswordHasher;
 pub use secret_box::SecretBox;
 pub use sessions::{ClientInfo, DeviceTrust, NewSession, Session, SessionPolicy, Sessions, SignInFrom, SignedIn};
 pub use store::{Store, StoreError};
+pub use webauthn::RelyingParty;
 
 use std::sync::Arc;
 
@@ -97,7 +99,7 @@ impl Services {
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let known_clients = accounts::KnownClientKey::of(&key);
         let webauthn = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?.map(Arc::new);
-        let ceremonies = passkeys::ceremonies::Ceremonies::new(webauthn, store.clone(), clock.clone(), events.clone());
+        let ceremonies = webauthn::Ceremonies::new(webauthn, store.clone(), clock.clone(), events.clone());
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),

@@ -14,7 +14,6 @@ use crate::clock::SharedClock;
 use crate::domain::{AuthenticatorId, SessionId, TrustedDeviceId, User, UserId};
 use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events, Guesses};
-use crate::passkeys::ceremonies::{AssertionState, Ceremonies, Purpose};
 use crate::password::PasswordHasher;
 use crate::recovery::{self, SecondFactorCode};
 use crate::secret_box::SecretBox;
@@ -26,6 +25,7 @@ use crate::store::{
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
+use crate::webauthn::{AssertionState, Ceremonies, Purpose};
 
 /// How long a pending enrolment keeps its secret (a reload shows the same QR
 /// code); a secret handed out but never confirmed dies within 10 minutes

@@ -5,16 +5,10 @@
 //! Every ceremony asks for user verification (`userVerification:
 //! required`), so a passkey alone counts as both factors.
 
-pub(crate) mod ceremonies;
-
 use std::sync::Arc;
 
 use serde::Serialize;
-use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Url};
-use webauthn_rs::{Webauthn, WebauthnBuilder};
-
-pub use ceremonies::CEREMONY_TTL;
-use ceremonies::{credential_id_text, passkey_of, AssertionState, Ceremonies, Purpose};
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
 
 use crate::accounts::RecentProof;
 use crate::clock::SharedClock;
@@ -27,45 +21,12 @@ use crate::sessions::{ClientInfo, Sessions, SignInFrom, SignedIn};
 use crate::store::{PasskeyAdded, PasskeyRecord, Store, StoreError};
 use crate::throttle::{self, Throttle};
 use crate::token::random_token;
+use crate::webauthn::{credential_id_text, passkey_of, AssertionState, Ceremonies, Purpose};
 
 /// The most passkeys an account may hold.
 pub const MAX_PASSKEYS: u32 = 10;
 /// The name a passkey gets when its owner gives none.
 const DEFAULT_NAME: &str = "Passkey";
-
-/// Who the relying party is: the host passkeys are bound to, and the
-/// origin the browser must report.
-#[derive(Debug, Clone)]
-pub struct RelyingParty {
-    /// The relying party id: the public URL's host, or a parent domain of it.
-    pub id: String,
-    /// The public URL's origin.
-    pub origin: Url,
-    /// The name authenticators show ("Latchkey").
-    pub name: String,
-}
-
-impl RelyingParty {
-    /// The relying party for a public URL, or `None` when WebAuthn cannot
-    /// work there: browsers refuse an IP address as a relying party id.
-    pub fn for_public_url(public_url: &str, rp_id: Option<&str>, name: &str) -> Option<RelyingParty> {
-        let origin = Url::parse(public_url).ok()?;
-        let host = match origin.host()? {
-            url::Host::Domain(host) => host.to_string(),
-            url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
-        };
-        let id = rp_id.map(str::to_string).unwrap_or(host);
-        Some(RelyingParty { id, origin, name: name.to_string() })
-    }
-
-    /// The library's relying party; an id that is not the origin's host or
-    /// a parent of it is refused here, at start.
-    pub(crate) fn build(&self) -> Result<Webauthn, CoreError> {
-        WebauthnBuilder::new(&self.id, &self.origin)
-            .and_then(|builder| builder.rp_name(&self.name).build())
-            .map_err(|e| CoreError::Internal(format!("WebAuthn relying party {:?}: {e}", self.id)))
-    }
-}
 
 /// The options a browser passes to `navigator.credentials.create` or
 /// `.get` (`publicKey`, binary fields base64url), and the id that names

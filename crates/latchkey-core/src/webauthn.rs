@@ -1,4 +1,5 @@
-//! WebAuthn ceremonies: the library's state kept in the store between the
+//! WebAuthn below the passkeys service and the code step, which both use it:
+//! the relying party, the ceremonies' state kept in the store between the
 //! options and the answer (any process may finish what another began; a
 //! challenge answers once and lives 5 minutes), and the check of an
 //! assertion against a stored passkey, with its counter.
@@ -12,9 +13,9 @@ use serde::Serialize;
 use time::Duration;
 use webauthn_rs::prelude::{
     AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PublicKeyCredential, WebauthnError,
+    PublicKeyCredential, Url, WebauthnError,
 };
-use webauthn_rs::Webauthn;
+use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::clock::SharedClock;
 use crate::domain::UserId;
@@ -23,6 +24,40 @@ use crate::events::{EventKind, Events};
 use crate::sessions::{ClientInfo, Factor};
 use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore};
 use crate::token::token_hash;
+
+/// Who the relying party is: the host passkeys are bound to, and the
+/// origin the browser must report.
+#[derive(Debug, Clone)]
+pub struct RelyingParty {
+    /// The relying party id: the public URL's host, or a parent domain of it.
+    pub id: String,
+    /// The public URL's origin.
+    pub origin: Url,
+    /// The name authenticators show ("Latchkey").
+    pub name: String,
+}
+
+impl RelyingParty {
+    /// The relying party for a public URL, or `None` when WebAuthn cannot
+    /// work there: browsers refuse an IP address as a relying party id.
+    pub fn for_public_url(public_url: &str, rp_id: Option<&str>, name: &str) -> Option<RelyingParty> {
+        let origin = Url::parse(public_url).ok()?;
+        let host = match origin.host()? {
+            url::Host::Domain(host) => host.to_string(),
+            url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
+        };
+        let id = rp_id.map(str::to_string).unwrap_or(host);
+        Some(RelyingParty { id, origin, name: name.to_string() })
+    }
+
+    /// The library's relying party; an id that is not the origin's host or
+    /// a parent of it is refused here, at start.
+    pub(crate) fn build(&self) -> Result<Webauthn, CoreError> {
+        WebauthnBuilder::new(&self.id, &self.origin)
+            .and_then(|builder| builder.rp_name(&self.name).build())
+            .map_err(|e| CoreError::Internal(format!("WebAuthn relying party {:?}: {e}", self.id)))
+    }
+}
 
 /// How long a challenge waits for its answer.
 pub const CEREMONY_TTL: Duration = Duration::minutes(5);
