@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
 use latchkey_core::access::rules::{AccessRules, Policy, Rule, RuleSpec};
+use latchkey_core::webauthn::Attestation;
 use latchkey_core::{PasswordPolicy, RelyingParty, SessionPolicy, Settings};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -81,6 +82,15 @@ pub struct Config {
     /// URL's host when unset, or a parent domain of it (so that passkeys
     /// keep working when Latchkey moves to another host under it).
     pub webauthn_rp_id: Option<String>,
+    /// Which passkeys may be added: `none` (default: any, no attestation
+    /// asked for) or `direct` (only authenticators whose attestation chains
+    /// to one of `webauthn_attestation_cas` and whose model is one of
+    /// `webauthn_aaguids`: for operators who require specific hardware keys).
+    pub webauthn_attestation: String,
+    /// With `direct`: PEM files of the vendors' attestation root certificates.
+    pub webauthn_attestation_cas: Vec<PathBuf>,
+    /// With `direct`: the AAGUIDs (authenticator models) allowed.
+    pub webauthn_aaguids: Vec<String>,
 }
 
 /// One `[[access_rules]]` table of the config file.
@@ -207,6 +217,9 @@ impl Default for Config {
             access_rules: Vec::new(),
             cookie_domain: None,
             webauthn_rp_id: None,
+            webauthn_attestation: "none".into(),
+            webauthn_attestation_cas: Vec::new(),
+            webauthn_aaguids: Vec::new(),
         }
     }
 }
@@ -300,6 +313,7 @@ impl Config {
             bail!("cookie_domain needs public_url: the public host must be the cookie domain or under it");
         }
         self.access_rules()?;
+        self.attestation()?;
         if self.trusted_device_days > 365 {
             bail!("trusted_device_days must be between 0 (off) and 365");
         }
@@ -345,10 +359,45 @@ impl Config {
         }
     }
 
+    /// The hardware keys `webauthn_attestation = "direct"` admits (the
+    /// vendors' roots read and each AAGUID parsed), or `None` for `none`.
+    fn attestation(&self) -> anyhow::Result<Option<Attestation>> {
+        match self.webauthn_attestation.as_str() {
+            "none" if self.webauthn_attestation_cas.is_empty() && self.webauthn_aaguids.is_empty() => Ok(None),
+            "none" => bail!("webauthn_attestation_cas and webauthn_aaguids need webauthn_attestation = \"direct\""),
+            "direct" if self.webauthn_attestation_cas.is_empty() || self.webauthn_aaguids.is_empty() => bail!(
+                "webauthn_attestation = \"direct\" needs webauthn_attestation_cas (the vendors' root certificates) \
+                 and webauthn_aaguids (the models allowed)"
+            ),
+            "direct" => {
+                let roots_pem = self
+                    .webauthn_attestation_cas
+                    .iter()
+                    .map(|path| {
+                        std::fs::read(path)
+                            .with_context(|| format!("webauthn_attestation_cas: reading {}", path.display()))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                let aaguids = self
+                    .webauthn_aaguids
+                    .iter()
+                    .map(|text| {
+                        uuid::Uuid::parse_str(text)
+                            .map_err(|e| anyhow::anyhow!("webauthn_aaguids: {text:?} is not an AAGUID: {e}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                let attestation = Attestation { roots_pem, aaguids };
+                attestation.check().map_err(|e| anyhow::anyhow!("webauthn_attestation_cas: {e}"))?;
+                Ok(Some(attestation))
+            }
+            other => bail!("webauthn_attestation must be none or direct, not {other:?}"),
+        }
+    }
+
     /// The settings the core services take, for the public URL in use.
-    pub fn core_settings(&self, public_url: &PublicUrl) -> Settings {
+    pub fn core_settings(&self, public_url: &PublicUrl) -> anyhow::Result<Settings> {
         let secs = |s: u64| time::Duration::seconds(i64::try_from(s.min(MAX_SESSION_SECS)).unwrap_or(0));
-        Settings {
+        Ok(Settings {
             issuer: self.issuer.clone(),
             password: PasswordPolicy { min_length: self.password_min_length },
             sessions: SessionPolicy {
@@ -362,8 +411,9 @@ impl Config {
                 public_url.origin(),
                 self.webauthn_rp_id.as_deref(),
                 &self.issuer,
+                self.attestation()?,
             ),
-        }
+        })
     }
 
     /// The access rules and default policy forward authentication decides with.

@@ -167,7 +167,7 @@ async fn wire_store(
         store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
     }
     let outbox = Outbox::new(config, public_url.origin())?;
-    let services = Services::new(store, clock, key.clone(), config.core_settings(public_url), outbox.notifiers())
+    let services = Services::new(store, clock, key.clone(), config.core_settings(public_url)?, outbox.notifiers())
         .context("building services")?;
     Ok(Wired { services, outbox, key })
 }

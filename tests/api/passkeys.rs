@@ -487,3 +487,61 @@ async fn the_mfa_page_adds_renames_and_removes_passkeys() {
     let asked = browser.post(&format!("/account/mfa/passkeys/{last}/remove"), &[("csrf_token", &csrf)]).await;
     assert_eq!(asked.location.as_deref(), Some("/account/confirm?rd=/account/mfa"));
 }
+
+#[tokio::test]
+async fn with_direct_attestation_only_the_operators_hardware_keys_are_added() {
+    use crate::soft_key::Vendor;
+    let vendor = Vendor::new("Keymaker AB");
+    let model = uuid::Uuid::new_v4();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("keymaker-root.pem");
+    std::fs::write(&root, vendor.root_pem()).unwrap();
+    let app = spawn_app_with(|c| {
+        c.public_url = Some(ORIGIN.into());
+        c.webauthn_attestation = "direct".into();
+        c.webauthn_attestation_cas = vec![root.clone()];
+        c.webauthn_aaguids = vec![model.to_string()];
+    })
+    .await;
+    app.sign_up("alice").await;
+    let token = app.sign_in("alice").await;
+    let (_, options) = json_of(app.post_json("/me/passkeys/options", &json!({}), Some(&token)).await).await;
+    assert_eq!(options["publicKey"]["attestation"], "direct", "{options}");
+
+    let refused = [
+        ("no attestation", SoftKey::new(ORIGIN)),
+        ("another model of the vendor", vendor.key(ORIGIN, uuid::Uuid::new_v4())),
+        ("the model, claimed by another maker", Vendor::new("Copycat Ltd").key(ORIGIN, model)),
+    ];
+    for (what, mut key) in refused {
+        let (status, body) = add_passkey(&app, &token, &mut key, "Key").await;
+        assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_passkey"), "{what}: {body}");
+    }
+    let mut key = vendor.key(ORIGIN, model);
+    let (status, body) = add_passkey(&app, &token, &mut key, "Keymaker").await;
+    assert_eq!(status, StatusCode::CREATED, "the operator's model: {body}");
+    let (status, body) = sign_in_with(&app, &mut key).await;
+    assert_eq!(status, StatusCode::CREATED, "and it signs in: {body}");
+}
+
+#[test]
+fn attestation_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("webauthn_attestation = \"direct\"\n", "needs webauthn_attestation_cas"),
+        ("webauthn_aaguids = [\"ee882879-721c-4913-9775-3dfcce97072a\"]\n", "need webauthn_attestation = \"direct\""),
+        ("webauthn_attestation = \"sideways\"\n", "must be none or direct"),
+        (
+            "webauthn_attestation = \"direct\"\nwebauthn_attestation_cas = [\"/no/such.pem\"]\nwebauthn_aaguids = [\"ee882879-721c-4913-9775-3dfcce97072a\"]\n",
+            "reading /no/such.pem",
+        ),
+    ];
+    for (settings, says) in cases {
+        let config = dir.path().join("latchkey.toml");
+        std::fs::write(&config, settings).unwrap();
+        let (ok, out, err) = crate::admin_cli::run_cli(dir.path(), &["config", "check"], "", |command| {
+            command.env("LATCHKEY_CONFIG", &config);
+        });
+        assert!(!ok && err.contains(says), "{settings}: {out}{err}");
+    }
+}

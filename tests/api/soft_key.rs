@@ -6,12 +6,17 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time};
+use openssl::bn::BigNum;
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::Private;
+use openssl::pkey::{PKey, Private};
 use openssl::sha::sha256;
+use openssl::x509::extension::BasicConstraints;
+use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder, X509};
 use serde_cbor_2::Value as Cbor;
 use serde_json::{json, Value};
 
@@ -43,6 +48,10 @@ pub struct SoftKey {
     pub user_verified: bool,
     /// Whether it is a synced passkey (backup eligible and backed up).
     pub synced: bool,
+    /// Its model (AAGUID); zeros: none said.
+    aaguid: [u8; 16],
+    /// With `packed` attestation: its attestation key and certificate.
+    attestation: Option<(EcKey<Private>, X509)>,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -73,6 +82,8 @@ impl SoftKey {
             counter: 1,
             user_verified: true,
             synced: false,
+            aaguid: [0; 16],
+            attestation: None,
         }
     }
 
@@ -88,6 +99,8 @@ impl SoftKey {
             counter: self.counter,
             user_verified: self.user_verified,
             synced: self.synced,
+            aaguid: self.aaguid,
+            attestation: self.attestation.clone(),
         }
     }
 
@@ -126,7 +139,7 @@ impl SoftKey {
         data.push(self.flags() | if attested { AT } else { 0 });
         data.extend(self.counter.to_be_bytes());
         if attested {
-            data.extend([0u8; 16]); // AAGUID: none
+            data.extend(self.aaguid);
             data.extend(u16::try_from(self.id.len()).unwrap().to_be_bytes());
             data.extend(&self.id);
             data.extend(self.cose_key());
@@ -139,14 +152,24 @@ impl SoftKey {
     pub fn register(&mut self, options: &Value) -> Value {
         self.user_handle = unb64(&options["user"]["id"]);
         let client_data = self.client_data("webauthn.create", options);
+        let auth_data = self.auth_data(true);
+        let (format, statement) = match &self.attestation {
+            None => ("none", Cbor::Map(Default::default())),
+            Some((key, certificate)) => {
+                // Packed attestation: the model's key signs what the new credential's would.
+                let mut signed = auth_data.clone();
+                signed.extend(sha256(&client_data));
+                let signature = EcdsaSig::sign(&sha256(&signed), key).unwrap().to_der().unwrap();
+                let x5c = Cbor::Array(vec![Cbor::Bytes(certificate.to_der().unwrap())]);
+                let statement =
+                    [(text("alg"), Cbor::Integer(-7)), (text("sig"), Cbor::Bytes(signature)), (text("x5c"), x5c)];
+                ("packed", Cbor::Map(statement.into_iter().collect()))
+            }
+        };
         let attestation = Cbor::Map(
-            [
-                (text("fmt"), text("none")),
-                (text("attStmt"), Cbor::Map(Default::default())),
-                (text("authData"), Cbor::Bytes(self.auth_data(true))),
-            ]
-            .into_iter()
-            .collect(),
+            [(text("fmt"), text(format)), (text("attStmt"), statement), (text("authData"), Cbor::Bytes(auth_data))]
+                .into_iter()
+                .collect(),
         );
         self.credential(json!({
             "clientDataJSON": b64(&client_data),
@@ -189,5 +212,81 @@ impl SoftKey {
             "clientExtensionResults": {},
             "authenticatorAttachment": "platform",
         })
+    }
+}
+
+/// A maker of hardware keys: its attestation root, and keys of its models
+/// whose attestation certificates it signs (with the model's AAGUID, as
+/// FIDO's `id-fido-gen-ce-aaguid` extension carries it).
+pub struct Vendor {
+    key: PKey<Private>,
+    root: X509,
+}
+
+fn p256() -> EcKey<Private> {
+    EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()
+}
+
+fn name(entries: &[(&str, &str)]) -> X509Name {
+    let mut name = X509NameBuilder::new().unwrap();
+    for (field, value) in entries {
+        name.append_entry_by_text(field, value).unwrap();
+    }
+    name.build()
+}
+
+/// A certificate for `key`, valid from now for a year, to be signed.
+fn certificate(subject: &X509Name, issuer: &X509Name, key: &PKey<Private>, ca: bool) -> X509Builder {
+    let mut builder = X509Builder::new().unwrap();
+    builder.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false).unwrap();
+    builder.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+    builder.set_subject_name(subject).unwrap();
+    builder.set_issuer_name(issuer).unwrap();
+    builder.set_pubkey(key).unwrap();
+    builder.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    builder.set_not_after(&Asn1Time::days_from_now(365).unwrap()).unwrap();
+    let mut constraints = BasicConstraints::new();
+    constraints.critical();
+    if ca {
+        constraints.ca();
+    }
+    builder.append_extension(constraints.build().unwrap()).unwrap();
+    builder
+}
+
+impl Vendor {
+    /// A vendor with a fresh root certificate.
+    pub fn new(company: &str) -> Vendor {
+        let key = PKey::from_ec_key(p256()).unwrap();
+        let subject = name(&[("C", "SE"), ("O", company), ("CN", &format!("{company} Attestation Root"))]);
+        let mut root = certificate(&subject, &subject, &key, true);
+        root.sign(&key, MessageDigest::sha256()).unwrap();
+        Vendor { key, root: root.build() }
+    }
+
+    /// Its root certificate, PEM (what an operator lists in `webauthn_attestation_cas`).
+    pub fn root_pem(&self) -> Vec<u8> {
+        self.root.to_pem().unwrap()
+    }
+
+    /// A key of the model `aaguid`, attested by this vendor, for `origin`.
+    pub fn key(&self, origin: &str, aaguid: uuid::Uuid) -> SoftKey {
+        let attestation_key = p256();
+        let public = PKey::from_ec_key(attestation_key.clone()).unwrap();
+        let subject = name(&[("C", "SE"), ("O", "Test Keys"), ("OU", "Authenticator Attestation"), ("CN", "Test Key")]);
+        let issuer = self.root.subject_name().to_owned().unwrap();
+        let mut leaf = certificate(&subject, &issuer, &public, false);
+        let oid = Asn1Object::from_str("1.3.6.1.4.1.45724.1.1.4").unwrap();
+        let value = [&[0x04, 0x10][..], aaguid.as_bytes()].concat();
+        let extension =
+            X509Extension::new_from_der(&oid, false, &Asn1OctetString::new_from_bytes(&value).unwrap()).unwrap();
+        leaf.append_extension(extension).unwrap();
+        leaf.sign(&self.key, MessageDigest::sha256()).unwrap();
+        let mut key = SoftKey::new(origin);
+        key.aaguid = *aaguid.as_bytes();
+        key.attestation = Some((attestation_key, leaf.build()));
+        key
     }
 }

@@ -98,8 +98,8 @@ impl Services {
         let throttle = throttle::Throttle::new(store.clone(), clock.clone());
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let known_clients = accounts::KnownClientKey::of(&key);
-        let webauthn = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?.map(Arc::new);
-        let ceremonies = webauthn::Ceremonies::new(webauthn, store.clone(), clock.clone(), events.clone());
+        let relying_party = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?;
+        let ceremonies = webauthn::Ceremonies::new(relying_party, store.clone(), clock.clone(), events.clone());
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),

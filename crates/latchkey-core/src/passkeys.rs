@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{AttestedPasskeyRegistration, Passkey, PasskeyRegistration, RegisterPublicKeyCredential};
 
 use crate::accounts::RecentProof;
 use crate::clock::SharedClock;
@@ -27,6 +27,16 @@ use crate::webauthn::{credential_id_text, passkey_of, AssertionState, Ceremonies
 pub const MAX_PASSKEYS: u32 = 10;
 /// The name a passkey gets when its owner gives none.
 const DEFAULT_NAME: &str = "Passkey";
+
+/// A registration's state between the options and the answer.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Registration {
+    /// Any authenticator (`webauthn_attestation = "none"`).
+    Any(PasskeyRegistration),
+    /// Only the operator's hardware keys (`direct`): the attestation must
+    /// chain to one of their roots and name one of their models.
+    Attested(AttestedPasskeyRegistration),
+}
 
 /// The options a browser passes to `navigator.credentials.create` or
 /// `.get` (`publicKey`, binary fields base64url), and the id that names
@@ -107,10 +117,20 @@ impl Passkeys {
         }
         let exclude = existing.iter().map(|r| passkey_of(r).map(|p| p.cred_id().clone())).collect::<Result<_, _>>()?;
         let name = user.username.as_str();
-        let (options, state) = webauthn
-            .start_passkey_registration(user.id.0, name, name, Some(exclude))
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let mut public_key = public_key_of(&options)?;
+        let internal = |e: webauthn_rs::prelude::WebauthnError| CoreError::Internal(e.to_string());
+        let (mut public_key, state) = match self.ceremonies.attestation() {
+            None => {
+                let (options, state) =
+                    webauthn.start_passkey_registration(user.id.0, name, name, Some(exclude)).map_err(internal)?;
+                (public_key_of(&options)?, Registration::Any(state))
+            }
+            Some(roots) => {
+                let (options, state) = webauthn
+                    .start_attested_passkey_registration(user.id.0, name, name, Some(exclude), roots.clone(), None)
+                    .map_err(internal)?;
+                (public_key_of(&options)?, Registration::Attested(state))
+            }
+        };
         // The library asks for a resident key only as "discouraged"; a
         // passkey that signs in on its own must be discoverable.
         if let Some(selection) = public_key.get_mut("authenticatorSelection").and_then(|s| s.as_object_mut()) {
@@ -136,14 +156,20 @@ impl Passkeys {
     ) -> Result<AddedPasskey, CoreError> {
         let webauthn = self.ceremonies.webauthn()?;
         let name = authenticators::parse_name(name, DEFAULT_NAME)?;
-        let taken = self.ceremonies.take::<PasskeyRegistration>(challenge_id, Purpose::Register, session.as_str());
+        let taken = self.ceremonies.take::<Registration>(challenge_id, Purpose::Register, session.as_str());
         let (ceremony, state) = taken.await?;
         if ceremony.user_id != Some(user.id) {
             return Err(CoreError::InvalidPasskey);
         }
         let answer: RegisterPublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|_| CoreError::InvalidPasskey)?;
-        let passkey = webauthn.finish_passkey_registration(&answer, &state).map_err(|e| {
+        let passkey = match &state {
+            Registration::Any(state) => webauthn.finish_passkey_registration(&answer, state),
+            Registration::Attested(state) => {
+                webauthn.finish_attested_passkey_registration(&answer, state).map(Passkey::from)
+            }
+        }
+        .map_err(|e| {
             tracing::info!(reason = %e, "a passkey registration was refused");
             CoreError::InvalidPasskey
         })?;
@@ -186,12 +212,7 @@ impl Passkeys {
 
     /// The stored record of a passkey just registered: the library's own
     /// record, its counter and backup flags read from it.
-    fn new_record(
-        &self,
-        user: UserId,
-        name: String,
-        passkey: &webauthn_rs::prelude::Passkey,
-    ) -> Result<PasskeyRecord, CoreError> {
+    fn new_record(&self, user: UserId, name: String, passkey: &Passkey) -> Result<PasskeyRecord, CoreError> {
         let json = serde_json::to_value(passkey).map_err(|e| CoreError::Internal(e.to_string()))?;
         let cred = &json["cred"];
         let flag = |name: &str| cred[name].as_bool().unwrap_or(false);

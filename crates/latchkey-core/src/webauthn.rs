@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::Duration;
 use webauthn_rs::prelude::{
-    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PublicKeyCredential, Url, WebauthnError,
+    AttestationCaList, AttestationCaListBuilder, AuthenticationResult, DiscoverableAuthentication, DiscoverableKey,
+    Passkey, PasskeyAuthentication, PublicKeyCredential, Url, Uuid, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -35,27 +35,70 @@ pub struct RelyingParty {
     pub origin: Url,
     /// The name authenticators show ("Latchkey").
     pub name: String,
+    /// Which authenticators may be added: `None`, any (no attestation asked).
+    pub attestation: Option<Attestation>,
+}
+
+/// `webauthn_attestation = "direct"`: only authenticators whose attestation
+/// statement chains to one of these roots, of one of these models, may be
+/// added (for operators who require specific hardware keys). The AAGUID
+/// alone would prove nothing: any software can claim one; the vendor's
+/// signature over it is what counts.
+#[derive(Debug, Clone)]
+pub struct Attestation {
+    /// The vendors' attestation root certificates, PEM.
+    pub roots_pem: Vec<Vec<u8>>,
+    /// The models (AAGUIDs) allowed.
+    pub aaguids: Vec<Uuid>,
+}
+
+impl Attestation {
+    /// The library's list: each root admits each of the models.
+    fn ca_list(&self) -> Result<AttestationCaList, String> {
+        let mut builder = AttestationCaListBuilder::new();
+        for (i, pem) in self.roots_pem.iter().enumerate() {
+            for aaguid in &self.aaguids {
+                builder
+                    .insert_device_pem(pem, *aaguid, aaguid.to_string(), Default::default())
+                    .map_err(|e| format!("certificate {} is not a PEM certificate: {e}", i + 1))?;
+            }
+        }
+        Ok(builder.build())
+    }
+
+    /// Whether every root reads as a certificate.
+    pub fn check(&self) -> Result<(), String> {
+        self.ca_list().map(|_| ())
+    }
 }
 
 impl RelyingParty {
     /// The relying party for a public URL, or `None` when WebAuthn cannot
     /// work there: browsers refuse an IP address as a relying party id.
-    pub fn for_public_url(public_url: &str, rp_id: Option<&str>, name: &str) -> Option<RelyingParty> {
+    pub fn for_public_url(
+        public_url: &str,
+        rp_id: Option<&str>,
+        name: &str,
+        attestation: Option<Attestation>,
+    ) -> Option<RelyingParty> {
         let origin = Url::parse(public_url).ok()?;
         let host = match origin.host()? {
             url::Host::Domain(host) => host.to_string(),
             url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
         };
         let id = rp_id.map(str::to_string).unwrap_or(host);
-        Some(RelyingParty { id, origin, name: name.to_string() })
+        Some(RelyingParty { id, origin, name: name.to_string(), attestation })
     }
 
-    /// The library's relying party; an id that is not the origin's host or
-    /// a parent of it is refused here, at start.
-    pub(crate) fn build(&self) -> Result<Webauthn, CoreError> {
-        WebauthnBuilder::new(&self.id, &self.origin)
+    /// The library's relying party and the attestation roots, if asked for;
+    /// an id that is not the origin's host or a parent of it is refused
+    /// here, at start.
+    pub(crate) fn build(&self) -> Result<(Webauthn, Option<AttestationCaList>), CoreError> {
+        let webauthn = WebauthnBuilder::new(&self.id, &self.origin)
             .and_then(|builder| builder.rp_name(&self.name).build())
-            .map_err(|e| CoreError::Internal(format!("WebAuthn relying party {:?}: {e}", self.id)))
+            .map_err(|e| CoreError::Internal(format!("WebAuthn relying party {:?}: {e}", self.id)))?;
+        let cas = self.attestation.as_ref().map(Attestation::ca_list).transpose().map_err(CoreError::Internal)?;
+        Ok((webauthn, cas))
     }
 }
 
@@ -104,6 +147,7 @@ pub(crate) struct Verified {
 #[derive(Clone)]
 pub(crate) struct Ceremonies {
     webauthn: Option<Arc<Webauthn>>,
+    attestation: Option<Arc<AttestationCaList>>,
     store: Arc<dyn PasskeyStore>,
     clock: SharedClock,
     events: Events,
@@ -123,12 +167,22 @@ fn refused(e: impl std::fmt::Display) -> CoreError {
 
 impl Ceremonies {
     pub(crate) fn new(
-        webauthn: Option<Arc<Webauthn>>,
+        relying_party: Option<(Webauthn, Option<AttestationCaList>)>,
         store: Arc<dyn PasskeyStore>,
         clock: SharedClock,
         events: Events,
     ) -> Self {
-        Ceremonies { webauthn, store, clock, events }
+        let (webauthn, attestation) = match relying_party {
+            Some((webauthn, cas)) => (Some(Arc::new(webauthn)), cas.map(Arc::new)),
+            None => (None, None),
+        };
+        Ceremonies { webauthn, attestation, store, clock, events }
+    }
+
+    /// The attestation roots a new passkey must chain to, when the operator
+    /// requires specific hardware keys.
+    pub(crate) fn attestation(&self) -> Option<&AttestationCaList> {
+        self.attestation.as_deref()
     }
 
     /// The relying party, or the refusal when passkeys cannot work here (a
