@@ -99,6 +99,10 @@ impl SmtpNotifier {
                  went backwards, which happens when a key has been copied. Remove that key from your account"
                     .into(),
             ),
+            Notice::PasswordChanged => (
+                "Your password was changed",
+                "The password of your account was changed, and every other session was signed out".into(),
+            ),
             Notice::DeviceTrusted => (
                 "A browser no longer asks for your code",
                 "A browser was trusted to sign in to your account without the 6-digit code for a while".into(),

@@ -192,6 +192,7 @@ async fn the_openapi_description_lists_every_route_of_the_api() {
         ("/sessions/others", "delete"),
         ("/sessions/{id}", "delete"),
         ("/me", "get"),
+        ("/me/password", "put"),
         ("/me/events", "get"),
         ("/me/mfa/totp", "post"),
         ("/me/mfa/totp", "delete"),

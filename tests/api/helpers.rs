@@ -126,6 +126,11 @@ impl TestApp {
         self.api.delete(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()
     }
 
+    /// PUTs JSON to an API path with a bearer token.
+    pub async fn api_put_json(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.api.put(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
     /// PATCHes an API path with a JSON body and a bearer token.
     pub async fn api_patch_json(&self, path: &str, body: &Value, token: &str) -> Response {
         self.api.patch(self.url(&format!("/api/v1{path}"))).bearer_auth(token).json(body).send().await.unwrap()

@@ -24,6 +24,7 @@ mod pages;
 mod pages_csrf;
 mod pages_mfa;
 mod passkeys;
+mod password;
 mod postgres_processes;
 mod proxies;
 mod reauthentication;

@@ -545,3 +545,30 @@ fn attestation_settings_that_cannot_work_are_refused_at_start() {
         assert!(!ok && err.contains(says), "{settings}: {out}{err}");
     }
 }
+
+#[tokio::test]
+async fn passkey_changes_and_a_copied_key_are_mailed_to_the_owner() {
+    let sink = crate::notifications::SmtpSink::start().await;
+    let port = sink.port;
+    let app = spawn_app_with(move |c| {
+        c.public_url = Some(ORIGIN.into());
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.mail_from = Some("Latchkey <latchkey@example.org>".into());
+    })
+    .await;
+    let (token, mut key) = user_with_passkey(&app, "alice").await;
+    sink.expect("Subject: [Latchkey] A passkey was added").await;
+    sink.expect("Subject: [Latchkey] Multi-Factor Authentication is on").await;
+    let mut copy = key.clone_key();
+    assert_eq!(sign_in_with(&app, &mut key).await.0, StatusCode::CREATED);
+    assert_eq!(sign_in_with(&app, &mut copy).await.0, StatusCode::UNAUTHORIZED);
+    let mail = sink.expect("Subject: [Latchkey] A passkey may have been copied").await;
+    assert!(mail.contains("To: alice@example.com"), "{mail}");
+    let mut second = SoftKey::new(ORIGIN);
+    assert_eq!(add_passkey(&app, &token, &mut second, "Spare").await.0, StatusCode::CREATED);
+    let list: Value = app.get_api("/me/passkeys", &token).await.json().await.unwrap();
+    let id = list["passkeys"][0]["id"].as_str().unwrap().to_string();
+    let removed = app.api_delete_json(&format!("/me/passkeys/{id}"), &json!({}), &token).await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    sink.expect("Subject: [Latchkey] A passkey was removed").await;
+}

@@ -1,8 +1,10 @@
 //! Sign-up and sign-in: the password rules and the password step of the
 //! sign-in state machine; re-authentication is in [`proof`], the tokens of
-//! clients that signed in before in [`known_clients`].
+//! clients that signed in before in [`known_clients`], changing the
+//! password in [`password_change`].
 
 mod known_clients;
+mod password_change;
 mod proof;
 
 use std::sync::Arc;

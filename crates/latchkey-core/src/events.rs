@@ -80,11 +80,13 @@ pub enum EventKind {
     /// A passkey's signature counter did not grow: the key may have been
     /// copied (the use was refused).
     PasskeyCloneSuspected,
+    /// The owner changed the password (every other session ended).
+    PasswordChanged,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 28] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -113,6 +115,7 @@ impl EventKind {
         EventKind::PasskeyAdded,
         EventKind::PasskeyRemoved,
         EventKind::PasskeyCloneSuspected,
+        EventKind::PasswordChanged,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -151,6 +154,7 @@ impl EventKind {
             EventKind::PasskeyAdded => "passkey_added",
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
+            EventKind::PasswordChanged => "password_changed",
         }
     }
 }
@@ -210,6 +214,8 @@ pub enum Notice {
     /// A passkey answered with a signature counter that did not grow: it
     /// may have been copied.
     PasskeyCloneSuspected,
+    /// The password was changed.
+    PasswordChanged,
 }
 
 impl Notice {
@@ -230,6 +236,7 @@ impl Notice {
             Notice::PasskeyAdded => "passkey_added",
             Notice::PasskeyRemoved => "passkey_removed",
             Notice::PasskeyCloneSuspected => "passkey_clone_suspected",
+            Notice::PasswordChanged => "password_changed",
         }
     }
 }
@@ -386,6 +393,7 @@ impl Events {
             EventKind::PasskeyAdded => vec![Notice::PasskeyAdded],
             EventKind::PasskeyRemoved => vec![Notice::PasskeyRemoved],
             EventKind::PasskeyCloneSuspected => vec![Notice::PasskeyCloneSuspected],
+            EventKind::PasswordChanged => vec![Notice::PasswordChanged],
             EventKind::SignedIn => {
                 let earlier = self.log.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();

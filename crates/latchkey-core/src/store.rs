@@ -191,6 +191,15 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError>;
     /// Locks (`Some`) or unlocks (`None`) an account; false when there is no such user.
     async fn set_user_locked(&self, user: UserId, locked_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
+    /// Writes a new password hash and ends every other session and every
+    /// pending sign-in of the user, in one transaction: returns how many
+    /// sessions ended, or `None` when there is no such user.
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: &SessionId,
+    ) -> Result<Option<u64>, StoreError>;
     /// Locks an account as an operator does, in one transaction: marks it
     /// locked and ends its sessions, pending sign-ins and trusted browsers.
     /// Returns how many sessions ended; `None` when there is no such user.

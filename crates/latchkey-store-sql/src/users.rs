@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use latchkey_core::store::{NewUserRecord, StoreError, UserRecord, UserStore};
-use latchkey_core::{Email, User, UserId, Username};
+use latchkey_core::{Email, SessionId, User, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::rows::{conflict_or_unavailable, seconds, user_record, OrUnavailable, USER_COLUMNS};
@@ -62,6 +62,33 @@ impl UserStore for SqlStore {
             .await
             .or_unavailable()?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: &SessionId,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        if changed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let [_] = delete_user_rows(&mut tx, user, ["pending_sign_ins"]).await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.to_string())
+            .bind(keep.as_str())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()?;
+        Ok(Some(ended.rows_affected()))
     }
 
     async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError> {

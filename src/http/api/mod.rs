@@ -9,6 +9,7 @@ pub mod health;
 pub mod mfa;
 mod openapi;
 pub mod passkeys;
+pub mod password;
 pub mod security;
 pub mod sessions;
 pub mod tokens;
@@ -33,6 +34,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(users::post_users))
         .routes(routes!(users::get_me))
+        .routes(routes!(password::put_password))
         .routes(routes!(sessions::post_sessions, sessions::get_sessions))
         .routes(routes!(sessions::delete_current_session))
         .routes(routes!(security::delete_other_sessions))

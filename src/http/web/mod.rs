@@ -11,6 +11,7 @@ mod forms;
 mod login;
 mod mfa;
 mod passkeys;
+mod password;
 mod security;
 mod signup;
 pub mod words;
@@ -57,6 +58,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/passkeys/options", post(passkeys::post_add_options))
         .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
         .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
+        .route("/account/password", get(password::get_password).post(password::post_password))
+        .route("/.well-known/change-password", get(password::get_well_known))
         .route("/account/security", get(security::get_security))
         .route("/account/security/sessions/revoke", post(security::post_revoke))
         .route("/account/security/sessions/revoke-others", post(security::post_revoke_others))

@@ -119,6 +119,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::PasskeyAdded => "Passkey added",
         EventKind::PasskeyRemoved => "Passkey removed",
         EventKind::PasskeyCloneSuspected => "Passkey refused: it may have been copied",
+        EventKind::PasswordChanged => "Password changed",
     }
 }
 

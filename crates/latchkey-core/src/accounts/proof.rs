@@ -80,7 +80,12 @@ impl Accounts {
 
     /// The user's own password, checked under the sign-in throttles (by
     /// username): a wrong one is [`CoreError::InvalidCredentials`], counted.
-    async fn check_current_password(&self, user: &User, password: &str, client: &ClientInfo) -> Result<(), CoreError> {
+    pub(super) async fn check_current_password(
+        &self,
+        user: &User,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let login = user.username.as_str();
         let PasswordCheck { record, verified, failures } = self.check_password(login, password, client, None).await?;
         match record {
