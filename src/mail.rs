@@ -1,9 +1,10 @@
 //! Notices to account owners by mail (SMTP via lettre), sent in the
 //! background: a slow or broken mail server never slows or fails a sign-in.
 
+use latchkey_core::accounts::RESET_LINK_LASTS;
 use latchkey_core::events::{Guesses, Notice, Notifier};
 use latchkey_core::sessions::ClientInfo;
-use latchkey_core::User;
+use latchkey_core::{LinkMailer, User};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use time::format_description::well_known::Rfc3339;
@@ -16,6 +17,8 @@ pub struct SmtpNotifier {
     from: Mailbox,
     product: String,
     security_page: String,
+    /// The reset page's URL, waiting for its token.
+    reset_page: String,
 }
 
 impl SmtpNotifier {
@@ -32,6 +35,7 @@ impl SmtpNotifier {
             from,
             product: product.to_string(),
             security_page: format!("{}/account/security", public_url.trim_end_matches('/')),
+            reset_page: format!("{}/password/reset?token=", public_url.trim_end_matches('/')),
         })
     }
 
@@ -99,6 +103,12 @@ impl SmtpNotifier {
                  went backwards, which happens when a key has been copied. Remove that key from your account"
                     .into(),
             ),
+            Notice::PasswordReset => (
+                "Your password was reset",
+                "The password of your account was reset with a link mailed to you, and every session was \
+                 signed out"
+                    .into(),
+            ),
             Notice::PasswordChanged => (
                 "Your password was changed",
                 "The password of your account was changed, and every other session was signed out".into(),
@@ -132,34 +142,59 @@ impl SmtpNotifier {
     }
 }
 
-impl Notifier for SmtpNotifier {
-    fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
-        let (subject, body) = self.compose(user, notice, at, client);
+impl SmtpNotifier {
+    /// Mails `subject` and `body` to `user` in the background; `what` names
+    /// the message in the log (never its content).
+    fn send(&self, user: &User, subject: String, body: String, what: &'static str) {
         let to = match user.email.as_str().parse::<Mailbox>() {
             Ok(to) => to,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "cannot mail a notice to this address");
+                tracing::warn!(user_id = %user.id, error = %e, "cannot mail this address");
                 return;
             }
         };
         let message = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(body) {
             Ok(message) => message,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "cannot build a notice");
+                tracing::warn!(user_id = %user.id, error = %e, "cannot build a mail");
                 return;
             }
         };
         let transport = self.transport.clone();
         let user_id = user.id;
-        let notice = notice.as_str();
         let Ok(mut sending) = self.sending.lock() else { return };
         // Finished sends are collected here, so the set does not grow.
         while sending.try_join_next().is_some() {}
         sending.spawn(async move {
             match transport.send(message).await {
-                Ok(_) => tracing::info!(%user_id, notice, "notice mailed"),
-                Err(e) => tracing::warn!(%user_id, notice, error = %e, "could not mail a notice"),
+                Ok(_) => tracing::info!(%user_id, what, "mailed"),
+                Err(e) => tracing::warn!(%user_id, what, error = %e, "could not mail"),
             }
         });
+    }
+}
+
+impl Notifier for SmtpNotifier {
+    fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
+        let (subject, body) = self.compose(user, notice, at, client);
+        self.send(user, subject, body, notice.as_str());
+    }
+}
+
+impl LinkMailer for SmtpNotifier {
+    fn send_reset_link(&self, user: &User, token: &str, client: &ClientInfo) {
+        let from = client.ip.as_deref().unwrap_or("an unknown address");
+        let minutes = RESET_LINK_LASTS.whole_minutes();
+        let body = format!(
+            "Hello {},\n\nSomeone (from {from}, {}) asked to reset the password of your account. \
+             To choose a new one, open this link within {minutes} minutes:\n\n{}{token}\n\n\
+             The link works once. Signing in afterwards still asks for your second step, if you have one. \
+             If you did not ask, ignore this mail: your password stays as it is.\n\n-- {}\n",
+            user.username,
+            client.device_name(),
+            self.reset_page,
+            self.product
+        );
+        self.send(user, format!("[{}] Reset your password", self.product), body, "password reset link");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use latchkey_core::clock::SharedClock;
-use latchkey_core::{SecretBox, Services, Store};
+use latchkey_core::{LinkMailer, SecretBox, Services, Store};
 use latchkey_store_sql::{sqlite_path, Dialect, SqlStore};
 use tokio::net::TcpListener;
 
@@ -167,8 +167,9 @@ async fn wire_store(
         store.delete_all_trusted_devices().await.context("forgetting trusted browsers")?;
     }
     let outbox = Outbox::new(config, public_url.origin())?;
-    let services = Services::new(store, clock, key.clone(), config.core_settings(public_url)?, outbox.notifiers())
-        .context("building services")?;
+    let services =
+        Services::new(store, clock, key.clone(), config.core_settings(public_url)?, outbox.notifiers(), outbox.links())
+            .context("building services")?;
     Ok(Wired { services, outbox, key })
 }
 
@@ -208,6 +209,11 @@ impl Outbox {
             all.push(webhook.clone());
         }
         all
+    }
+
+    /// Where password reset links are mailed from, when mail is configured.
+    fn links(&self) -> Option<Arc<dyn LinkMailer>> {
+        self.mailer.clone().map(|mailer| mailer as Arc<dyn LinkMailer>)
     }
 
     /// Waits (at most `limit` for each) for the notices still being sent: a

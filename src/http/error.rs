@@ -32,6 +32,8 @@ pub enum ErrorCode {
     InvalidCode,
     /// 401, for a passkey's answer.
     InvalidPasskey,
+    /// 400, for a password reset link that is dead.
+    InvalidToken,
     /// 409: passkeys cannot work with this public URL (an IP address).
     WebauthnUnavailable,
     /// 401, for a token.
@@ -97,6 +99,9 @@ pub enum ApiError {
     InvalidCode,
     /// 401: a passkey's answer that does not verify.
     InvalidPasskey,
+    /// 400 `invalid_token`: a password reset link that is unknown, used,
+    /// expired or older than the password.
+    InvalidResetLink,
     /// 409: passkeys cannot work with this public URL.
     WebauthnUnavailable,
     /// 401 `invalid_code`: the new authenticator's code is wrong.
@@ -168,6 +173,11 @@ impl ApiError {
                 ErrorCode::InvalidPasskey,
                 "The passkey's answer was refused: its challenge is unknown, used or expired, or it does not verify for this site. Start again."
                     .into(),
+            ),
+            ApiError::InvalidResetLink => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidToken,
+                "The reset link is unknown, used, expired or older than the password: ask for a new one.".into(),
             ),
             ApiError::WebauthnUnavailable => (
                 StatusCode::CONFLICT,
@@ -286,6 +296,7 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::WebauthnUnavailable => ApiError::WebauthnUnavailable,
         Refusal::TooManyPasskeys => conflict("You have as many passkeys as an account may have; remove one first."),
         Refusal::PasskeyRegistered => conflict("This passkey is registered already."),
+        Refusal::NoMail => conflict("This service sends no mail, so it cannot send a reset link: contact support."),
     }
 }
 
@@ -302,6 +313,7 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidCode => ApiError::InvalidCode,
             CoreError::InvalidNewCode => ApiError::InvalidNewCode,
             CoreError::InvalidPasskey => ApiError::InvalidPasskey,
+            CoreError::InvalidResetLink => ApiError::InvalidResetLink,
             CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
             CoreError::Refused(reason) => refusal(reason),
@@ -462,6 +474,7 @@ impl From<CoreError> for WebError {
             CoreError::InvalidCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_CODE),
             CoreError::InvalidNewCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_NEW_CODE),
             CoreError::InvalidPasskey => refused(StatusCode::UNAUTHORIZED, words::PASSKEY_REFUSED),
+            CoreError::InvalidResetLink => refused(StatusCode::BAD_REQUEST, words::RESET_LINK_DEAD),
             CoreError::ClockOff { seconds } => WebError::Refused(StatusCode::UNAUTHORIZED, clock_off_message(seconds)),
             CoreError::Refused(reason) => refused(StatusCode::CONFLICT, words::refusal(reason)),
             CoreError::Unauthenticated => WebError::SignInRequired,

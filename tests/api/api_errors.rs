@@ -193,6 +193,8 @@ async fn the_openapi_description_lists_every_route_of_the_api() {
         ("/sessions/{id}", "delete"),
         ("/me", "get"),
         ("/me/password", "put"),
+        ("/password-resets", "post"),
+        ("/password-resets/confirm", "post"),
         ("/me/events", "get"),
         ("/me/mfa/totp", "post"),
         ("/me/mfa/totp", "delete"),

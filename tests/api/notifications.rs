@@ -58,14 +58,24 @@ impl SmtpSink {
         SmtpSink { port, messages }
     }
 
+    /// Whether a message received so far contains `needle`.
+    pub(crate) fn contains(&self, needle: &str) -> bool {
+        self.messages.lock().unwrap().iter().any(|m| m.contains(needle))
+    }
+
     /// Waits until a message whose text contains `needle` arrives.
     pub(crate) async fn expect(&self, needle: &str) -> String {
+        self.expect_all(&[needle]).await
+    }
+
+    /// Waits until a message whose text contains every one of `needles` arrives.
+    pub(crate) async fn expect_all(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(found) = self.messages.lock().unwrap().iter().find(|m| m.contains(needle)) {
+            if let Some(found) = self.messages.lock().unwrap().iter().find(|m| needles.iter().all(|n| m.contains(n))) {
                 return found.clone();
             }
-            assert!(Instant::now() < deadline, "no mail with {needle:?}; got {:?}", self.messages.lock().unwrap());
+            assert!(Instant::now() < deadline, "no mail with {needles:?}; got {:?}", self.messages.lock().unwrap());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -1,10 +1,12 @@
 //! Sign-up and sign-in: the password rules and the password step of the
 //! sign-in state machine; re-authentication is in [`proof`], the tokens of
 //! clients that signed in before in [`known_clients`], changing the
-//! password in [`password_change`].
+//! password in [`password_change`], resetting it by email in
+//! [`password_reset`].
 
 mod known_clients;
 mod password_change;
+mod password_reset;
 mod proof;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 
 pub use known_clients::{KnownClient, KnownClientKey, KNOWN_CLIENT_LASTS};
+pub use password_reset::{LinkMailer, RESET_LINK_LASTS};
 pub use proof::{Offered, RecentProof, PROOF_LASTS};
 
 /// What a right password gives: the next step, and a fresh known-client
@@ -81,6 +84,7 @@ pub struct Accounts {
     events: Events,
     throttle: Throttle,
     known_clients: KnownClientKey,
+    links: Option<Arc<dyn LinkMailer>>,
 }
 
 /// The parts [`Accounts`] is built from.
@@ -103,13 +107,16 @@ pub struct AccountsParts {
     pub throttle: Throttle,
     /// Signs known clients' tokens.
     pub known_clients: KnownClientKey,
+    /// Mails password reset links; `None`: no mail configured.
+    pub links: Option<Arc<dyn LinkMailer>>,
 }
 
 impl Accounts {
     /// Builds the service.
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients } = parts;
-        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients }
+        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients, links } =
+            parts;
+        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients, links }
     }
 
     /// The password rules in force (the sign-up page states the minimum).

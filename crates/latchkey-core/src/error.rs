@@ -43,6 +43,8 @@ pub enum Refusal {
     TooManyPasskeys,
     /// Adding a credential that is registered already (to any account).
     PasskeyRegistered,
+    /// A password reset link asked for where no mail is configured.
+    NoMail,
 }
 
 /// Why a service call did not succeed.
@@ -72,6 +74,10 @@ pub enum CoreError {
     /// a counter that did not grow), or that names no stored passkey.
     #[error("invalid passkey")]
     InvalidPasskey,
+    /// A password reset link that is unknown, used, expired, or older than
+    /// the password.
+    #[error("invalid reset link")]
+    InvalidResetLink,
     /// A wrong code that would have been right this many seconds away: the
     /// device's clock is off (said only at enrolment, nothing is accepted).
     #[error("the device clock is off by {seconds} s")]

@@ -82,11 +82,13 @@ pub enum EventKind {
     PasskeyCloneSuspected,
     /// The owner changed the password (every other session ended).
     PasswordChanged,
+    /// The password was reset with a link mailed to the owner (every session ended).
+    PasswordReset,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 30] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -116,6 +118,7 @@ impl EventKind {
         EventKind::PasskeyRemoved,
         EventKind::PasskeyCloneSuspected,
         EventKind::PasswordChanged,
+        EventKind::PasswordReset,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -155,6 +158,7 @@ impl EventKind {
             EventKind::PasskeyRemoved => "passkey_removed",
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::PasswordReset => "password_reset",
         }
     }
 }
@@ -216,6 +220,8 @@ pub enum Notice {
     PasskeyCloneSuspected,
     /// The password was changed.
     PasswordChanged,
+    /// The password was reset by email.
+    PasswordReset,
 }
 
 impl Notice {
@@ -237,6 +243,7 @@ impl Notice {
             Notice::PasskeyRemoved => "passkey_removed",
             Notice::PasskeyCloneSuspected => "passkey_clone_suspected",
             Notice::PasswordChanged => "password_changed",
+            Notice::PasswordReset => "password_reset",
         }
     }
 }
@@ -394,6 +401,7 @@ impl Events {
             EventKind::PasskeyRemoved => vec![Notice::PasskeyRemoved],
             EventKind::PasskeyCloneSuspected => vec![Notice::PasskeyCloneSuspected],
             EventKind::PasswordChanged => vec![Notice::PasswordChanged],
+            EventKind::PasswordReset => vec![Notice::PasswordReset],
             EventKind::SignedIn => {
                 let earlier = self.log.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();

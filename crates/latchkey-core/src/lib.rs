@@ -25,7 +25,7 @@ pub mod token;
 pub mod totp;
 pub mod webauthn;
 
-pub use accounts::{Accounts, KnownClient, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
+pub use accounts::{Accounts, KnownClient, LinkMailer, Offered, PasswordAccepted, RecentProof, SignIn, PROOF_LASTS};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     AppTokenId, AuthenticatorId, Email, GroupName, NewPassword, PasskeyId, PasswordPolicy, PublicId, SessionId,
@@ -92,6 +92,7 @@ impl Services {
         key: SecretBox,
         settings: Settings,
         notifiers: Vec<Arc<dyn events::Notifier>>,
+        links: Option<Arc<dyn LinkMailer>>,
     ) -> Result<Self, CoreError> {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let events = Events::new(&store, clock.clone(), notifiers, events::ChainKey::of(&key));
@@ -134,6 +135,7 @@ impl Services {
             events: events.clone(),
             throttle: throttle.clone(),
             known_clients,
+            links,
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
         Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, passkeys, store })

@@ -53,6 +53,19 @@ pub struct NewUserRecord {
     pub password_hash: String,
 }
 
+/// A password reset link as stored: never the token, only its hash.
+#[derive(Debug, Clone)]
+pub struct PasswordResetRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Whose password it resets.
+    pub user_id: UserId,
+    /// SHA-256 of the password hash it was issued under.
+    pub password_fingerprint: String,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+}
+
 /// A user row with its password hash, for sign-in.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -200,6 +213,26 @@ pub trait UserStore: Send + Sync + 'static {
         password_hash: &str,
         keep: &SessionId,
     ) -> Result<Option<u64>, StoreError>;
+    /// Stores a password reset link; deletes the ones that died before `now`.
+    async fn insert_password_reset(&self, record: &PasswordResetRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// The live reset link with this token hash (not expired at `now`), and its user.
+    async fn find_password_reset(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(PasswordResetRecord, UserRecord)>, StoreError>;
+    /// Uses a reset link, in one transaction: takes it (of two racing uses,
+    /// one), and only while it is alive at `now` and the user's password is
+    /// still the one it was issued under, writes `password_hash` and ends
+    /// every session, trusted browser, pending sign-in and other reset link
+    /// of the user. Returns whose password it reset, or `None` (nothing
+    /// changed) when the link is dead.
+    async fn complete_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserId>, StoreError>;
     /// Locks an account as an operator does, in one transaction: marks it
     /// locked and ends its sessions, pending sign-ins and trusted browsers.
     /// Returns how many sessions ended; `None` when there is no such user.

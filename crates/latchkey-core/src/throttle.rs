@@ -136,6 +136,20 @@ pub const CEREMONIES_PER_ADDRESS: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// Password reset links asked for per client address (each may send a
+/// mail): 20 an hour free, then 30 s doubling to 1 h, never cleared.
+pub const RESETS_PER_ADDRESS: Policy = SIGNUPS_PER_ADDRESS;
+
+/// Password reset links asked for per email address, whoever asks (a mailbox
+/// is not to be flooded): 5 an hour free, then 30 s doubling to 1 h.
+pub const RESETS_PER_EMAIL: Policy = Policy {
+    free: 5,
+    first_delay: Duration::seconds(30),
+    max_delay: Duration::hours(1),
+    lock_after: None,
+    forget_after: Some(Duration::hours(1)),
+};
+
 /// The most blocks a process remembers (a flood from more addresses than
 /// this is still refused, by the store).
 const REMEMBERED_BLOCKS: usize = 10_000;
@@ -304,6 +318,16 @@ pub fn password_key_for_address(ip: &str) -> String {
 /// The counter of WebAuthn ceremonies begun from an address without a session.
 pub fn ceremony_key_for_address(ip: &str) -> String {
     format!("webauthn:ip:{ip}")
+}
+
+/// The counter of reset links asked for from an address.
+pub fn reset_key_for_address(ip: &str) -> String {
+    format!("reset:ip:{ip}")
+}
+
+/// The counter of reset links asked for an email address.
+pub fn reset_key_for_email(email: &str) -> String {
+    format!("reset:email:{email}")
 }
 
 /// The counter of sign-ups from an address.

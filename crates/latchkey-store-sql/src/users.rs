@@ -1,11 +1,15 @@
 //! Accounts: unique by folded username and by email.
 
 use async_trait::async_trait;
-use latchkey_core::store::{NewUserRecord, StoreError, UserRecord, UserStore};
+use latchkey_core::store::{NewUserRecord, PasswordResetRecord, StoreError, UserRecord, UserStore};
 use latchkey_core::{Email, SessionId, User, UserId, Username};
 use time::OffsetDateTime;
 
-use crate::rows::{conflict_or_unavailable, seconds, user_record, OrUnavailable, USER_COLUMNS};
+use sqlx::Row;
+
+use crate::rows::{
+    conflict_or_unavailable, corrupt, instant, seconds, user_id, user_record, OrUnavailable, USER_COLUMNS,
+};
 use crate::{delete_user_rows, SqlStore};
 
 #[async_trait]
@@ -89,6 +93,87 @@ impl UserStore for SqlStore {
             .or_unavailable()?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(ended.rows_affected()))
+    }
+
+    async fn insert_password_reset(&self, record: &PasswordResetRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        sqlx::query("DELETE FROM password_resets WHERE expires_at <= $1")
+            .bind(seconds(now))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        let sql = "INSERT INTO password_resets (token_hash, user_id, password_fingerprint, expires_at) \
+                   VALUES ($1, $2, $3, $4)";
+        sqlx::query(sql)
+            .bind(&record.token_hash)
+            .bind(record.user_id.to_string())
+            .bind(&record.password_fingerprint)
+            .bind(seconds(record.expires_at))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()
+    }
+
+    async fn find_password_reset(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(PasswordResetRecord, UserRecord)>, StoreError> {
+        let sql = format!(
+            "SELECT r.token_hash, r.user_id, r.password_fingerprint, r.expires_at, {USER_COLUMNS} \
+             FROM password_resets r JOIN users ON users.id = r.user_id \
+             WHERE r.token_hash = $1 AND r.expires_at > $2"
+        );
+        let row =
+            sqlx::query(&sql).bind(token_hash).bind(seconds(now)).fetch_optional(&self.pool).await.or_unavailable()?;
+        let Some(row) = row else { return Ok(None) };
+        let reset = PasswordResetRecord {
+            token_hash: row.try_get("token_hash").map_err(corrupt)?,
+            user_id: user_id(&row, "user_id")?,
+            password_fingerprint: row.try_get("password_fingerprint").map_err(corrupt)?,
+            expires_at: instant(&row, "expires_at")?,
+        };
+        Ok(Some((reset, user_record(&row)?)))
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        let sql = "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 \
+                   RETURNING user_id, password_fingerprint";
+        let taken =
+            sqlx::query(sql).bind(token_hash).bind(seconds(now)).fetch_optional(&mut *tx).await.or_unavailable()?;
+        let Some(taken) = taken else { return Ok(None) };
+        let user = user_id(&taken, "user_id")?;
+        let issued_under: String = taken.try_get("password_fingerprint").map_err(corrupt)?;
+        let current: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .or_unavailable()?
+            .try_get("password_hash")
+            .map_err(corrupt)?;
+        if latchkey_core::token::token_hash(&current) != issued_under {
+            // The password changed since the link was sent: the link is dead
+            // (and stays used up).
+            tx.commit().await.or_unavailable()?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        let tables = ["sessions", "trusted_devices", "pending_sign_ins", "password_resets"];
+        delete_user_rows(&mut tx, user, tables).await?;
+        tx.commit().await.or_unavailable()?;
+        Ok(Some(user))
     }
 
     async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError> {

@@ -35,6 +35,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::post_users))
         .routes(routes!(users::get_me))
         .routes(routes!(password::put_password))
+        .routes(routes!(password::post_password_resets))
+        .routes(routes!(password::post_password_resets_confirm))
         .routes(routes!(sessions::post_sessions, sessions::get_sessions))
         .routes(routes!(sessions::delete_current_session))
         .routes(routes!(security::delete_other_sessions))

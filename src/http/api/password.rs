@@ -1,4 +1,5 @@
-//! The password over the API: `PUT /me/password` (contract section 6).
+//! The password over the API (contract section 6): `PUT /me/password`, and
+//! the reset by email, `POST /password-resets` and `/password-resets/confirm`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -39,5 +40,57 @@ pub async fn put_password(
     let accounts = &app.services.accounts;
     let (user, session) = (&caller.user, &caller.session.id);
     accounts.change_password(user, session, &body.current_password, &body.new_password, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Asks for a reset link.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    #[schema(min_length = 1)]
+    email: String,
+}
+
+/// Mails a reset link (`PUBLIC_URL/password/reset?token=T`, 30 minutes,
+/// single use) when the address belongs to an account. The answer is the
+/// same 202, in the same time, whether or not it does.
+#[utoipa::path(post, path = "/password-resets", tag = "accounts", request_body = ResetRequest, responses(
+    (status = 202, description = "Asked; a link is mailed if the address belongs to an account"),
+    (status = 409, description = "This service sends no mail: contact support"),
+    (status = 422, description = "Not an email address"),
+))]
+pub async fn post_password_resets(
+    State(app): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    app.services.accounts.request_password_reset(&body.email, &client).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Uses a reset link. No `Debug`: it holds a token and a password.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetConfirm {
+    /// The `token` of the mailed link.
+    #[schema(min_length = 1)]
+    token: String,
+    /// The new password, under the rules.
+    #[schema(min_length = 1, max_length = 128)]
+    password: String,
+}
+
+/// Sets the new password with a reset link's token; every session and
+/// trusted browser of the user ends, and nobody is signed in (the next
+/// sign-in still asks for the second factor). 204.
+#[utoipa::path(post, path = "/password-resets/confirm", tag = "accounts", request_body = ResetConfirm, responses(
+    (status = 204, description = "The password is reset; sign in with it"),
+    (status = 400, description = "`invalid_token`: the link is unknown, used, expired or older than the password"),
+    (status = 422, description = "The new password breaks a rule (`fields.password`)"),
+))]
+pub async fn post_password_resets_confirm(
+    State(app): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    app.services.accounts.reset_password(&body.token, &body.password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@ mod login;
 mod mfa;
 mod passkeys;
 mod password;
+mod password_reset;
 mod security;
 mod signup;
 pub mod words;
@@ -59,6 +60,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
         .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
         .route("/account/password", get(password::get_password).post(password::post_password))
+        .route("/password/forgot", get(password_reset::get_forgot).post(password_reset::post_forgot))
+        .route("/password/reset", get(password_reset::get_reset).post(password_reset::post_reset))
         .route("/.well-known/change-password", get(password::get_well_known))
         .route("/account/security", get(security::get_security))
         .route("/account/security/sessions/revoke", post(security::post_revoke))

@@ -120,6 +120,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::PasskeyRemoved => "Passkey removed",
         EventKind::PasskeyCloneSuspected => "Passkey refused: it may have been copied",
         EventKind::PasswordChanged => "Password changed",
+        EventKind::PasswordReset => "Password reset by email",
     }
 }
 

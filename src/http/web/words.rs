@@ -23,6 +23,10 @@ pub const START_AGAIN: &str = "Too many wrong codes, or too much time passed. Si
 pub const PASSKEY_REFUSED: &str =
     "That passkey could not be used here, or took too long. Try again, or use another way to sign in.";
 
+/// A password reset link that no longer works.
+pub const RESET_LINK_DEAD: &str =
+    "This reset link no longer works: it was used, it is over 30 minutes old, or the password changed since. Ask for a new one.";
+
 /// A refusal, in the pages' words.
 pub fn refusal(reason: Refusal) -> &'static str {
     match reason {
@@ -46,6 +50,7 @@ pub fn refusal(reason: Refusal) -> &'static str {
         }
         Refusal::TooManyPasskeys => "You have as many passkeys as an account may have; remove one first.",
         Refusal::PasskeyRegistered => "This passkey is registered already.",
+        Refusal::NoMail => "This service sends no mail, so it cannot send a reset link. Contact support.",
         Refusal::SecondFactorRequired => {
             "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
         }

@@ -1,0 +1,121 @@
+//! Password reset by email (contract section 6). Asking for a link answers
+//! the same, in the same time, whether or not the address belongs to an
+//! account: the lookup, the link and the mail happen after the answer. The
+//! link is a 256-bit token, kept hashed, single use, alive 30 minutes and
+//! only while the password is still the one it was issued under. Using it
+//! sets the password and ends every session, trusted browser and pending
+//! sign-in, and does not sign in: the next sign-in still asks for the
+//! second factor, so a reset is never the way around MFA.
+
+use time::Duration;
+
+use super::{hashing_client, Accounts};
+use crate::domain::{Email, NewPassword, User};
+use crate::error::{CoreError, FieldErrors, Refusal};
+use crate::events::EventKind;
+use crate::sessions::ClientInfo;
+use crate::store::PasswordResetRecord;
+use crate::throttle;
+use crate::token::{random_token, token_hash};
+
+/// How long a reset link works.
+pub const RESET_LINK_LASTS: Duration = Duration::minutes(30);
+
+/// Mails the links that prove their holder reads the account's mailbox.
+/// Implementations must not block the caller (queue or spawn), and never
+/// put the token anywhere but the one message.
+pub trait LinkMailer: Send + Sync + 'static {
+    /// Sends `user` the password reset link holding `token`, asked for from `client`.
+    fn send_reset_link(&self, user: &User, token: &str, client: &ClientInfo);
+}
+
+impl Accounts {
+    /// Whether reset links can be mailed (else the pages point to support).
+    pub fn can_mail_reset_links(&self) -> bool {
+        self.links.is_some()
+    }
+
+    /// Asks for a reset link for `email`. Counted per address and per email
+    /// before anything is looked up; the rest (is there such an account,
+    /// the link, the mail) runs after this returns, so neither the answer
+    /// nor its time says whether the address is known.
+    pub async fn request_password_reset(&self, email: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        let Some(links) = self.links.clone() else {
+            return Err(CoreError::Refused(Refusal::NoMail));
+        };
+        let email = Email::parse(email).map_err(|e| CoreError::Validation(FieldErrors::from([("email", e)])))?;
+        if let Some(ip) = &client.ip {
+            let key = throttle::reset_key_for_address(ip);
+            self.throttle.reserve(&key, &throttle::RESETS_PER_ADDRESS).await?;
+        }
+        let key = throttle::reset_key_for_email(email.as_str());
+        self.throttle.reserve(&key, &throttle::RESETS_PER_EMAIL).await?;
+        let accounts = self.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = accounts.mail_reset_link(&email, &*links, &client).await {
+                tracing::warn!(error = %e, "could not make a password reset link");
+            }
+        });
+        Ok(())
+    }
+
+    async fn mail_reset_link(
+        &self,
+        email: &Email,
+        links: &dyn LinkMailer,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let Some(record) = self.users.find_user_by_email(email).await? else {
+            tracing::info!(ip = client.ip.as_deref(), "a password reset for an unknown address");
+            return Ok(());
+        };
+        let token = random_token();
+        let now = self.clock.now();
+        let reset = PasswordResetRecord {
+            token_hash: token_hash(&token),
+            user_id: record.user.id,
+            password_fingerprint: token_hash(&record.password_hash),
+            expires_at: now + RESET_LINK_LASTS,
+        };
+        self.users.insert_password_reset(&reset, now).await?;
+        links.send_reset_link(&record.user, &token, client);
+        Ok(())
+    }
+
+    /// Whether `token` names a live reset link (the page then asks for the
+    /// new password; a dead one says to ask again).
+    pub async fn reset_link_is_alive(&self, token: &str) -> Result<bool, CoreError> {
+        Ok(self.users.find_password_reset(&token_hash(token), self.clock.now()).await?.is_some())
+    }
+
+    /// Uses a reset link: the new password (under the rules, checked before
+    /// the link is spent) replaces the old, and every session, trusted
+    /// browser and pending sign-in of the user ends. Does not sign in. A
+    /// dead link (unknown, used, expired, or older than the password) is
+    /// [`CoreError::InvalidResetLink`], counted against the address.
+    pub async fn reset_password(&self, token: &str, password: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        let address_key = client.ip.as_deref().map(throttle::code_key_for_address);
+        if let Some(key) = &address_key {
+            self.throttle.check_slowly(key, &throttle::CODES_PER_ADDRESS).await?;
+        }
+        let hashed = token_hash(token);
+        let Some((_, record)) = self.users.find_password_reset(&hashed, self.clock.now()).await? else {
+            if let Some(key) = &address_key {
+                self.throttle.count_failure(key, &throttle::CODES_PER_ADDRESS).await?;
+            }
+            return Err(CoreError::InvalidResetLink);
+        };
+        let new = NewPassword::parse(password, Some(&record.user.username), self.policy)
+            .map_err(|e| CoreError::Validation(FieldErrors::from([("password", e)])))?;
+        let hash = self.hasher.admit(hashing_client(client)).await?.hash(&new).await?;
+        let Some(user) = self.users.complete_password_reset(&hashed, &hash, self.clock.now()).await? else {
+            return Err(CoreError::InvalidResetLink);
+        };
+        tracing::info!(user_id = %user, "password reset by email");
+        if let Err(e) = self.events.record(user, EventKind::PasswordReset, client).await {
+            tracing::error!(user_id = %user, error = %e, "could not record a security event");
+        }
+        Ok(())
+    }
+}
