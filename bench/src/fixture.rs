@@ -67,7 +67,7 @@ pub async fn run(args: FixtureArgs) -> anyhow::Result<()> {
 
     if let Some(out) = &args.pending_out {
         let count = args.pending.min(ids.len());
-        let lines = mint_pending_sign_ins(&store, &ids[..count]).await?;
+        let lines = mint_pending_sign_ins(&store, &ids[..count], &shared_hash).await?;
         let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
         for (i, token) in lines {
             writeln!(file, "{i} {token}")?;
@@ -165,9 +165,15 @@ async fn create_plain_accounts(store: &Arc<dyn Store>, hasher: &PasswordHasher, 
     .await
 }
 
-/// One pending sign-in per account, alive for an hour: (account index, token).
-async fn mint_pending_sign_ins(store: &Arc<dyn Store>, ids: &[UserId]) -> anyhow::Result<Vec<(usize, String)>> {
+/// One pending sign-in per account, alive for an hour, as if its password
+/// step had checked `password_hash`: (account index, token).
+async fn mint_pending_sign_ins(
+    store: &Arc<dyn Store>,
+    ids: &[UserId],
+    password_hash: &str,
+) -> anyhow::Result<Vec<(usize, String)>> {
     let now = OffsetDateTime::now_utc();
+    let fingerprint = latchkey_core::token::token_hash(password_hash);
     let tokens: Arc<Vec<String>> = Arc::new(ids.iter().map(|_| latchkey_core::token::random_token()).collect());
     let (store, all_ids, all_tokens) = (store.clone(), Arc::new(ids.to_vec()), tokens.clone());
     in_parallel(ids.len(), move |i| {
@@ -178,6 +184,7 @@ async fn mint_pending_sign_ins(store: &Arc<dyn Store>, ids: &[UserId]) -> anyhow
             expires_at: now + time::Duration::hours(1),
             failures: 0,
             client: ClientInfo::default(),
+            password_fingerprint: fingerprint.clone(),
         };
         let store = store.clone();
         async move { Ok(store.insert_pending_sign_in(&record, now).await?) }

@@ -158,6 +158,8 @@ async fn a_reset_link_sets_the_password_ends_every_session_and_still_asks_for_th
     let sink = crate::notifications::SmtpSink::start().await;
     let app = mailing_app(&sink).await;
     let (session, secret, _) = app.user_with_mfa("alice").await;
+    let made = app.post_json("/me/tokens", &json!({"name": "Backup script"}), Some(&session)).await;
+    let app_token = made.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
     let token = reset_token(&app, &sink, "alice@example.com").await;
     let mail = quoted_printable(&sink.expect("Subject: [Latchkey] Reset your password").await);
     assert!(mail.contains(&format!("{}/password/reset?token={token}", app.base)), "an absolute link: {mail}");
@@ -167,6 +169,7 @@ async fn a_reset_link_sets_the_password_ends_every_session_and_still_asks_for_th
     let response = app.post_json("/password-resets/confirm", &confirm(&token, NEW), None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_api("/me", &session).await.status(), StatusCode::UNAUTHORIZED, "every session ended");
+    assert_eq!(app.get_api("/me", &app_token).await.status(), StatusCode::UNAUTHORIZED, "and every app token");
     sink.expect("Subject: [Latchkey] Your password was reset").await;
 
     let again = app.post_json("/password-resets/confirm", &confirm(&token, "another fine long phrase"), None).await;
@@ -276,7 +279,10 @@ async fn the_pages_walk_from_the_sign_in_to_a_new_password() {
     let link = mail.split_whitespace().find(|w| w.contains("/password/reset?token=")).unwrap().to_string();
     let path = &link[link.find("/password/reset").unwrap()..];
     let other_device = app.browser();
+    let headers = crate::helpers::http().get(app.url(path)).send().await.unwrap().headers().clone();
+    assert_eq!(headers["referrer-policy"], "no-referrer", "the token in the URL goes nowhere else");
     let form = other_device.get(path).await;
+    assert!(form.html.contains("value=\"alice\" autocomplete=\"username\""), "for password managers");
     assert!(
         form.html.contains("autocomplete=\"new-password\"") && form.html.contains("passwordrules="),
         "{}",

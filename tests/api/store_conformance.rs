@@ -9,7 +9,7 @@ use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
     AuthenticatorRecord, CeremonyRecord, Membership, NewUserRecord, PasskeyAdded, PasskeyRecord, PendingSignInRecord,
-    Resealed, Reservation, ServingProcess, Store, StoreError, TrustedDeviceRecord,
+    Resealed, Reservation, ServingProcess, SessionWrite, Store, StoreError, TrustedDeviceRecord,
 };
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
 use latchkey_core::{Email, GroupName, SecretBox, User, UserId, Username};
@@ -69,6 +69,7 @@ conformance!(
     a_ceremony_is_taken_once_even_by_twenty_at_once,
     a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors,
     a_passkey_counter_only_moves_forward,
+    no_session_checked_against_an_old_password_outlives_a_change,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -114,6 +115,7 @@ fn session(user: &User, id: &str, created: i64) -> SessionRecord {
         client: ClientInfo { ip: Some("192.0.2.1".into()), user_agent: None },
         factors: vec![Factor::Password],
         proven_at: at(created),
+        password_fingerprint: None,
     }
 }
 
@@ -227,13 +229,15 @@ async fn other_sessions_can_be_ended_at_once(store: Arc<dyn Store>) {
 
 async fn a_password_only_session_is_written_only_while_mfa_is_off(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    assert!(store.insert_session(&session(&alice, "before", 0), at(-1800)).await.unwrap());
-    assert!(store.insert_session(&session(&alice, "keep", 0), at(-1800)).await.unwrap());
+    assert_eq!(store.insert_session(&session(&alice, "before", 0), at(-1800)).await.unwrap(), SessionWrite::Written);
+    assert_eq!(store.insert_session(&session(&alice, "keep", 0), at(-1800)).await.unwrap(), SessionWrite::Written);
     assert!(store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap());
     let ids = |sessions: Vec<SessionRecord>| sessions.into_iter().map(|s| s.id.to_string()).collect::<Vec<_>>();
     assert_eq!(ids(store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap()), vec!["keep"], "the others ended");
-    assert!(!store.insert_session(&session(&alice, "late", 0), at(-1800)).await.unwrap(), "MFA is on now");
-    assert!(store.insert_session(&coded_session(&alice, "coded", 0), at(-1800)).await.unwrap());
+    let late = store.insert_session(&session(&alice, "late", 0), at(-1800)).await.unwrap();
+    assert_eq!(late, SessionWrite::MfaIsOn, "MFA is on now");
+    let coded = store.insert_session(&coded_session(&alice, "coded", 0), at(-1800)).await.unwrap();
+    assert_eq!(coded, SessionWrite::Written);
     let mut left = ids(store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap());
     left.sort();
     assert_eq!(left, vec!["coded", "keep"]);
@@ -247,7 +251,7 @@ async fn no_password_only_session_outlives_mfa_turned_on_at_the_same_moment(stor
         sign_ins.spawn(async move { store.insert_session(&record, at(-1800)).await.unwrap() });
     }
     let confirmed = store.confirm_totp(alice.id, &authenticator("a", b"one", 1), &[], &"keep".into()).await.unwrap();
-    let written = sign_ins.join_all().await.into_iter().filter(|w| *w).count();
+    let written = sign_ins.join_all().await.into_iter().filter(|w| *w == SessionWrite::Written).count();
     assert!(confirmed);
     let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
     assert!(
@@ -360,7 +364,8 @@ async fn busy_user(store: &Arc<dyn Store>, name: &str) -> User {
         .await
         .unwrap());
     for id in ["1", "2", "3"] {
-        assert!(store.insert_session(&coded_session(&user, &format!("{name}-{id}"), 0), at(-1800)).await.unwrap());
+        let coded = coded_session(&user, &format!("{name}-{id}"), 0);
+        assert_eq!(store.insert_session(&coded, at(-1800)).await.unwrap(), SessionWrite::Written);
     }
     let pending = PendingSignInRecord {
         token_hash: format!("pending-{name}"),
@@ -369,6 +374,7 @@ async fn busy_user(store: &Arc<dyn Store>, name: &str) -> User {
         expires_at: at(300),
         failures: 0,
         client: ClientInfo::default(),
+        password_fingerprint: String::new(),
     };
     store.insert_pending_sign_in(&pending, at(0)).await.unwrap();
     let device = TrustedDeviceRecord {
@@ -486,6 +492,7 @@ async fn a_pending_sign_in_takes_attempts_until_its_limit_and_completes_once(sto
         expires_at: at(300),
         failures: 0,
         client: ClientInfo::default(),
+        password_fingerprint: String::new(),
     };
     store.insert_pending_sign_in(&record, at(0)).await.unwrap();
     assert_eq!(store.get_pending_sign_in("p1", at(1), 5).await.unwrap().unwrap().user_id, alice.id);
@@ -767,4 +774,26 @@ async fn a_passkey_counter_only_moves_forward(store: Arc<dyn Store>) {
     assert!(store.rename_passkey(alice.id, &"p1".into(), "Laptop").await.unwrap());
     let bob = user(&store, "bob").await;
     assert!(!store.rename_passkey(bob.id, &"p1".into(), "Mine").await.unwrap(), "not bob's");
+}
+
+async fn no_session_checked_against_an_old_password_outlives_a_change(store: Arc<dyn Store>) {
+    use latchkey_core::token::token_hash;
+    let alice = user(&store, "alice").await;
+    let checked = |hash: &str| Some(token_hash(hash));
+    // Twenty sign-ins that checked the old password race the change.
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let record =
+            SessionRecord { password_fingerprint: checked("$argon2id$x"), ..session(&alice, &format!("race-{i}"), 0) };
+        let store = store.clone();
+        sign_ins.spawn(async move { store.insert_session(&record, at(-1800)).await.unwrap() });
+    }
+    assert!(store.change_password(alice.id, "$argon2id$new", &"keep".into()).await.unwrap().is_some());
+    let written = sign_ins.join_all().await.into_iter().filter(|w| *w == SessionWrite::Written).count();
+    let left = store.list_sessions(alice.id, at(1), at(-1800)).await.unwrap();
+    assert!(left.is_empty(), "{written} written, and {} outlived the change", left.len());
+    let late = SessionRecord { password_fingerprint: checked("$argon2id$x"), ..session(&alice, "late", 0) };
+    assert_eq!(store.insert_session(&late, at(-1800)).await.unwrap(), SessionWrite::PasswordChanged);
+    let fresh = SessionRecord { password_fingerprint: checked("$argon2id$new"), ..session(&alice, "fresh", 0) };
+    assert_eq!(store.insert_session(&fresh, at(-1800)).await.unwrap(), SessionWrite::Written);
 }

@@ -20,6 +20,7 @@ use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
 use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
+use crate::token::token_hash;
 
 pub use known_clients::{KnownClient, KnownClientKey, KNOWN_CLIENT_LASTS};
 pub use password_reset::{LinkMailer, RESET_LINK_LASTS};
@@ -190,7 +191,7 @@ impl Accounts {
         from: &SignInFrom<'_>,
     ) -> Result<SignedIn, CoreError> {
         let user = self.sign_up(username, email, password, from.client).await?;
-        self.sessions.open(user, from, vec![Factor::Password]).await
+        self.sessions.open(user, from, vec![Factor::Password], None).await
     }
 
     /// Checks a login (username or email) and password: starts a session, or
@@ -227,13 +228,16 @@ impl Accounts {
             return Err(CoreError::AccountLocked);
         }
         let known_client = self.known_clients.issue(record.user.id, &record.password_hash, self.clock.now());
+        // The session is written only while this password is still the user's.
+        let checked = token_hash(&record.password_hash);
         let next = if !record.user.mfa_enabled {
-            SignIn::Done(Box::new(self.sessions.open(record.user, from, vec![Factor::Password]).await?))
+            let factors = vec![Factor::Password];
+            SignIn::Done(Box::new(self.sessions.open(record.user, from, factors, Some(checked)).await?))
         } else if self.trusted(&record.user, from.device_token).await? {
             let factors = vec![Factor::Password, Factor::TrustedBrowser];
-            SignIn::Done(Box::new(self.sessions.open(record.user, from, factors).await?))
+            SignIn::Done(Box::new(self.sessions.open(record.user, from, factors, Some(checked)).await?))
         } else {
-            let (token, pending) = self.mfa.begin_sign_in(&record.user, client).await?;
+            let (token, pending) = self.mfa.begin_sign_in(&record.user, checked, client).await?;
             SignIn::NeedsCode { token, pending }
         };
         Ok(PasswordAccepted { next, known_client })

@@ -483,6 +483,7 @@ impl Mfa {
     pub(crate) async fn begin_sign_in(
         &self,
         user: &User,
+        password_fingerprint: String,
         client: &ClientInfo,
     ) -> Result<(String, PendingSignIn), CoreError> {
         let token = crate::token::random_token();
@@ -494,6 +495,7 @@ impl Mfa {
             expires_at: now + PENDING_SIGN_IN_TTL,
             failures: 0,
             client: client.clone(),
+            password_fingerprint,
         };
         self.sign_ins.insert_pending_sign_in(&record, now).await?;
         Ok((token, PendingSignIn { user_id: user.id, csrf_token: record.csrf_token }))
@@ -544,7 +546,8 @@ impl Mfa {
         if !self.sign_ins.take_pending_sign_in(&hash, self.clock.now()).await? {
             return Err(CoreError::Unauthenticated);
         }
-        let mut signed_in = self.sessions.open(user, from, factors).await?;
+        let checked = Some(pending.password_fingerprint);
+        let mut signed_in = self.sessions.open(user, from, factors, checked).await?;
         if trust {
             signed_in.device = match self.trust_device(signed_in.user.id, client).await {
                 Ok(device) => device,

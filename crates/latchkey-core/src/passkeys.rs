@@ -317,7 +317,7 @@ impl Passkeys {
         if user.locked {
             return Err(CoreError::AccountLocked);
         }
-        self.sessions.open(user, from, factors).await
+        self.sessions.open(user, from, factors, None).await
     }
 
     async fn verified_sign_in(

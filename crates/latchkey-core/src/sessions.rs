@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::domain::{SessionId, User, UserId};
 use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events};
-use crate::store::SessionStore;
+use crate::store::{SessionStore, SessionWrite};
 use crate::token::{random_token, token_hash};
 
 /// The longest user agent kept with a session or event; the rest is cut.
@@ -144,6 +144,11 @@ pub struct SessionRecord {
     pub factors: Vec<Factor>,
     /// When it last proved the account (its sign-in, or a re-authentication).
     pub proven_at: OffsetDateTime,
+    /// SHA-256 of the password hash its sign-in checked, if it checked one:
+    /// it is written only while that password is still the user's, so a
+    /// sign-in racing a password change or reset cannot outlive it. Not
+    /// stored: `None` once read back.
+    pub password_fingerprint: Option<String>,
 }
 
 impl SessionRecord {
@@ -240,7 +245,13 @@ impl Sessions {
     /// account has MFA off, decided in the store against MFA being turned on
     /// at the same moment (docs/SECURITY.md, row MFA-14): a sign-in that saw
     /// MFA off before it went on is refused, never left behind.
-    async fn start(&self, user: &User, client: &ClientInfo, factors: Vec<Factor>) -> Result<NewSession, CoreError> {
+    async fn start(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        factors: Vec<Factor>,
+        password_fingerprint: Option<String>,
+    ) -> Result<NewSession, CoreError> {
         let now = self.clock.now();
         let token = random_token();
         let session = SessionRecord {
@@ -254,10 +265,18 @@ impl Sessions {
             client: client.clone(),
             factors,
             proven_at: now,
+            password_fingerprint,
         };
-        if !self.store.insert_session(&session, self.idle_cutoff(now)).await? {
-            tracing::info!(user_id = %user.id, "a password-only sign-in lost the race with MFA being turned on");
-            return Err(CoreError::Refused(Refusal::MfaTurnedOnMeanwhile));
+        match self.store.insert_session(&session, self.idle_cutoff(now)).await? {
+            SessionWrite::Written => {}
+            SessionWrite::MfaIsOn => {
+                tracing::info!(user_id = %user.id, "a password-only sign-in lost the race with MFA being turned on");
+                return Err(CoreError::Refused(Refusal::MfaTurnedOnMeanwhile));
+            }
+            SessionWrite::PasswordChanged => {
+                tracing::info!(user_id = %user.id, "a sign-in lost the race with a password change");
+                return Err(CoreError::InvalidCredentials);
+            }
         }
         tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
         Ok(NewSession { token, session })
@@ -272,8 +291,9 @@ impl Sessions {
         user: User,
         from: &SignInFrom<'_>,
         factors: Vec<Factor>,
+        password_fingerprint: Option<String>,
     ) -> Result<SignedIn, CoreError> {
-        let session = self.start(&user, from.client, factors).await?;
+        let session = self.start(&user, from.client, factors, password_fingerprint).await?;
         self.events.record(user.id, EventKind::SignedIn, from.client).await?;
         if let Some(previous) = from.replaces {
             if let Err(e) = self.end_token(previous, from.client).await {

@@ -15,6 +15,17 @@ use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
 
+/// What writing a session found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionWrite {
+    /// Written.
+    Written,
+    /// Not written: MFA was turned on meanwhile, and the sign-in passed no second factor.
+    MfaIsOn,
+    /// Not written: the password the sign-in checked was changed or reset meanwhile.
+    PasswordChanged,
+}
+
 /// What reserving an attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -118,6 +129,9 @@ pub struct PendingSignInRecord {
     pub failures: u32,
     /// Where the password was typed.
     pub client: ClientInfo,
+    /// SHA-256 of the password hash the password step checked: the session
+    /// the code step makes is written only while it is still the user's.
+    pub password_fingerprint: String,
 }
 
 /// A browser the user chose to trust: signing in there skips the code.
@@ -224,8 +238,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// Uses a reset link, in one transaction: takes it (of two racing uses,
     /// one), and only while it is alive at `now` and the user's password is
     /// still the one it was issued under, writes `password_hash` and ends
-    /// every session, trusted browser, pending sign-in and other reset link
-    /// of the user. Returns whose password it reset, or `None` (nothing
+    /// every session, trusted browser, pending sign-in, app token and other
+    /// reset link of the user. Returns whose password it reset, or `None` (nothing
     /// changed) when the link is dead.
     async fn complete_password_reset(
         &self,
@@ -332,10 +346,16 @@ pub trait AppTokenStore: Send + Sync + 'static {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a session; deletes the user's sessions that died before `now`.
-    /// A session whose factors hold no second factor is inserted only while
-    /// the user has MFA off, serialised with [`MfaStore::confirm_totp`] on the
-    /// user's row: false (nothing written) when MFA is on.
-    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Serialised on the user's row with [`MfaStore::confirm_totp`] and with
+    /// every password change or reset: a session whose factors hold no
+    /// second factor is written only while the user has MFA off, and one
+    /// whose sign-in checked a password only while that password is still
+    /// the user's (`record.password_fingerprint`); else nothing is written.
+    async fn insert_session(
+        &self,
+        record: &SessionRecord,
+        idle_cutoff: OffsetDateTime,
+    ) -> Result<SessionWrite, StoreError>;
     /// The live session with this token hash (seen after `idle_cutoff`,
     /// expiring after `now`) and its user, in one read; its `last_seen_at`
     /// moved to `now` when it is older than `touch_before`: a busy session

@@ -330,6 +330,11 @@ pub fn reset_key_for_email(email: &str) -> String {
     format!("reset:email:{email}")
 }
 
+/// The counter of dead reset links tried from an address.
+pub fn reset_link_key_for_address(ip: &str) -> String {
+    format!("reset-link:ip:{ip}")
+}
+
 /// The counter of sign-ups from an address.
 pub fn signup_key_for_address(ip: &str) -> String {
     format!("signup:ip:{ip}")

@@ -152,10 +152,12 @@ pub(crate) fn session_record(row: &AnyRow) -> Result<SessionRecord, StoreError> 
         client: client(row)?,
         factors: factors(row)?,
         proven_at: instant(row, "proven_at")?,
+        password_fingerprint: None,
     })
 }
 
-pub(crate) const PENDING_COLUMNS: &str = "token_hash, user_id, csrf_token, expires_at, failures, ip, user_agent";
+pub(crate) const PENDING_COLUMNS: &str =
+    "token_hash, user_id, csrf_token, expires_at, failures, ip, user_agent, password_fingerprint";
 
 pub(crate) fn pending_sign_in(row: &AnyRow) -> Result<PendingSignInRecord, StoreError> {
     Ok(PendingSignInRecord {
@@ -165,6 +167,7 @@ pub(crate) fn pending_sign_in(row: &AnyRow) -> Result<PendingSignInRecord, Store
         expires_at: instant(row, "expires_at")?,
         failures: count(row, "failures")?,
         client: client(row)?,
+        password_fingerprint: row.try_get("password_fingerprint").map_err(corrupt)?,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use latchkey_core::sessions::SessionRecord;
-use latchkey_core::store::{PendingSignInRecord, SessionStore, StoreError};
+use latchkey_core::store::{PendingSignInRecord, SessionStore, SessionWrite, StoreError};
 use latchkey_core::{SessionId, User, UserId};
 use time::OffsetDateTime;
 
@@ -14,11 +14,16 @@ use crate::{delete_user_rows, lock_user_row, SqlStore};
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn insert_session(&self, record: &SessionRecord, idle_cutoff: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn insert_session(
+        &self,
+        record: &SessionRecord,
+        idle_cutoff: OffsetDateTime,
+    ) -> Result<SessionWrite, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
-        // The user's row first: MFA being turned on takes it too, so the
-        // check below sees either no factor (and the confirmation, after us,
-        // ends this session) or the factor (and nothing is written).
+        // The user's row first: MFA being turned on and the password being
+        // changed or reset take it too, so the checks below see either the
+        // state before (and the change, after us, ends this session) or the
+        // state after (and nothing is written).
         lock_user_row(&mut tx, record.user_id).await?;
         if !record.passed_second_factor() {
             let mfa_on: Option<i64> = sqlx::query_scalar("SELECT 1 FROM totp_factors WHERE user_id = $1")
@@ -27,7 +32,17 @@ impl SessionStore for SqlStore {
                 .await
                 .or_unavailable()?;
             if mfa_on.is_some() {
-                return Ok(false);
+                return Ok(SessionWrite::MfaIsOn);
+            }
+        }
+        if let Some(checked) = &record.password_fingerprint {
+            let current: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(record.user_id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .or_unavailable()?;
+            if &latchkey_core::token::token_hash(&current) != checked {
+                return Ok(SessionWrite::PasswordChanged);
             }
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen_at <= $3)")
@@ -55,7 +70,7 @@ impl SessionStore for SqlStore {
             .await
             .or_unavailable()?;
         tx.commit().await.or_unavailable()?;
-        Ok(true)
+        Ok(SessionWrite::Written)
     }
 
     async fn touch_session(
@@ -159,7 +174,7 @@ impl SessionStore for SqlStore {
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
-        let sql = format!("INSERT INTO pending_sign_ins ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        let sql = format!("INSERT INTO pending_sign_ins ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         sqlx::query(&sql)
             .bind(&record.token_hash)
             .bind(record.user_id.to_string())
@@ -168,6 +183,7 @@ impl SessionStore for SqlStore {
             .bind(i64::from(record.failures))
             .bind(record.client.ip.clone())
             .bind(record.client.user_agent.clone())
+            .bind(&record.password_fingerprint)
             .execute(&mut *tx)
             .await
             .or_unavailable()?;

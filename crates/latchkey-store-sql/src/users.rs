@@ -10,7 +10,7 @@ use sqlx::Row;
 use crate::rows::{
     conflict_or_unavailable, corrupt, instant, seconds, user_id, user_record, OrUnavailable, USER_COLUMNS,
 };
-use crate::{delete_user_rows, SqlStore};
+use crate::{delete_user_rows, lock_user_row, SqlStore};
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -75,6 +75,8 @@ impl UserStore for SqlStore {
         keep: &SessionId,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
+        // The user's row is taken by this UPDATE: a session being written
+        // for the old password waits, then finds it changed.
         let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user.to_string())
@@ -151,6 +153,9 @@ impl UserStore for SqlStore {
         let Some(taken) = taken else { return Ok(None) };
         let user = user_id(&taken, "user_id")?;
         let issued_under: String = taken.try_get("password_fingerprint").map_err(corrupt)?;
+        // The user's row first: a change or another reset racing this one
+        // waits, so the check below reads the password as it stands.
+        lock_user_row(&mut tx, user).await?;
         let current: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
             .bind(user.to_string())
             .fetch_one(&mut *tx)
@@ -170,7 +175,7 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .or_unavailable()?;
-        let tables = ["sessions", "trusted_devices", "pending_sign_ins", "password_resets"];
+        let tables = ["sessions", "trusted_devices", "pending_sign_ins", "app_tokens", "password_resets"];
         delete_user_rows(&mut tx, user, tables).await?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(user))

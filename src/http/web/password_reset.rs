@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use latchkey_core::{CoreError, Refusal};
+use latchkey_core::{CoreError, Refusal, User};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, GuestForm};
@@ -49,6 +49,8 @@ struct ResetPage {
     menu: Option<Menu>,
     csrf_token: String,
     token: String,
+    /// Whose password it is (for password managers).
+    username: String,
     min_length: usize,
     alive: bool,
     done: bool,
@@ -56,9 +58,13 @@ struct ResetPage {
 }
 
 impl ResetPage {
-    fn new(app: &AppState, csrf_token: String, token: String, alive: bool) -> Self {
+    fn new(app: &AppState, csrf_token: String, token: String, user: Option<User>) -> Self {
         let min_length = app.services.accounts.password_policy().min_length;
-        ResetPage { menu: None, csrf_token, token, min_length, alive, done: false, error: None }
+        let (alive, username) = match user {
+            Some(user) => (true, user.username.to_string()),
+            None => (false, String::new()),
+        };
+        ResetPage { menu: None, csrf_token, token, username, min_length, alive, done: false, error: None }
     }
 }
 
@@ -122,8 +128,8 @@ pub async fn get_reset(
     Query(LinkQuery { token }): Query<LinkQuery>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
-    let alive = !token.is_empty() && app.services.accounts.reset_link_is_alive(&token).await?;
-    signed_out_form(&app, None, jar, "/", |csrf_token| ResetPage::new(&app, csrf_token, token, alive))
+    let user = if token.is_empty() { None } else { app.services.accounts.reset_link_user(&token).await? };
+    signed_out_form(&app, None, jar, "/", |csrf_token| ResetPage::new(&app, csrf_token, token, user))
 }
 
 /// Sets the new password; a password out of the rules shows the form again.
@@ -132,7 +138,8 @@ pub async fn post_reset(
     Client(client): Client,
     GuestForm { csrf_token, form, .. }: GuestForm<ResetForm>,
 ) -> Result<Response, WebError> {
-    let page = ResetPage::new(&app, csrf_token, form.token.clone(), true);
+    let user = app.services.accounts.reset_link_user(&form.token).await?;
+    let page = ResetPage::new(&app, csrf_token, form.token.clone(), user);
     let (status, page) = match app.services.accounts.reset_password(&form.token, &form.password, &client).await {
         Ok(()) => (StatusCode::OK, ResetPage { done: true, ..page }),
         Err(CoreError::Validation(fields)) => {

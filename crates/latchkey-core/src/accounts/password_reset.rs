@@ -3,8 +3,9 @@
 //! account: the lookup, the link and the mail happen after the answer. The
 //! link is a 256-bit token, kept hashed, single use, alive 30 minutes and
 //! only while the password is still the one it was issued under. Using it
-//! sets the password and ends every session, trusted browser and pending
-//! sign-in, and does not sign in: the next sign-in still asks for the
+//! sets the password and ends every session, trusted browser, pending
+//! sign-in and app token (a reset is how a taken-over account is won
+//! back), and does not sign in: the next sign-in still asks for the
 //! second factor, so a reset is never the way around MFA.
 
 use time::Duration;
@@ -70,6 +71,11 @@ impl Accounts {
             tracing::info!(ip = client.ip.as_deref(), "a password reset for an unknown address");
             return Ok(());
         };
+        if record.user.locked {
+            // A new password would not get a locked account in: the support team does.
+            tracing::info!(user_id = %record.user.id, "no password reset link for a locked account");
+            return Ok(());
+        }
         let token = random_token();
         let now = self.clock.now();
         let reset = PasswordResetRecord {
@@ -83,10 +89,14 @@ impl Accounts {
         Ok(())
     }
 
-    /// Whether `token` names a live reset link (the page then asks for the
-    /// new password; a dead one says to ask again).
-    pub async fn reset_link_is_alive(&self, token: &str) -> Result<bool, CoreError> {
-        Ok(self.users.find_password_reset(&token_hash(token), self.clock.now()).await?.is_some())
+    /// The account a live reset link is for (the page then asks for its new
+    /// password), or `None` when the link is dead: unknown, used, expired,
+    /// or older than the password.
+    pub async fn reset_link_user(&self, token: &str) -> Result<Option<User>, CoreError> {
+        let found = self.users.find_password_reset(&token_hash(token), self.clock.now()).await?;
+        Ok(found
+            .filter(|(reset, record)| token_hash(&record.password_hash) == reset.password_fingerprint)
+            .map(|(_, r)| r.user))
     }
 
     /// Uses a reset link: the new password (under the rules, checked before
@@ -95,12 +105,14 @@ impl Accounts {
     /// dead link (unknown, used, expired, or older than the password) is
     /// [`CoreError::InvalidResetLink`], counted against the address.
     pub async fn reset_password(&self, token: &str, password: &str, client: &ClientInfo) -> Result<(), CoreError> {
-        let address_key = client.ip.as_deref().map(throttle::code_key_for_address);
+        let address_key = client.ip.as_deref().map(throttle::reset_link_key_for_address);
         if let Some(key) = &address_key {
             self.throttle.check_slowly(key, &throttle::CODES_PER_ADDRESS).await?;
         }
         let hashed = token_hash(token);
-        let Some((_, record)) = self.users.find_password_reset(&hashed, self.clock.now()).await? else {
+        let found = self.users.find_password_reset(&hashed, self.clock.now()).await?;
+        let Some((_, record)) = found.filter(|(reset, r)| token_hash(&r.password_hash) == reset.password_fingerprint)
+        else {
             if let Some(key) = &address_key {
                 self.throttle.count_failure(key, &throttle::CODES_PER_ADDRESS).await?;
             }
@@ -113,6 +125,9 @@ impl Accounts {
             return Err(CoreError::InvalidResetLink);
         };
         tracing::info!(user_id = %user, "password reset by email");
+        // The owner proved the mailbox: the delays strangers' guesses started on the names end.
+        self.throttle.clear(&throttle::password_key_for_login(record.user.username.as_str())).await?;
+        self.throttle.clear(&throttle::password_key_for_login(record.user.email.as_str())).await?;
         if let Err(e) = self.events.record(user, EventKind::PasswordReset, client).await {
             tracing::error!(user_id = %user, error = %e, "could not record a security event");
         }

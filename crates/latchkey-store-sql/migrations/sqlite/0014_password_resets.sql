@@ -9,3 +9,8 @@ CREATE TABLE password_resets (
     expires_at           INTEGER NOT NULL
 );
 CREATE INDEX password_resets_by_user ON password_resets (user_id);
+
+-- A pending sign-in keeps the fingerprint of the password hash its password
+-- step checked: the code step's session is written only while it is still
+-- the user's (a sign-in racing a password change or reset cannot outlive it).
+ALTER TABLE pending_sign_ins ADD COLUMN password_fingerprint TEXT NOT NULL DEFAULT '';
