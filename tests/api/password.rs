@@ -115,6 +115,11 @@ async fn mailing_app(sink: &crate::notifications::SmtpSink) -> crate::helpers::T
 async fn reset_token(app: &crate::helpers::TestApp, sink: &crate::notifications::SmtpSink, email: &str) -> String {
     let response = app.post_json("/password-resets", &json!({"email": email}), None).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
+    token_mailed_to(sink, email).await
+}
+
+/// The token of the reset link mailed to `email`, read as a mail reader would.
+pub(crate) async fn token_mailed_to(sink: &crate::notifications::SmtpSink, email: &str) -> String {
     let to = format!("To: {email}");
     let mail = quoted_printable(&sink.expect_all(&[&to, "Subject: [Latchkey] Reset your password"]).await);
     let at = mail.find("/password/reset?token=").expect("the mail holds the link") + "/password/reset?token=".len();

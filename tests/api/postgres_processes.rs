@@ -399,3 +399,36 @@ async fn a_passkey_ceremony_begun_on_one_process_finishes_on_the_other_once() {
     statuses.sort();
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::UNAUTHORIZED], "one answer, one sign-in, across processes");
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LATCHKEY_TEST_DATABASE_URL)"]
+async fn a_password_reset_on_one_process_ends_the_sessions_of_the_other() {
+    let sink = crate::notifications::SmtpSink::start().await;
+    let db = TestDatabase::postgres().await;
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let start = |smtp: String| {
+        let url = db.url.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let server = start_with(dir.path(), Stdio::null(), "warn", move |c| {
+                c.env("LATCHKEY_SECRET_KEY", KEY).args(["--database", &url]);
+                c.env("LATCHKEY_SMTP_URL", &smtp).env("LATCHKEY_MAIL_FROM", "Latchkey <latchkey@example.org>");
+            })
+            .await;
+            (server, dir)
+        }
+    };
+    let ((a, _), (b, _)) = tokio::join!(start(smtp.clone()), start(smtp));
+    let api = Api::new();
+    api.sign_up(&a, "alice").await;
+    let on_b = api.sign_in(&b, "alice").await.1["token"].as_str().unwrap().to_string();
+    let (status, _) = api.post(&a, "/password-resets", json!({"email": "alice@example.com"}), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let token = crate::password::token_mailed_to(&sink, "alice@example.com").await;
+    let new = "seven herons fold the map";
+    let (status, body) = api.post(&a, "/password-resets/confirm", json!({"token": token, "password": new}), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(api.me(&b, &on_b).await, StatusCode::UNAUTHORIZED, "reset on A, the session on B is over");
+    let (status, _) = api.post(&b, "/sessions", json!({"login": "alice", "password": new}), None).await;
+    assert_eq!(status, StatusCode::CREATED, "and B signs in with the new password");
+}
