@@ -248,6 +248,13 @@ async fn reset_links_are_limited_per_email_and_need_mail() {
     let statuses: Vec<StatusCode> = futures_statuses(&app, "target@example.com", 7).await;
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::ACCEPTED).count(), 5, "{statuses:?}");
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+    // Per address too: 20 an hour, whatever the addresses asked for.
+    let mut spread = Vec::new();
+    for i in 0..14 {
+        spread.extend(futures_statuses(&app, &format!("someone{i}@example.com"), 1).await);
+    }
+    assert_eq!(spread.iter().filter(|s| **s == StatusCode::ACCEPTED).count(), 13, "{spread:?}");
+    assert_eq!(spread.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "the 21st from this address");
 
     let quiet = spawn_app().await;
     let response = quiet.post_json("/password-resets", &json!({"email": "alice@example.com"}), None).await;

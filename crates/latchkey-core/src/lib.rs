@@ -100,7 +100,8 @@ impl Services {
         let sessions = Sessions::new(store.clone(), clock.clone(), settings.sessions, events.clone());
         let known_clients = accounts::KnownClientKey::of(&key);
         let relying_party = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?;
-        let ceremonies = webauthn::Ceremonies::new(relying_party, store.clone(), clock.clone(), events.clone());
+        let ceremonies =
+            webauthn::Ceremonies::new(relying_party, store.clone(), clock.clone(), events.clone(), throttle.clone());
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),

@@ -25,7 +25,7 @@ use crate::store::{
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 use crate::totp::{self, TotpSecret};
-use crate::webauthn::{AssertionState, Ceremonies, Purpose};
+use crate::webauthn::{Ceremonies, Purpose};
 
 /// How long a pending enrolment keeps its secret (a reload shows the same QR
 /// code); a secret handed out but never confirmed dies within 10 minutes
@@ -540,7 +540,9 @@ impl Mfa {
         match step {
             SecondStep::Code(code) => factors.push(self.verify_code(pending.user_id, code, client).await?),
             SecondStep::Passkey(credential) => {
-                factors.extend(self.verify_passkey(token, user.id, credential, client).await?)
+                // The ceremony is named by the pending sign-in's token (an answer counts once).
+                let answer = self.ceremonies.answer(token, Purpose::SecondFactor, Some(user.id), credential, client);
+                factors.extend(answer.await?.factors)
             }
         }
         if !self.sign_ins.take_pending_sign_in(&hash, self.clock.now()).await? {
@@ -558,38 +560,6 @@ impl Mfa {
             };
         }
         Ok(signed_in)
-    }
-
-    /// Checks a passkey's answer to the second step of the pending sign-in
-    /// `token` (its ceremony is taken, so an answer counts once); a refusal
-    /// counts against the address as a wrong code does.
-    async fn verify_passkey(
-        &self,
-        token: &str,
-        user: UserId,
-        credential: &serde_json::Value,
-        client: &ClientInfo,
-    ) -> Result<Vec<Factor>, CoreError> {
-        self.ceremonies.webauthn()?;
-        if let Some(ip) = &client.ip {
-            self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
-        }
-        let checked = async {
-            let (ceremony, state) = self.ceremonies.take::<AssertionState>(token, Purpose::SecondFactor, "").await?;
-            if ceremony.user_id != Some(user) {
-                return Err(CoreError::InvalidPasskey);
-            }
-            self.ceremonies.verify(credential, state, Some(user), client).await
-        };
-        match checked.await {
-            Ok(verified) => Ok(verified.factors),
-            Err(e) => {
-                if matches!(e, CoreError::InvalidPasskey) {
-                    self.address_failed(client).await?;
-                }
-                Err(e)
-            }
-        }
     }
 
     /// The issuer authenticator apps show the account under (the code step

@@ -291,45 +291,21 @@ impl Passkeys {
     }
 
     /// Finishes a sign-in with a passkey alone: a session that passed the
-    /// passkey and user verification. Refusals count against the address.
+    /// passkey and user verification. Refusals count against the address
+    /// (see [`Ceremonies::answer`]).
     pub async fn finish_sign_in(
         &self,
         challenge_id: &str,
         credential: &serde_json::Value,
         from: &SignInFrom<'_>,
     ) -> Result<SignedIn, CoreError> {
-        let client = from.client;
-        self.ceremonies.webauthn()?;
-        if let Some(ip) = &client.ip {
-            self.throttle.check_slowly(&throttle::code_key_for_address(ip), &throttle::CODES_PER_ADDRESS).await?;
-        }
-        let result = self.verified_sign_in(challenge_id, credential, client).await;
-        let (user, factors) = match result {
-            Ok(found) => found,
-            Err(e) => {
-                if let (CoreError::InvalidPasskey, Some(ip)) = (&e, &client.ip) {
-                    let key = throttle::code_key_for_address(ip);
-                    self.throttle.count_failure(&key, &throttle::CODES_PER_ADDRESS).await?;
-                }
-                return Err(e);
-            }
-        };
+        let verified = self.ceremonies.answer(challenge_id, Purpose::SignIn, None, credential, from.client).await?;
+        let user = self.store.find_user(verified.passkey.user_id).await?.ok_or(CoreError::InvalidPasskey)?;
+        let factors = verified.factors;
         if user.locked {
             return Err(CoreError::AccountLocked);
         }
         self.sessions.open(user, from, factors, None).await
-    }
-
-    async fn verified_sign_in(
-        &self,
-        challenge_id: &str,
-        credential: &serde_json::Value,
-        client: &ClientInfo,
-    ) -> Result<(User, Vec<crate::sessions::Factor>), CoreError> {
-        let (_, state) = self.ceremonies.take::<AssertionState>(challenge_id, Purpose::SignIn, "").await?;
-        let verified = self.ceremonies.verify(credential, state, None, client).await?;
-        let user = self.store.find_user(verified.passkey.user_id).await?.ok_or(CoreError::InvalidPasskey)?;
-        Ok((user, verified.factors))
     }
 
     /// Starts the passkey answer to a pending sign-in's second step: the

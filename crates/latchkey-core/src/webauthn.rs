@@ -23,6 +23,7 @@ use crate::error::{CoreError, Refusal};
 use crate::events::{EventKind, Events};
 use crate::sessions::{ClientInfo, Factor};
 use crate::store::{CeremonyRecord, PasskeyRecord, PasskeyStore};
+use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 
 /// Who the relying party is: the host passkeys are bound to, and the
@@ -148,6 +149,7 @@ pub(crate) struct Verified {
 pub(crate) struct Ceremonies {
     webauthn: Option<Arc<Webauthn>>,
     attestation: Option<Arc<AttestationCaList>>,
+    throttle: Throttle,
     store: Arc<dyn PasskeyStore>,
     clock: SharedClock,
     events: Events,
@@ -171,12 +173,13 @@ impl Ceremonies {
         store: Arc<dyn PasskeyStore>,
         clock: SharedClock,
         events: Events,
+        throttle: Throttle,
     ) -> Self {
         let (webauthn, attestation) = match relying_party {
             Some((webauthn, cas)) => (Some(Arc::new(webauthn)), cas.map(Arc::new)),
             None => (None, None),
         };
-        Ceremonies { webauthn, attestation, store, clock, events }
+        Ceremonies { webauthn, attestation, throttle, store, clock, events }
     }
 
     /// The attestation roots a new passkey must chain to, when the operator
@@ -242,7 +245,38 @@ impl Ceremonies {
     /// origin, relying party id, signature, user verification), and the
     /// counter must grow. A counter that did not is refused and recorded as
     /// `passkey_clone_suspected`.
-    pub(crate) async fn verify(
+    /// An answer to the assertion ceremony kept under `name`: taken once,
+    /// for `expected`'s account when given (else the passkey names it), and
+    /// verified. The address's limit of wrong codes is checked first, and a
+    /// refused answer counts against it as a wrong code does.
+    pub(crate) async fn answer(
+        &self,
+        name: &str,
+        purpose: Purpose,
+        expected: Option<UserId>,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<Verified, CoreError> {
+        self.webauthn()?;
+        let address_key = client.ip.as_deref().map(throttle::code_key_for_address);
+        if let Some(key) = &address_key {
+            self.throttle.check_slowly(key, &throttle::CODES_PER_ADDRESS).await?;
+        }
+        let checked = async {
+            let (ceremony, state) = self.take::<AssertionState>(name, purpose, "").await?;
+            if expected.is_some() && ceremony.user_id != expected {
+                return Err(CoreError::InvalidPasskey);
+            }
+            self.verify(credential, state, expected, client).await
+        };
+        let result = checked.await;
+        if let (Err(CoreError::InvalidPasskey), Some(key)) = (&result, &address_key) {
+            self.throttle.count_failure(key, &throttle::CODES_PER_ADDRESS).await?;
+        }
+        result
+    }
+
+    async fn verify(
         &self,
         credential: &serde_json::Value,
         state: AssertionState,
