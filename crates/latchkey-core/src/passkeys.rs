@@ -331,9 +331,10 @@ impl Passkeys {
         public_key_of(&options)
     }
 
-    /// Whether the user has a passkey (the code step then offers it).
-    pub async fn has_passkey(&self, user: UserId) -> Result<bool, CoreError> {
-        Ok(!self.store.list_passkeys(user).await?.is_empty())
+    /// Whether the code step offers a passkey: passkeys work here and the
+    /// user has one.
+    pub async fn offered_at_code_step(&self, user: UserId) -> Result<bool, CoreError> {
+        Ok(self.available() && !self.store.list_passkeys(user).await?.is_empty())
     }
 
     /// Records an event for a change already committed (a failure is logged).

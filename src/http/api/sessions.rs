@@ -100,7 +100,7 @@ pub async fn post_sessions(
         }
         SignIn::NeedsCode { token, pending } => {
             let mut mfa_methods = vec!["totp", "recovery_code"];
-            if app.services.passkeys.available() && app.services.passkeys.has_passkey(pending.user_id).await? {
+            if app.services.passkeys.offered_at_code_step(pending.user_id).await? {
                 mfa_methods.push("passkey");
             }
             let body =

@@ -79,8 +79,7 @@ impl<'a> CodeStepPage<'a> {
         let trust_days = app.services.mfa.trust_devices_for().map(|d| d.whole_days());
         let issuer = app.services.mfa.issuer();
         let support = app.web.support_contact();
-        let passkeys = &app.services.passkeys;
-        let passkey = passkeys.available() && passkeys.has_passkey(pending.user_id).await?;
+        let passkey = app.services.passkeys.offered_at_code_step(pending.user_id).await?;
         let csrf_token = pending.csrf_token;
         Ok(CodeStepPage { menu: None, csrf_token, error, support, trust_days, issuer, rd, recovery: false, passkey })
     }

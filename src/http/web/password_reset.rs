@@ -138,14 +138,17 @@ pub async fn post_reset(
     Client(client): Client,
     GuestForm { csrf_token, form, .. }: GuestForm<ResetForm>,
 ) -> Result<Response, WebError> {
-    let user = app.services.accounts.reset_link_user(&form.token).await?;
-    let page = ResetPage::new(&app, csrf_token, form.token.clone(), user);
-    let (status, page) = match app.services.accounts.reset_password(&form.token, &form.password, &client).await {
-        Ok(()) => (StatusCode::OK, ResetPage { done: true, ..page }),
+    let accounts = &app.services.accounts;
+    let token = form.token.clone();
+    let (status, page) = match accounts.reset_password(&form.token, &form.password, &client).await {
+        Ok(()) => (StatusCode::OK, ResetPage { done: true, ..ResetPage::new(&app, csrf_token, token, None) }),
         Err(CoreError::Validation(fields)) => {
+            // The form again, for the same account (its name for password managers).
+            let user = accounts.reset_link_user(&form.token).await?;
+            let page = ResetPage::new(&app, csrf_token, token, user);
             (StatusCode::OK, ResetPage { error: fields.into_values().next(), ..page })
         }
-        Err(CoreError::InvalidResetLink) => (StatusCode::BAD_REQUEST, ResetPage { alive: false, ..page }),
+        Err(CoreError::InvalidResetLink) => (StatusCode::BAD_REQUEST, ResetPage::new(&app, csrf_token, token, None)),
         Err(e) => return Err(e.into()),
     };
     Ok((status, render(&page)?).into_response())

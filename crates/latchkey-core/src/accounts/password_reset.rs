@@ -15,7 +15,7 @@ use crate::domain::{Email, NewPassword, User};
 use crate::error::{CoreError, FieldErrors, Refusal};
 use crate::events::EventKind;
 use crate::sessions::ClientInfo;
-use crate::store::PasswordResetRecord;
+use crate::store::{PasswordResetRecord, UserRecord};
 use crate::throttle;
 use crate::token::{random_token, token_hash};
 
@@ -93,10 +93,14 @@ impl Accounts {
     /// password), or `None` when the link is dead: unknown, used, expired,
     /// or older than the password.
     pub async fn reset_link_user(&self, token: &str) -> Result<Option<User>, CoreError> {
-        let found = self.users.find_password_reset(&token_hash(token), self.clock.now()).await?;
-        Ok(found
-            .filter(|(reset, record)| token_hash(&record.password_hash) == reset.password_fingerprint)
-            .map(|(_, r)| r.user))
+        Ok(self.live_reset_link(&token_hash(token)).await?.map(|record| record.user))
+    }
+
+    /// The account of the live link with this token hash: stored, not
+    /// expired, and issued under the password the account has now.
+    async fn live_reset_link(&self, hashed: &str) -> Result<Option<UserRecord>, CoreError> {
+        let found = self.users.find_password_reset(hashed, self.clock.now()).await?;
+        Ok(found.filter(|(reset, r)| token_hash(&r.password_hash) == reset.password_fingerprint).map(|(_, r)| r))
     }
 
     /// Uses a reset link: the new password (under the rules, checked before
@@ -110,9 +114,7 @@ impl Accounts {
             self.throttle.check_slowly(key, &throttle::CODES_PER_ADDRESS).await?;
         }
         let hashed = token_hash(token);
-        let found = self.users.find_password_reset(&hashed, self.clock.now()).await?;
-        let Some((_, record)) = found.filter(|(reset, r)| token_hash(&r.password_hash) == reset.password_fingerprint)
-        else {
+        let Some(record) = self.live_reset_link(&hashed).await? else {
             if let Some(key) = &address_key {
                 self.throttle.count_failure(key, &throttle::CODES_PER_ADDRESS).await?;
             }
