@@ -114,7 +114,7 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
             let summary = admin.summary(find(name).await?).await?;
             let u = &summary.user;
             say!("username:            {}", u.username);
-            say!("email:               {}", u.email);
+            say!("email:               {}{}", u.email, if u.email_verified { "" } else { " (not verified)" });
             say!("id:                  {}", u.id);
             say!("created:             {}", rfc3339(u.created_at));
             say!("mfa:                 {}", if u.mfa_enabled { "on" } else { "off" });
@@ -160,6 +160,11 @@ async fn user_action(services: &latchkey_core::Services, action: UserCommand) ->
             let user = find(name).await?;
             let ended = admin.lock(&user, &who).await?;
             say!("{} is locked; {ended} sessions ended", user.username);
+        }
+        UserCommand::Delete { name } => {
+            let user = find(name).await?;
+            admin.delete(&user, &who).await?;
+            say!("{} is deleted", user.username);
         }
         UserCommand::Unlock { name } => {
             let user = find(name).await?;

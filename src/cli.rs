@@ -167,6 +167,12 @@ pub enum UserCommand {
         /// Username or email.
         name: String,
     },
+    /// Deletes the account: sessions, factors, tokens and personal data go;
+    /// the security log keeps its chain. The username and address are free again.
+    Delete {
+        /// Username or email.
+        name: String,
+    },
 }
 
 /// `latchkey authz …`.

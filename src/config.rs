@@ -53,6 +53,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of the notices, e.g. `Latchkey <latchkey@example.org>`.
     pub mail_from: Option<String>,
+    /// Whether an account signs in only once its address is verified (needs mail).
+    pub require_verified_email: bool,
     /// Where the same notices go as signed JSON for the operator's own
     /// alerting (off when unset), e.g. `https://alerts.internal/latchkey`.
     pub webhook_url: Option<String>,
@@ -207,6 +209,7 @@ impl Default for Config {
             trusted_device_days: 30,
             smtp_url: None,
             mail_from: None,
+            require_verified_email: false,
             webhook_url: None,
             webhook_secret: None,
             secret_key: None,
@@ -320,6 +323,9 @@ impl Config {
         if self.smtp_url.is_some() && self.mail_from.is_none() {
             bail!("smtp_url is set but mail_from is not: notices need a sender");
         }
+        if self.require_verified_email && self.smtp_url.is_none() {
+            bail!("require_verified_email needs smtp_url and mail_from: addresses are verified with a mailed link");
+        }
         if let Some(url) = &self.webhook_url {
             let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("webhook_url: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
@@ -403,6 +409,7 @@ impl Config {
             sessions: SessionPolicy {
                 idle_timeout: secs(self.session_idle_timeout_secs),
                 absolute_lifetime: secs(self.session_absolute_lifetime_secs),
+                require_verified_email: self.require_verified_email,
             },
             max_concurrent_hashes: self.max_concurrent_hashes,
             trust_devices_for: (self.trusted_device_days > 0)

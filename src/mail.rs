@@ -1,11 +1,16 @@
-//! Notices to account owners by mail (SMTP via lettre), sent in the
-//! background: a slow or broken mail server never slows or fails a sign-in.
+//! Notices and links to account owners by mail (SMTP via lettre), sent in
+//! the background: a slow or broken mail server never slows or fails a
+//! sign-in. Each mail is plain text with an HTML alternative ([`letter`]).
 
-use latchkey_core::accounts::RESET_LINK_LASTS;
+mod letter;
+
+use latchkey_core::accounts::{EMAIL_LINK_LASTS, RESET_LINK_LASTS};
 use latchkey_core::events::{Guesses, Notice, Notifier};
 use latchkey_core::sessions::ClientInfo;
-use latchkey_core::{LinkMailer, User};
-use lettre::message::Mailbox;
+use latchkey_core::store::EmailLinkPurpose;
+use latchkey_core::{Email, LinkMailer, User, UserId};
+use letter::{Letter, Part};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -17,8 +22,8 @@ pub struct SmtpNotifier {
     from: Mailbox,
     product: String,
     security_page: String,
-    /// The reset page's URL, waiting for its token.
-    reset_page: String,
+    /// The public URL, without a trailing slash: links start with it.
+    public_url: String,
 }
 
 impl SmtpNotifier {
@@ -35,11 +40,12 @@ impl SmtpNotifier {
             from,
             product: product.to_string(),
             security_page: format!("{}/account/security", public_url.trim_end_matches('/')),
-            reset_page: format!("{}/password/reset?token=", public_url.trim_end_matches('/')),
+            public_url: public_url.trim_end_matches('/').to_string(),
         })
     }
 
-    fn compose(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -> (String, String) {
+    /// The notice's letter: what happened, when, from where, and what to do.
+    fn compose(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -> Letter {
         let (subject, what) = match notice {
             Notice::MfaEnabled => {
                 ("Multi-Factor Authentication is on", "Multi-Factor Authentication was turned on".into())
@@ -117,17 +123,54 @@ impl SmtpNotifier {
                 "A browser no longer asks for your code",
                 "A browser was trusted to sign in to your account without the 6-digit code for a while".into(),
             ),
+            Notice::EmailChangeRequested { to } => (
+                "Your address is about to change",
+                format!(
+                    "A change of your account's email address to {to} was asked for. It takes effect when the \
+                     link mailed there is opened; until then mail keeps coming here"
+                ),
+            ),
+            Notice::EmailChanged { to } => (
+                "Your address was changed",
+                format!("The email address of your account was changed to {to}; mail goes there from now"),
+            ),
+            Notice::AccountDeleted => (
+                "Your account was deleted",
+                "Your account was deleted, with its sessions, factors and tokens; the security log keeps its \
+                 events under the account's id only"
+                    .into(),
+            ),
+            Notice::DataExported => (
+                "Your data was downloaded",
+                "A copy of everything the service holds about your account was downloaded".into(),
+            ),
         };
         let when = at.format(&Rfc3339).unwrap_or_default();
         let from = client.ip.as_deref().unwrap_or("an unknown address");
         let device = client.device_name();
-        let body = format!(
-            "Hello {},\n\n{what}, at {when} (UTC) from {from} ({device}).\n\n\
-             If this was you, there is nothing to do. If it was not, sign out everywhere else and \
-             check your security activity at {}, and tell the support team.\n\n-- {}\n",
-            user.username, self.security_page, self.product
-        );
-        (format!("[{}] {subject}", self.product), body)
+        let advice = if matches!(notice, Notice::AccountDeleted) {
+            "If this was not you, tell the support team at once.".to_string()
+        } else {
+            "If this was you, there is nothing to do. If it was not, sign out everywhere else and check your \
+             security activity, and tell the support team:"
+                .to_string()
+        };
+        let mut parts =
+            vec![Part::Text(format!("{what}, at {when} (UTC) from {from} ({device}).")), Part::Text(advice)];
+        if !matches!(notice, Notice::AccountDeleted) {
+            parts.push(Part::Link(self.security_page.clone()));
+        }
+        self.letter(user, subject, parts)
+    }
+
+    /// A letter to `user` from this service.
+    fn letter(&self, user: &User, subject: &str, parts: Vec<Part>) -> Letter {
+        Letter {
+            subject: format!("[{}] {subject}", self.product),
+            username: user.username.as_str().to_string(),
+            parts,
+            product: self.product.clone(),
+        }
     }
 }
 
@@ -143,32 +186,37 @@ impl SmtpNotifier {
 }
 
 impl SmtpNotifier {
-    /// Mails `subject` and `body` to `user` in the background; `what` names
-    /// the message in the log (never its content).
-    fn send(&self, user: &User, subject: String, body: String, what: &'static str) {
-        let to = match user.email.as_str().parse::<Mailbox>() {
+    /// Mails `letter` to `to` (for `user`) in the background, as plain text
+    /// with an HTML alternative; `what` names the message in the log (never
+    /// its content).
+    fn send(&self, user: UserId, to: &Email, letter: &Letter, what: &'static str) {
+        let to = match to.as_str().parse::<Mailbox>() {
             Ok(to) => to,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "cannot mail this address");
+                tracing::warn!(user_id = %user, error = %e, "cannot mail this address");
                 return;
             }
         };
-        let message = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(body) {
+        let builder = Message::builder().from(self.from.clone()).to(to).subject(letter.subject.clone());
+        let built = match letter.html() {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(letter.text(), html)),
+            None => builder.body(letter.text()),
+        };
+        let message = match built {
             Ok(message) => message,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "cannot build a mail");
+                tracing::warn!(user_id = %user, error = %e, "cannot build a mail");
                 return;
             }
         };
         let transport = self.transport.clone();
-        let user_id = user.id;
         let Ok(mut sending) = self.sending.lock() else { return };
         // Finished sends are collected here, so the set does not grow.
         while sending.try_join_next().is_some() {}
         sending.spawn(async move {
             match transport.send(message).await {
-                Ok(_) => tracing::info!(%user_id, what, "mailed"),
-                Err(e) => tracing::warn!(%user_id, what, error = %e, "could not mail"),
+                Ok(_) => tracing::info!(user_id = %user, what, "mailed"),
+                Err(e) => tracing::warn!(user_id = %user, what, error = %e, "could not mail"),
             }
         });
     }
@@ -176,8 +224,8 @@ impl SmtpNotifier {
 
 impl Notifier for SmtpNotifier {
     fn notify(&self, user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) {
-        let (subject, body) = self.compose(user, notice, at, client);
-        self.send(user, subject, body, notice.as_str());
+        let letter = self.compose(user, notice, at, client);
+        self.send(user.id, &user.email, &letter, notice.as_str());
     }
 }
 
@@ -185,16 +233,46 @@ impl LinkMailer for SmtpNotifier {
     fn send_reset_link(&self, user: &User, token: &str, client: &ClientInfo) {
         let from = client.ip.as_deref().unwrap_or("an unknown address");
         let minutes = RESET_LINK_LASTS.whole_minutes();
-        let body = format!(
-            "Hello {},\n\nSomeone (from {from}, {}) asked to reset the password of your account. \
-             To choose a new one, open this link within {minutes} minutes:\n\n{}{token}\n\n\
-             The link works once. Signing in afterwards still asks for your second step, if you have one. \
-             If you did not ask, ignore this mail: your password stays as it is.\n\n-- {}\n",
-            user.username,
-            client.device_name(),
-            self.reset_page,
-            self.product
-        );
-        self.send(user, format!("[{}] Reset your password", self.product), body, "password reset link");
+        let parts = vec![
+            Part::Text(format!(
+                "Someone (from {from}, {}) asked to reset the password of your account. To choose a new one, \
+                 open this link within {minutes} minutes:",
+                client.device_name()
+            )),
+            Part::Link(format!("{}/password/reset?token={token}", self.public_url)),
+            Part::Text(
+                "The link works once. Signing in afterwards still asks for your second step, if you have one. \
+                 If you did not ask, ignore this mail: your password stays as it is."
+                    .into(),
+            ),
+        ];
+        let letter = self.letter(user, "Reset your password", parts);
+        self.send(user.id, &user.email, &letter, "password reset link");
+    }
+
+    fn send_email_link(&self, user: &User, to: &Email, token: &str, purpose: EmailLinkPurpose, client: &ClientInfo) {
+        let hours = EMAIL_LINK_LASTS.whole_hours();
+        let (subject, why) = match purpose {
+            EmailLinkPurpose::Verify => (
+                "Verify your email address",
+                format!("To confirm that {to} is your address, open this link within {hours} hours:"),
+            ),
+            EmailLinkPurpose::Change => (
+                "Confirm your new email address",
+                format!(
+                    "Someone (from {}, {}) asked to make {to} the address of your account. To confirm, open this \
+                     link within {hours} hours:",
+                    client.ip.as_deref().unwrap_or("an unknown address"),
+                    client.device_name()
+                ),
+            ),
+        };
+        let parts = vec![
+            Part::Text(why),
+            Part::Link(format!("{}/email/verify?token={token}", self.public_url)),
+            Part::Text("The link works once, on any device. If you did not ask, ignore this mail.".into()),
+        ];
+        let letter = self.letter(user, subject, parts);
+        self.send(user.id, to, &letter, "email link");
     }
 }

@@ -83,6 +83,7 @@ fn user(id: UserId, username: &str) -> anyhow::Result<User> {
         id,
         username: Username::parse(username).map_err(|e| anyhow::anyhow!(e))?,
         email: Email::parse(&format!("{username}@bench.invalid")).map_err(|e| anyhow::anyhow!(e))?,
+        email_verified: false,
         mfa_enabled: false,
         locked: false,
         created_at: OffsetDateTime::now_utc(),

@@ -81,6 +81,7 @@ pub async fn run(args: FloorsArgs) -> anyhow::Result<()> {
         id,
         username: Username::parse(&username[..20]).map_err(|e| anyhow::anyhow!(e))?,
         email: Email::parse(&format!("{}@bench.invalid", &username[..20])).map_err(|e| anyhow::anyhow!(e))?,
+        email_verified: false,
         mfa_enabled: false,
         locked: false,
         created_at: OffsetDateTime::now_utc(),

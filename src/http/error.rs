@@ -40,6 +40,9 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403.
     AccountLocked,
+    /// 403: the right sign-in for an account whose address is not verified
+    /// yet, where the service requires it.
+    EmailUnverified,
     /// 403: a change to how the account is proven needs a fresh proof.
     ReauthenticationRequired,
     /// 403: an app token was sent where only a signed-in session may act
@@ -102,6 +105,11 @@ pub enum ApiError {
     /// 400 `invalid_token`: a password reset link that is unknown, used,
     /// expired or older than the password.
     InvalidResetLink,
+    /// 400 `invalid_token`: an email link that is unknown, used, expired,
+    /// or for an address the account no longer has.
+    InvalidEmailLink,
+    /// 403 `email_unverified`: the address must be verified before signing in.
+    EmailUnverified,
     /// 409: passkeys cannot work with this public URL.
     WebauthnUnavailable,
     /// 401 `invalid_code`: the new authenticator's code is wrong.
@@ -172,6 +180,18 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidPasskey,
                 "The passkey's answer was refused: its challenge is unknown, used or expired, or it does not verify for this site. Start again."
+                    .into(),
+            ),
+            ApiError::InvalidEmailLink => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidToken,
+                "The link is unknown, used or expired, or the account's address changed since: ask for a new one."
+                    .into(),
+            ),
+            ApiError::EmailUnverified => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::EmailUnverified,
+                "This account's email address is not verified yet: open the link mailed to it (a new one was sent), then sign in."
                     .into(),
             ),
             ApiError::InvalidResetLink => (
@@ -296,7 +316,8 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::WebauthnUnavailable => ApiError::WebauthnUnavailable,
         Refusal::TooManyPasskeys => conflict("You have as many passkeys as an account may have; remove one first."),
         Refusal::PasskeyRegistered => conflict("This passkey is registered already."),
-        Refusal::NoMail => conflict("This service sends no mail, so it cannot send a reset link: contact support."),
+        Refusal::NoMail => conflict("This service sends no mail, so it cannot send the link: contact support."),
+        Refusal::EmailVerifiedAlready => conflict("This account's email address is verified already."),
     }
 }
 
@@ -314,6 +335,8 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidNewCode => ApiError::InvalidNewCode,
             CoreError::InvalidPasskey => ApiError::InvalidPasskey,
             CoreError::InvalidResetLink => ApiError::InvalidResetLink,
+            CoreError::InvalidEmailLink => ApiError::InvalidEmailLink,
+            CoreError::EmailUnverified => ApiError::EmailUnverified,
             CoreError::AccountLocked => ApiError::AccountLocked,
             CoreError::ClockOff { seconds } => ApiError::ClockOff(seconds),
             CoreError::Refused(reason) => refusal(reason),
@@ -475,6 +498,8 @@ impl From<CoreError> for WebError {
             CoreError::InvalidNewCode => refused(StatusCode::UNAUTHORIZED, words::WRONG_NEW_CODE),
             CoreError::InvalidPasskey => refused(StatusCode::UNAUTHORIZED, words::PASSKEY_REFUSED),
             CoreError::InvalidResetLink => refused(StatusCode::BAD_REQUEST, words::RESET_LINK_DEAD),
+            CoreError::InvalidEmailLink => refused(StatusCode::BAD_REQUEST, words::EMAIL_LINK_DEAD),
+            CoreError::EmailUnverified => refused(StatusCode::FORBIDDEN, words::EMAIL_UNVERIFIED),
             CoreError::ClockOff { seconds } => WebError::Refused(StatusCode::UNAUTHORIZED, clock_off_message(seconds)),
             CoreError::Refused(reason) => refused(StatusCode::CONFLICT, words::refusal(reason)),
             CoreError::Unauthenticated => WebError::SignInRequired,

@@ -94,6 +94,7 @@ async fn user(store: &Arc<dyn Store>, name: &str) -> User {
         id: UserId::random(),
         username: Username::parse(name).unwrap(),
         email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        email_verified: false,
         mfa_enabled: false,
         locked: false,
         created_at: at(0),

@@ -2,8 +2,11 @@
 //! sign-in state machine; re-authentication is in [`proof`], the tokens of
 //! clients that signed in before in [`known_clients`], changing the
 //! password in [`password_change`], resetting it by email in
-//! [`password_reset`].
+//! [`password_reset`], the address in [`email_address`], deleting the
+//! account in [`deletion`].
 
+mod deletion;
+mod email_address;
 mod known_clients;
 mod password_change;
 mod password_reset;
@@ -18,10 +21,12 @@ use crate::events::{EventKind, Events, Guesses};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
-use crate::store::{NewUserRecord, StoreError, UserRecord, UserStore};
+use crate::store::{EmailLinkStore, NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 
+pub(crate) use deletion::erase;
+pub use email_address::{EmailProven, EMAIL_LINK_LASTS};
 pub use known_clients::{KnownClient, KnownClientKey, KNOWN_CLIENT_LASTS};
 pub use password_reset::{LinkMailer, RESET_LINK_LASTS};
 pub use proof::{Offered, RecentProof, PROOF_LASTS};
@@ -86,6 +91,7 @@ pub struct Accounts {
     throttle: Throttle,
     known_clients: KnownClientKey,
     links: Option<Arc<dyn LinkMailer>>,
+    email_links: Arc<dyn EmailLinkStore>,
 }
 
 /// The parts [`Accounts`] is built from.
@@ -108,16 +114,29 @@ pub struct AccountsParts {
     pub throttle: Throttle,
     /// Signs known clients' tokens.
     pub known_clients: KnownClientKey,
-    /// Mails password reset links; `None`: no mail configured.
+    /// Mails password reset and email links; `None`: no mail configured.
     pub links: Option<Arc<dyn LinkMailer>>,
+    /// Keeps the email links.
+    pub email_links: Arc<dyn EmailLinkStore>,
 }
 
 impl Accounts {
     /// Builds the service.
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients, links } =
-            parts;
-        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients, links }
+        let AccountsParts {
+            users,
+            clock,
+            hasher,
+            policy,
+            sessions,
+            mfa,
+            events,
+            throttle,
+            known_clients,
+            links,
+            email_links,
+        } = parts;
+        Accounts { users, clock, hasher, policy, sessions, mfa, events, throttle, known_clients, links, email_links }
     }
 
     /// The password rules in force (the sign-up page states the minimum).
@@ -165,6 +184,7 @@ impl Accounts {
             id: UserId::random(),
             username,
             email,
+            email_verified: false,
             mfa_enabled: false,
             locked: false,
             created_at: self.clock.now(),
@@ -174,6 +194,7 @@ impl Accounts {
         match self.users.insert_user(&record).await {
             Ok(()) => {
                 tracing::info!(user_id = %user.id, "account created");
+                self.mail_first_verification_link(&user, client).await;
                 Ok(user)
             }
             Err(StoreError::Conflict(field)) => Err(CoreError::Conflict(field)),
@@ -226,6 +247,14 @@ impl Accounts {
         if record.user.locked {
             self.events.record(record.user.id, EventKind::SignInFailed, client).await?;
             return Err(CoreError::AccountLocked);
+        }
+        if self.sessions.requires_verified_email() && !record.user.email_verified {
+            // The password proved the owner: a fresh link is what they need
+            // (counted per account, so signing in again does not flood the mailbox).
+            if let Err(e) = self.send_verification_link(&record.user, client).await {
+                tracing::info!(user_id = %record.user.id, error = %e, "no new verification link at sign-in");
+            }
+            return Err(CoreError::EmailUnverified);
         }
         let known_client = self.known_clients.issue(record.user.id, &record.password_hash, self.clock.now());
         // The session is written only while this password is still the user's.

@@ -1,6 +1,7 @@
 //! What the support team does from the command line: find and list
-//! accounts, reset a lost device's MFA, lock and unlock, end sessions. Each
-//! change is a security event that names the operator.
+//! accounts, reset a lost device's MFA, lock and unlock, end sessions,
+//! delete an account. Each change is a security event that names the
+//! operator.
 
 use std::sync::Arc;
 
@@ -131,6 +132,12 @@ impl Admin {
             self.throttle.clear(&key).await?;
         }
         self.events.record(user.id, EventKind::AccountUnlocked, &operator.client()).await
+    }
+
+    /// Deletes the account as its owner can (contract section 6): what names
+    /// the person goes, the security log keeps its chain.
+    pub async fn delete(&self, user: &User, operator: &Operator) -> Result<(), CoreError> {
+        crate::accounts::erase(self.store.as_ref(), &self.throttle, &self.events, user, &operator.client()).await
     }
 
     /// Ends every session of the user and forgets the browsers trusted to

@@ -343,6 +343,8 @@ pub struct User {
     pub username: Username,
     /// Folded email address.
     pub email: Email,
+    /// Whether the owner proved they read `email` (opened a link mailed to it).
+    pub email_verified: bool,
     /// Whether a TOTP factor is confirmed.
     pub mfa_enabled: bool,
     /// Whether an operator locked the account.

@@ -43,8 +43,11 @@ pub enum Refusal {
     TooManyPasskeys,
     /// Adding a credential that is registered already (to any account).
     PasskeyRegistered,
-    /// A password reset link asked for where no mail is configured.
+    /// A link (password reset, email verification) asked for where no
+    /// mail is configured.
     NoMail,
+    /// A verification link asked for an address that is verified already.
+    EmailVerifiedAlready,
 }
 
 /// Why a service call did not succeed.
@@ -78,6 +81,14 @@ pub enum CoreError {
     /// the password.
     #[error("invalid reset link")]
     InvalidResetLink,
+    /// An email link that is unknown, used, expired, or for an address the
+    /// account no longer has.
+    #[error("invalid email link")]
+    InvalidEmailLink,
+    /// A right sign-in to an account whose address is not verified, where
+    /// `require_verified_email` is set.
+    #[error("email unverified")]
+    EmailUnverified,
     /// A wrong code that would have been right this many seconds away: the
     /// device's clock is off (said only at enrolment, nothing is accepted).
     #[error("the device clock is off by {seconds} s")]

@@ -84,11 +84,21 @@ pub enum EventKind {
     PasswordChanged,
     /// The password was reset with a link mailed to the owner (every session ended).
     PasswordReset,
+    /// The owner opened the link mailed to the account's address.
+    EmailVerified,
+    /// A change of the account's address was asked for (a link went to the new one).
+    EmailChangeRequested,
+    /// The account's address changed (the link mailed to the new one was opened).
+    EmailChanged,
+    /// The account was deleted (by its owner, or by the support team).
+    AccountDeleted,
+    /// The owner downloaded everything the service holds about the account.
+    DataExported,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 35] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -119,6 +129,11 @@ impl EventKind {
         EventKind::PasskeyCloneSuspected,
         EventKind::PasswordChanged,
         EventKind::PasswordReset,
+        EventKind::EmailVerified,
+        EventKind::EmailChangeRequested,
+        EventKind::EmailChanged,
+        EventKind::AccountDeleted,
+        EventKind::DataExported,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -159,6 +174,11 @@ impl EventKind {
             EventKind::PasskeyCloneSuspected => "passkey_clone_suspected",
             EventKind::PasswordChanged => "password_changed",
             EventKind::PasswordReset => "password_reset",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::AccountDeleted => "account_deleted",
+            EventKind::DataExported => "data_exported",
         }
     }
 }
@@ -222,6 +242,20 @@ pub enum Notice {
     PasswordChanged,
     /// The password was reset by email.
     PasswordReset,
+    /// A change of the address was asked for (told to the old address).
+    EmailChangeRequested {
+        /// The address it is to change to.
+        to: String,
+    },
+    /// The address changed (told to the old address).
+    EmailChanged {
+        /// The address it changed to.
+        to: String,
+    },
+    /// The account was deleted.
+    AccountDeleted,
+    /// The account's data was downloaded.
+    DataExported,
 }
 
 impl Notice {
@@ -244,6 +278,10 @@ impl Notice {
             Notice::PasskeyCloneSuspected => "passkey_clone_suspected",
             Notice::PasswordChanged => "password_changed",
             Notice::PasswordReset => "password_reset",
+            Notice::EmailChangeRequested { .. } => "email_change_requested",
+            Notice::EmailChanged { .. } => "email_changed",
+            Notice::AccountDeleted => "account_deleted",
+            Notice::DataExported => "data_exported",
         }
     }
 }
@@ -325,6 +363,19 @@ impl Events {
         self.record_noting(user, EventKind::CodeReplayed, client, notices).await
     }
 
+    /// Records an event with its one notice to `owner` as given (not as
+    /// stored now): the old address of a changed one, the address of a
+    /// deleted account.
+    pub async fn record_telling(
+        &self,
+        owner: &crate::User,
+        kind: EventKind,
+        notice: Notice,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        self.record_noting_owner(owner.id, kind, client, vec![notice], Some(owner)).await
+    }
+
     /// Records a lockout: guesses (of codes or of passwords) started the delays.
     pub async fn record_lockout(&self, user: UserId, of: Guesses, client: &ClientInfo) -> Result<(), CoreError> {
         let notices = if self.notifiers.is_empty() { Vec::new() } else { vec![Notice::Lockout { of }] };
@@ -338,11 +389,28 @@ impl Events {
         client: &ClientInfo,
         notices: Vec<Notice>,
     ) -> Result<(), CoreError> {
+        self.record_noting_owner(user, kind, client, notices, None).await
+    }
+
+    /// Records an event and sends its notices to `owner`, or (`None`) to
+    /// the account as stored.
+    async fn record_noting_owner(
+        &self,
+        user: UserId,
+        kind: EventKind,
+        client: &ClientInfo,
+        notices: Vec<Notice>,
+        owner: Option<&crate::User>,
+    ) -> Result<(), CoreError> {
         let event = EventRecord { user_id: user, kind, at: self.clock.now(), client: client.clone() };
         tracing::info!(user_id = %user, event = kind.as_str(), ip = client.ip.as_deref(), "security event");
         self.log.insert_event(&event, &self.chain).await?;
         if !self.notifiers.is_empty() && !notices.is_empty() {
-            if let Some(owner) = self.users.find_user(user).await? {
+            let owner = match owner {
+                Some(owner) => Some(owner.clone()),
+                None => self.users.find_user(user).await?,
+            };
+            if let Some(owner) = owner {
                 for notice in &notices {
                     for notifier in self.notifiers.iter() {
                         notifier.notify(&owner, notice, event.at, client);
@@ -402,6 +470,7 @@ impl Events {
             EventKind::PasskeyCloneSuspected => vec![Notice::PasskeyCloneSuspected],
             EventKind::PasswordChanged => vec![Notice::PasswordChanged],
             EventKind::PasswordReset => vec![Notice::PasswordReset],
+            EventKind::DataExported => vec![Notice::DataExported],
             EventKind::SignedIn => {
                 let earlier = self.log.list_events(user, LIST_LIMIT).await?;
                 let sign_ins: Vec<_> = earlier.iter().filter(|e| e.kind == EventKind::SignedIn).collect();

@@ -137,6 +137,7 @@ impl Services {
             throttle: throttle.clone(),
             known_clients,
             links,
+            email_links: store.clone(),
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
         Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, passkeys, store })

@@ -21,11 +21,17 @@ pub struct SessionPolicy {
     pub idle_timeout: Duration,
     /// A session older than this is dead however busy.
     pub absolute_lifetime: Duration,
+    /// Whether an account signs in only once its address is verified.
+    pub require_verified_email: bool,
 }
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy { idle_timeout: Duration::minutes(30), absolute_lifetime: Duration::hours(12) }
+        SessionPolicy {
+            idle_timeout: Duration::minutes(30),
+            absolute_lifetime: Duration::hours(12),
+            require_verified_email: false,
+        }
     }
 }
 
@@ -282,6 +288,11 @@ impl Sessions {
         Ok(NewSession { token, session })
     }
 
+    /// Whether an account signs in only once its address is verified.
+    pub fn requires_verified_email(&self) -> bool {
+        self.policy.require_verified_email
+    }
+
     /// The last step of every sign-in (password alone, the code step, a new
     /// account): a new session, the `signed_in` event, and the end of the
     /// session the client held before. Ending that one cannot fail the
@@ -293,6 +304,11 @@ impl Sessions {
         factors: Vec<Factor>,
         password_fingerprint: Option<String>,
     ) -> Result<SignedIn, CoreError> {
+        // Every sign-in ends here (password, code step, passkey, sign-up), so
+        // the rule holds on every path.
+        if self.policy.require_verified_email && !user.email_verified {
+            return Err(CoreError::EmailUnverified);
+        }
         let session = self.start(&user, from.client, factors, password_fingerprint).await?;
         self.events.record(user.id, EventKind::SignedIn, from.client).await?;
         if let Some(previous) = from.replaces {

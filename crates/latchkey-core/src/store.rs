@@ -77,6 +77,57 @@ pub struct PasswordResetRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// What a mailed email link proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailLinkPurpose {
+    /// That the owner reads the account's present address.
+    Verify,
+    /// That the owner reads the address the account is to change to.
+    Change,
+}
+
+impl EmailLinkPurpose {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailLinkPurpose::Verify => "verify",
+            EmailLinkPurpose::Change => "change",
+        }
+    }
+}
+
+/// An email link as stored: never the token, only its hash.
+#[derive(Debug, Clone)]
+pub struct EmailLinkRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Whose account.
+    pub user_id: UserId,
+    /// The address it was mailed to, and proves.
+    pub email: Email,
+    /// What it proves.
+    pub purpose: EmailLinkPurpose,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What opening an email link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailLinkUse {
+    /// The account's present address is verified from now.
+    Verified(UserId),
+    /// The account's address changed from `old` to the link's, verified.
+    Changed {
+        /// Whose.
+        user: UserId,
+        /// The address it had.
+        old: Email,
+    },
+    /// Nothing changed: the link is unknown, used or expired, or proves an
+    /// address the account no longer has.
+    Dead,
+}
+
 /// A user row with its password hash, for sign-in.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
@@ -247,10 +298,34 @@ pub trait UserStore: Send + Sync + 'static {
         password_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<UserId>, StoreError>;
+    /// Deletes an account, in one transaction: every row that names the
+    /// user (sessions, factors, recovery codes, passkeys, trusted browsers,
+    /// tokens, memberships, pending flows) and the user's row, which frees
+    /// the username and the address. The security log keeps its events,
+    /// which name the user by id only. False when there is no such user.
+    async fn delete_user(&self, user: UserId) -> Result<bool, StoreError>;
     /// Locks an account as an operator does, in one transaction: marks it
     /// locked and ends its sessions, pending sign-ins and trusted browsers.
     /// Returns how many sessions ended; `None` when there is no such user.
     async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError>;
+}
+
+/// The links that prove an owner reads an address (contract section 6).
+#[async_trait]
+pub trait EmailLinkStore: Send + Sync + 'static {
+    /// Stores a link, replacing the user's other links of the same purpose
+    /// (the newest one works); deletes the links that died before `now`.
+    async fn insert_email_link(&self, record: &EmailLinkRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Uses a link alive at `now`, in one transaction: takes it (of two
+    /// racing uses, one). A verification link verifies the account's
+    /// address while it is still the one it was mailed to; a change link
+    /// makes its address the account's, verified, and ends the user's other
+    /// links and password reset links (they went to the old address). An
+    /// address another account took meanwhile is [`StoreError::Conflict`]
+    /// (`email`), and nothing changes.
+    async fn use_email_link(&self, token_hash: &str, now: OffsetDateTime) -> Result<EmailLinkUse, StoreError>;
+    /// The address a live change link of the user proves, if one waits.
+    async fn pending_email_change(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Email>, StoreError>;
 }
 
 /// What adding a member to a group found.
@@ -679,13 +754,23 @@ pub trait EventLog: Send + Sync + 'static {
 /// The whole store: every port. Services take only the ports they use; the
 /// wiring, the CLI and the tests hold the whole store.
 pub trait Store:
-    MetaStore + UserStore + GroupStore + AppTokenStore + SessionStore + MfaStore + PasskeyStore + ThrottleStore + EventLog
+    MetaStore
+    + UserStore
+    + EmailLinkStore
+    + GroupStore
+    + AppTokenStore
+    + SessionStore
+    + MfaStore
+    + PasskeyStore
+    + ThrottleStore
+    + EventLog
 {
 }
 
 impl<T> Store for T where
     T: MetaStore
         + UserStore
+        + EmailLinkStore
         + GroupStore
         + AppTokenStore
         + SessionStore

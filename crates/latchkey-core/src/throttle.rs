@@ -150,6 +150,10 @@ pub const RESETS_PER_EMAIL: Policy = Policy {
     forget_after: Some(Duration::hours(1)),
 };
 
+/// Verification links mailed per account (sign-up, "send the link again",
+/// an email change): the same as reset links per email.
+pub const VERIFICATIONS_PER_ACCOUNT: Policy = RESETS_PER_EMAIL;
+
 /// The most blocks a process remembers (a flood from more addresses than
 /// this is still refused, by the store).
 const REMEMBERED_BLOCKS: usize = 10_000;
@@ -330,9 +334,15 @@ pub fn reset_key_for_email(email: &str) -> String {
     format!("reset:email:{email}")
 }
 
-/// The counter of dead reset links tried from an address.
-pub fn reset_link_key_for_address(ip: &str) -> String {
+/// The counter of dead mailed links (password reset, email verification)
+/// tried from an address.
+pub fn mailed_link_key_for_address(ip: &str) -> String {
     format!("reset-link:ip:{ip}")
+}
+
+/// The counter of verification links mailed for an account.
+pub fn verification_key_for_account(user: crate::UserId) -> String {
+    format!("verify:user:{user}")
 }
 
 /// The counter of sign-ups from an address.

@@ -29,6 +29,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("id", Text),
             ("username", Text),
             ("email", Text),
+            ("email_verified_at", MaybeInt),
             ("password_hash", Text),
             ("created_at", Int),
             ("locked_at", MaybeInt),

@@ -11,6 +11,7 @@
 
 mod app_tokens;
 mod copy;
+mod email;
 mod events;
 mod groups;
 mod meta;

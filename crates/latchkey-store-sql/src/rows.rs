@@ -73,7 +73,7 @@ pub(crate) fn count(row: &AnyRow, column: &str) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(crate) const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, locked_at, \
+pub(crate) const USER_COLUMNS: &str = "id, username, email, email_verified_at, password_hash, created_at, locked_at, \
     CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id) THEN 1 ELSE 0 END AS BIGINT) \
     AS mfa_enabled, (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = users.id) AS group_names";
 
@@ -95,6 +95,7 @@ pub(crate) fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
             id: user_id(row, "id")?,
             username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
             email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
+            email_verified: row.try_get::<Option<i64>, _>("email_verified_at").map_err(corrupt)?.is_some(),
             mfa_enabled: mfa != 0,
             locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
             created_at: instant(row, "created_at")?,
@@ -106,7 +107,9 @@ pub(crate) fn user_record(row: &AnyRow) -> Result<UserRecord, StoreError> {
 
 /// The user's columns when read joined as `u` to what names the user (a
 /// session, an app token): everything [`joined_user`] reads, in one read.
-pub(crate) const JOINED_USER_COLUMNS: &str = "u.username, u.email, u.created_at AS user_created_at, u.locked_at, \
+pub(crate) const JOINED_USER_COLUMNS: &str =
+    "u.username, u.email, u.email_verified_at, u.created_at AS user_created_at, \
+    u.locked_at, \
     CAST(CASE WHEN EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) THEN 1 ELSE 0 END AS BIGINT) \
     AS mfa_enabled, (SELECT string_agg(m.group_name, ',') FROM group_members m WHERE m.user_id = u.id) AS group_names";
 
@@ -117,6 +120,7 @@ pub(crate) fn joined_user(row: &AnyRow, id: UserId) -> Result<User, StoreError> 
         id,
         username: Username::from_trusted(row.try_get("username").map_err(corrupt)?),
         email: Email::from_trusted(row.try_get("email").map_err(corrupt)?),
+        email_verified: row.try_get::<Option<i64>, _>("email_verified_at").map_err(corrupt)?.is_some(),
         mfa_enabled: mfa != 0,
         locked: row.try_get::<Option<i64>, _>("locked_at").map_err(corrupt)?.is_some(),
         created_at: instant(row, "user_created_at")?,

@@ -181,6 +181,38 @@ impl UserStore for SqlStore {
         Ok(Some(user))
     }
 
+    async fn delete_user(&self, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        // The user's row first: a session being written for the user waits,
+        // then finds no user to write it for.
+        lock_user_row(&mut tx, user).await?;
+        // Every table that names the user (the foreign keys would cascade,
+        // but `webauthn_ceremonies` has none, and a list says what goes).
+        let tables = [
+            "sessions",
+            "pending_sign_ins",
+            "trusted_devices",
+            "totp_enrolments",
+            "authenticators",
+            "recovery_codes",
+            "totp_factors",
+            "passkeys",
+            "webauthn_ceremonies",
+            "group_members",
+            "app_tokens",
+            "password_resets",
+            "email_verifications",
+        ];
+        delete_user_rows(&mut tx, user, tables).await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
     async fn lock_user(&self, user: UserId, at: OffsetDateTime) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
         let locked = sqlx::query("UPDATE users SET locked_at = $1 WHERE id = $2")

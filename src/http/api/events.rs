@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use latchkey_core::EventRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,14 +35,11 @@ pub struct Events {
 ))]
 pub async fn get_events(State(app): State<AppState>, caller: ApiUser) -> Result<Json<Events>, ApiError> {
     let events = app.services.events.list(caller.user.id).await?;
-    let events = events
-        .into_iter()
-        .map(|e| EventJson {
-            kind: e.kind.as_str(),
-            at: rfc3339(e.at),
-            ip: e.client.ip,
-            user_agent: e.client.user_agent,
-        })
-        .collect();
-    Ok(Json(Events { events }))
+    Ok(Json(Events { events: events.into_iter().map(EventJson::from).collect() }))
+}
+
+impl From<EventRecord> for EventJson {
+    fn from(e: EventRecord) -> Self {
+        EventJson { kind: e.kind.as_str(), at: rfc3339(e.at), ip: e.client.ip, user_agent: e.client.user_agent }
+    }
 }

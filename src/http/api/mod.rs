@@ -3,6 +3,7 @@
 //! handler's `#[utoipa::path]` names its method, path, body and answers, and
 //! the same list builds the router, so the two cannot drift.
 
+pub mod account;
 pub mod authenticators;
 pub mod events;
 pub mod health;
@@ -33,7 +34,10 @@ use super::AppState;
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(users::post_users))
-        .routes(routes!(users::get_me))
+        .routes(routes!(users::get_me, account::delete_me))
+        .routes(routes!(account::put_email))
+        .routes(routes!(account::post_email_verification))
+        .routes(routes!(account::get_export))
         .routes(routes!(password::put_password))
         .routes(routes!(password::post_password_resets))
         .routes(routes!(password::post_password_resets_confirm))
@@ -90,13 +94,15 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// A user as every answer shows one: `{"id", "username", "email", "mfa_enabled", "created_at", "groups"}`.
+/// A user as every answer shows one: `{"id", "username", "email", "email_verified", "mfa_enabled", "created_at", "groups"}`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserJson {
     id: String,
     username: String,
     email: String,
+    /// Whether the owner opened a link mailed to `email`.
+    email_verified: bool,
     mfa_enabled: bool,
     #[schema(format = DateTime)]
     created_at: String,
@@ -110,6 +116,7 @@ impl From<&User> for UserJson {
             id: user.id.to_string(),
             username: user.username.to_string(),
             email: user.email.to_string(),
+            email_verified: user.email_verified,
             mfa_enabled: user.mfa_enabled,
             created_at: rfc3339(user.created_at),
             groups: user.groups.iter().map(ToString::to_string).collect(),

@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use latchkey_core::store::TrustedDeviceRecord;
 use latchkey_core::TrustedDeviceId;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -90,17 +91,19 @@ pub async fn get_trusted_devices(
     caller: ApiUser,
 ) -> Result<Json<TrustedDevices>, ApiError> {
     let devices = app.services.mfa.trusted_devices(caller.user.id).await?;
-    let trusted_devices = devices
-        .into_iter()
-        .map(|d| TrustedDevice {
+    Ok(Json(TrustedDevices { trusted_devices: devices.into_iter().map(TrustedDevice::from).collect() }))
+}
+
+impl From<TrustedDeviceRecord> for TrustedDevice {
+    fn from(d: TrustedDeviceRecord) -> Self {
+        TrustedDevice {
             id: d.id.to_string(),
             created_at: rfc3339(d.created_at),
             expires_at: rfc3339(d.expires_at),
             ip: d.client.ip,
             user_agent: d.client.user_agent,
-        })
-        .collect();
-    Ok(Json(TrustedDevices { trusted_devices }))
+        }
+    }
 }
 
 /// Forgets a trusted client: its next sign-in asks for a code.

@@ -35,7 +35,7 @@ impl<'a> ForgotPage<'a> {
             menu: None,
             csrf_token,
             email: String::new(),
-            can_mail: app.services.accounts.can_mail_reset_links(),
+            can_mail: app.services.accounts.can_mail_links(),
             sent: false,
             error: None,
             support: app.web.support_contact(),

@@ -121,6 +121,11 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::PasskeyCloneSuspected => "Passkey refused: it may have been copied",
         EventKind::PasswordChanged => "Password changed",
         EventKind::PasswordReset => "Password reset by email",
+        EventKind::EmailVerified => "Email address verified",
+        EventKind::EmailChangeRequested => "Email address change asked for",
+        EventKind::EmailChanged => "Email address changed",
+        EventKind::AccountDeleted => "Account deleted",
+        EventKind::DataExported => "Account data downloaded",
     }
 }
 

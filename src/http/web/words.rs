@@ -27,6 +27,13 @@ pub const PASSKEY_REFUSED: &str =
 pub const RESET_LINK_DEAD: &str =
     "This reset link no longer works: it was used, it is over 30 minutes old, or the password changed since. Ask for a new one.";
 
+/// An email link that no longer works.
+pub const EMAIL_LINK_DEAD: &str = "This link no longer works: it was used, it is over 24 hours old, a newer one was sent, or the account's address changed since. Sign in and ask for a new one.";
+
+/// A right password for an account whose address must be verified first.
+pub const EMAIL_UNVERIFIED: &str =
+    "Your email address is not verified yet. We mailed you a new link: open it, then sign in.";
+
 /// A refusal, in the pages' words.
 pub fn refusal(reason: Refusal) -> &'static str {
     match reason {
@@ -50,7 +57,8 @@ pub fn refusal(reason: Refusal) -> &'static str {
         }
         Refusal::TooManyPasskeys => "You have as many passkeys as an account may have; remove one first.",
         Refusal::PasskeyRegistered => "This passkey is registered already.",
-        Refusal::NoMail => "This service sends no mail, so it cannot send a reset link. Contact support.",
+        Refusal::NoMail => "This service sends no mail, so it cannot send the link. Contact support.",
+        Refusal::EmailVerifiedAlready => "Your email address is verified already.",
         Refusal::SecondFactorRequired => {
             "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
         }

@@ -15,7 +15,7 @@ use crate::domain::{Email, NewPassword, User};
 use crate::error::{CoreError, FieldErrors, Refusal};
 use crate::events::EventKind;
 use crate::sessions::ClientInfo;
-use crate::store::{PasswordResetRecord, UserRecord};
+use crate::store::{EmailLinkPurpose, PasswordResetRecord, UserRecord};
 use crate::throttle;
 use crate::token::{random_token, token_hash};
 
@@ -28,11 +28,14 @@ pub const RESET_LINK_LASTS: Duration = Duration::minutes(30);
 pub trait LinkMailer: Send + Sync + 'static {
     /// Sends `user` the password reset link holding `token`, asked for from `client`.
     fn send_reset_link(&self, user: &User, token: &str, client: &ClientInfo);
+    /// Sends `to` (the account's address, or the one it is to change to)
+    /// the link holding `token` that proves it.
+    fn send_email_link(&self, user: &User, to: &Email, token: &str, purpose: EmailLinkPurpose, client: &ClientInfo);
 }
 
 impl Accounts {
-    /// Whether reset links can be mailed (else the pages point to support).
-    pub fn can_mail_reset_links(&self) -> bool {
+    /// Whether links can be mailed (else the pages point to support).
+    pub fn can_mail_links(&self) -> bool {
         self.links.is_some()
     }
 
@@ -109,7 +112,7 @@ impl Accounts {
     /// dead link (unknown, used, expired, or older than the password) is
     /// [`CoreError::InvalidResetLink`], counted against the address.
     pub async fn reset_password(&self, token: &str, password: &str, client: &ClientInfo) -> Result<(), CoreError> {
-        let address_key = client.ip.as_deref().map(throttle::reset_link_key_for_address);
+        let address_key = client.ip.as_deref().map(throttle::mailed_link_key_for_address);
         if let Some(key) = &address_key {
             self.throttle.check_slowly(key, &throttle::CODES_PER_ADDRESS).await?;
         }
