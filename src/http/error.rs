@@ -191,7 +191,7 @@ impl ApiError {
             ApiError::EmailUnverified => (
                 StatusCode::FORBIDDEN,
                 ErrorCode::EmailUnverified,
-                "This account's email address is not verified yet: open the link mailed to it (a new one was sent), then sign in."
+                "This account's email address is not verified yet: open the link mailed to it (a sign-in with the password mails a new one), then sign in again."
                     .into(),
             ),
             ApiError::InvalidResetLink => (

@@ -18,6 +18,7 @@ struct DashboardPage {
     /// The address in two parts, so a narrow screen breaks it at the `@`.
     email_local: String,
     email_domain: String,
+    email_verified: bool,
     created_at: String,
     /// The groups the user is in (access rules name them).
     groups: Vec<String>,
@@ -50,6 +51,7 @@ pub async fn get_dashboard(State(app): State<AppState>, current: CurrentUser) ->
         username: user.username.to_string(),
         email_local: user.email.as_str().rsplit_once('@').map_or("", |(local, _)| local).to_string(),
         email_domain: user.email.as_str().rsplit_once('@').map_or("", |(_, domain)| domain).to_string(),
+        email_verified: user.email_verified,
         created_at: user.created_at.format(day).unwrap_or_default(),
         groups: user.groups.iter().map(ToString::to_string).collect(),
         mfa_enabled: user.mfa_enabled,

@@ -186,6 +186,7 @@ pub async fn post_login(
         }
         Err(CoreError::InvalidCredentials) => words::INVALID_CREDENTIALS,
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
+        Err(CoreError::EmailUnverified) => words::EMAIL_UNVERIFIED,
         Err(e) => return Err(e.into()),
     };
     render(&LoginPage::new(&app, csrf_token, form.login, Some(error), rd))

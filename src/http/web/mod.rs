@@ -2,6 +2,7 @@
 //! JavaScript; the stylesheet and icon ship inside the binary.
 
 mod access;
+mod account;
 pub mod assets;
 mod authenticators;
 mod confirm;
@@ -60,6 +61,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
         .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
         .route("/account/password", get(password::get_password).post(password::post_password))
+        .route("/account/email", get(account::get_email).post(account::post_email))
+        .route("/account/email/verification", post(account::post_verification))
+        .route("/email/verify", get(account::get_verify).post(account::post_verify))
+        .route("/account/delete", get(account::get_delete).post(account::post_delete))
+        .route("/account/export", get(account::get_export))
         .route("/password/forgot", get(password_reset::get_forgot).post(password_reset::post_forgot))
         .route("/password/reset", get(password_reset::get_reset).post(password_reset::post_reset))
         .route("/.well-known/change-password", get(password::get_well_known))

@@ -222,6 +222,7 @@ pub async fn post_sign_in(
         }
         Err(CoreError::InvalidPasskey) => words::PASSKEY_REFUSED,
         Err(CoreError::AccountLocked) => words::ACCOUNT_LOCKED,
+        Err(CoreError::EmailUnverified) => words::EMAIL_UNVERIFIED,
         Err(e) => return Err(e.into()),
     };
     let page = LoginPage::new(&app, csrf_token, String::new(), Some(error), rd);

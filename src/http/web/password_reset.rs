@@ -88,11 +88,12 @@ pub struct ResetForm {
     password: String,
 }
 
-/// `?token=` of the mailed link.
+/// `?token=` of a mailed link (a reset, or an email link).
 #[derive(Deserialize)]
 pub struct LinkQuery {
+    /// The link's token.
     #[serde(default)]
-    token: String,
+    pub token: String,
 }
 
 /// The form, or (no mail configured) where to get help instead.

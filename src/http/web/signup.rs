@@ -21,6 +21,8 @@ struct SignUpPage {
     username: String,
     email: String,
     password_hint: String,
+    /// The account was made, but signs in only once its address is verified.
+    awaiting_verification: bool,
     errors: FieldErrors,
 }
 
@@ -46,6 +48,7 @@ fn page(app: &AppState, csrf_token: String, username: String, email: String, err
         username,
         email,
         password_hint: format!("At least {min} characters. A few unrelated words make a strong, memorable password."),
+        awaiting_verification: false,
         errors,
     }
 }
@@ -79,6 +82,10 @@ pub async fn post_signup(
         }
         Err(CoreError::Validation(errors)) => errors,
         Err(CoreError::Conflict(field)) => FieldErrors::from([(field, conflict_message(field))]),
+        Err(CoreError::EmailUnverified) => {
+            let made = page(&app, csrf_token, form.username, form.email, FieldErrors::new());
+            return render(&SignUpPage { awaiting_verification: true, ..made });
+        }
         Err(e) => return Err(e.into()),
     };
     let page = page(&app, csrf_token, form.username, form.email, errors);

@@ -30,6 +30,13 @@ pub const RESET_LINK_DEAD: &str =
 /// An email link that no longer works.
 pub const EMAIL_LINK_DEAD: &str = "This link no longer works: it was used, it is over 24 hours old, a newer one was sent, or the account's address changed since. Sign in and ask for a new one.";
 
+/// An address verified with its link.
+pub const EMAIL_VERIFIED: &str = "Your email address is verified. Thank you.";
+
+/// An address changed with its link.
+pub const EMAIL_CHANGED: &str =
+    "Your email address is changed: mail goes to the new one from now, and the old one was told.";
+
 /// A right password for an account whose address must be verified first.
 pub const EMAIL_UNVERIFIED: &str =
     "Your email address is not verified yet. We mailed you a new link: open it, then sign in.";
