@@ -101,16 +101,6 @@ async fn the_owner_is_mailed_that_the_password_changed() {
     assert!(!mail.contains(NEW) && !mail.contains(PASSWORD), "no password in a mail");
 }
 
-/// A server that mails through `sink`.
-async fn mailing_app(sink: &crate::notifications::SmtpSink) -> crate::helpers::TestApp {
-    let port = sink.port;
-    spawn_app_with(move |c| {
-        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
-        c.mail_from = Some("Latchkey <latchkey@example.org>".into());
-    })
-    .await
-}
-
 /// Asks for a reset link for `email` and reads its token out of the mail.
 async fn reset_token(app: &crate::helpers::TestApp, sink: &crate::notifications::SmtpSink, email: &str) -> String {
     let response = app.post_json("/password-resets", &json!({"email": email}), None).await;
@@ -120,12 +110,26 @@ async fn reset_token(app: &crate::helpers::TestApp, sink: &crate::notifications:
 
 /// The token of the reset link mailed to `email`, read as a mail reader would.
 pub(crate) async fn token_mailed_to(sink: &crate::notifications::SmtpSink, email: &str) -> String {
-    let to = format!("To: {email}");
-    let mail = quoted_printable(&sink.expect_all(&[&to, "Subject: [Latchkey] Reset your password"]).await);
-    let at = mail.find("/password/reset?token=").expect("the mail holds the link") + "/password/reset?token=".len();
+    link_token(sink, email, "Reset your password", "/password/reset?token=", 1).await
+}
+
+/// The token of the `n`th link to `path` mailed to `email` under `subject`,
+/// read out of the plain-text part as a mail reader shows it; the HTML
+/// part holds the same link.
+pub(crate) async fn link_token(
+    sink: &crate::notifications::SmtpSink,
+    email: &str,
+    subject: &str,
+    path: &str,
+    n: usize,
+) -> String {
+    let (to, subject) = (format!("To: {email}"), format!("Subject: [Latchkey] {subject}"));
+    let mail = quoted_printable(&sink.expect_nth(&[&to, &subject], n).await);
+    let at = mail.find(path).expect("the mail holds the link") + path.len();
     let token: String =
         mail[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     assert_eq!(token.len(), 43, "256 bits, base64url: {mail}");
+    assert!(mail.contains("Content-Type: text/html") && mail.matches(&format!("{path}{token}")).count() >= 2, "{mail}");
     token
 }
 
@@ -161,7 +165,7 @@ fn confirm(token: &str, password: &str) -> Value {
 #[tokio::test]
 async fn a_reset_link_sets_the_password_ends_every_session_and_still_asks_for_the_code() {
     let sink = crate::notifications::SmtpSink::start().await;
-    let app = mailing_app(&sink).await;
+    let app = crate::notifications::app_with_mail(&sink).await;
     let (session, secret, _) = app.user_with_mfa("alice").await;
     let made = app.post_json("/me/tokens", &json!({"name": "Backup script"}), Some(&session)).await;
     let app_token = made.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
@@ -192,7 +196,7 @@ async fn a_reset_link_sets_the_password_ends_every_session_and_still_asks_for_th
 #[tokio::test]
 async fn a_reset_link_dies_after_30_minutes_and_with_any_password_change() {
     let sink = crate::notifications::SmtpSink::start().await;
-    let app = mailing_app(&sink).await;
+    let app = crate::notifications::app_with_mail(&sink).await;
     app.sign_up("alice").await;
     let token = reset_token(&app, &sink, "alice@example.com").await;
     app.clock.advance(time::Duration::minutes(31));
@@ -215,7 +219,7 @@ async fn a_reset_link_dies_after_30_minutes_and_with_any_password_change() {
 #[tokio::test]
 async fn asking_for_a_link_answers_the_same_for_known_and_unknown_addresses() {
     let sink = crate::notifications::SmtpSink::start().await;
-    let app = mailing_app(&sink).await;
+    let app = crate::notifications::app_with_mail(&sink).await;
     let rounds = 6;
     for i in 0..rounds {
         app.sign_up(&format!("known{i}")).await;
@@ -237,14 +241,14 @@ async fn asking_for_a_link_answers_the_same_for_known_and_unknown_addresses() {
     println!("median answer: known address {known:?}, unknown address {unknown:?}");
     let gap = known.abs_diff(unknown);
     assert!(gap < std::time::Duration::from_millis(5).max(known.min(unknown) / 2), "{known:?} vs {unknown:?}");
-    sink.expect("To: known5@example.com").await;
+    sink.expect_all(&["To: known5@example.com", "Reset your password"]).await;
     assert!(!sink.contains("nobody"), "nothing is mailed to an unknown address");
 }
 
 #[tokio::test]
 async fn reset_links_are_limited_per_email_and_need_mail() {
     let sink = crate::notifications::SmtpSink::start().await;
-    let app = mailing_app(&sink).await;
+    let app = crate::notifications::app_with_mail(&sink).await;
     let statuses: Vec<StatusCode> = futures_statuses(&app, "target@example.com", 7).await;
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::ACCEPTED).count(), 5, "{statuses:?}");
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
@@ -274,7 +278,7 @@ async fn futures_statuses(app: &crate::helpers::TestApp, email: &str, n: usize) 
 #[tokio::test]
 async fn the_pages_walk_from_the_sign_in_to_a_new_password() {
     let sink = crate::notifications::SmtpSink::start().await;
-    let app = mailing_app(&sink).await;
+    let app = crate::notifications::app_with_mail(&sink).await;
     app.sign_up("alice").await;
     let browser = app.browser();
     let login = browser.get("/login").await;
@@ -287,7 +291,7 @@ async fn the_pages_walk_from_the_sign_in_to_a_new_password() {
         browser.post("/password/forgot", &[("csrf_token", &forgot.csrf()), ("email", "nobody@example.com")]).await;
     assert_eq!(unknown.html, sent.html, "the same page");
 
-    let mail = quoted_printable(&sink.expect("To: alice@example.com").await);
+    let mail = quoted_printable(&sink.expect_all(&["To: alice@example.com", "Reset your password"]).await);
     let link = mail.split_whitespace().find(|w| w.contains("/password/reset?token=")).unwrap().to_string();
     let path = &link[link.find("/password/reset").unwrap()..];
     let other_device = app.browser();
