@@ -149,7 +149,10 @@ async fn a_sign_in_from_a_new_device_is_mailed_and_a_known_one_is_not() {
     assert_eq!(sign_in("Laptop/1.0").await, StatusCode::CREATED);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = sink.messages.lock().unwrap().clone();
-    assert!(sent.iter().all(|m| m.contains("Verify your email address")), "the first device and a known one send nothing");
+    assert!(
+        sent.iter().all(|m| m.contains("Verify your email address")),
+        "the first device and a known one send nothing"
+    );
     const PHONE: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
     assert_eq!(sign_in(PHONE).await, StatusCode::CREATED);
     let mail = sink.expect("New sign-in to your account").await;

@@ -8,8 +8,9 @@ use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, EventKind, Event
 use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
-    AuthenticatorRecord, CeremonyRecord, Membership, NewUserRecord, PasskeyAdded, PasskeyRecord, PendingSignInRecord,
-    Resealed, Reservation, ServingProcess, SessionWrite, Store, StoreError, TrustedDeviceRecord,
+    AuthenticatorRecord, CeremonyRecord, EmailLinkPurpose, EmailLinkRecord, EmailLinkUse, Membership, NewUserRecord,
+    PasskeyAdded, PasskeyRecord, PendingSignInRecord, Resealed, Reservation, ServingProcess, SessionWrite, Store,
+    StoreError, TrustedDeviceRecord,
 };
 use latchkey_core::throttle::{Policy, CODES_PER_ACCOUNT, PASSWORDS_PER_ADDRESS};
 use latchkey_core::{Email, GroupName, SecretBox, User, UserId, Username};
@@ -70,6 +71,8 @@ conformance!(
     a_first_passkey_turns_mfa_on_and_passkeys_count_as_factors,
     a_passkey_counter_only_moves_forward,
     no_session_checked_against_an_old_password_outlives_a_change,
+    an_email_link_is_used_once_even_by_twenty_at_once_and_changes_only_to_a_free_address,
+    a_deleted_user_leaves_only_its_events,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -797,4 +800,73 @@ async fn no_session_checked_against_an_old_password_outlives_a_change(store: Arc
     assert_eq!(store.insert_session(&late, at(-1800)).await.unwrap(), SessionWrite::PasswordChanged);
     let fresh = SessionRecord { password_fingerprint: checked("$argon2id$new"), ..session(&alice, "fresh", 0) };
     assert_eq!(store.insert_session(&fresh, at(-1800)).await.unwrap(), SessionWrite::Written);
+}
+
+fn email_link(user: &User, hash: &str, email: &str, purpose: EmailLinkPurpose) -> EmailLinkRecord {
+    EmailLinkRecord {
+        token_hash: hash.into(),
+        user_id: user.id,
+        email: Email::parse(email).unwrap(),
+        purpose,
+        expires_at: at(600),
+    }
+}
+
+async fn an_email_link_is_used_once_even_by_twenty_at_once_and_changes_only_to_a_free_address(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store
+        .insert_email_link(&email_link(&alice, "v1", "alice@example.com", EmailLinkPurpose::Verify), at(0))
+        .await
+        .unwrap();
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        race.spawn(async move { store.use_email_link("v1", at(1)).await.unwrap() });
+    }
+    let uses = race.join_all().await;
+    assert_eq!(uses.iter().filter(|u| **u == EmailLinkUse::Verified(alice.id)).count(), 1, "{uses:?}");
+    assert!(store.find_user(alice.id).await.unwrap().unwrap().email_verified);
+
+    let taken = email_link(&alice, "c1", "bob@example.com", EmailLinkPurpose::Change);
+    store.insert_email_link(&taken, at(0)).await.unwrap();
+    assert!(matches!(store.use_email_link("c1", at(1)).await, Err(StoreError::Conflict("email"))));
+    assert_eq!(store.find_user(alice.id).await.unwrap().unwrap().email.as_str(), "alice@example.com");
+    assert_eq!(store.find_user(bob.id).await.unwrap().unwrap().email.as_str(), "bob@example.com");
+
+    let change = email_link(&alice, "c2", "alice@example.org", EmailLinkPurpose::Change);
+    store.insert_email_link(&change, at(0)).await.unwrap();
+    assert!(store.use_email_link("c1", at(1)).await.unwrap() == EmailLinkUse::Dead, "the newer change replaced it");
+    assert_eq!(store.pending_email_change(alice.id, at(1)).await.unwrap().unwrap().as_str(), "alice@example.org");
+    assert_eq!(store.use_email_link("c2", at(600)).await.unwrap(), EmailLinkUse::Dead, "dead at its expiry");
+    store
+        .insert_email_link(&email_link(&alice, "c3", "alice@example.org", EmailLinkPurpose::Change), at(0))
+        .await
+        .unwrap();
+    store
+        .insert_email_link(&email_link(&alice, "v2", "alice@example.com", EmailLinkPurpose::Verify), at(0))
+        .await
+        .unwrap();
+    let old = Email::parse("alice@example.com").unwrap();
+    assert_eq!(store.use_email_link("c3", at(1)).await.unwrap(), EmailLinkUse::Changed { user: alice.id, old });
+    assert_eq!(store.use_email_link("v2", at(1)).await.unwrap(), EmailLinkUse::Dead, "it went to the old address");
+    assert!(store.find_user_by_email(&Email::parse("alice@example.org").unwrap()).await.unwrap().is_some());
+}
+
+async fn a_deleted_user_leaves_only_its_events(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    store.insert_session(&session(&alice, "s1", 0), at(-1800)).await.unwrap();
+    store
+        .insert_email_link(&email_link(&alice, "v1", "alice@example.com", EmailLinkPurpose::Verify), at(0))
+        .await
+        .unwrap();
+    let event = EventRecord { user_id: alice.id, kind: EventKind::SignedIn, at: at(1), client: ClientInfo::default() };
+    store.insert_event(&event, &chain()).await.unwrap();
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert!(!store.delete_user(alice.id).await.unwrap(), "once");
+    assert!(store.find_user(alice.id).await.unwrap().is_none());
+    assert!(store.touch_session("hash-s1", at(2), at(-1800), at(0)).await.unwrap().is_none());
+    assert_eq!(store.use_email_link("v1", at(2)).await.unwrap(), EmailLinkUse::Dead);
+    assert_eq!(store.list_events(alice.id, 10).await.unwrap().len(), 1, "the log keeps its events");
+    user(&store, "alice").await;
 }
