@@ -48,3 +48,17 @@ async fn passkeys_work_in_a_real_browser() {
     run_script("passkeys.mjs", &[&format!("http://localhost:{port}")], "passkeys work end to end").await;
     drop(app);
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian's chromium), Node.js and `npm ci --prefix e2e`; .ci/run provides them"]
+async fn a_forgotten_password_is_replaced_in_a_real_browser() {
+    let sink = crate::notifications::SmtpSink::start().await;
+    let app = crate::notifications::app_with_mail(&sink).await;
+    app.user_with_mfa("alice").await;
+    let done = "the link was asked for";
+    run_script("forgotten-password.mjs", &[&app.base, "ask", "alice@example.com"], done).await;
+    let token = crate::password::token_mailed_to(&sink, "alice@example.com").await;
+    let link = format!("{}/password/reset?token={token}", app.base);
+    let done = "the forgotten password is replaced";
+    run_script("forgotten-password.mjs", &[&app.base, "use", &link, "alice"], done).await;
+}

@@ -37,8 +37,8 @@ struct EmailPage<'a> {
     errors: FieldErrors,
 }
 
-async fn email_page<'a>(
-    app: &'a AppState,
+async fn email_page(
+    app: &AppState,
     current: &CurrentUser,
     notice: Option<String>,
     new_email: String,
