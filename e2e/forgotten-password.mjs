@@ -8,8 +8,8 @@
 //        node forgotten-password.mjs BASE_URL use LINK USERNAME
 // With SCREENSHOT_DIR set, saves the pages.
 import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { accessible, check } from "./checks.mjs";
+import { mkdirSync } from "node:fs";
 
 const [base, step, target, username] = process.argv.slice(2);
 if (!base || !["ask", "use"].includes(step) || !target) {
@@ -17,17 +17,8 @@ if (!base || !["ask", "use"].includes(step) || !target) {
 }
 const shots = process.env.SCREENSHOT_DIR;
 if (shots) mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const newPassword = "seven herons fold the map";
 const problems = [];
-const check = (ok, what) => { if (!ok) throw new Error(`FAILED: ${what}`); console.log(`ok - ${what}`); };
-
-async function accessible(page, label) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
-}
 
 async function shot(page, name) {
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });

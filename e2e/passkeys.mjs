@@ -6,25 +6,16 @@
 // Usage: node passkeys.mjs BASE_URL (http://localhost:PORT: WebAuthn needs a
 // secure context and a domain name). With SCREENSHOT_DIR set, saves the pages.
 import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { accessible, check } from "./checks.mjs";
+import { mkdirSync } from "node:fs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: node passkeys.mjs BASE_URL");
 const shots = process.env.SCREENSHOT_DIR;
 if (shots) mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const user = `pia${Date.now() % 100000}`;
 const password = "quiet otter mends the lamp";
 const problems = [];
-const check = (ok, what) => { if (!ok) throw new Error(`FAILED: ${what}`); console.log(`ok - ${what}`); };
-
-async function accessible(page, label) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
-}
 
 async function logOut(page) {
   await page.goto(`${base}/dashboard`);

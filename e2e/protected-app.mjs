@@ -5,6 +5,7 @@
 // Every *.example.test name leads to 127.0.0.1 (the proxy), as DNS would.
 // With SCREENSHOT_DIR set, saves the sign-in page it shows and the new app token.
 import { chromium } from "playwright-core";
+import { check } from "./checks.mjs";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
@@ -12,7 +13,7 @@ const [appUrl, user, password, secret, spent] = process.argv.slice(2);
 if (!spent) throw new Error("usage: node protected-app.mjs APP_URL USER PASSWORD SECRET SPENT_CODE");
 const shots = process.env.SCREENSHOT_DIR;
 if (shots) mkdirSync(shots, { recursive: true });
-const check = (ok, what) => { if (!ok) throw new Error(`FAILED: ${what}`); console.log(`ok - ${what}`); };
+
 const totp = () => execFileSync("oathtool", ["--totp=sha1", "--base32", "--digits=6", secret]).toString().trim();
 
 const browser = await chromium.launch({

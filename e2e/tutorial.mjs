@@ -4,23 +4,21 @@
 // Codes come from oathtool, an implementation nobody here wrote; the QR code
 // is read from the screenshot's pixels, as a phone camera would.
 import { chromium } from "playwright-core";
+import { accessible, check } from "./checks.mjs";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import { execFileSync } from "node:child_process";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: node tutorial.mjs BASE_URL");
 const origin = new URL(base).origin;
 const shots = process.env.SCREENSHOT_DIR;
 if (shots) mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const user = `alice${Date.now() % 100000}`;
 const password = "quiet otter mends the lamp";
 
 const problems = [];
-const check = (ok, what) => { if (!ok) throw new Error(`FAILED: ${what}`); console.log(`ok - ${what}`); };
 const totp = (secret) => execFileSync("oathtool", ["--totp=sha1", "--base32", "--digits=6", secret]).toString().trim();
 
 const browser = await chromium.launch({
@@ -40,14 +38,6 @@ async function watchedPage(context) {
 
 async function shot(page, name) {
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-}
-
-/** axe-core, evaluated through the DevTools protocol (not a <script>, which the CSP rightly refuses). */
-async function accessible(page, label) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
 }
 
 /** WCAG 1.4.11: the boundary of every visible control, 3:1 against what it sits on (axe does not check it). */
