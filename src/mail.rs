@@ -127,7 +127,8 @@ impl SmtpNotifier {
                 "Your address is about to change",
                 format!(
                     "A change of your account's email address to {to} was asked for. It takes effect when the \
-                     link mailed there is opened; until then mail keeps coming here"
+                     link mailed there is opened; until then mail keeps coming here. If it was not you, change \
+                     your password: that cancels the change"
                 ),
             ),
             Notice::EmailChanged { to } => (

@@ -41,12 +41,12 @@ const PERMISSIONS: &str = "accelerometer=(), bluetooth=(), camera=(), display-ca
 /// Middleware: adds the headers after the handler ran.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let is_static = request.uri().path().starts_with("/static/") || request.uri().path() == "/favicon.ico";
-    let reset_page = request.uri().path().starts_with("/password/reset");
+    let link_page = ["/password/reset", "/email/verify"].iter().any(|page| request.uri().path().starts_with(page));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // A reset link's page holds its token in the URL: no Referer at all there.
-    let referrer = if reset_page { "no-referrer" } else { "same-origin" };
+    // A mailed link's page holds its token in the URL: no Referer at all there.
+    let referrer = if link_page { "no-referrer" } else { "same-origin" };
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CONTENT_SECURITY_POLICY, state.web.csp.clone());

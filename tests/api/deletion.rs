@@ -3,6 +3,8 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use latchkey_core::store::{EventLog as _, UserStore as _};
+
 use crate::helpers::{spawn_app, PASSWORD};
 use crate::notifications::{app_with_mail, SmtpSink};
 
@@ -41,10 +43,13 @@ async fn a_deleted_account_is_refused_at_once_its_names_are_free_and_the_log_sti
         c.env_remove("LATCHKEY_DATABASE_URL");
     });
     assert!(ok, "the chain still verifies: {out}{err}");
-    let database = std::fs::read(app.data_dir.path().join("latchkey.db")).unwrap();
-    let wal = std::fs::read(app.data_dir.path().join("latchkey.db-wal")).unwrap_or_default();
-    let held = |needle: &str, file: &[u8]| file.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(held(&id, &database) || held(&id, &wal), "the events stay, under the id");
+    let url = format!("sqlite://{}", app.data_dir.path().join("latchkey.db").display());
+    let store = latchkey_store_sql::SqlStore::open(&url, 1).await.unwrap();
+    let id = latchkey_core::UserId(id.parse().unwrap());
+    assert!(store.find_user(id).await.unwrap().is_none(), "the user's row is gone");
+    let kinds: Vec<_> = store.list_events(id, 100).await.unwrap().into_iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"account_deleted"), "the events stay, under the id: {kinds:?}");
+    assert!(kinds.contains(&"signed_in"));
 }
 
 #[tokio::test]
@@ -124,7 +129,17 @@ async fn the_export_holds_everything_but_secrets() {
 
     let browser = app.browser();
     browser.sign_up("bob", "bob@example.com", PASSWORD).await;
-    let download = browser.client.get(format!("{}/account/export", app.base)).send().await.unwrap();
+    let csrf = browser.get("/dashboard").await.csrf();
+    let from_elsewhere = browser.client.get(format!("{}/account/export", app.base)).send().await.unwrap();
+    assert_ne!(from_elsewhere.status(), StatusCode::OK, "a link cannot make the browser download it");
+    let download = browser
+        .client
+        .post(format!("{}/account/export", app.base))
+        .form(&[("csrf_token", csrf.as_str())])
+        .header("origin", app.base.as_str())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(download.status(), StatusCode::OK);
     let disposition = download.headers()["content-disposition"].to_str().unwrap().to_string();
     assert_eq!(disposition, "attachment; filename=\"latchkey-bob.json\"");
@@ -140,9 +155,10 @@ async fn the_pages_change_the_address_and_delete_the_account() {
     browser.sign_up("alice", "alice@example.com", PASSWORD).await;
     let dashboard = browser.get("/dashboard").await;
     assert!(dashboard.inner("email-unverified-badge").is_some(), "{}", dashboard.html);
-    for link in ["/account/email", "/account/password", "/account/export", "/account/delete"] {
+    for link in ["/account/email", "/account/password", "/account/delete"] {
         assert!(dashboard.html.contains(&format!("href=\"{link}\"")), "{link}");
     }
+    assert!(dashboard.html.contains("action=\"/account/export\""), "Download my data is a form");
 
     let form = browser.get("/account/email").await;
     let csrf = form.csrf();

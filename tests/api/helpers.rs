@@ -207,8 +207,7 @@ impl TestApp {
 
     /// A new browser (its own cookie jar) pointed at this server.
     pub fn browser(&self) -> Browser {
-        let client = http_builder().redirect(Policy::none()).cookie_store(true).build().unwrap();
-        Browser { client, base: self.base.clone() }
+        Browser::at(&self.base)
     }
 }
 
@@ -262,6 +261,12 @@ impl Page {
 }
 
 impl Browser {
+    /// A browser with no cookies yet, for the server at `base`.
+    pub fn at(base: &str) -> Browser {
+        let client = http_builder().redirect(Policy::none()).cookie_store(true).build().unwrap();
+        Browser { client, base: base.to_string() }
+    }
+
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -41,6 +41,9 @@ async fn sign_up_mails_a_link_that_verifies_the_address_once_on_any_device() {
     let phone = app.browser();
     let landing = phone.get(&format!("{VERIFY}{token}")).await;
     assert!(landing.html.contains("Confirm my email address"), "a button, not a GET that a mail scanner could use up");
+    let headers =
+        crate::helpers::http().get(app.url(&format!("{VERIFY}{token}"))).send().await.unwrap().headers().clone();
+    assert_eq!(headers["referrer-policy"], "no-referrer", "the token in the URL goes nowhere else");
     let session = app.sign_in("alice").await;
     assert_eq!(me(&app, &session).await["email_verified"], false, "opening the page alone verifies nothing");
     let done = open_link(&phone, &token).await;
@@ -95,7 +98,7 @@ async fn verification_links_are_limited_per_account_and_need_mail() {
 }
 
 #[tokio::test]
-async fn with_require_verified_email_no_path_signs_in_until_the_address_is_verified() {
+async fn with_require_verified_email_the_password_and_the_sign_up_wait_for_the_link() {
     let sink = SmtpSink::start().await;
     let port = sink.port;
     let app = spawn_app_with(move |c| {
@@ -202,4 +205,53 @@ async fn two_racing_uses_of_one_link_verify_once() {
     let session = app.sign_in("alice").await;
     let events = app.event_kinds(&session).await;
     assert_eq!(events.iter().filter(|k| *k == "email_verified").count(), 1);
+}
+
+#[tokio::test]
+async fn a_pending_change_dies_when_the_owner_takes_the_account_back() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    app.sign_up("alice").await;
+    let session = app.sign_in("alice").await;
+    // Someone who had the password asks to move the account to their mailbox...
+    let body = json!({"email": "thief@example.org", "current_password": PASSWORD});
+    assert_eq!(app.api_put_json("/me/email", &body, &session).await.status(), StatusCode::ACCEPTED);
+    let token = link_token(&sink, "thief@example.org", "Confirm your new email address", VERIFY, 1).await;
+    // ...and the owner, told at the old address, changes the password.
+    sink.expect_all(&["To: alice@example.com", "Your address is about to change"]).await;
+    let body = json!({"current_password": PASSWORD, "new_password": "seven herons fold the map"});
+    assert_eq!(app.api_put_json("/me/password", &body, &session).await.status(), StatusCode::NO_CONTENT);
+    let page = open_link(&app.browser(), &token).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "the change died with the old password");
+    assert_eq!(me(&app, &session).await["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn turning_require_verified_email_on_ends_unverified_sessions_and_stops_before_the_code_step() {
+    use crate::binary::{start, start_with, with_mfa, Api};
+    let sink = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::new();
+    let mut before = start(dir.path()).await;
+    let (session, _secret) = with_mfa(&api, &before, "alice").await;
+    assert_eq!(api.me(&before, &session).await, StatusCode::OK);
+    before.stop();
+
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let after = start_with(dir.path(), std::process::Stdio::null(), "warn", |command| {
+        command
+            .env("LATCHKEY_SMTP_URL", &smtp)
+            .env("LATCHKEY_MAIL_FROM", "Latchkey <latchkey@example.org>")
+            .env("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "true");
+    })
+    .await;
+    assert_eq!(api.me(&after, &session).await, StatusCode::UNAUTHORIZED, "a session from before the rule ends");
+    let (status, body) = api.sign_in(&after, "alice").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "refused before the code step: {body}");
+    assert_eq!(body["error"]["code"], "email_unverified");
+    let token = verification_token(&sink, "alice@example.com", 1).await;
+    let browser = Browser::at(&after.base);
+    assert!(open_link(&browser, &token).await.inner("email-verified").is_some());
+    let (status, body) = api.sign_in(&after, "alice").await;
+    assert_eq!((status, body["mfa_required"].as_bool()), (StatusCode::OK, Some(true)), "now the code step");
 }

@@ -862,7 +862,15 @@ async fn a_deleted_user_leaves_only_its_events(store: Arc<dyn Store>) {
         .unwrap();
     let event = EventRecord { user_id: alice.id, kind: EventKind::SignedIn, at: at(1), client: ClientInfo::default() };
     store.insert_event(&event, &chain()).await.unwrap();
+    // A ceremony names the user without a foreign key: only the deletion's own list removes it.
+    let bound = CeremonyRecord { user_id: Some(alice.id), ..ceremony("c1", "second_factor", 300) };
+    store.put_ceremony(&bound, at(0)).await.unwrap();
+    let staff = GroupName::parse("staff").unwrap();
+    store.create_group(&staff, at(0)).await.unwrap();
+    store.add_group_member(&staff, alice.id, at(0)).await.unwrap();
     assert!(store.delete_user(alice.id).await.unwrap());
+    assert!(store.take_ceremony("c1", "second_factor", "", at(1)).await.unwrap().is_none(), "its ceremony went");
+    assert!(store.group_members(&staff).await.unwrap().unwrap().is_empty(), "and its memberships");
     assert!(!store.delete_user(alice.id).await.unwrap(), "once");
     assert!(store.find_user(alice.id).await.unwrap().is_none());
     assert!(store.touch_session("hash-s1", at(2), at(-1800), at(0)).await.unwrap().is_none());

@@ -331,6 +331,10 @@ pub struct Events {
 /// How many events a user sees at most.
 const LIST_LIMIT: u32 = 100;
 
+/// How many events an export holds at most (a guessing flood can write
+/// more; the newest are the ones kept).
+pub const EXPORT_LIMIT: u32 = 10_000;
+
 impl Events {
     /// Builds the service.
     pub fn new(store: &Arc<dyn Store>, clock: SharedClock, notifiers: Vec<Arc<dyn Notifier>>, chain: ChainKey) -> Self {
@@ -501,6 +505,12 @@ impl Events {
     /// The user's most recent events, newest first.
     pub async fn list(&self, user: UserId) -> Result<Vec<EventRecord>, CoreError> {
         Ok(self.log.list_events(user, LIST_LIMIT).await?)
+    }
+
+    /// The user's events for an export of the account's data, newest first:
+    /// all of them up to [`EXPORT_LIMIT`].
+    pub async fn list_for_export(&self, user: UserId) -> Result<Vec<EventRecord>, CoreError> {
+        Ok(self.log.list_events(user, EXPORT_LIMIT).await?)
     }
 }
 

@@ -336,7 +336,9 @@ impl Sessions {
             .touch_session(&token_hash(token), now, self.idle_cutoff(now), now - self.touch_interval())
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        if user.locked {
+        // A session opened before `require_verified_email` was set ends with
+        // it, as a locked account's do.
+        if user.locked || (self.policy.require_verified_email && !user.email_verified) {
             return Err(CoreError::Unauthenticated);
         }
         Ok((session, user))

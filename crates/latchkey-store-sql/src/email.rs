@@ -10,10 +10,30 @@ use time::OffsetDateTime;
 use crate::rows::{conflict_or_unavailable, corrupt, seconds, user_id, OrUnavailable};
 use crate::{delete_user_rows, lock_user_row, SqlStore};
 
+/// Ends the user's pending address changes, in the transaction of a change
+/// to how the account is proven (a password change or reset, a lock, an
+/// operator's MFA reset): whoever asked for a change with the old proof must
+/// not move the account to their mailbox after the owner took it back.
+pub(crate) async fn end_email_changes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: UserId,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM email_verifications WHERE user_id = $1 AND purpose = $2")
+        .bind(user.to_string())
+        .bind(EmailLinkPurpose::Change.as_str())
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
+    Ok(())
+}
+
 #[async_trait]
 impl EmailLinkStore for SqlStore {
     async fn insert_email_link(&self, record: &EmailLinkRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
+        // The user's row first, as every change to the account takes it: two
+        // racing requests leave one live link of a purpose, not two.
+        lock_user_row(&mut tx, record.user_id).await?;
         sqlx::query("DELETE FROM email_verifications WHERE expires_at <= $1 OR (user_id = $2 AND purpose = $3)")
             .bind(seconds(now))
             .bind(record.user_id.to_string())
@@ -36,7 +56,18 @@ impl EmailLinkStore for SqlStore {
     }
 
     async fn use_email_link(&self, token_hash: &str, now: OffsetDateTime) -> Result<EmailLinkUse, StoreError> {
-        let mut tx = self.pool.begin().await.or_unavailable()?;
+        let mut tx = self.begin_write().await?;
+        // Whose link it is, then the user's row, then the link: the order
+        // every change to the account takes (a deletion racing this one
+        // cannot deadlock with it), and the address read below is the one
+        // the account has.
+        let owner = sqlx::query("SELECT user_id FROM email_verifications WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        let Some(owner) = owner else { return Ok(EmailLinkUse::Dead) };
+        lock_user_row(&mut tx, user_id(&owner, "user_id")?).await?;
         let sql = "DELETE FROM email_verifications WHERE token_hash = $1 AND expires_at > $2 \
                    RETURNING user_id, email, purpose";
         let taken =
@@ -45,9 +76,6 @@ impl EmailLinkStore for SqlStore {
         let user = user_id(&taken, "user_id")?;
         let proven: String = taken.try_get("email").map_err(corrupt)?;
         let purpose: String = taken.try_get("purpose").map_err(corrupt)?;
-        // The user's row first: a change racing this one waits, so the
-        // address read below is the one the account has.
-        lock_user_row(&mut tx, user).await?;
         let present: Option<String> = sqlx::query("SELECT email FROM users WHERE id = $1")
             .bind(user.to_string())
             .fetch_optional(&mut *tx)

@@ -249,6 +249,19 @@ async fn delete_user_rows<const N: usize>(
     Ok(deleted)
 }
 
+impl SqlStore {
+    /// A transaction that reads before it writes: on SQLite it takes the
+    /// write lock up front (a read snapshot cannot be upgraded once another
+    /// connection wrote), on PostgreSQL the row locks it takes do.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .or_unavailable()
+    }
+}
+
 /// Takes the user's row for the rest of `tx` (a no-op write): the steps
 /// that must not interleave for one user (a password-only session being
 /// written, MFA being turned on) each take it first. On SQLite every write

@@ -353,6 +353,7 @@ impl MfaStore for SqlStore {
             "sessions",
         ];
         let [.., ended] = delete_user_rows(&mut tx, user, tables).await?;
+        crate::email::end_email_changes(&mut tx, user).await?;
         tx.commit().await.or_unavailable()?;
         Ok((ended, true))
     }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use sqlx::Row;
 
+use crate::email::end_email_changes;
 use crate::rows::{
     conflict_or_unavailable, corrupt, instant, seconds, user_id, user_record, OrUnavailable, USER_COLUMNS,
 };
@@ -87,6 +88,7 @@ impl UserStore for SqlStore {
             return Ok(None);
         }
         let [_] = delete_user_rows(&mut tx, user, ["pending_sign_ins"]).await?;
+        end_email_changes(&mut tx, user).await?;
         let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user.to_string())
             .bind(keep.as_str())
@@ -169,14 +171,19 @@ impl UserStore for SqlStore {
             tx.commit().await.or_unavailable()?;
             return Ok(None);
         }
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?;
+        // The link came to the account's address, so it proves that too.
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $3",
+        )
+        .bind(password_hash)
+        .bind(seconds(now))
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .or_unavailable()?;
         let tables = ["sessions", "trusted_devices", "pending_sign_ins", "app_tokens", "password_resets"];
         delete_user_rows(&mut tx, user, tables).await?;
+        end_email_changes(&mut tx, user).await?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(user))
     }
@@ -226,6 +233,7 @@ impl UserStore for SqlStore {
         }
         let tables = ["sessions", "pending_sign_ins", "trusted_devices", "webauthn_ceremonies"];
         let [ended, ..] = delete_user_rows(&mut tx, user, tables).await?;
+        end_email_changes(&mut tx, user).await?;
         tx.commit().await.or_unavailable()?;
         Ok(Some(ended))
     }

@@ -128,7 +128,7 @@ pub struct AccountData {
     app_tokens: Vec<TokenInfo>,
     /// Applications signed in to through this service (OpenID Connect; none yet).
     connected_apps: Vec<String>,
-    /// The newest security events (at most 100).
+    /// The security events, newest first (at most the newest 10,000).
     events: Vec<EventJson>,
 }
 
@@ -152,7 +152,7 @@ pub async fn account_data(
         trusted_devices: services.mfa.trusted_devices(user.id).await?.into_iter().map(TrustedDevice::from).collect(),
         app_tokens: services.app_tokens.list(user).await?.iter().map(TokenInfo::from).collect(),
         connected_apps: Vec::new(),
-        events: services.events.list(user.id).await?.into_iter().map(EventJson::from).collect(),
+        events: services.events.list_for_export(user.id).await?.into_iter().map(EventJson::from).collect(),
     };
     services.events.record(user.id, latchkey_core::EventKind::DataExported, client).await?;
     Ok(data)

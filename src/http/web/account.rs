@@ -244,11 +244,13 @@ pub async fn post_delete(
     delete_page(&current, errors)
 }
 
-/// "Download my data": the same JSON as `GET /api/v1/me/export`, as a file.
-pub async fn get_export(
+/// "Download my data": the same JSON as `GET /api/v1/me/export`, as a
+/// file. A form's `POST` (with its CSRF token): a link on another site must
+/// not make the owner download it, and mail them that it happened.
+pub async fn post_export(
     State(app): State<AppState>,
     Client(client): Client,
-    current: CurrentUser,
+    UserForm { current, .. }: UserForm<TokenOnlyForm>,
 ) -> Result<Response, WebError> {
     let data = account_data(&app, &current.user, &current.session, &client).await?;
     let file = format!("attachment; filename=\"latchkey-{}.json\"", current.user.username);

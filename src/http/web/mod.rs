@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/email/verification", post(account::post_verification))
         .route("/email/verify", get(account::get_verify).post(account::post_verify))
         .route("/account/delete", get(account::get_delete).post(account::post_delete))
-        .route("/account/export", get(account::get_export))
+        .route("/account/export", post(account::post_export))
         .route("/password/forgot", get(password_reset::get_forgot).post(password_reset::post_forgot))
         .route("/password/reset", get(password_reset::get_reset).post(password_reset::post_reset))
         .route("/.well-known/change-password", get(password::get_well_known))

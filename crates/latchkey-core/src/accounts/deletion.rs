@@ -42,6 +42,12 @@ pub(crate) async fn erase(
         return Err(CoreError::NotFound);
     }
     tracing::info!(user_id = %user.id, "account deleted");
+    if let Err(e) = events.record_telling(user, EventKind::AccountDeleted, Notice::AccountDeleted, client).await {
+        // The deletion happened: answering an error would say otherwise.
+        tracing::error!(user_id = %user.id, error = %e, "could not record the deletion");
+    }
+    // The account is gone whatever follows: the counters keyed by its names
+    // are cleared as well as they can be, and a failure is only logged.
     for key in [
         throttle::code_key_for_account(user.id),
         throttle::enrolment_key_for_account(user.id),
@@ -50,7 +56,9 @@ pub(crate) async fn erase(
         throttle::password_key_for_login(user.email.as_str()),
         throttle::reset_key_for_email(user.email.as_str()),
     ] {
-        throttle.clear(&key).await?;
+        if let Err(e) = throttle.clear(&key).await {
+            tracing::warn!(user_id = %user.id, error = %e, "could not clear a deleted account's counter");
+        }
     }
-    events.record_telling(user, EventKind::AccountDeleted, Notice::AccountDeleted, client).await
+    Ok(())
 }

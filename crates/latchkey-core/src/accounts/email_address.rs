@@ -28,9 +28,20 @@ pub enum EmailProven {
 }
 
 impl Accounts {
+    /// Counts a link about to be mailed for `user` (5 an hour): before
+    /// anything is looked up, so asking cannot be used to probe.
+    async fn reserve_link(&self, user: &User) -> Result<(), CoreError> {
+        if self.links.is_none() {
+            return Err(CoreError::Refused(Refusal::NoMail));
+        }
+        let key = throttle::verification_key_for_account(user.id);
+        self.throttle.reserve(&key, &throttle::VERIFICATIONS_PER_ACCOUNT).await?;
+        Ok(())
+    }
+
     /// Mails `user` a link proving `to` (the account's address, or the one
-    /// it is to change to), counted per account. The newest link of a
-    /// purpose is the one that works.
+    /// it is to change to), reserved with [`Self::reserve_link`] first. The
+    /// newest link of a purpose is the one that works.
     async fn mail_email_link(
         &self,
         user: &User,
@@ -41,8 +52,6 @@ impl Accounts {
         let Some(links) = &self.links else {
             return Err(CoreError::Refused(Refusal::NoMail));
         };
-        let key = throttle::verification_key_for_account(user.id);
-        self.throttle.reserve(&key, &throttle::VERIFICATIONS_PER_ACCOUNT).await?;
         let token = random_token();
         let now = self.clock.now();
         let record = EmailLinkRecord {
@@ -63,7 +72,7 @@ impl Accounts {
         if self.links.is_none() {
             return;
         }
-        if let Err(e) = self.mail_email_link(user, &user.email, EmailLinkPurpose::Verify, client).await {
+        if let Err(e) = self.send_verification_link(user, client).await {
             tracing::warn!(user_id = %user.id, error = %e, "could not mail the verification link");
         }
     }
@@ -73,6 +82,7 @@ impl Accounts {
         if user.email_verified {
             return Err(CoreError::Refused(Refusal::EmailVerifiedAlready));
         }
+        self.reserve_link(user).await?;
         self.mail_email_link(user, &user.email, EmailLinkPurpose::Verify, client).await
     }
 
@@ -138,6 +148,8 @@ impl Accounts {
             return Err(CoreError::Validation(FieldErrors::from([("email", message)])));
         }
         self.check_owner(user, password, code, client).await?;
+        // Counted before the lookup: an owner cannot probe many addresses.
+        self.reserve_link(user).await?;
         if self.users.find_user_by_email(&new).await?.is_some() {
             return Err(CoreError::Conflict("email"));
         }
