@@ -34,8 +34,10 @@ use crate::config::Config;
 use crate::startup::{self, Opening};
 
 mod authz;
+mod clients;
 mod groups;
 pub use authz::authz;
+pub use clients::{client, key_rotate_signing};
 pub use groups::group;
 
 /// Who runs the command: the login that sudo came from, else the login.

@@ -82,7 +82,13 @@ pub enum Command {
         #[command(subcommand)]
         action: GroupCommand,
     },
-    /// The key that seals TOTP secrets.
+    /// OpenID Connect clients (the applications that sign in through Latchkey).
+    Client {
+        /// What to do.
+        #[command(subcommand)]
+        action: ClientCommand,
+    },
+    /// The key that seals TOTP secrets, and the ID token signing keys.
     Key {
         /// What to do.
         #[command(subcommand)]
@@ -244,4 +250,48 @@ pub enum KeyCommand {
     /// Makes a new key and re-encrypts every TOTP secret under it, in one
     /// transaction. Stop every server first.
     Rotate,
+    /// Makes new ID token signing keys (RS256, ES256); the old ones stay
+    /// published for a day so tokens they signed still check. Servers may run.
+    RotateSigning,
+}
+
+/// `latchkey client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Registers an application; prints its `client_id` and, unless it is
+    /// public, its `client_secret` (shown this once, kept only as a hash).
+    Add {
+        /// What the consent page calls it ("Grafana").
+        name: String,
+        /// Where it receives the code; exact match. Repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// No secret: the application proves itself with PKCE (a single-page or native app).
+        #[arg(long)]
+        public: bool,
+        /// Only members of this group may sign in to it. Repeat for several.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Where RP-initiated logout may send the browser, besides the redirect URIs.
+        #[arg(long = "post-logout-uri", value_name = "URI")]
+        post_logout_uris: Vec<String>,
+        /// The operator's own application: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Prints `{"client_id", "client_secret"}` as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the clients (from the store and the config file).
+    List,
+    /// Shows one client.
+    Show {
+        /// Its `client_id`.
+        id: String,
+    },
+    /// Removes a client added here (one from the config file is removed there).
+    Remove {
+        /// Its `client_id`.
+        id: String,
+    },
 }

@@ -7,8 +7,9 @@ use anyhow::{bail, Context as _};
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
 use latchkey_core::access::rules::{AccessRules, Policy, Rule, RuleSpec};
+use latchkey_core::oidc::clients::{self as oidc_clients, ClientRecord, NewClient};
 use latchkey_core::webauthn::Attestation;
-use latchkey_core::{PasswordPolicy, RelyingParty, SessionPolicy, Settings};
+use latchkey_core::{CoreError, PasswordPolicy, RelyingParty, SessionPolicy, Settings};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -76,6 +77,8 @@ pub struct Config {
     pub default_policy: String,
     /// Forward authentication: the rules, first match wins.
     pub access_rules: Vec<AccessRuleConfig>,
+    /// OpenID Connect clients defined here (besides `latchkey client add`).
+    pub oidc_clients: Vec<OidcClientConfig>,
     /// The parent domain of the public URL's host (e.g. `example.com`) the
     /// session cookie is set for, so one sign-in covers every protected
     /// subdomain; unset: the cookie is the public host's alone.
@@ -115,6 +118,30 @@ pub struct AccessRuleConfig {
     pub groups: Vec<String>,
     /// What the rule asks.
     pub policy: String,
+}
+
+/// One `[[oidc_clients]]` table of the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcClientConfig {
+    /// The `client_id` (URL-safe characters).
+    pub id: String,
+    /// What the consent page calls it.
+    pub name: String,
+    /// The secret (at least 32 URL-safe characters); absent: a public client.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Further post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_uris: Vec<String>,
+    /// Groups whose members may use it; empty: everyone.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// No consent page.
+    #[serde(default)]
+    pub first_party: bool,
 }
 
 /// A value the file may give as one string or as a list of them.
@@ -218,6 +245,7 @@ impl Default for Config {
             audit_head_interval_secs: 3600,
             default_policy: "deny".to_string(),
             access_rules: Vec::new(),
+            oidc_clients: Vec::new(),
             cookie_domain: None,
             webauthn_rp_id: None,
             webauthn_attestation: "none".into(),
@@ -316,6 +344,7 @@ impl Config {
             bail!("cookie_domain needs public_url: the public host must be the cookie domain or under it");
         }
         self.access_rules()?;
+        self.oidc_clients()?;
         self.attestation()?;
         if self.trusted_device_days > 365 {
             bail!("trusted_device_days must be between 0 (off) and 365");
@@ -414,6 +443,7 @@ impl Config {
             max_concurrent_hashes: self.max_concurrent_hashes,
             trust_devices_for: (self.trusted_device_days > 0)
                 .then(|| time::Duration::days(i64::from(self.trusted_device_days))),
+            oidc_clients: self.oidc_clients()?,
             relying_party: RelyingParty::for_public_url(
                 public_url.origin(),
                 self.webauthn_rp_id.as_deref(),
@@ -421,6 +451,38 @@ impl Config {
                 self.attestation()?,
             ),
         })
+    }
+
+    /// The OpenID Connect clients of the config file, checked (their
+    /// secrets kept as hashes from here on).
+    pub fn oidc_clients(&self) -> anyhow::Result<Vec<ClientRecord>> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.oidc_clients
+            .iter()
+            .map(|client| {
+                let new = NewClient {
+                    id: Some(client.id.clone()),
+                    name: client.name.clone(),
+                    secret: client.secret.as_ref().map(|s| s.expose().to_string()),
+                    public: client.secret.is_none(),
+                    redirect_uris: client.redirect_uris.clone(),
+                    post_logout_uris: client.post_logout_uris.clone(),
+                    groups: client.groups.clone(),
+                    first_party: client.first_party,
+                };
+                let checked = oidc_clients::check(new, time::OffsetDateTime::UNIX_EPOCH).map_err(|e| match e {
+                    CoreError::Validation(fields) => {
+                        let said: Vec<String> = fields.iter().map(|(field, why)| format!("{field}: {why}")).collect();
+                        anyhow::anyhow!("oidc client {:?}: {}", client.id, said.join("; "))
+                    }
+                    other => anyhow::anyhow!("oidc client {:?}: {other}", client.id),
+                })?;
+                if !seen.insert(client.id.clone()) {
+                    anyhow::bail!("oidc client {:?} is defined twice", client.id);
+                }
+                Ok(checked.record)
+            })
+            .collect()
     }
 
     /// The access rules and default policy forward authentication decides with.

@@ -66,6 +66,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Authz { action }) => admin::authz(&Config::load(&cli.global)?, action).await,
         Some(Command::Group { action }) => admin::group(&Config::load(&cli.global)?, action).await,
         Some(Command::Key { action: KeyCommand::Rotate }) => admin::key_rotate(&Config::load(&cli.global)?).await,
+        Some(Command::Key { action: KeyCommand::RotateSigning }) => {
+            admin::key_rotate_signing(&Config::load(&cli.global)?).await
+        }
+        Some(Command::Client { action }) => admin::client(&Config::load(&cli.global)?, action).await,
         Some(Command::Backup { file }) => admin::backup(&Config::load(&cli.global)?, &file).await,
         Some(Command::MigrateStore { from, to }) => admin::migrate_store(&Config::load(&cli.global)?, &from, &to).await,
         Some(Command::Audit { action: AuditCommand::Verify { head } }) => {

@@ -318,6 +318,7 @@ fn refusal(reason: Refusal) -> ApiError {
         Refusal::PasskeyRegistered => conflict("This passkey is registered already."),
         Refusal::NoMail => conflict("This service sends no mail, so it cannot send the link: contact support."),
         Refusal::EmailVerifiedAlready => conflict("This account's email address is verified already."),
+        Refusal::ClientInConfig => conflict("This client is defined in the config file; remove it there."),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod metrics;
+pub mod oidc;
 mod process_metrics;
 pub mod return_to;
 pub mod web;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::get_metrics).layer(CompressionLayer::new()))
         .nest("/api/v1", api::router().layer(CompressionLayer::new()))
         .merge(authz::router())
+        .merge(oidc::router())
         .merge(web::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::measure))

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use latchkey_core::events::{verify_chain, ChainCheck, ChainKey, EventKind, EventRecord};
+use latchkey_core::oidc::clients::{self as oidc_clients, NewClient};
+use latchkey_core::oidc::keys::{self, SigningAlg};
 use latchkey_core::server_key::{bind_key, rotate_key, KeyCheckError};
 use latchkey_core::sessions::{ClientInfo, Factor, SessionRecord};
 use latchkey_core::store::{
@@ -73,6 +75,8 @@ conformance!(
     no_session_checked_against_an_old_password_outlives_a_change,
     an_email_link_is_used_once_even_by_twenty_at_once_and_changes_only_to_a_free_address,
     a_deleted_user_leaves_only_its_events,
+    signing_keys_rotate_with_one_active_per_algorithm_and_old_ones_are_forgotten,
+    oidc_clients_are_kept_with_their_lists_and_unique_ids,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -643,8 +647,16 @@ async fn a_key_rotation_waits_for_every_serving_process_and_relinks_the_chain(st
     store.forget_process("a").await.unwrap();
     let refused = rotate_key(store.as_ref(), &old, &new, 30).await.unwrap();
     assert!(matches!(&refused, Resealed::StillServing(left) if left.len() == 1 && left[0].id == "b"), "{refused:?}");
+    // An ID token signing key is sealed under the server key too, and moves with it.
+    let signing = keys::generate(SigningAlg::Es256, &old, at(0)).unwrap();
+    assert!(store.add_signing_key(&signing).await.unwrap());
     // A process not seen within the window (here: a window that ends before now) is taken to be gone.
-    assert_eq!(rotate_key(store.as_ref(), &old, &new, -60).await.unwrap(), Resealed::Done(0));
+    assert_eq!(rotate_key(store.as_ref(), &old, &new, -60).await.unwrap(), Resealed::Done(1));
+    let resealed = store.signing_keys().await.unwrap().remove(0).private_sealed;
+    assert!(
+        new.open(&resealed, &keys::sealing_context(&signing.kid)).is_ok(),
+        "the signing key opens under the new key"
+    );
     bind_key(store.as_ref(), &new).await.expect("the new key fits");
     assert!(matches!(bind_key(store.as_ref(), &old).await, Err(KeyCheckError::Mismatch)));
     assert_eq!(
@@ -877,4 +889,47 @@ async fn a_deleted_user_leaves_only_its_events(store: Arc<dyn Store>) {
     assert_eq!(store.use_email_link("v1", at(2)).await.unwrap(), EmailLinkUse::Dead);
     assert_eq!(store.list_events(alice.id, 10).await.unwrap().len(), 1, "the log keeps its events");
     user(&store, "alice").await;
+}
+
+async fn signing_keys_rotate_with_one_active_per_algorithm_and_old_ones_are_forgotten(store: Arc<dyn Store>) {
+    let key = server_key(3);
+    let first = keys::generate(SigningAlg::Rs256, &key, at(0)).unwrap();
+    assert!(store.add_signing_key(&first).await.unwrap());
+    let racing = keys::generate(SigningAlg::Rs256, &key, at(0)).unwrap();
+    assert!(!store.add_signing_key(&racing).await.unwrap(), "one signing key per algorithm: the other process's stays");
+    let second = keys::generate(SigningAlg::Rs256, &key, at(10)).unwrap();
+    store.rotate_signing_keys(std::slice::from_ref(&second), at(10), at(-86_400)).await.unwrap();
+    let stored = store.signing_keys().await.unwrap();
+    assert_eq!(stored.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [second.kid.as_str(), first.kid.as_str()]);
+    assert_eq!((stored[0].retired_at, stored[1].retired_at), (None, Some(at(10))));
+    let third = keys::generate(SigningAlg::Rs256, &key, at(100_000)).unwrap();
+    store.rotate_signing_keys(std::slice::from_ref(&third), at(100_000), at(100_000 - 86_400)).await.unwrap();
+    let kids: Vec<String> = store.signing_keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, [third.kid, second.kid], "a key retired over a day ago is forgotten");
+}
+
+async fn oidc_clients_are_kept_with_their_lists_and_unique_ids(store: Arc<dyn Store>) {
+    let new = NewClient {
+        id: Some("grafana".into()),
+        name: "Grafana".into(),
+        redirect_uris: vec![
+            "https://grafana.example.com/login/generic_oauth".into(),
+            "http://localhost:3000/cb".into(),
+        ],
+        post_logout_uris: vec!["https://grafana.example.com/".into()],
+        groups: vec!["staff".into(), "admins".into()],
+        first_party: true,
+        ..NewClient::default()
+    };
+    let checked = oidc_clients::check(new.clone(), at(0)).unwrap();
+    store.insert_client(&checked.record).await.unwrap();
+    assert_eq!(store.find_client("grafana").await.unwrap().as_ref(), Some(&checked.record));
+    assert!(matches!(store.insert_client(&checked.record).await, Err(StoreError::Conflict("client"))));
+    let public = oidc_clients::check(NewClient { id: Some("spa".into()), public: true, ..new }, at(0)).unwrap();
+    store.insert_client(&public.record).await.unwrap();
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+    assert!(store.find_client("spa").await.unwrap().unwrap().is_public());
+    assert!(store.delete_client("spa").await.unwrap());
+    assert!(!store.delete_client("spa").await.unwrap());
+    assert!(store.find_client("spa").await.unwrap().is_none());
 }

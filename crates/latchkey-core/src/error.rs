@@ -48,6 +48,8 @@ pub enum Refusal {
     NoMail,
     /// A verification link asked for an address that is verified already.
     EmailVerifiedAlready,
+    /// Removing an OpenID Connect client that the config file defines.
+    ClientInConfig,
 }
 
 /// Why a service call did not succeed.

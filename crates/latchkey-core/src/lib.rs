@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod mfa;
+pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod recovery;
@@ -59,6 +60,8 @@ pub struct Settings {
     /// The WebAuthn relying party; `None`: passkeys cannot work here (the
     /// public URL's host is an IP address).
     pub relying_party: Option<RelyingParty>,
+    /// The OpenID Connect clients the config file defines, checked.
+    pub oidc_clients: Vec<oidc::clients::ClientRecord>,
 }
 
 /// All services, built once at start and shared by the web pages, the API and the CLI.
@@ -80,6 +83,8 @@ pub struct Services {
     pub app_tokens: access::AppTokens,
     /// Passkeys and security keys.
     pub passkeys: Passkeys,
+    /// The OpenID Connect provider's keys and clients.
+    pub oidc: oidc::Oidc,
     store: Arc<dyn Store>,
 }
 
@@ -102,6 +107,7 @@ impl Services {
         let relying_party = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?;
         let ceremonies =
             webauthn::Ceremonies::new(relying_party, store.clone(), clock.clone(), events.clone(), throttle.clone());
+        let oidc = oidc::Oidc::new(store.clone(), key.clone(), clock.clone(), settings.oidc_clients);
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),
@@ -140,7 +146,7 @@ impl Services {
             email_links: store.clone(),
         });
         let admin = admin::Admin::new(store.clone(), clock_for_admin, sessions.clone(), events.clone(), throttle);
-        Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, passkeys, store })
+        Ok(Services { accounts, sessions, mfa, events, admin, groups, app_tokens, passkeys, oidc, store })
     }
 
     /// The store's connections: (open, idle), for `/metrics`.

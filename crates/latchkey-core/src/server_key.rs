@@ -53,9 +53,9 @@ pub async fn rotate_key(
     new: &SecretBox,
     serving_within: i64,
 ) -> Result<Resealed, KeyCheckError> {
-    let reseal = |user: crate::UserId, sealed: &[u8]| -> Option<Vec<u8>> {
-        let plain = old.open(sealed, user.0.as_bytes()).ok()?;
-        Some(new.seal(&plain, user.0.as_bytes()))
+    let reseal = |associated: &[u8], sealed: &[u8]| -> Option<Vec<u8>> {
+        let plain = old.open(sealed, associated).ok()?;
+        Some(new.seal(&plain, associated))
     };
     let (old_chain, new_chain) = (ChainKey::of(old), ChainKey::of(new));
     let chains = (&old_chain, &new_chain);

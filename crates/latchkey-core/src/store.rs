@@ -12,6 +12,8 @@ use crate::domain::{
     Username,
 };
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
+use crate::oidc::clients::ClientRecord;
+use crate::oidc::keys::SigningKeyRecord;
 use crate::sessions::{ClientInfo, SessionRecord};
 use crate::throttle::Policy;
 
@@ -328,6 +330,32 @@ pub trait EmailLinkStore: Send + Sync + 'static {
     async fn pending_email_change(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Email>, StoreError>;
 }
 
+/// The OpenID Connect provider's keys and clients.
+#[async_trait]
+pub trait OidcStore: Send + Sync + 'static {
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a signing key unless its algorithm has one that signs already
+    /// (another process made it first); true when this one was added.
+    async fn add_signing_key(&self, record: &SigningKeyRecord) -> Result<bool, StoreError>;
+    /// In one transaction: retires the signing keys at `at`, adds `fresh`,
+    /// and deletes the keys retired before `forget_before`.
+    async fn rotate_signing_keys(
+        &self,
+        fresh: &[SigningKeyRecord],
+        at: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Adds a client; a taken id is [`StoreError::Conflict`] (`client`).
+    async fn insert_client(&self, record: &ClientRecord) -> Result<(), StoreError>;
+    /// Every client, by name.
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// The client with this id.
+    async fn find_client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    /// Removes a client; false when there is none.
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+}
+
 /// What adding a member to a group found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Membership {
@@ -586,8 +614,10 @@ pub trait MfaStore: Send + Sync + 'static {
     /// changes at all.
     async fn reset_mfa(&self, user: UserId) -> Result<(u64, bool), StoreError>;
 
-    /// Re-encrypts every sealed TOTP secret (authenticators and pending enrolments)
-    /// with `reseal`, replaces the key check, and re-links the security
+    /// Re-encrypts every sealed secret (TOTP secrets of authenticators and
+    /// pending enrolments, under the user id's bytes; ID token signing keys,
+    /// under [`crate::oidc::keys::sealing_context`]) with `reseal`, which
+    /// takes the associated data and the sealed bytes, replaces the key check, and re-links the security
     /// log's chain from `chains.0` to `chains.1` (up to a break, which stays),
     /// all in one transaction serialised with appends and with
     /// [`MetaStore::heartbeat_process`]. Changes nothing when any process
@@ -596,7 +626,7 @@ pub trait MfaStore: Send + Sync + 'static {
     /// not reseal ([`StoreError::Corrupt`]).
     async fn reseal_secrets(
         &self,
-        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        reseal: &(dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
         chains: (&ChainKey, &ChainKey),
         serving_within: i64,
@@ -757,6 +787,7 @@ pub trait Store:
     MetaStore
     + UserStore
     + EmailLinkStore
+    + OidcStore
     + GroupStore
     + AppTokenStore
     + SessionStore
@@ -771,6 +802,7 @@ impl<T> Store for T where
     T: MetaStore
         + UserStore
         + EmailLinkStore
+        + OidcStore
         + GroupStore
         + AppTokenStore
         + SessionStore

@@ -122,6 +122,30 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("last_used_ip", MaybeText),
         ],
     ),
+    (
+        "oidc_signing_keys",
+        &[
+            ("kid", Text),
+            ("alg", Text),
+            ("private_sealed", Bytes),
+            ("public_jwk", Text),
+            ("created_at", Int),
+            ("retired_at", MaybeInt),
+        ],
+    ),
+    (
+        "oidc_clients",
+        &[
+            ("id", Text),
+            ("name", Text),
+            ("secret_hash", MaybeText),
+            ("redirect_uris", Text),
+            ("post_logout_uris", Text),
+            ("groups", Text),
+            ("first_party", Int),
+            ("created_at", Int),
+        ],
+    ),
     ("throttles", &[("key", Text), ("failures", Int), ("blocked_until", Int), ("updated_at", Int)]),
     (
         "security_events",

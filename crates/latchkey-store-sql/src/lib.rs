@@ -16,6 +16,7 @@ mod events;
 mod groups;
 mod meta;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod rows;
 mod sessions;

@@ -482,7 +482,7 @@ impl MfaStore for SqlStore {
 
     async fn reseal_secrets(
         &self,
-        reseal: &(dyn for<'s> Fn(UserId, &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        reseal: &(dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
         key_check: &[u8],
         (old_chain, new_chain): (&ChainKey, &ChainKey),
         serving_within: i64,
@@ -501,7 +501,7 @@ impl MfaStore for SqlStore {
             for row in &rows {
                 let user = user_id(row, "user_id")?;
                 let sealed: Vec<u8> = row.try_get("secret_sealed").map_err(corrupt)?;
-                let fresh = reseal(user, &sealed)
+                let fresh = reseal(user.0.as_bytes(), &sealed)
                     .ok_or_else(|| StoreError::Corrupt(format!("the secret of user {user} does not open")))?;
                 sqlx::query(&format!("UPDATE {table} SET secret_sealed = $1 WHERE {key} = $2"))
                     .bind(fresh)
@@ -515,6 +515,7 @@ impl MfaStore for SqlStore {
                 }
             }
         }
+        resealed += crate::oidc::reseal_signing_keys(&mut tx, reseal).await?;
         sqlx::query("UPDATE meta SET value = $1 WHERE key = 'key_check'")
             .bind(key_check.to_vec())
             .execute(&mut *tx)

@@ -12,16 +12,12 @@ use time::OffsetDateTime;
 
 use crate::mfa::{keep_only_session, lock_mfa_row, remove_factor, turn_mfa_on, Factors};
 use crate::rows::{
-    conflict_or_unavailable, corrupt, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
+    conflict_or_unavailable, corrupt, flag, instant, maybe_instant, public_id, seconds, user_id, OrUnavailable,
 };
 use crate::{lock_user_row, SqlStore};
 
 const COLUMNS: &str = "id, user_id, credential_id, name, credential, sign_count, backup_eligible, backed_up, \
                        created_at, last_used_at";
-
-fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
-    Ok(row.try_get::<i64, _>(column).map_err(corrupt)? != 0)
-}
 
 fn record(row: &AnyRow) -> Result<PasskeyRecord, StoreError> {
     let count: i64 = row.try_get("sign_count").map_err(corrupt)?;

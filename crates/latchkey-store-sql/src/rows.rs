@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// A driver error as the port reports it: the database could not be reached
 /// or refused (details for the log, never for a client).
-fn unavailable(e: sqlx::Error) -> StoreError {
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -66,6 +66,11 @@ pub(crate) fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime, Stor
 pub(crate) fn user_id(row: &AnyRow, column: &str) -> Result<UserId, StoreError> {
     let text: String = row.try_get(column).map_err(corrupt)?;
     Uuid::parse_str(&text).map(UserId).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A flag kept as 0 or 1.
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    Ok(row.try_get::<i64, _>(column).map_err(corrupt)? != 0)
 }
 
 pub(crate) fn count(row: &AnyRow, column: &str) -> Result<u32, StoreError> {

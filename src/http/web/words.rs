@@ -66,6 +66,7 @@ pub fn refusal(reason: Refusal) -> &'static str {
         Refusal::PasskeyRegistered => "This passkey is registered already.",
         Refusal::NoMail => "This service sends no mail, so it cannot send the link. Contact support.",
         Refusal::EmailVerifiedAlready => "Your email address is verified already.",
+        Refusal::ClientInConfig => "This client is defined in the config file; remove it there.",
         Refusal::SecondFactorRequired => {
             "This session signed in with the password alone. Log out and sign in again with your code to make an app token."
         }

@@ -1,0 +1,134 @@
+//! The OpenID Connect provider (contract section 9): the parts its flows
+//! stand on. The signing keys are in [`keys`], made when first needed and
+//! rotated by `latchkey key rotate-signing`; the relying parties in
+//! [`clients`], from the CLI (the store) and the config file (memory).
+
+pub mod clients;
+pub mod keys;
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::error::{CoreError, Refusal};
+use crate::secret_box::SecretBox;
+use crate::store::{OidcStore, StoreError};
+use clients::{CheckedClient, ClientRecord, NewClient};
+use keys::{SigningAlg, SigningKeyRecord, PUBLISHED_AFTER_RETIREMENT};
+
+/// Where a client was registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// `latchkey client add`: kept in the store, removable.
+    Store,
+    /// `[[oidc_clients]]` in the config file: changed there.
+    Config,
+}
+
+/// Signing keys and clients.
+#[derive(Clone)]
+pub struct Oidc {
+    store: Arc<dyn OidcStore>,
+    key: SecretBox,
+    clock: SharedClock,
+    config_clients: Arc<[ClientRecord]>,
+}
+
+impl Oidc {
+    /// Builds the service; `config_clients` come checked from the config file.
+    pub fn new(
+        store: Arc<dyn OidcStore>,
+        key: SecretBox,
+        clock: SharedClock,
+        config_clients: Vec<ClientRecord>,
+    ) -> Self {
+        Oidc { store, key, clock, config_clients: config_clients.into() }
+    }
+
+    /// The published key set (`/oauth2/jwks`): the signing keys and the
+    /// retired ones still within [`PUBLISHED_AFTER_RETIREMENT`]. Makes the
+    /// signing keys on first use.
+    pub async fn key_set(&self) -> Result<serde_json::Value, CoreError> {
+        let now = self.clock.now();
+        let keys = self.signing_keys().await?;
+        let published: Result<Vec<serde_json::Value>, _> =
+            keys.iter().filter(|k| k.published_at(now)).map(|k| serde_json::from_str(&k.public_jwk)).collect();
+        let published = published.map_err(|e| StoreError::Corrupt(format!("a stored JWK: {e}")))?;
+        Ok(serde_json::json!({ "keys": published }))
+    }
+
+    /// Every stored key, after making the signing key of any algorithm that
+    /// has none (of two processes making one at once, one key is kept).
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, CoreError> {
+        let keys = self.store.signing_keys().await?;
+        let missing: Vec<SigningAlg> = SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| !keys.iter().any(|k| k.alg == *alg && k.retired_at.is_none()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(keys);
+        }
+        for made in self.generate(&missing).await? {
+            if self.store.add_signing_key(&made).await? {
+                tracing::info!(kid = made.kid, alg = made.alg.as_str(), "made an ID token signing key");
+            }
+        }
+        Ok(self.store.signing_keys().await?)
+    }
+
+    /// New signing keys for every algorithm; the ones they replace stay
+    /// published for [`PUBLISHED_AFTER_RETIREMENT`], and keys retired longer
+    /// ago than that are deleted. Returns the new keys.
+    pub async fn rotate_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, CoreError> {
+        let fresh = self.generate(&SigningAlg::ALL).await?;
+        let now = self.clock.now();
+        self.store.rotate_signing_keys(&fresh, now, now - PUBLISHED_AFTER_RETIREMENT).await?;
+        Ok(fresh)
+    }
+
+    /// Makes keys off the async threads (an RSA key takes a while).
+    async fn generate(&self, algs: &[SigningAlg]) -> Result<Vec<SigningKeyRecord>, CoreError> {
+        let (algs, key, now) = (algs.to_vec(), self.key.clone(), self.clock.now());
+        tokio::task::spawn_blocking(move || algs.into_iter().map(|alg| keys::generate(alg, &key, now)).collect())
+            .await
+            .map_err(|e| CoreError::Internal(format!("making signing keys: {e}")))?
+    }
+
+    /// Adds a client from the CLI; its secret (if any) is in the answer,
+    /// and nowhere else ever again. An id taken (by the store or the config
+    /// file) is [`CoreError::Conflict`].
+    pub async fn add_client(&self, new: NewClient) -> Result<CheckedClient, CoreError> {
+        let checked = clients::check(new, self.clock.now())?;
+        if self.config_clients.iter().any(|c| c.id == checked.record.id) {
+            return Err(CoreError::Conflict("client"));
+        }
+        match self.store.insert_client(&checked.record).await {
+            Ok(()) => Ok(checked),
+            Err(StoreError::Conflict(_)) => Err(CoreError::Conflict("client")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every client, the config file's first, each with where it comes from.
+    pub async fn clients(&self) -> Result<Vec<(ClientRecord, ClientSource)>, CoreError> {
+        let mut all: Vec<_> = self.config_clients.iter().map(|c| (c.clone(), ClientSource::Config)).collect();
+        all.extend(self.store.list_clients().await?.into_iter().map(|c| (c, ClientSource::Store)));
+        Ok(all)
+    }
+
+    /// The client with this id.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, CoreError> {
+        if let Some(client) = self.config_clients.iter().find(|c| c.id == id) {
+            return Ok(Some(client.clone()));
+        }
+        Ok(self.store.find_client(id).await?)
+    }
+
+    /// Removes a client added from the CLI; false when there is none. One
+    /// from the config file is refused: it is removed there.
+    pub async fn remove_client(&self, id: &str) -> Result<bool, CoreError> {
+        if self.config_clients.iter().any(|c| c.id == id) {
+            return Err(CoreError::Refused(Refusal::ClientInConfig));
+        }
+        Ok(self.store.delete_client(id).await?)
+    }
+}

@@ -1,0 +1,148 @@
+//! The keys ID tokens are signed with (contract section 9): RS256, which
+//! every relying party must accept, and ES256 for those that ask. They are
+//! made with OpenSSL, which the WebAuthn layer links already (ring cannot
+//! make RSA keys; RustCrypto's `rsa` carries a timing advisory, RUSTSEC-2023-0071,
+//! for decryption, which signing with OpenSSL does not raise). The private
+//! half is kept sealed under the server key; the public half is the JWK
+//! that `/oauth2/jwks` publishes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use openssl::bn::BigNumContext;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::CoreError;
+use crate::secret_box::SecretBox;
+
+/// RSA modulus size: 2048 bits, what RS256 relying parties expect.
+const RSA_BITS: u32 = 2048;
+
+/// How long a retired key stays published: relying parties cache the key
+/// set for hours, and tokens signed just before a rotation must still check.
+pub const PUBLISHED_AFTER_RETIREMENT: Duration = Duration::days(1);
+
+/// A signature algorithm of ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (required by OpenID Connect).
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+}
+
+impl SigningAlg {
+    /// Every algorithm a key is kept for.
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::Rs256, SigningAlg::Es256];
+
+    /// The JOSE name (`RS256`, `ES256`), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+
+    /// The algorithm a JOSE name names.
+    pub fn parse(name: &str) -> Option<SigningAlg> {
+        SigningAlg::ALL.into_iter().find(|alg| alg.as_str() == name)
+    }
+}
+
+/// A signing key as stored.
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    /// The key id (the JWK's and the token header's `kid`).
+    pub kid: String,
+    /// What it signs with.
+    pub alg: SigningAlg,
+    /// The private key (PKCS#8 PEM), sealed under the server key.
+    pub private_sealed: Vec<u8>,
+    /// The public key as a JWK (JSON text).
+    pub public_jwk: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; `None`: it signs new tokens.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+impl SigningKeyRecord {
+    /// Whether the key set still publishes it at `now`.
+    pub fn published_at(&self, now: OffsetDateTime) -> bool {
+        self.retired_at.is_none_or(|retired| now < retired + PUBLISHED_AFTER_RETIREMENT)
+    }
+}
+
+/// The associated data a signing key is sealed with: it opens only as this key.
+pub fn sealing_context(kid: &str) -> Vec<u8> {
+    format!("oidc-signing-key:{kid}").into_bytes()
+}
+
+fn crypto(e: openssl::error::ErrorStack) -> CoreError {
+    CoreError::Internal(format!("making a signing key: {e}"))
+}
+
+/// A new key for `alg`, made now, its private half sealed under `key`.
+pub fn generate(alg: SigningAlg, key: &SecretBox, now: OffsetDateTime) -> Result<SigningKeyRecord, CoreError> {
+    let kid = crate::token::random_token()[..16].to_string();
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let (private, jwk) = match alg {
+        SigningAlg::Rs256 => {
+            let rsa = Rsa::generate(RSA_BITS).map_err(crypto)?;
+            let jwk = json!({
+                "kty": "RSA", "use": "sig", "alg": alg.as_str(), "kid": kid,
+                "n": b64(&rsa.n().to_vec()), "e": b64(&rsa.e().to_vec()),
+            });
+            (PKey::from_rsa(rsa).map_err(crypto)?, jwk)
+        }
+        SigningAlg::Es256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
+            let ec = EcKey::generate(&group).map_err(crypto)?;
+            let (mut x, mut y) =
+                (openssl::bn::BigNum::new().map_err(crypto)?, openssl::bn::BigNum::new().map_err(crypto)?);
+            let mut ctx = BigNumContext::new().map_err(crypto)?;
+            ec.public_key().affine_coordinates(&group, &mut x, &mut y, &mut ctx).map_err(crypto)?;
+            let jwk = json!({
+                "kty": "EC", "use": "sig", "alg": alg.as_str(), "kid": kid, "crv": "P-256",
+                "x": b64(&x.to_vec_padded(32).map_err(crypto)?), "y": b64(&y.to_vec_padded(32).map_err(crypto)?),
+            });
+            (PKey::from_ec_key(ec).map_err(crypto)?, jwk)
+        }
+    };
+    let pem = private.private_key_to_pem_pkcs8().map_err(crypto)?;
+    Ok(SigningKeyRecord {
+        private_sealed: key.seal(&pem, &sealing_context(&kid)),
+        kid,
+        alg,
+        public_jwk: jwk.to_string(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_publish_their_public_half_only_and_open_only_as_themselves() {
+        let (key, _) = SecretBox::generate();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        for alg in SigningAlg::ALL {
+            let made = generate(alg, &key, now).unwrap();
+            let jwk: serde_json::Value = serde_json::from_str(&made.public_jwk).unwrap();
+            assert_eq!((jwk["alg"].as_str(), jwk["kid"].as_str()), (Some(alg.as_str()), Some(made.kid.as_str())));
+            assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "no private parameter");
+            let pem = key.open(&made.private_sealed, &sealing_context(&made.kid)).unwrap();
+            assert!(String::from_utf8(pem).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+            assert!(key.open(&made.private_sealed, &sealing_context("another")).is_err());
+        }
+        let retired = SigningKeyRecord { retired_at: Some(now), ..generate(SigningAlg::Es256, &key, now).unwrap() };
+        assert!(retired.published_at(now + Duration::hours(23)));
+        assert!(!retired.published_at(now + Duration::hours(25)));
+    }
+}
