@@ -3,7 +3,7 @@
 
 use latchkey_core::oidc::clients::{ClientRecord, NewClient};
 use latchkey_core::oidc::ClientSource;
-use latchkey_core::CoreError;
+use latchkey_core::{CoreError, Refusal};
 use serde_json::json;
 
 use crate::cli::ClientCommand;
@@ -111,6 +111,9 @@ fn explain(error: CoreError) -> anyhow::Error {
             )
         }
         CoreError::Conflict(_) => anyhow::anyhow!("there is a client with that id already"),
+        CoreError::Refused(Refusal::ClientInConfig) => {
+            anyhow::anyhow!("this client is defined in the config file; remove it there")
+        }
         other => other.into(),
     }
 }

@@ -53,7 +53,8 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     headers.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS));
-    if !is_static {
+    // Nothing is cached unless its handler says how (static files, the key set).
+    if !is_static && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.web.secure_cookies() {

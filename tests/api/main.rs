@@ -22,6 +22,7 @@ mod helpers;
 mod known_clients;
 mod lifecycle;
 mod notifications;
+mod oidc;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;
