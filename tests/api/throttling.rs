@@ -224,6 +224,27 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
 }
 
 #[tokio::test]
+async fn every_address_of_one_ipv6_network_shares_one_limit() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let client = crate::helpers::http();
+    let guess = |from: String, i: u32| {
+        client
+            .post(app.url("/api/v1/sessions"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"login": format!("user{i}"), "password": "guess guess guess"}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        // A new address of the same /64 for every guess, as anyone holding one can.
+        statuses.push(guess(format!("2001:db8:7:9:{i:x}::1"), i).await.unwrap().status());
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "one network, one count: {statuses:?}");
+    let elsewhere = guess("2001:db8:7:a::1".into(), 99).await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED, "the next /64 is another client");
+}
+
+#[tokio::test]
 async fn a_throttled_sign_in_page_says_how_long_to_wait() {
     let app = spawn_app().await;
     app.sign_up("alice").await;

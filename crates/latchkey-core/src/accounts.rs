@@ -72,10 +72,10 @@ struct PasswordCheck {
     failures: u32,
 }
 
-/// Whose turn a hash is taken in: the client's address, or one shared
-/// name for callers without one (the CLI).
-pub(crate) fn hashing_client(client: &ClientInfo) -> &str {
-    client.ip.as_deref().unwrap_or("local")
+/// Whose turn a hash is taken in: the client's address (an IPv6 client's
+/// /64 network), or one shared name for callers without one (the CLI).
+pub(crate) fn hashing_client(client: &ClientInfo) -> String {
+    client.ip.as_deref().map_or_else(|| "local".to_string(), throttle::address_bucket)
 }
 
 /// Creates accounts and checks passwords.
@@ -179,7 +179,7 @@ impl Accounts {
         if self.users.find_user_by_email(&email).await?.is_some() {
             return Err(CoreError::Conflict("email"));
         }
-        let password_hash = self.hasher.admit_sign_up(hashing_client(client)).await?.hash(&password).await?;
+        let password_hash = self.hasher.admit_sign_up(&hashing_client(client)).await?.hash(&password).await?;
         let user = User {
             id: UserId::random(),
             username,
@@ -310,7 +310,7 @@ impl Accounts {
             // A blocked address waits for no hashing slot to be refused.
             self.throttle.check_remembered(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
-        let admission = self.hasher.admit(hashing_client(client)).await?;
+        let admission = self.hasher.admit(&hashing_client(client)).await?;
         if let Some(key) = &address_key {
             if let Err(refused) = self.throttle.check(key, &throttle::PASSWORDS_PER_ADDRESS).await {
                 drop(admission);

@@ -410,7 +410,7 @@ impl Mfa {
     ) -> Result<Outcome, CoreError> {
         let stored = self.store.unused_recovery_codes(user).await?;
         let candidates = stored.iter().map(|c| (c.id, c.code_hash.clone())).collect();
-        let Some(id) = self.hasher.find_code(typed, candidates, hashing_client(client)).await? else {
+        let Some(id) = self.hasher.find_code(typed, candidates, &hashing_client(client)).await? else {
             return Ok(Outcome::Wrong);
         };
         let Some(code) = stored.iter().find(|c| c.id == id) else {
@@ -426,7 +426,7 @@ impl Mfa {
     /// The hashes of a new set of recovery codes.
     pub(crate) async fn hash_codes(&self, codes: &[String], client: &ClientInfo) -> Result<Vec<String>, CoreError> {
         let normalised = codes.iter().map(|c| recovery::normalise(c)).collect();
-        self.hasher.hash_codes(normalised, hashing_client(client)).await
+        self.hasher.hash_codes(normalised, &hashing_client(client)).await
     }
 
     /// Turns MFA off with a current code; the recovery codes die with it,

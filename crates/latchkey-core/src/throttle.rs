@@ -293,6 +293,23 @@ fn rate_limited(wait: Duration) -> CoreError {
     CoreError::RateLimited { retry_after: u64::try_from(wait.whole_seconds()).unwrap_or(0).max(1) }
 }
 
+/// What an address counts as: itself for IPv4, its /64 network for IPv6
+/// (one subscriber's share, RFC 6177: whoever holds one address of it can
+/// use any of the 2^64, so counting per address would count nothing).
+/// An IPv4 address mapped into IPv6 counts as the IPv4 address.
+pub fn address_bucket(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
+        _ => ip.to_string(),
+    }
+}
+
 /// The counter of code guesses on an account.
 pub fn code_key_for_account(user: crate::UserId) -> String {
     format!("code:user:{user}")
@@ -300,7 +317,7 @@ pub fn code_key_for_account(user: crate::UserId) -> String {
 
 /// The counter of code guesses from an address.
 pub fn code_key_for_address(ip: &str) -> String {
-    format!("code:ip:{ip}")
+    format!("code:ip:{}", address_bucket(ip))
 }
 
 /// The counter of password guesses on a login name, folded so `Alice` and
@@ -316,17 +333,17 @@ pub fn password_key_for_known_client(nonce: &str) -> String {
 
 /// The counter of password guesses from an address.
 pub fn password_key_for_address(ip: &str) -> String {
-    format!("password:ip:{ip}")
+    format!("password:ip:{}", address_bucket(ip))
 }
 
 /// The counter of WebAuthn ceremonies begun from an address without a session.
 pub fn ceremony_key_for_address(ip: &str) -> String {
-    format!("webauthn:ip:{ip}")
+    format!("webauthn:ip:{}", address_bucket(ip))
 }
 
 /// The counter of reset links asked for from an address.
 pub fn reset_key_for_address(ip: &str) -> String {
-    format!("reset:ip:{ip}")
+    format!("reset:ip:{}", address_bucket(ip))
 }
 
 /// The counter of reset links asked for an email address.
@@ -337,7 +354,7 @@ pub fn reset_key_for_email(email: &str) -> String {
 /// The counter of dead mailed links (password reset, email verification)
 /// tried from an address.
 pub fn mailed_link_key_for_address(ip: &str) -> String {
-    format!("reset-link:ip:{ip}")
+    format!("reset-link:ip:{}", address_bucket(ip))
 }
 
 /// The counter of verification links mailed for an account.
@@ -347,7 +364,7 @@ pub fn verification_key_for_account(user: crate::UserId) -> String {
 
 /// The counter of sign-ups from an address.
 pub fn signup_key_for_address(ip: &str) -> String {
-    format!("signup:ip:{ip}")
+    format!("signup:ip:{}", address_bucket(ip))
 }
 
 /// The counter of new enrolment secrets of an account.
@@ -358,6 +375,17 @@ pub fn enrolment_key_for_account(user: crate::UserId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address_and_ipv4_as_itself() {
+        let key = password_key_for_address;
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:eeee:dddd:cccc"));
+        assert_eq!(key("2001:db8:1:2::1"), "password:ip:2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"), "another /64 is another subscriber");
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(address_bucket("not an address"), "not an address");
+    }
 
     #[test]
     fn delays_double_from_30_seconds_to_an_hour() {

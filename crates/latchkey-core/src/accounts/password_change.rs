@@ -29,7 +29,7 @@ impl Accounts {
         let new = NewPassword::parse(new, Some(&user.username), self.policy)
             .map_err(|e| CoreError::Validation(FieldErrors::from([("new_password", e)])))?;
         self.check_current_password(user, current, client).await?;
-        let hash = self.hasher.admit(hashing_client(client)).await?.hash(&new).await?;
+        let hash = self.hasher.admit(&hashing_client(client)).await?.hash(&new).await?;
         let ended = self.users.change_password(user.id, &hash, session).await?.ok_or(CoreError::Unauthenticated)?;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password changed");
         if let Err(e) = self.events.record(user.id, EventKind::PasswordChanged, client).await {

@@ -125,7 +125,7 @@ impl Accounts {
         };
         let new = NewPassword::parse(password, Some(&record.user.username), self.policy)
             .map_err(|e| CoreError::Validation(FieldErrors::from([("password", e)])))?;
-        let hash = self.hasher.admit(hashing_client(client)).await?.hash(&new).await?;
+        let hash = self.hasher.admit(&hashing_client(client)).await?.hash(&new).await?;
         let Some(user) = self.users.complete_password_reset(&hashed, &hash, self.clock.now()).await? else {
             return Err(CoreError::InvalidResetLink);
         };
