@@ -221,6 +221,10 @@ pub struct ServingProcess {
     pub seen_at: OffsetDateTime,
 }
 
+/// Re-encrypts one sealed secret under a new key: takes the associated
+/// data it was sealed with and the sealed bytes; `None` when it does not open.
+pub type Reseal<'a> = dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync + 'a;
+
 /// What a re-encryption of every sealed secret did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resealed {
@@ -626,7 +630,7 @@ pub trait MfaStore: Send + Sync + 'static {
     /// not reseal ([`StoreError::Corrupt`]).
     async fn reseal_secrets(
         &self,
-        reseal: &(dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        reseal: &Reseal<'_>,
         key_check: &[u8],
         chains: (&ChainKey, &ChainKey),
         serving_within: i64,

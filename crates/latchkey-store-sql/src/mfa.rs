@@ -482,7 +482,7 @@ impl MfaStore for SqlStore {
 
     async fn reseal_secrets(
         &self,
-        reseal: &(dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+        reseal: &latchkey_core::store::Reseal<'_>,
         key_check: &[u8],
         (old_chain, new_chain): (&ChainKey, &ChainKey),
         serving_within: i64,

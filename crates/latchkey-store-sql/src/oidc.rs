@@ -71,7 +71,7 @@ async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, record: &SigningK
 /// bytes), inside a server key rotation's transaction; returns how many.
 pub(crate) async fn reseal_signing_keys(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    reseal: &(dyn for<'s> Fn(&'s [u8], &'s [u8]) -> Option<Vec<u8>> + Send + Sync),
+    reseal: &latchkey_core::store::Reseal<'_>,
 ) -> Result<u64, StoreError> {
     let rows =
         sqlx::query("SELECT kid, private_sealed FROM oidc_signing_keys").fetch_all(&mut **tx).await.or_unavailable()?;
