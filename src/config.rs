@@ -444,6 +444,7 @@ impl Config {
             trust_devices_for: (self.trusted_device_days > 0)
                 .then(|| time::Duration::days(i64::from(self.trusted_device_days))),
             oidc_clients: self.oidc_clients()?,
+            oidc_issuer: public_url.origin().to_string(),
             relying_party: RelyingParty::for_public_url(
                 public_url.origin(),
                 self.webauthn_rp_id.as_deref(),

@@ -1,19 +1,31 @@
-//! The OpenID Connect provider's endpoints (contract section 9). So far the
-//! key set relying parties check ID token signatures with; the flows build
-//! on the keys and clients of [`latchkey_core::oidc`].
+//! The OpenID Connect provider's machine endpoints (contract section 9):
+//! discovery, the key set, the token endpoint and userinfo. The authorize
+//! endpoint is a page flow, in [`super::web`]; the rules are
+//! [`latchkey_core::oidc`]'s.
 
 use axum::extract::State;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use latchkey_core::oidc::authorize::SCOPES;
+use latchkey_core::oidc::tokens::{ClientAuth, TokenError};
+use serde_json::json;
 
 use super::error::ApiError;
+use super::extract::bearer;
 use super::AppState;
 
 /// The provider's routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/oauth2/jwks", get(get_jwks))
+    Router::new()
+        .route("/.well-known/openid-configuration", get(get_discovery))
+        .route("/oauth2/jwks", get(get_jwks))
+        .route("/oauth2/token", post(post_token))
+        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
 }
 
 /// `GET /oauth2/jwks`: the public signing keys (RFC 7517), retired ones
@@ -22,4 +34,119 @@ pub fn router() -> Router<AppState> {
 async fn get_jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
     let keys = app.services.oidc.key_set().await?;
     Ok(([(CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response())
+}
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0):
+/// what this provider serves, and nothing it does not serve yet.
+async fn get_discovery(State(app): State<AppState>) -> Response {
+    let issuer = app.services.oidc.issuer();
+    let document = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
+            "preferred_username", "name", "email", "email_verified", "groups"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none"],
+        "authorization_response_iss_parameter_supported": true,
+    });
+    ([(CACHE_CONTROL, "public, max-age=300")], Json(document)).into_response()
+}
+
+/// An RFC 6749 section 5.2 error answer.
+fn token_error(refused: TokenError) -> Response {
+    let status = if refused.error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+    let body = json!({"error": refused.error, "error_description": refused.description});
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"latchkey\""));
+    }
+    response
+}
+
+fn invalid_request(description: &'static str) -> Response {
+    token_error(TokenError { error: "invalid_request", description })
+}
+
+/// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and secret (RFC 6749 2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape =
+        |part: &str| url::form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+/// `POST /oauth2/token`: a code for tokens. The body is read by hand, so a
+/// malformed one is an RFC 6749 error, not a framework's.
+async fn post_token(State(app): State<AppState>, headers: HeaderMap, body: String) -> Result<Response, ApiError> {
+    let mut form = std::collections::HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        if form.insert(name.into_owned(), value.into_owned()).is_some() {
+            return Ok(invalid_request("A parameter is repeated."));
+        }
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    if field("grant_type") != Some("authorization_code") {
+        return Ok(token_error(TokenError {
+            error: "unsupported_grant_type",
+            description: "Only grant_type=authorization_code is served.",
+        }));
+    }
+    let basic = basic_credentials(&headers);
+    let auth = match (&basic, field("client_id"), field("client_secret")) {
+        (Some(_), _, Some(_)) => return Ok(invalid_request("Send the client's secret one way, not two.")),
+        (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
+        (Some((id, secret)), Some(named), None) if named == id => ClientAuth::Secret { id, secret },
+        (Some(_), Some(_), None) => return Ok(invalid_request("The client_id differs from the credentials.")),
+        (None, Some(id), Some(secret)) => ClientAuth::Secret { id, secret },
+        (None, Some(id), None) => ClientAuth::None { id },
+        (None, None, _) => return Ok(invalid_request("The client is not named (client_id or Basic credentials).")),
+    };
+    let (Some(code), Some(redirect_uri)) = (field("code"), field("redirect_uri")) else {
+        return Ok(invalid_request("code and redirect_uri are required."));
+    };
+    let tokens = match app.services.oidc.exchange_code(auth, code, redirect_uri, field("code_verifier")).await? {
+        Ok(tokens) => tokens,
+        Err(refused) => return Ok(token_error(refused)),
+    };
+    let answer = json!({
+        "access_token": tokens.access_token,
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in,
+        "id_token": tokens.id_token,
+        "scope": tokens.scope,
+    });
+    Ok(([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(answer)).into_response())
+}
+
+/// `GET`/`POST /oauth2/userinfo`: the claims of the access token's scopes.
+async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let claims = match bearer(&headers, AUTHORIZATION) {
+        Some(token) => app.services.oidc.userinfo(token).await?,
+        None => None,
+    };
+    Ok(match claims {
+        Some(claims) => Json(claims).into_response(),
+        None => {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            let challenge = HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"invalid_token\"");
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+            response
+        }
+    })
 }

@@ -211,6 +211,42 @@ impl TestApp {
     }
 }
 
+/// Reads the character references an attribute value may hold (`&#38;`,
+/// `&amp;`, …) in one pass, as a browser does.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let reference = &rest[at..];
+        let Some(end) = reference.find(';') else {
+            rest = reference;
+            break;
+        };
+        let name = &reference[1..end];
+        let decoded = match name {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => name.strip_prefix('#').and_then(|n| n.parse::<u32>().ok()).and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &reference[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &reference[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A cookie-keeping client that reads forms the way a browser would.
 pub struct Browser {
     pub client: Client,
@@ -234,13 +270,14 @@ impl Page {
         Page { status, location, set_cookies, html: response.text().await.unwrap() }
     }
 
-    /// The value of the first `<input name="…" value="…">` with this name.
+    /// The value of the first `<input name="…" value="…">` with this name,
+    /// its character references read as a browser reads them.
     pub fn input_value(&self, name: &str) -> Option<String> {
         let marker = format!("name=\"{name}\"");
         let tag_start = self.html.find(&marker).map(|i| self.html[..i].rfind('<').unwrap())?;
         let tag = &self.html[tag_start..tag_start + self.html[tag_start..].find('>').unwrap()];
         let value = tag.split("value=\"").nth(1)?;
-        Some(value[..value.find('"').unwrap()].to_string())
+        Some(unescape(&value[..value.find('"').unwrap()]))
     }
 
     /// The markup inside the element with this id, up to its closing `</tag>`

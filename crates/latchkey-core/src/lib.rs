@@ -62,6 +62,8 @@ pub struct Settings {
     pub relying_party: Option<RelyingParty>,
     /// The OpenID Connect clients the config file defines, checked.
     pub oidc_clients: Vec<oidc::clients::ClientRecord>,
+    /// The OpenID Connect issuer: the public URL, without a trailing slash.
+    pub oidc_issuer: String,
 }
 
 /// All services, built once at start and shared by the web pages, the API and the CLI.
@@ -107,7 +109,14 @@ impl Services {
         let relying_party = settings.relying_party.as_ref().map(RelyingParty::build).transpose()?;
         let ceremonies =
             webauthn::Ceremonies::new(relying_party, store.clone(), clock.clone(), events.clone(), throttle.clone());
-        let oidc = oidc::Oidc::new(store.clone(), key.clone(), clock.clone(), settings.oidc_clients);
+        let oidc = oidc::Oidc::new(oidc::OidcParts {
+            store: store.clone(),
+            users: store.clone(),
+            key: key.clone(),
+            clock: clock.clone(),
+            config_clients: settings.oidc_clients,
+            issuer: settings.oidc_issuer,
+        });
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),
             clock: clock.clone(),

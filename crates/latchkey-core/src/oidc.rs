@@ -1,17 +1,21 @@
-//! The OpenID Connect provider (contract section 9): the parts its flows
-//! stand on. The signing keys are in [`keys`], made when first needed and
-//! rotated by `latchkey key rotate-signing`; the relying parties in
-//! [`clients`], from the CLI (the store) and the config file (memory).
+//! The OpenID Connect provider (contract section 9). The signing keys are
+//! in [`keys`], made when first needed and rotated by `latchkey key
+//! rotate-signing`; the relying parties in [`clients`], from the CLI (the
+//! store) and the config file (memory); the authorize endpoint's rules and
+//! codes in [`authorize`]; the token endpoint and what tokens say in
+//! [`tokens`].
 
+pub mod authorize;
 pub mod clients;
 pub mod keys;
+pub mod tokens;
 
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::error::{CoreError, Refusal};
 use crate::secret_box::SecretBox;
-use crate::store::{OidcStore, StoreError};
+use crate::store::{OidcStore, StoreError, UserStore};
 use clients::{CheckedClient, ClientRecord, NewClient};
 use keys::{SigningAlg, SigningKeyRecord, PUBLISHED_AFTER_RETIREMENT};
 
@@ -28,20 +32,39 @@ pub enum ClientSource {
 #[derive(Clone)]
 pub struct Oidc {
     store: Arc<dyn OidcStore>,
+    users: Arc<dyn UserStore>,
     key: SecretBox,
     clock: SharedClock,
     config_clients: Arc<[ClientRecord]>,
+    issuer: String,
+}
+
+/// The parts [`Oidc`] is built from.
+pub struct OidcParts {
+    /// Keys, clients, codes and tokens.
+    pub store: Arc<dyn OidcStore>,
+    /// The accounts tokens are about.
+    pub users: Arc<dyn UserStore>,
+    /// Seals the signing keys.
+    pub key: SecretBox,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The clients of the config file, checked.
+    pub config_clients: Vec<ClientRecord>,
+    /// The issuer (`iss`): the public URL.
+    pub issuer: String,
 }
 
 impl Oidc {
-    /// Builds the service; `config_clients` come checked from the config file.
-    pub fn new(
-        store: Arc<dyn OidcStore>,
-        key: SecretBox,
-        clock: SharedClock,
-        config_clients: Vec<ClientRecord>,
-    ) -> Self {
-        Oidc { store, key, clock, config_clients: config_clients.into() }
+    /// Builds the service.
+    pub fn new(parts: OidcParts) -> Self {
+        let OidcParts { store, users, key, clock, config_clients, issuer } = parts;
+        Oidc { store, users, key, clock, config_clients: config_clients.into(), issuer }
+    }
+
+    /// The issuer: the public URL, as `iss` and the discovery document say it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// The published key set (`/oauth2/jwks`): the signing keys and the

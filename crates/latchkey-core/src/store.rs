@@ -12,6 +12,7 @@ use crate::domain::{
     Username,
 };
 use crate::events::{ChainKey, ChainedEvent, EventKind, EventRecord};
+use crate::oidc::authorize::CodeRecord;
 use crate::oidc::clients::ClientRecord;
 use crate::oidc::keys::SigningKeyRecord;
 use crate::sessions::{ClientInfo, SessionRecord};
@@ -334,9 +335,63 @@ pub trait EmailLinkStore: Send + Sync + 'static {
     async fn pending_email_change(&self, user: UserId, now: OffsetDateTime) -> Result<Option<Email>, StoreError>;
 }
 
-/// The OpenID Connect provider's keys and clients.
+/// An OpenID Connect access token as stored: never the token, only its hash.
+#[derive(Debug, Clone)]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// SHA-256 of the code it was issued for (a second use of the code revokes it).
+    pub grant_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Whose.
+    pub user_id: UserId,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What taking an authorization code found.
+#[derive(Debug, Clone)]
+pub enum CodeUse {
+    /// Taken now, by its client, alive: what it was issued for.
+    Taken(Box<CodeRecord>),
+    /// Used before: what the first use issued is revoked now (this many tokens).
+    Reused {
+        /// Access tokens revoked.
+        revoked: u64,
+    },
+    /// Unknown, expired, or another client's.
+    Dead,
+}
+
+/// The OpenID Connect provider's keys, clients, consents, codes and tokens.
 #[async_trait]
 pub trait OidcStore: Send + Sync + 'static {
+    /// The scopes `user` let `client_id` have, if ever.
+    async fn consented_scopes(&self, user: UserId, client_id: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Records (or widens) what `user` let `client_id` have.
+    async fn save_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scopes: &[String],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Stores a code; deletes the codes and access tokens that died long before `now`.
+    async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Takes a code for `client_id`, once (of two racing uses, one); a code
+    /// used before revokes the access tokens its first use issued.
+    async fn take_code(&self, code_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<CodeUse, StoreError>;
+    /// Stores an access token.
+    async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError>;
+    /// The live access token with this hash, and its user.
+    async fn find_access_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(AccessTokenRecord, User)>, StoreError>;
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a signing key unless its algorithm has one that signs already

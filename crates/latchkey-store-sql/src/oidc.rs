@@ -1,15 +1,18 @@
 //! The OpenID Connect provider's signing keys and clients.
 
 use async_trait::async_trait;
+use latchkey_core::oidc::authorize::CodeRecord;
 use latchkey_core::oidc::clients::ClientRecord;
 use latchkey_core::oidc::keys::{sealing_context, SigningAlg, SigningKeyRecord};
-use latchkey_core::store::{OidcStore, StoreError};
-use latchkey_core::GroupName;
+use latchkey_core::store::{AccessTokenRecord, CodeUse, OidcStore, StoreError};
+use latchkey_core::{GroupName, User, UserId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::rows::{corrupt, flag, instant, maybe_instant, seconds, OrUnavailable};
+use crate::rows::{
+    corrupt, flag, instant, joined_user, maybe_instant, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS,
+};
 use crate::SqlStore;
 
 const KEY_COLUMNS: &str = "kid, alg, private_sealed, public_jwk, created_at, retired_at";
@@ -90,8 +93,186 @@ pub(crate) async fn reseal_signing_keys(
     Ok(rows.len() as u64)
 }
 
+/// Scopes as kept: space-separated.
+fn scope_words(row: &AnyRow, column: &str) -> Result<Vec<String>, StoreError> {
+    let text: String = row.try_get(column).map_err(corrupt)?;
+    Ok(text.split_whitespace().map(ToString::to_string).collect())
+}
+
+const CODE_COLUMNS: &str =
+    "code_hash, client_id, user_id, redirect_uri, scopes, nonce, code_challenge, auth_time, amr, expires_at";
+
+fn code_record(row: &AnyRow) -> Result<CodeRecord, StoreError> {
+    Ok(CodeRecord {
+        code_hash: row.try_get("code_hash").map_err(corrupt)?,
+        client_id: row.try_get("client_id").map_err(corrupt)?,
+        user_id: user_id(row, "user_id")?,
+        redirect_uri: row.try_get("redirect_uri").map_err(corrupt)?,
+        scopes: scope_words(row, "scopes")?,
+        nonce: row.try_get("nonce").map_err(corrupt)?,
+        code_challenge: row.try_get("code_challenge").map_err(corrupt)?,
+        auth_time: instant(row, "auth_time")?,
+        amr: scope_words(row, "amr")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}
+
+/// How long used codes and dead access tokens are kept: past any token a
+/// code issued, so a second use is still recognised while it matters.
+const KEPT_AFTER_DEATH: i64 = 3600;
+
 #[async_trait]
 impl OidcStore for SqlStore {
+    async fn consented_scopes(&self, user: UserId, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let row = sqlx::query("SELECT scopes FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user.to_string())
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        row.as_ref().map(|row| scope_words(row, "scopes")).transpose()
+    }
+
+    async fn save_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scopes: &[String],
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let before = sqlx::query("SELECT scopes FROM oidc_consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user.to_string())
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        let mut all: Vec<String> =
+            before.as_ref().map(|row| scope_words(row, "scopes")).transpose()?.unwrap_or_default();
+        all.extend(scopes.iter().cloned());
+        all.sort();
+        all.dedup();
+        let sql = "INSERT INTO oidc_consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at";
+        sqlx::query(sql)
+            .bind(user.to_string())
+            .bind(client_id)
+            .bind(all.join(" "))
+            .bind(seconds(at))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()
+    }
+
+    async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        for table in ["oidc_codes", "oidc_access_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
+                .bind(seconds(now) - KEPT_AFTER_DEATH)
+                .execute(&mut *tx)
+                .await
+                .or_unavailable()?;
+        }
+        let sql = format!("INSERT INTO oidc_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        sqlx::query(&sql)
+            .bind(&record.code_hash)
+            .bind(&record.client_id)
+            .bind(record.user_id.to_string())
+            .bind(&record.redirect_uri)
+            .bind(record.scopes.join(" "))
+            .bind(record.nonce.clone())
+            .bind(record.code_challenge.clone())
+            .bind(seconds(record.auth_time))
+            .bind(record.amr.join(" "))
+            .bind(seconds(record.expires_at))
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?;
+        tx.commit().await.or_unavailable()
+    }
+
+    async fn take_code(&self, code_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<CodeUse, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE oidc_codes SET used = 1 WHERE code_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
+             RETURNING {CODE_COLUMNS}"
+        );
+        let taken = sqlx::query(&sql)
+            .bind(code_hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        if let Some(row) = taken {
+            let record = code_record(&row)?;
+            tx.commit().await.or_unavailable()?;
+            return Ok(CodeUse::Taken(Box::new(record)));
+        }
+        let used = sqlx::query("SELECT used FROM oidc_codes WHERE code_hash = $1 AND client_id = $2")
+            .bind(code_hash)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        let reused = match used {
+            Some(row) => flag(&row, "used")?,
+            None => false,
+        };
+        if !reused {
+            return Ok(CodeUse::Dead);
+        }
+        let revoked = sqlx::query("DELETE FROM oidc_access_tokens WHERE grant_hash = $1")
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await
+            .or_unavailable()?
+            .rows_affected();
+        tx.commit().await.or_unavailable()?;
+        Ok(CodeUse::Reused { revoked })
+    }
+
+    async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError> {
+        let sql = "INSERT INTO oidc_access_tokens (token_hash, grant_hash, client_id, user_id, scopes, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        sqlx::query(sql)
+            .bind(&record.token_hash)
+            .bind(&record.grant_hash)
+            .bind(&record.client_id)
+            .bind(record.user_id.to_string())
+            .bind(record.scopes.join(" "))
+            .bind(seconds(record.expires_at))
+            .execute(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(())
+    }
+
+    async fn find_access_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(AccessTokenRecord, User)>, StoreError> {
+        let sql = format!(
+            "SELECT t.token_hash, t.grant_hash, t.client_id, t.user_id, t.scopes, t.expires_at, {JOINED_USER_COLUMNS} \
+             FROM oidc_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"
+        );
+        let row =
+            sqlx::query(&sql).bind(token_hash).bind(seconds(now)).fetch_optional(&self.pool).await.or_unavailable()?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_id(&row, "user_id")?;
+        let token = AccessTokenRecord {
+            token_hash: row.try_get("token_hash").map_err(corrupt)?,
+            grant_hash: row.try_get("grant_hash").map_err(corrupt)?,
+            client_id: row.try_get("client_id").map_err(corrupt)?,
+            user_id: user,
+            scopes: scope_words(&row, "scopes")?,
+            expires_at: instant(&row, "expires_at")?,
+        };
+        Ok(Some((token, joined_user(&row, user)?)))
+    }
+
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM oidc_signing_keys ORDER BY created_at DESC, kid");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await.or_unavailable()?;

@@ -5,6 +5,7 @@ mod access;
 mod account;
 pub mod assets;
 mod authenticators;
+mod authorize;
 mod confirm;
 pub mod cookies;
 mod dashboard;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/passkeys/options", post(passkeys::post_add_options))
         .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
         .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
+        .route("/oauth2/authorize", get(authorize::get_authorize).post(authorize::post_authorize))
         .route("/account/password", get(password::get_password).post(password::post_password))
         .route("/account/email", get(account::get_email).post(account::post_email))
         .route("/account/email/verification", post(account::post_verification))

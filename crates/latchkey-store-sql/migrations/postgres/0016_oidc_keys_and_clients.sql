@@ -29,3 +29,42 @@ CREATE TABLE oidc_clients (
     first_party      BIGINT NOT NULL,
     created_at       BIGINT NOT NULL
 );
+
+-- What a user let a client have (consent), per client: the scopes granted.
+CREATE TABLE oidc_consents (
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL,
+    scopes     TEXT NOT NULL,  -- space-separated, sorted
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+-- Authorization codes (60 s, single use) and the access tokens issued for
+-- them, kept only as SHA-256 hashes. A code stays after its use (`used`),
+-- so that a second use is seen and revokes what the first one issued
+-- (RFC 6749 section 4.1.2): the access tokens carry the code's hash as
+-- their `grant`.
+CREATE TABLE oidc_codes (
+    code_hash      TEXT PRIMARY KEY,
+    client_id      TEXT NOT NULL,
+    user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    redirect_uri   TEXT NOT NULL,
+    scopes         TEXT NOT NULL,
+    nonce          TEXT,
+    code_challenge TEXT,           -- S256 of the verifier, base64url
+    auth_time      BIGINT NOT NULL,
+    amr            TEXT NOT NULL,  -- RFC 8176 words, space-separated
+    expires_at     BIGINT NOT NULL,
+    used           BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX oidc_codes_by_expiry ON oidc_codes (expires_at);
+
+CREATE TABLE oidc_access_tokens (
+    token_hash TEXT PRIMARY KEY,
+    grant_hash TEXT NOT NULL,      -- the code it was issued for
+    client_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scopes     TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX oidc_access_tokens_by_grant ON oidc_access_tokens (grant_hash);

@@ -1,0 +1,228 @@
+//! The authorization endpoint's rules (contract section 9, RFC 6749 section
+//! 4.1, RFC 7636): who may be sent back where, with what, and the code that
+//! carries it. The authorization code flow only, PKCE `S256` (required of
+//! public clients, `plain` refused), exact redirect URIs.
+
+use time::Duration;
+
+use super::clients::ClientRecord;
+use super::Oidc;
+use crate::domain::User;
+use crate::error::CoreError;
+use crate::sessions::Session;
+use crate::token::{random_token, token_hash};
+
+/// How long an authorization code works.
+pub const CODE_LASTS: Duration = Duration::seconds(60);
+
+/// The scopes this provider knows; others asked for are left out of the grant.
+pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "groups"];
+
+/// The query of an authorize request, as sent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuthorizeRequest {
+    /// The client.
+    #[serde(default)]
+    pub client_id: String,
+    /// Where the answer goes; must be registered exactly.
+    #[serde(default)]
+    pub redirect_uri: String,
+    /// Must be `code`.
+    #[serde(default)]
+    pub response_type: String,
+    /// Space-separated scopes; `openid` required.
+    #[serde(default)]
+    pub scope: String,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// Put into the ID token.
+    pub nonce: Option<String>,
+    /// PKCE: the S256 of the verifier.
+    pub code_challenge: Option<String>,
+    /// PKCE: must be `S256`.
+    pub code_challenge_method: Option<String>,
+    /// `none`: answer without any page, or `login_required`.
+    pub prompt: Option<String>,
+    /// Not served yet: refused rather than ignored.
+    pub max_age: Option<String>,
+    /// Not served yet: refused rather than ignored.
+    pub acr_values: Option<String>,
+}
+
+/// A checked request: the client and where to answer it.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The client asking.
+    pub client: ClientRecord,
+    /// Its registered redirect URI this request names.
+    pub redirect_uri: String,
+    /// The scopes to grant (known ones, `openid` first).
+    pub scopes: Vec<String>,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// For the ID token.
+    pub nonce: Option<String>,
+    /// The PKCE challenge (S256), if one was sent.
+    pub code_challenge: Option<String>,
+    /// `prompt=none`: no page may be shown.
+    pub prompt_none: bool,
+}
+
+/// Why an authorize request is answered with an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client is unknown or the redirect URI is not one of its own: an
+    /// error page, and never a redirect (it could go anywhere).
+    NotRedirectable(&'static str),
+    /// An RFC 6749 error sent back to the client's redirect URI.
+    Redirect {
+        /// The error code (`invalid_request`, `access_denied`, …).
+        error: &'static str,
+        /// For the developer reading it.
+        description: &'static str,
+    },
+}
+
+fn redirect(error: &'static str, description: &'static str) -> AuthorizeError {
+    AuthorizeError::Redirect { error, description }
+}
+
+/// What a code was issued for.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Whose.
+    pub user_id: crate::UserId,
+    /// The redirect URI of the request (the token request must repeat it).
+    pub redirect_uri: String,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// For the ID token.
+    pub nonce: Option<String>,
+    /// PKCE challenge (S256), if any.
+    pub code_challenge: Option<String>,
+    /// When the user signed in (the session's start).
+    pub auth_time: time::OffsetDateTime,
+    /// What the sign-in passed (RFC 8176 words).
+    pub amr: Vec<String>,
+    /// Dies at this instant.
+    pub expires_at: time::OffsetDateTime,
+}
+
+impl Oidc {
+    /// Checks an authorize request before anyone signs in: the client and
+    /// its redirect URI first (no redirect anywhere else), then the rest,
+    /// whose errors go back to the client.
+    pub async fn check_authorize(&self, request: &AuthorizeRequest) -> Result<Authorization, AuthorizeError> {
+        let client = match self.client(&request.client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return Err(AuthorizeError::NotRedirectable("There is no such application (client_id).")),
+            Err(_) => return Err(AuthorizeError::NotRedirectable("The service cannot look the application up now.")),
+        };
+        if !client.redirect_uris.contains(&request.redirect_uri) {
+            return Err(AuthorizeError::NotRedirectable("The redirect_uri is not one this application registered."));
+        }
+        if request.response_type != "code" {
+            return Err(redirect("unsupported_response_type", "Only response_type=code is served."));
+        }
+        let asked: Vec<&str> = request.scope.split_whitespace().collect();
+        if !asked.contains(&"openid") {
+            return Err(redirect("invalid_scope", "The openid scope is required."));
+        }
+        let scopes: Vec<String> = SCOPES.iter().filter(|s| asked.contains(s)).map(ToString::to_string).collect();
+        let code_challenge = match (request.code_challenge.as_deref(), request.code_challenge_method.as_deref()) {
+            (None, None) if client.is_public() => {
+                return Err(redirect("invalid_request", "A public client must send a PKCE code_challenge (S256)."))
+            }
+            (None, None) => None,
+            (Some(challenge), Some("S256")) if challenge.len() == 43 => Some(challenge.to_string()),
+            (Some(_), Some("S256")) => {
+                return Err(redirect("invalid_request", "The code_challenge is not an S256 one."))
+            }
+            _ => return Err(redirect("invalid_request", "Only code_challenge_method=S256 is accepted.")),
+        };
+        let prompt_none = match request.prompt.as_deref() {
+            None | Some("") => false,
+            Some("none") => true,
+            Some(_) => return Err(redirect("invalid_request", "Only prompt=none is served so far.")),
+        };
+        if request.max_age.is_some() || request.acr_values.is_some() {
+            return Err(redirect("invalid_request", "max_age and acr_values are not served yet."));
+        }
+        Ok(Authorization {
+            client,
+            redirect_uri: request.redirect_uri.clone(),
+            scopes,
+            state: request.state.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge,
+            prompt_none,
+        })
+    }
+
+    /// Whether `user` must see the consent page for this request: not for
+    /// a first-party client, nor when every scope was granted before.
+    pub async fn needs_consent(&self, user: &User, authorization: &Authorization) -> Result<bool, CoreError> {
+        if authorization.client.first_party {
+            return Ok(false);
+        }
+        let granted = self.store.consented_scopes(user.id, &authorization.client.id).await?.unwrap_or_default();
+        Ok(!authorization.scopes.iter().all(|scope| granted.contains(scope)))
+    }
+
+    /// Records that `user` let the client have the request's scopes.
+    pub async fn consent(&self, user: &User, authorization: &Authorization) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        Ok(self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?)
+    }
+
+    /// A code for `user`, signed in with `session`: refused with
+    /// `access_denied` when the client is limited to groups the user is in
+    /// none of. Returns the code, shown once to the client.
+    pub async fn issue_code(
+        &self,
+        user: &User,
+        session: &Session,
+        authorization: &Authorization,
+    ) -> Result<Result<String, AuthorizeError>, CoreError> {
+        let groups = &authorization.client.groups;
+        if !groups.is_empty() && !user.groups.iter().any(|g| groups.contains(g)) {
+            return Ok(Err(redirect("access_denied", "This account may not use this application.")));
+        }
+        let code = random_token();
+        let now = self.clock.now();
+        let record = CodeRecord {
+            code_hash: token_hash(&code),
+            client_id: authorization.client.id.clone(),
+            user_id: user.id,
+            redirect_uri: authorization.redirect_uri.clone(),
+            scopes: authorization.scopes.clone(),
+            nonce: authorization.nonce.clone(),
+            code_challenge: authorization.code_challenge.clone(),
+            auth_time: session.created_at,
+            amr: amr(session),
+            expires_at: now + CODE_LASTS,
+        };
+        self.store.insert_code(&record, now).await?;
+        Ok(Ok(code))
+    }
+}
+
+/// What the session's sign-in passed, as RFC 8176 words, each once, with
+/// `mfa` when a second factor was among them.
+fn amr(session: &Session) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for factor in &session.factors {
+        let word = factor.amr().to_string();
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if session.passed_second_factor() {
+        words.push("mfa".into());
+    }
+    words
+}

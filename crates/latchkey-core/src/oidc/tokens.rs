@@ -1,0 +1,214 @@
+//! The token endpoint's rules and what tokens say (contract section 9, RFC
+//! 6749 section 4.1.3, RFC 7636, OpenID Connect Core section 3.1.3): a code
+//! is exchanged once, by the client it was issued to, with the redirect URI
+//! and PKCE verifier of its request; a second use revokes what the first
+//! issued. ID tokens are JWS compact serialisations signed RS256 with
+//! OpenSSL; access tokens are opaque, kept as hashes, alive 10 minutes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use time::Duration;
+
+use super::authorize::CodeRecord;
+use super::clients::ClientRecord;
+use super::keys::{sealing_context, SigningAlg};
+use super::Oidc;
+use crate::domain::User;
+use crate::error::CoreError;
+use crate::store::{AccessTokenRecord, CodeUse};
+use crate::token::{random_token, token_hash};
+
+/// How long access and ID tokens work.
+pub const TOKEN_LASTS: Duration = Duration::minutes(10);
+
+/// How a client proved itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth<'a> {
+    /// `client_secret_basic` or `client_secret_post`.
+    Secret {
+        /// The `client_id`.
+        id: &'a str,
+        /// The secret offered.
+        secret: &'a str,
+    },
+    /// A public client: its id alone (PKCE proves the rest).
+    None {
+        /// The `client_id`.
+        id: &'a str,
+    },
+}
+
+/// An RFC 6749 token error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    /// `invalid_client`, `invalid_grant`, `invalid_request`, …
+    pub error: &'static str,
+    /// For the developer reading it.
+    pub description: &'static str,
+}
+
+fn refuse(error: &'static str, description: &'static str) -> TokenError {
+    TokenError { error, description }
+}
+
+/// A successful token answer.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The opaque access token (for userinfo).
+    pub access_token: String,
+    /// The signed ID token.
+    pub id_token: String,
+    /// Seconds the access token works.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// The claims the granted `scopes` give about `user` (besides `sub`).
+pub fn scope_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.id.to_string()));
+    if scopes.iter().any(|s| s == "profile") {
+        claims.insert("preferred_username".into(), json!(user.username.as_str()));
+        claims.insert("name".into(), json!(user.username.as_str()));
+    }
+    if scopes.iter().any(|s| s == "email") {
+        claims.insert("email".into(), json!(user.email.as_str()));
+        claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    if scopes.iter().any(|s| s == "groups") {
+        claims.insert("groups".into(), json!(user.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>()));
+    }
+    claims
+}
+
+/// Whether `verifier` is the one whose S256 is `challenge` (RFC 7636 4.6).
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+}
+
+impl Oidc {
+    /// The client a token request authenticates as, or `invalid_client`.
+    async fn authenticate_client(&self, auth: ClientAuth<'_>) -> Result<Result<ClientRecord, TokenError>, CoreError> {
+        let bad = refuse("invalid_client", "The client is unknown or its secret is wrong.");
+        let (id, secret) = match auth {
+            ClientAuth::Secret { id, secret } => (id, Some(secret)),
+            ClientAuth::None { id } => (id, None),
+        };
+        let Some(client) = self.client(id).await? else { return Ok(Err(bad)) };
+        let proven = match secret {
+            Some(secret) => client.secret_matches(secret),
+            None => client.is_public(),
+        };
+        Ok(if proven { Ok(client) } else { Err(bad) })
+    }
+
+    /// Exchanges a code (`grant_type=authorization_code`).
+    pub async fn exchange_code(
+        &self,
+        auth: ClientAuth<'_>,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> Result<Result<Tokens, TokenError>, CoreError> {
+        let client = match self.authenticate_client(auth).await? {
+            Ok(client) => client,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let dead = refuse("invalid_grant", "The code is unknown, expired, used, or not this client's.");
+        let record = match self.store.take_code(&token_hash(code), &client.id, self.clock.now()).await? {
+            CodeUse::Taken(record) => record,
+            CodeUse::Reused { revoked } => {
+                tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
+                return Ok(Err(dead));
+            }
+            CodeUse::Dead => return Ok(Err(dead)),
+        };
+        if record.redirect_uri != redirect_uri {
+            return Ok(Err(refuse("invalid_grant", "The redirect_uri is not the one of the authorize request.")));
+        }
+        match (&record.code_challenge, verifier) {
+            (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
+            (Some(_), _) => return Ok(Err(refuse("invalid_grant", "The code_verifier does not match."))),
+            (None, Some(_)) => return Ok(Err(refuse("invalid_grant", "No code_challenge was sent for this code."))),
+            (None, None) => {}
+        }
+        let Some(user) = self.users.find_user(record.user_id).await? else { return Ok(Err(dead)) };
+        if user.locked {
+            return Ok(Err(dead));
+        }
+        Ok(Ok(self.tokens(&client, &user, record.as_ref()).await?))
+    }
+
+    async fn tokens(&self, client: &ClientRecord, user: &User, record: &CodeRecord) -> Result<Tokens, CoreError> {
+        let now = self.clock.now();
+        let access_token = random_token();
+        let access = AccessTokenRecord {
+            token_hash: token_hash(&access_token),
+            grant_hash: record.code_hash.clone(),
+            client_id: client.id.clone(),
+            user_id: user.id,
+            scopes: record.scopes.clone(),
+            expires_at: now + TOKEN_LASTS,
+        };
+        self.store.insert_access_token(&access).await?;
+        let mut claims = scope_claims(user, &record.scopes);
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(client.id));
+        claims.insert("iat".into(), json!(now.unix_timestamp()));
+        claims.insert("exp".into(), json!((now + TOKEN_LASTS).unix_timestamp()));
+        claims.insert("auth_time".into(), json!(record.auth_time.unix_timestamp()));
+        claims.insert("amr".into(), json!(record.amr));
+        let acr = if record.amr.iter().any(|w| w == "mfa") { "mfa" } else { "pwd" };
+        claims.insert("acr".into(), json!(acr));
+        if let Some(nonce) = &record.nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        let id_token = self.sign(SigningAlg::Rs256, &Value::Object(claims)).await?;
+        Ok(Tokens { access_token, id_token, expires_in: TOKEN_LASTS.whole_seconds(), scope: record.scopes.join(" ") })
+    }
+
+    /// A JWS (compact) of `claims` under the signing key of `alg`.
+    async fn sign(&self, alg: SigningAlg, claims: &Value) -> Result<String, CoreError> {
+        let keys = self.signing_keys().await?;
+        let key = keys
+            .iter()
+            .find(|k| k.alg == alg && k.retired_at.is_none())
+            .ok_or_else(|| CoreError::Internal(format!("no {} signing key", alg.as_str())))?;
+        let pem = self
+            .key
+            .open(&key.private_sealed, &sealing_context(&key.kid))
+            .map_err(|_| CoreError::Internal(format!("the signing key {} does not open", key.kid)))?;
+        let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": key.kid});
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let failed = |e: openssl::error::ErrorStack| CoreError::Internal(format!("signing an ID token: {e}"));
+        let private = PKey::private_key_from_pem(&pem).map_err(failed)?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &private).map_err(failed)?;
+        let signature = signer.sign_oneshot_to_vec(signing_input.as_bytes()).map_err(failed)?;
+        let signature = match alg {
+            SigningAlg::Rs256 => signature,
+            // JWS wants ECDSA's r and s side by side, not OpenSSL's DER.
+            SigningAlg::Es256 => {
+                let der = openssl::ecdsa::EcdsaSig::from_der(&signature).map_err(failed)?;
+                [der.r().to_vec_padded(32).map_err(failed)?, der.s().to_vec_padded(32).map_err(failed)?].concat()
+            }
+        };
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+
+    /// What `GET /oauth2/userinfo` answers for an access token: the claims
+    /// of the scopes it was granted; `None` for a token that is unknown,
+    /// expired, or whose account is locked.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Option<Map<String, Value>>, CoreError> {
+        let found = self.store.find_access_token(&token_hash(access_token), self.clock.now()).await?;
+        Ok(found.filter(|(_, user)| !user.locked).map(|(token, user)| scope_claims(&user, &token.scopes)))
+    }
+}

@@ -1,0 +1,190 @@
+//! `/oauth2/authorize`: the OpenID Connect authorization endpoint, a page
+//! flow (contract section 9). Without a session the browser is sent to sign
+//! in (and its second step) and back; the first time a client asks, the
+//! user sees what it will receive and allows or denies it; then the browser
+//! goes back to the client with a code. An unknown client or a redirect URI
+//! it did not register is a page, never a redirect.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_core::oidc::authorize::{Authorization, AuthorizeError, AuthorizeRequest};
+use serde::Deserialize;
+
+use super::forms::{csrf_forms, UserForm};
+use super::{menu, render, Menu};
+use crate::http::error::WebError;
+use crate::http::extract::CurrentUser;
+use crate::http::AppState;
+
+#[derive(Template)]
+#[template(path = "oidc_consent.html")]
+struct ConsentPage {
+    menu: Option<Menu>,
+    csrf_token: String,
+    client_name: String,
+    username: String,
+    items: Vec<&'static str>,
+    /// The authorize request's query, carried to the decision.
+    request: String,
+}
+
+/// The consent form: the decision and the request it is about.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// The request a query holds (every field a string, so only a malformed
+/// query fails: an error page).
+fn parse(query: &str) -> Result<AuthorizeRequest, WebError> {
+    let uri: Uri = format!("/?{query}").parse().map_err(|_| bad_request("The authorize request is malformed."))?;
+    axum::extract::Query::<AuthorizeRequest>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .map_err(|_| bad_request("The authorize request is malformed."))
+}
+
+fn bad_request(message: &str) -> WebError {
+    WebError::Refused(StatusCode::BAD_REQUEST, message.to_string())
+}
+
+/// Back to the client with `params` (and the request's `state`, and our `iss`, RFC 9207).
+fn back_to_client(app: &AppState, authorization: &Authorization, params: &[(&str, &str)]) -> Response {
+    let mut url = match url::Url::parse(&authorization.redirect_uri) {
+        Ok(url) => url,
+        Err(_) => return bad_request("The redirect_uri is not a URL.").into_response(),
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        if let Some(state) = &authorization.state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", app.services.oidc.issuer());
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+fn refusal(app: &AppState, authorization: &Authorization, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::NotRedirectable(message) => bad_request(message).into_response(),
+        AuthorizeError::Redirect { error, description } => {
+            back_to_client(app, authorization, &[("error", error), ("error_description", description)])
+        }
+    }
+}
+
+/// Checks the request; errors that may not go back to the client become a page.
+async fn check(app: &AppState, request: &AuthorizeRequest) -> Result<Authorization, Response> {
+    match app.services.oidc.check_authorize(request).await {
+        Ok(authorization) => Ok(authorization),
+        Err(AuthorizeError::NotRedirectable(message)) => Err(bad_request(message).into_response()),
+        Err(AuthorizeError::Redirect { error, description }) => {
+            // The client and its redirect URI are good here: the error goes back.
+            let client = app.services.oidc.client(&request.client_id).await.ok().flatten();
+            match client {
+                Some(client) => {
+                    let authorization = Authorization {
+                        client,
+                        redirect_uri: request.redirect_uri.clone(),
+                        scopes: Vec::new(),
+                        state: request.state.clone(),
+                        nonce: None,
+                        code_challenge: None,
+                        prompt_none: false,
+                    };
+                    Err(back_to_client(app, &authorization, &[("error", error), ("error_description", description)]))
+                }
+                None => Err(bad_request(description).into_response()),
+            }
+        }
+    }
+}
+
+/// Issues the code and sends the browser back with it.
+async fn grant(app: &AppState, current: &CurrentUser, authorization: &Authorization) -> Result<Response, WebError> {
+    match app.services.oidc.issue_code(&current.user, &current.session, authorization).await? {
+        Ok(code) => Ok(back_to_client(app, authorization, &[("code", &code)])),
+        Err(refused) => Ok(refusal(app, authorization, refused)),
+    }
+}
+
+/// `GET /oauth2/authorize`.
+pub async fn get_authorize(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    current: Option<CurrentUser>,
+) -> Result<Response, WebError> {
+    let query = query.unwrap_or_default();
+    let request = parse(&query)?;
+    let authorization = match check(&app, &request).await {
+        Ok(authorization) => authorization,
+        Err(answer) => return Ok(answer),
+    };
+    let Some(current) = current else {
+        if authorization.prompt_none {
+            let params = [("error", "login_required"), ("error_description", "No one is signed in.")];
+            return Ok(back_to_client(&app, &authorization, &params));
+        }
+        let rd: String =
+            url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{query}").as_bytes()).collect();
+        return Ok(Redirect::to(&format!("/login?rd={rd}")).into_response());
+    };
+    if app.services.oidc.needs_consent(&current.user, &authorization).await? {
+        if authorization.prompt_none {
+            let params = [("error", "consent_required"), ("error_description", "The user has not allowed it yet.")];
+            return Ok(back_to_client(&app, &authorization, &params));
+        }
+        return render(&ConsentPage {
+            menu: Some(menu(&current.user, &current)),
+            csrf_token: current.session.csrf_token.clone(),
+            client_name: authorization.client.name.clone(),
+            username: current.user.username.to_string(),
+            items: consent_items(&authorization.scopes),
+            request: query,
+        });
+    }
+    grant(&app, &current, &authorization).await
+}
+
+/// What each granted scope gives away, in the consent page's words.
+fn consent_items(scopes: &[String]) -> Vec<&'static str> {
+    scopes
+        .iter()
+        .filter_map(|scope| match scope.as_str() {
+            "openid" => Some("Who you are here (an identifier that stays the same)"),
+            "profile" => Some("Your username"),
+            "email" => Some("Your email address, and whether it is verified"),
+            "groups" => Some("The groups you are in"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `POST /oauth2/authorize`: the consent page's decision.
+pub async fn post_authorize(
+    State(app): State<AppState>,
+    UserForm { current, form }: UserForm<ConsentForm>,
+) -> Result<Response, WebError> {
+    let request = parse(&form.request)?;
+    let authorization = match check(&app, &request).await {
+        Ok(authorization) => authorization,
+        Err(answer) => return Ok(answer),
+    };
+    if form.decision != "allow" {
+        let params = [("error", "access_denied"), ("error_description", "The user denied the request.")];
+        return Ok(back_to_client(&app, &authorization, &params));
+    }
+    app.services.oidc.consent(&current.user, &authorization).await?;
+    grant(&app, &current, &authorization).await
+}
+
+csrf_forms!(ConsentForm);

@@ -1,0 +1,271 @@
+//! The OpenID Connect authorization code flow (contract section 9), driven
+//! as a relying party and a browser would: authorize, sign in, consent, the
+//! code back at the redirect URI, the token endpoint, the signed ID token
+//! checked against the published keys, userinfo; and the attack list.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use latchkey::config::{OidcClientConfig, Secret};
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::sign::Verifier;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::helpers::{spawn_app_with, Browser, TestApp, PASSWORD};
+
+const SECRET: &str = "the-app-secret-is-long-enough-to-pass-32";
+const APP_CB: &str = "https://app.example.com/callback";
+const SPA_CB: &str = "http://localhost:3000/cb";
+
+fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&str]) -> OidcClientConfig {
+    OidcClientConfig {
+        id: id.into(),
+        name: format!("The {id}"),
+        secret: secret.map(Secret::from),
+        redirect_uris: vec![redirect.into()],
+        post_logout_uris: Vec::new(),
+        groups: groups.iter().map(ToString::to_string).collect(),
+        first_party: false,
+    }
+}
+
+async fn provider() -> TestApp {
+    spawn_app_with(|c| {
+        c.oidc_clients = vec![
+            client("app", Some(SECRET), APP_CB, &[]),
+            client("spa", None, SPA_CB, &[]),
+            client("staff-only", Some(SECRET), APP_CB, &["staff"]),
+        ];
+    })
+    .await
+}
+
+fn authorize_path(client_id: &str, redirect: &str, extra: &str) -> String {
+    let redirect: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
+    format!(
+        "/oauth2/authorize?client_id={client_id}&redirect_uri={redirect}&response_type=code\
+         &scope=openid%20profile%20email%20groups%20offline_access&state=st-1&nonce=n-1{extra}"
+    )
+}
+
+/// The query parameters of a redirect to the client.
+fn params(location: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(location).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Walks the authorize request in a signed-in browser (allowing at the
+/// consent page when shown); returns the final redirect's parameters.
+async fn authorize(browser: &Browser, path: &str) -> std::collections::HashMap<String, String> {
+    let page = browser.get(path).await;
+    let page = if page.status == StatusCode::OK && page.html.contains("name=\"decision\"") {
+        let request = page.input_value("request").expect("the request travels in the form");
+        browser
+            .post("/oauth2/authorize", &[("csrf_token", &page.csrf()), ("request", &request), ("decision", "allow")])
+            .await
+    } else {
+        page
+    };
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    params(page.location.as_deref().unwrap())
+}
+
+async fn token(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut request = crate::helpers::http().post(app.url("/oauth2/token")).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, response.json().await.unwrap_or(Value::Null), headers)
+}
+
+/// Checks an ID token's RS256 signature against the published key set; its claims.
+async fn verified_claims(app: &TestApp, id_token: &str) -> Value {
+    let parts: Vec<&str> = id_token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let keys: Value = crate::helpers::http().get(app.url("/oauth2/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwk =
+        keys["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).expect("the kid is published");
+    let number =
+        |field: &str| BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk[field].as_str().unwrap()).unwrap()).unwrap();
+    let public = PKey::from_rsa(Rsa::from_public_components(number("n"), number("e")).unwrap()).unwrap();
+    let mut verifier = Verifier::new(MessageDigest::sha256(), &public).unwrap();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    assert!(verifier.verify_oneshot(&signature, signed.as_bytes()).unwrap(), "the signature checks");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_token() {
+    let app = provider().await;
+    let browser = app.browser();
+    let path = authorize_path("app", APP_CB, "");
+
+    // No session: to the sign-in page, and back to the request after it.
+    let first = browser.get(&path).await;
+    let location = first.location.clone().unwrap();
+    assert!(location.starts_with("/login?rd=%2Foauth2%2Fauthorize%3F"), "{location}");
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert!(
+        consent.html.contains("Sign in to The app") && consent.inner("consent-claims").is_some(),
+        "{}",
+        consent.html
+    );
+    let back = authorize(&browser, &path).await;
+    assert_eq!((back["state"].as_str(), back["iss"].as_str()), ("st-1", app.base.as_str()));
+    let code = back["code"].clone();
+
+    let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", APP_CB)];
+    let (status, answer, headers) = token(&app, &form, Some(("app", SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert!(answer["expires_in"].as_i64().unwrap() <= 600);
+    assert_eq!(answer["scope"], "openid profile email groups", "offline_access is not granted (yet)");
+    let claims = verified_claims(&app, answer["id_token"].as_str().unwrap()).await;
+    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some(app.base.as_str()), Some("app")));
+    assert_eq!((claims["nonce"].as_str(), claims["preferred_username"].as_str()), (Some("n-1"), Some("alice")));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+    let sub = claims["sub"].as_str().unwrap().to_string();
+
+    let access = answer["access_token"].as_str().unwrap();
+    let info: Value = crate::helpers::http()
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((info["sub"].as_str(), info["email"].as_str()), (Some(sub.as_str()), Some("alice@example.com")));
+    assert_eq!(info["email_verified"], false);
+
+    // The code again: refused, and what it issued is revoked (RFC 6749 4.1.2).
+    let (status, answer, _) = token(&app, &form, Some(("app", SECRET))).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let after = crate::helpers::http().get(app.url("/oauth2/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    assert!(after.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+
+    // Consent is asked once per client and scopes.
+    let again = browser.get(&path).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "no consent page the second time");
+    assert!(params(again.location.as_deref().unwrap()).contains_key("code"));
+}
+
+#[tokio::test]
+async fn the_attack_list_is_refused() {
+    let app = provider().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+
+    // A redirect URI not registered exactly, or an unknown client: a page, never a redirect.
+    for path in [
+        authorize_path("app", "https://app.example.com/callback/", ""),
+        authorize_path("app", "https://evil.example/callback", ""),
+        authorize_path("nobody", APP_CB, ""),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!((page.status, page.location.as_deref()), (StatusCode::BAD_REQUEST, None), "{path}");
+    }
+    // PKCE plain, and a public client without PKCE: back with invalid_request.
+    let plain =
+        authorize(&browser, &authorize_path("app", APP_CB, "&code_challenge=abc&code_challenge_method=plain")).await;
+    assert_eq!(plain["error"], "invalid_request");
+    let bare = authorize(&browser, &authorize_path("spa", SPA_CB, "")).await;
+    assert_eq!(bare["error"], "invalid_request");
+    // A client limited to a group the user is not in.
+    let staff = authorize(&browser, &authorize_path("staff-only", APP_CB, "")).await;
+    assert_eq!(staff["error"], "access_denied");
+    // Denying at the consent page.
+    let page = browser.get(&authorize_path("app", APP_CB, "")).await;
+    let request = page.input_value("request").unwrap();
+    let denied = browser
+        .post("/oauth2/authorize", &[("csrf_token", &page.csrf()), ("request", &request), ("decision", "deny")])
+        .await;
+    assert_eq!(params(denied.location.as_deref().unwrap())["error"], "access_denied");
+    let forged = browser.post("/oauth2/authorize", &[("request", &request), ("decision", "allow")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "the consent form needs the CSRF token");
+    // prompt=none without a session.
+    let stranger = app.browser();
+    let none = stranger.get(&authorize_path("app", APP_CB, "&prompt=none")).await;
+    assert_eq!(params(none.location.as_deref().unwrap())["error"], "login_required");
+
+    // A public client with S256: only the right verifier gets tokens.
+    let verifier = "a-verifier-of-forty-three-characters-or-more-0123";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let pkce = format!("&code_challenge={challenge}&code_challenge_method=S256");
+    let code = authorize(&browser, &authorize_path("spa", SPA_CB, &pkce)).await["code"].clone();
+    let spend = |code: String, verifier: &'static str| {
+        let app = &app;
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", SPA_CB),
+                ("client_id", "spa"),
+                ("code_verifier", verifier),
+            ];
+            token(app, &form, None).await
+        }
+    };
+    let (status, answer, _) = spend(code, "the-wrong-verifier-of-forty-three-characters-012345").await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let code = authorize(&browser, &authorize_path("spa", SPA_CB, &pkce)).await["code"].clone();
+    let (status, answer, _) = spend(code, verifier).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // A code of one client at another, a wrong secret, an unknown grant type.
+    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
+    let exchange = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let (status, answer, headers) =
+        token(&app, &exchange, Some(("app", "not-the-secret-but-long-enough-anyway"))).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert!(headers.contains_key("www-authenticate"));
+    let (status, answer, _) = token(&app, &exchange, Some(("staff-only", SECRET))).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "another client's code"
+    );
+    let (status, _, _) = token(&app, &exchange, Some(("app", SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "the code was not spent by the other client's try");
+    let (_, answer, _) = token(&app, &[("grant_type", "password"), ("username", "alice")], Some(("app", SECRET))).await;
+    assert_eq!(answer["error"], "unsupported_grant_type");
+    let (status, answer, _) = token(&app, &[("grant_type", "authorization_code")], None).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+}
+
+#[tokio::test]
+async fn discovery_names_the_issuer_and_only_what_is_served() {
+    let app = provider().await;
+    let document: Value = crate::helpers::http()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["issuer"], app.base);
+    assert_eq!(document["token_endpoint"], format!("{}/oauth2/token", app.base));
+    assert_eq!(document["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(document["response_types_supported"], serde_json::json!(["code"]));
+    assert!(document.get("end_session_endpoint").is_none(), "logout is not served yet");
+}
