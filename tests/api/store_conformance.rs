@@ -77,6 +77,7 @@ conformance!(
     a_deleted_user_leaves_only_its_events,
     signing_keys_rotate_with_one_active_per_algorithm_and_old_ones_are_forgotten,
     oidc_clients_are_kept_with_their_lists_and_unique_ids,
+    an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_its_tokens,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -932,4 +933,46 @@ async fn oidc_clients_are_kept_with_their_lists_and_unique_ids(store: Arc<dyn St
     assert!(store.delete_client("spa").await.unwrap());
     assert!(!store.delete_client("spa").await.unwrap());
     assert!(store.find_client("spa").await.unwrap().is_none());
+}
+
+async fn an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_its_tokens(store: Arc<dyn Store>) {
+    use latchkey_core::oidc::authorize::CodeRecord;
+    use latchkey_core::store::{AccessTokenRecord, CodeUse};
+    let alice = user(&store, "alice").await;
+    let code = CodeRecord {
+        code_hash: "code-1".into(),
+        client_id: "app".into(),
+        user_id: alice.id,
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: vec!["openid".into(), "email".into()],
+        nonce: Some("n".into()),
+        code_challenge: None,
+        auth_time: at(0),
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        expires_at: at(60),
+    };
+    store.insert_code(&code, at(0)).await.unwrap();
+    assert!(matches!(store.take_code("code-1", "other-app", at(1)).await.unwrap(), CodeUse::Dead), "only its client");
+    let mut race = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        race.spawn(async move { matches!(store.take_code("code-1", "app", at(1)).await.unwrap(), CodeUse::Taken(_)) });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|taken| *taken).count(), 1);
+    let token = AccessTokenRecord {
+        token_hash: "token-1".into(),
+        grant_hash: "code-1".into(),
+        client_id: "app".into(),
+        user_id: alice.id,
+        scopes: code.scopes.clone(),
+        expires_at: at(600),
+    };
+    store.insert_access_token(&token).await.unwrap();
+    let (found, owner) = store.find_access_token("token-1", at(2)).await.unwrap().unwrap();
+    assert_eq!((found.scopes, owner.id), (code.scopes.clone(), alice.id));
+    assert!(matches!(store.take_code("code-1", "app", at(3)).await.unwrap(), CodeUse::Reused { revoked: 1 }));
+    assert!(store.find_access_token("token-1", at(4)).await.unwrap().is_none(), "revoked by the reuse");
+    let late = CodeRecord { code_hash: "code-2".into(), ..code };
+    store.insert_code(&late, at(0)).await.unwrap();
+    assert!(matches!(store.take_code("code-2", "app", at(60)).await.unwrap(), CodeUse::Dead), "dead at its expiry");
 }
