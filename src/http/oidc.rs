@@ -16,7 +16,7 @@ use latchkey_core::oidc::tokens::{ClientAuth, TokenError};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::bearer;
+use super::extract::{bearer, Client};
 use super::AppState;
 
 /// The provider's routes.
@@ -93,7 +93,12 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// `POST /oauth2/token`: a code for tokens. The body is read by hand, so a
 /// malformed one is an RFC 6749 error, not a framework's.
-async fn post_token(State(app): State<AppState>, headers: HeaderMap, body: String) -> Result<Response, ApiError> {
+async fn post_token(
+    State(app): State<AppState>,
+    Client(from): Client,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
     let mut form = std::collections::HashMap::new();
     for (name, value) in url::form_urlencoded::parse(body.as_bytes()) {
         if form.insert(name.into_owned(), value.into_owned()).is_some() {
@@ -120,7 +125,8 @@ async fn post_token(State(app): State<AppState>, headers: HeaderMap, body: Strin
     let (Some(code), Some(redirect_uri)) = (field("code"), field("redirect_uri")) else {
         return Ok(invalid_request("code and redirect_uri are required."));
     };
-    let tokens = match app.services.oidc.exchange_code(auth, code, redirect_uri, field("code_verifier")).await? {
+    let oidc = &app.services.oidc;
+    let tokens = match oidc.exchange_code(auth, code, redirect_uri, field("code_verifier"), &from).await? {
         Ok(tokens) => tokens,
         Err(refused) => return Ok(token_error(refused)),
     };

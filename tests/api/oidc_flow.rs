@@ -167,6 +167,16 @@ async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_tok
     let again = browser.get(&path).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "no consent page the second time");
     assert!(params(again.location.as_deref().unwrap()).contains_key("code"));
+
+    // Each step is in the security log, naming the client.
+    let session = app.sign_in("alice").await;
+    let events: Value = app.get_api("/me/events", &session).await.json().await.unwrap();
+    let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for kind in ["oidc_consent", "oidc_tokens_issued", "oidc_code_reused"] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
+    let named = events["events"].as_array().unwrap().iter().find(|e| e["kind"] == "oidc_consent").unwrap();
+    assert_eq!(named["user_agent"], "OpenID Connect client The app (app)");
 }
 
 #[tokio::test]

@@ -970,7 +970,7 @@ async fn an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_i
     store.insert_access_token(&token).await.unwrap();
     let (found, owner) = store.find_access_token("token-1", at(2)).await.unwrap().unwrap();
     assert_eq!((found.scopes, owner.id), (code.scopes.clone(), alice.id));
-    assert!(matches!(store.take_code("code-1", "app", at(3)).await.unwrap(), CodeUse::Reused { revoked: 1 }));
+    assert!(matches!(store.take_code("code-1", "app", at(3)).await.unwrap(), CodeUse::Reused { revoked: 1, .. }));
     assert!(store.find_access_token("token-1", at(4)).await.unwrap().is_none(), "revoked by the reuse");
     let late = CodeRecord { code_hash: "code-2".into(), ..code };
     store.insert_code(&late, at(0)).await.unwrap();

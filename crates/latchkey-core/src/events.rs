@@ -94,11 +94,17 @@ pub enum EventKind {
     AccountDeleted,
     /// The owner downloaded everything the service holds about the account.
     DataExported,
+    /// The user let an OpenID Connect client have what it asked for (consent).
+    OidcConsent,
+    /// An OpenID Connect client was issued tokens for the user.
+    OidcTokensIssued,
+    /// An authorization code was used twice: what its first use issued is revoked.
+    OidcCodeReused,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 38] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -134,6 +140,9 @@ impl EventKind {
         EventKind::EmailChanged,
         EventKind::AccountDeleted,
         EventKind::DataExported,
+        EventKind::OidcConsent,
+        EventKind::OidcTokensIssued,
+        EventKind::OidcCodeReused,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -179,6 +188,9 @@ impl EventKind {
             EventKind::EmailChanged => "email_changed",
             EventKind::AccountDeleted => "account_deleted",
             EventKind::DataExported => "data_exported",
+            EventKind::OidcConsent => "oidc_consent",
+            EventKind::OidcTokensIssued => "oidc_tokens_issued",
+            EventKind::OidcCodeReused => "oidc_code_reused",
         }
     }
 }

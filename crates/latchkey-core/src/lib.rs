@@ -116,6 +116,7 @@ impl Services {
             clock: clock.clone(),
             config_clients: settings.oidc_clients,
             issuer: settings.oidc_issuer,
+            events: events.clone(),
         });
         let mfa = Mfa::new(mfa::MfaParts {
             store: store.clone(),

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::error::{CoreError, Refusal};
+use crate::events::Events;
 use crate::secret_box::SecretBox;
+use crate::sessions::ClientInfo;
 use crate::store::{OidcStore, StoreError, UserStore};
 use clients::{CheckedClient, ClientRecord, NewClient};
 use keys::{SigningAlg, SigningKeyRecord, PUBLISHED_AFTER_RETIREMENT};
@@ -37,6 +39,7 @@ pub struct Oidc {
     clock: SharedClock,
     config_clients: Arc<[ClientRecord]>,
     issuer: String,
+    events: Events,
 }
 
 /// The parts [`Oidc`] is built from.
@@ -53,13 +56,15 @@ pub struct OidcParts {
     pub config_clients: Vec<ClientRecord>,
     /// The issuer (`iss`): the public URL.
     pub issuer: String,
+    /// Records grants, consents and reused codes.
+    pub events: Events,
 }
 
 impl Oidc {
     /// Builds the service.
     pub fn new(parts: OidcParts) -> Self {
-        let OidcParts { store, users, key, clock, config_clients, issuer } = parts;
-        Oidc { store, users, key, clock, config_clients: config_clients.into(), issuer }
+        let OidcParts { store, users, key, clock, config_clients, issuer, events } = parts;
+        Oidc { store, users, key, clock, config_clients: config_clients.into(), issuer, events }
     }
 
     /// The issuer: the public URL, as `iss` and the discovery document say it.
@@ -144,6 +149,13 @@ impl Oidc {
             return Ok(Some(client.clone()));
         }
         Ok(self.store.find_client(id).await?)
+    }
+
+    /// Where an event about `client` came from: the address, and the client
+    /// named where the device would be (the log has no other place for it).
+    pub(crate) fn about(client: &ClientRecord, from: &ClientInfo) -> ClientInfo {
+        let said = format!("OpenID Connect client {} ({})", client.name, client.id);
+        ClientInfo::new(from.ip.clone(), Some(&said))
     }
 
     /// Removes a client added from the CLI; false when there is none. One

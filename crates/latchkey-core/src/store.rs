@@ -359,6 +359,8 @@ pub enum CodeUse {
     Taken(Box<CodeRecord>),
     /// Used before: what the first use issued is revoked now (this many tokens).
     Reused {
+        /// Whose code it was.
+        user: UserId,
         /// Access tokens revoked.
         revoked: u64,
     },

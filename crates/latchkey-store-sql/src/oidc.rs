@@ -210,19 +210,16 @@ impl OidcStore for SqlStore {
             tx.commit().await.or_unavailable()?;
             return Ok(CodeUse::Taken(Box::new(record)));
         }
-        let used = sqlx::query("SELECT used FROM oidc_codes WHERE code_hash = $1 AND client_id = $2")
+        let used = sqlx::query("SELECT used, user_id FROM oidc_codes WHERE code_hash = $1 AND client_id = $2")
             .bind(code_hash)
             .bind(client_id)
             .fetch_optional(&mut *tx)
             .await
             .or_unavailable()?;
-        let reused = match used {
-            Some(row) => flag(&row, "used")?,
-            None => false,
-        };
-        if !reused {
+        let Some(used) = used.filter(|row| flag(row, "used").unwrap_or(false)) else {
             return Ok(CodeUse::Dead);
-        }
+        };
+        let user = user_id(&used, "user_id")?;
         let revoked = sqlx::query("DELETE FROM oidc_access_tokens WHERE grant_hash = $1")
             .bind(code_hash)
             .execute(&mut *tx)
@@ -230,7 +227,7 @@ impl OidcStore for SqlStore {
             .or_unavailable()?
             .rows_affected();
         tx.commit().await.or_unavailable()?;
-        Ok(CodeUse::Reused { revoked })
+        Ok(CodeUse::Reused { user, revoked })
     }
 
     async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError> {

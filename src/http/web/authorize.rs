@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::forms::{csrf_forms, UserForm};
 use super::{menu, render, Menu};
 use crate::http::error::WebError;
-use crate::http::extract::CurrentUser;
+use crate::http::extract::{Client, CurrentUser};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -172,6 +172,7 @@ fn consent_items(scopes: &[String]) -> Vec<&'static str> {
 /// `POST /oauth2/authorize`: the consent page's decision.
 pub async fn post_authorize(
     State(app): State<AppState>,
+    Client(client): Client,
     UserForm { current, form }: UserForm<ConsentForm>,
 ) -> Result<Response, WebError> {
     let request = parse(&form.request)?;
@@ -183,7 +184,7 @@ pub async fn post_authorize(
         let params = [("error", "access_denied"), ("error_description", "The user denied the request.")];
         return Ok(back_to_client(&app, &authorization, &params));
     }
-    app.services.oidc.consent(&current.user, &authorization).await?;
+    app.services.oidc.consent(&current.user, &authorization, &client).await?;
     grant(&app, &current, &authorization).await
 }
 

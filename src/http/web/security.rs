@@ -126,6 +126,9 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::EmailChanged => "Email address changed",
         EventKind::AccountDeleted => "Account deleted",
         EventKind::DataExported => "Account data downloaded",
+        EventKind::OidcConsent => "An application was allowed to sign you in",
+        EventKind::OidcTokensIssued => "Signed in to an application",
+        EventKind::OidcCodeReused => "An application's sign-in code was used twice: its tokens were revoked",
     }
 }
 

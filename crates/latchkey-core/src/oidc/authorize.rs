@@ -9,7 +9,8 @@ use super::clients::ClientRecord;
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
-use crate::sessions::Session;
+use crate::events::EventKind;
+use crate::sessions::{ClientInfo, Session};
 use crate::token::{random_token, token_hash};
 
 /// How long an authorization code works.
@@ -173,10 +174,17 @@ impl Oidc {
         Ok(!authorization.scopes.iter().all(|scope| granted.contains(scope)))
     }
 
-    /// Records that `user` let the client have the request's scopes.
-    pub async fn consent(&self, user: &User, authorization: &Authorization) -> Result<(), CoreError> {
+    /// Records that `user`, from `from`, let the client have the request's
+    /// scopes (an `oidc_consent` event naming the client).
+    pub async fn consent(
+        &self,
+        user: &User,
+        authorization: &Authorization,
+        from: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let now = self.clock.now();
-        Ok(self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?)
+        self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?;
+        self.events.record(user.id, EventKind::OidcConsent, &Oidc::about(&authorization.client, from)).await
     }
 
     /// A code for `user`, signed in with `session`: refused with

@@ -21,6 +21,8 @@ use super::keys::{sealing_context, SigningAlg};
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
+use crate::events::EventKind;
+use crate::sessions::ClientInfo;
 use crate::store::{AccessTokenRecord, CodeUse};
 use crate::token::{random_token, token_hash};
 
@@ -110,13 +112,16 @@ impl Oidc {
         Ok(if proven { Ok(client) } else { Err(bad) })
     }
 
-    /// Exchanges a code (`grant_type=authorization_code`).
+    /// Exchanges a code (`grant_type=authorization_code`) for a client
+    /// calling from `from`: an `oidc_tokens_issued` event, or for a code used
+    /// twice, `oidc_code_reused` (what its first use issued is revoked).
     pub async fn exchange_code(
         &self,
         auth: ClientAuth<'_>,
         code: &str,
         redirect_uri: &str,
         verifier: Option<&str>,
+        from: &ClientInfo,
     ) -> Result<Result<Tokens, TokenError>, CoreError> {
         let client = match self.authenticate_client(auth).await? {
             Ok(client) => client,
@@ -125,8 +130,9 @@ impl Oidc {
         let dead = refuse("invalid_grant", "The code is unknown, expired, used, or not this client's.");
         let record = match self.store.take_code(&token_hash(code), &client.id, self.clock.now()).await? {
             CodeUse::Taken(record) => record,
-            CodeUse::Reused { revoked } => {
+            CodeUse::Reused { user, revoked } => {
                 tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
+                self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(&client, from)).await?;
                 return Ok(Err(dead));
             }
             CodeUse::Dead => return Ok(Err(dead)),
@@ -144,7 +150,9 @@ impl Oidc {
         if user.locked {
             return Ok(Err(dead));
         }
-        Ok(Ok(self.tokens(&client, &user, record.as_ref()).await?))
+        let tokens = self.tokens(&client, &user, record.as_ref()).await?;
+        self.events.record(user.id, EventKind::OidcTokensIssued, &Oidc::about(&client, from)).await?;
+        Ok(Ok(tokens))
     }
 
     async fn tokens(&self, client: &ClientRecord, user: &User, record: &CodeRecord) -> Result<Tokens, CoreError> {
