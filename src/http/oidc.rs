@@ -48,7 +48,7 @@ async fn get_discovery(State(app): State<AppState>) -> Response {
         "jwks_uri": format!("{issuer}/oauth2/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": SCOPES,
@@ -106,10 +106,11 @@ async fn post_token(
         }
     }
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    if field("grant_type") != Some("authorization_code") {
+    let grant_type = field("grant_type");
+    if !matches!(grant_type, Some("authorization_code" | "refresh_token")) {
         return Ok(token_error(TokenError {
             error: "unsupported_grant_type",
-            description: "Only grant_type=authorization_code is served.",
+            description: "Only grant_type=authorization_code and refresh_token are served.",
         }));
     }
     let basic = basic_credentials(&headers);
@@ -122,21 +123,32 @@ async fn post_token(
         (None, Some(id), None) => ClientAuth::None { id },
         (None, None, _) => return Ok(invalid_request("The client is not named (client_id or Basic credentials).")),
     };
-    let (Some(code), Some(redirect_uri)) = (field("code"), field("redirect_uri")) else {
-        return Ok(invalid_request("code and redirect_uri are required."));
-    };
     let oidc = &app.services.oidc;
-    let tokens = match oidc.exchange_code(auth, code, redirect_uri, field("code_verifier"), &from).await? {
+    let issued = if grant_type == Some("refresh_token") {
+        let Some(refresh_token) = field("refresh_token") else {
+            return Ok(invalid_request("refresh_token is required."));
+        };
+        oidc.refresh(auth, refresh_token, &from).await?
+    } else {
+        let (Some(code), Some(redirect_uri)) = (field("code"), field("redirect_uri")) else {
+            return Ok(invalid_request("code and redirect_uri are required."));
+        };
+        oidc.exchange_code(auth, code, redirect_uri, field("code_verifier"), &from).await?
+    };
+    let tokens = match issued {
         Ok(tokens) => tokens,
         Err(refused) => return Ok(token_error(refused)),
     };
-    let answer = json!({
+    let mut answer = json!({
         "access_token": tokens.access_token,
         "token_type": "Bearer",
         "expires_in": tokens.expires_in,
         "id_token": tokens.id_token,
         "scope": tokens.scope,
     });
+    if let Some(refresh_token) = tokens.refresh_token {
+        answer["refresh_token"] = json!(refresh_token);
+    }
     Ok(([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(answer)).into_response())
 }
 

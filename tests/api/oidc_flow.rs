@@ -135,7 +135,7 @@ async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_tok
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(answer["token_type"], "Bearer");
     assert!(answer["expires_in"].as_i64().unwrap() <= 600);
-    assert_eq!(answer["scope"], "openid profile email groups", "offline_access is not granted (yet)");
+    assert_eq!(answer["scope"], "openid profile email groups offline_access");
     let claims = verified_claims(&app, answer["id_token"].as_str().unwrap()).await;
     assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some(app.base.as_str()), Some("app")));
     assert_eq!((claims["nonce"].as_str(), claims["preferred_username"].as_str()), (Some("n-1"), Some("alice")));
@@ -278,4 +278,44 @@ async fn discovery_names_the_issuer_and_only_what_is_served() {
     assert_eq!(document["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(document["response_types_supported"], serde_json::json!(["code"]));
     assert!(document.get("end_session_endpoint").is_none(), "logout is not served yet");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let app = provider().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let (_, first, _) = token(&app, &form, Some(("app", SECRET))).await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move { token_of(app, &[("grant_type", "refresh_token"), ("refresh_token", token.as_str())]).await }
+    };
+    let one = first["refresh_token"].as_str().expect("offline_access gives a refresh token").to_string();
+    let (status, second) = refresh(one.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let two = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(one, two, "a new refresh token every time");
+    let claims = verified_claims(&app, second["id_token"].as_str().unwrap()).await;
+    let original = verified_claims(&app, first["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["auth_time"], original["auth_time"], "auth_time is the sign-in's, not the refresh's");
+    assert!(claims.get("nonce").is_none());
+
+    // The spent one again (a thief's copy): the whole family goes.
+    let (status, answer) = refresh(one).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, _) = refresh(two).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the live one of the family is revoked too");
+    let access = second["access_token"].as_str().unwrap();
+    let info = crate::helpers::http().get(app.url("/oauth2/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "and the access tokens it issued");
+    let session = app.sign_in("alice").await;
+    assert!(app.event_kinds(&session).await.contains(&"oidc_refresh_reused".to_string()));
+}
+
+/// A token request of the `app` client (Basic credentials); (status, answer).
+async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let (status, answer, _) = token(app, form, Some(("app", SECRET))).await;
+    (status, answer)
 }

@@ -100,11 +100,13 @@ pub enum EventKind {
     OidcTokensIssued,
     /// An authorization code was used twice: what its first use issued is revoked.
     OidcCodeReused,
+    /// A spent refresh token was used again: its whole family is revoked.
+    OidcRefreshReused,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -143,6 +145,7 @@ impl EventKind {
         EventKind::OidcConsent,
         EventKind::OidcTokensIssued,
         EventKind::OidcCodeReused,
+        EventKind::OidcRefreshReused,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -191,6 +194,7 @@ impl EventKind {
             EventKind::OidcConsent => "oidc_consent",
             EventKind::OidcTokensIssued => "oidc_tokens_issued",
             EventKind::OidcCodeReused => "oidc_code_reused",
+            EventKind::OidcRefreshReused => "oidc_refresh_reused",
         }
     }
 }

@@ -352,6 +352,43 @@ pub struct AccessTokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// An OpenID Connect refresh token as stored: never the token, only its hash.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// The grant it descends from (the code's hash): a reuse revokes them all.
+    pub family: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Whose.
+    pub user_id: UserId,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// When the user signed in for the grant.
+    pub auth_time: OffsetDateTime,
+    /// What that sign-in passed (RFC 8176 words).
+    pub amr: Vec<String>,
+    /// Dies at this instant.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What spending a refresh token found.
+#[derive(Debug, Clone)]
+pub enum RefreshUse {
+    /// Spent now, by its client, alive.
+    Taken(Box<RefreshTokenRecord>),
+    /// Spent before: its whole family and the access tokens it issued are revoked now.
+    Reused {
+        /// Whose.
+        user: UserId,
+        /// Refresh and access tokens revoked.
+        revoked: u64,
+    },
+    /// Unknown, expired, revoked, or another client's.
+    Dead,
+}
+
 /// What taking an authorization code found.
 #[derive(Debug, Clone)]
 pub enum CodeUse {
@@ -388,6 +425,16 @@ pub trait OidcStore: Send + Sync + 'static {
     async fn take_code(&self, code_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<CodeUse, StoreError>;
     /// Stores an access token.
     async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError>;
+    /// Stores a refresh token.
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), StoreError>;
+    /// Spends a refresh token for `client_id`, once (of two racing uses,
+    /// one); one spent before revokes its family and their access tokens.
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RefreshUse, StoreError>;
     /// The live access token with this hash, and its user.
     async fn find_access_token(
         &self,

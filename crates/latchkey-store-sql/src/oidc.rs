@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use latchkey_core::oidc::authorize::CodeRecord;
 use latchkey_core::oidc::clients::ClientRecord;
 use latchkey_core::oidc::keys::{sealing_context, SigningAlg, SigningKeyRecord};
-use latchkey_core::store::{AccessTokenRecord, CodeUse, OidcStore, StoreError};
+use latchkey_core::store::{AccessTokenRecord, CodeUse, OidcStore, RefreshTokenRecord, RefreshUse, StoreError};
 use latchkey_core::{GroupName, User, UserId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -117,6 +117,21 @@ fn code_record(row: &AnyRow) -> Result<CodeRecord, StoreError> {
     })
 }
 
+const REFRESH_COLUMNS: &str = "token_hash, family, client_id, user_id, scopes, auth_time, amr, expires_at";
+
+fn refresh_record(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
+    Ok(RefreshTokenRecord {
+        token_hash: row.try_get("token_hash").map_err(corrupt)?,
+        family: row.try_get("family").map_err(corrupt)?,
+        client_id: row.try_get("client_id").map_err(corrupt)?,
+        user_id: user_id(row, "user_id")?,
+        scopes: scope_words(row, "scopes")?,
+        auth_time: instant(row, "auth_time")?,
+        amr: scope_words(row, "amr")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}
+
 /// How long used codes and dead access tokens are kept: past any token a
 /// code issued, so a second use is still recognised while it matters.
 const KEPT_AFTER_DEATH: i64 = 3600;
@@ -167,7 +182,7 @@ impl OidcStore for SqlStore {
 
     async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
-        for table in ["oidc_codes", "oidc_access_tokens"] {
+        for table in ["oidc_codes", "oidc_access_tokens", "oidc_refresh_tokens"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
                 .bind(seconds(now) - KEPT_AFTER_DEATH)
                 .execute(&mut *tx)
@@ -244,6 +259,73 @@ impl OidcStore for SqlStore {
             .await
             .or_unavailable()?;
         Ok(())
+    }
+
+    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), StoreError> {
+        let sql =
+            format!("INSERT INTO oidc_refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        sqlx::query(&sql)
+            .bind(&record.token_hash)
+            .bind(&record.family)
+            .bind(&record.client_id)
+            .bind(record.user_id.to_string())
+            .bind(record.scopes.join(" "))
+            .bind(seconds(record.auth_time))
+            .bind(record.amr.join(" "))
+            .bind(seconds(record.expires_at))
+            .execute(&self.pool)
+            .await
+            .or_unavailable()?;
+        Ok(())
+    }
+
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RefreshUse, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE oidc_refresh_tokens SET used = 1 \
+             WHERE token_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 RETURNING {REFRESH_COLUMNS}"
+        );
+        let taken = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        if let Some(row) = taken {
+            let record = refresh_record(&row)?;
+            tx.commit().await.or_unavailable()?;
+            return Ok(RefreshUse::Taken(Box::new(record)));
+        }
+        let spent = sqlx::query(
+            "SELECT used, user_id, family FROM oidc_refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+        )
+        .bind(token_hash)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .or_unavailable()?;
+        let Some(spent) = spent.filter(|row| flag(row, "used").unwrap_or(false)) else {
+            return Ok(RefreshUse::Dead);
+        };
+        let user = user_id(&spent, "user_id")?;
+        let family: String = spent.try_get("family").map_err(corrupt)?;
+        let mut revoked = 0;
+        for (table, column) in [("oidc_refresh_tokens", "family"), ("oidc_access_tokens", "grant_hash")] {
+            revoked += sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+                .bind(&family)
+                .execute(&mut *tx)
+                .await
+                .or_unavailable()?
+                .rows_affected();
+        }
+        tx.commit().await.or_unavailable()?;
+        Ok(RefreshUse::Reused { user, revoked })
     }
 
     async fn find_access_token(

@@ -181,8 +181,15 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .or_unavailable()?;
-        let tables =
-            ["sessions", "trusted_devices", "pending_sign_ins", "app_tokens", "password_resets", "oidc_access_tokens"];
+        let tables = [
+            "sessions",
+            "trusted_devices",
+            "pending_sign_ins",
+            "app_tokens",
+            "password_resets",
+            "oidc_access_tokens",
+            "oidc_refresh_tokens",
+        ];
         delete_user_rows(&mut tx, user, tables).await?;
         end_email_changes(&mut tx, user).await?;
         tx.commit().await.or_unavailable()?;
@@ -213,6 +220,7 @@ impl UserStore for SqlStore {
             "oidc_consents",
             "oidc_codes",
             "oidc_access_tokens",
+            "oidc_refresh_tokens",
         ];
         delete_user_rows(&mut tx, user, tables).await?;
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
@@ -235,7 +243,14 @@ impl UserStore for SqlStore {
         if locked.rows_affected() != 1 {
             return Ok(None);
         }
-        let tables = ["sessions", "pending_sign_ins", "trusted_devices", "webauthn_ceremonies", "oidc_access_tokens"];
+        let tables = [
+            "sessions",
+            "pending_sign_ins",
+            "trusted_devices",
+            "webauthn_ceremonies",
+            "oidc_access_tokens",
+            "oidc_refresh_tokens",
+        ];
         let [ended, ..] = delete_user_rows(&mut tx, user, tables).await?;
         end_email_changes(&mut tx, user).await?;
         tx.commit().await.or_unavailable()?;

@@ -164,6 +164,7 @@ fn consent_items(scopes: &[String]) -> Vec<&'static str> {
             "profile" => Some("Your username"),
             "email" => Some("Your email address, and whether it is verified"),
             "groups" => Some("The groups you are in"),
+            "offline_access" => Some("Staying signed in while you are away (it can renew its access for 30 days)"),
             _ => None,
         })
         .collect()

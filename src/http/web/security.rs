@@ -129,6 +129,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::OidcConsent => "An application was allowed to sign you in",
         EventKind::OidcTokensIssued => "Signed in to an application",
         EventKind::OidcCodeReused => "An application's sign-in code was used twice: its tokens were revoked",
+        EventKind::OidcRefreshReused => "An application's refresh token was used twice: its tokens were revoked",
     }
 }
 

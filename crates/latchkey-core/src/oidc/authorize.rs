@@ -17,7 +17,7 @@ use crate::token::{random_token, token_hash};
 pub const CODE_LASTS: Duration = Duration::seconds(60);
 
 /// The scopes this provider knows; others asked for are left out of the grant.
-pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "groups"];
+pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
 
 /// The query of an authorize request, as sent.
 #[derive(Debug, Clone, Default, serde::Deserialize)]

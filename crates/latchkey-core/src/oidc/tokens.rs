@@ -15,7 +15,6 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use time::Duration;
 
-use super::authorize::CodeRecord;
 use super::clients::ClientRecord;
 use super::keys::{sealing_context, SigningAlg};
 use super::Oidc;
@@ -23,11 +22,26 @@ use crate::domain::User;
 use crate::error::CoreError;
 use crate::events::EventKind;
 use crate::sessions::ClientInfo;
-use crate::store::{AccessTokenRecord, CodeUse};
+use crate::store::{AccessTokenRecord, CodeUse, RefreshTokenRecord, RefreshUse};
 use crate::token::{random_token, token_hash};
 
 /// How long access and ID tokens work.
 pub const TOKEN_LASTS: Duration = Duration::minutes(10);
+
+/// How long a refresh token works unused (each use gives a new one).
+pub const REFRESH_LASTS: Duration = Duration::days(30);
+
+/// What tokens are issued for: a code's grant, or the refresh token that
+/// carries it on.
+struct Grant<'a> {
+    /// The family (the code's hash): a reuse anywhere in it revokes it all.
+    family: &'a str,
+    scopes: &'a [String],
+    auth_time: time::OffsetDateTime,
+    amr: &'a [String],
+    /// The authorize request's nonce (the code's ID token only).
+    nonce: Option<&'a str>,
+}
 
 /// How a client proved itself at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +84,8 @@ pub struct Tokens {
     pub expires_in: i64,
     /// The granted scopes, space-separated.
     pub scope: String,
+    /// With `offline_access`: the next refresh token.
+    pub refresh_token: Option<String>,
 }
 
 /// The claims the granted `scopes` give about `user` (besides `sub`).
@@ -150,37 +166,105 @@ impl Oidc {
         if user.locked {
             return Ok(Err(dead));
         }
-        let tokens = self.tokens(&client, &user, record.as_ref()).await?;
+        let grant = Grant {
+            family: &record.code_hash,
+            scopes: &record.scopes,
+            auth_time: record.auth_time,
+            amr: &record.amr,
+            nonce: record.nonce.as_deref(),
+        };
+        let tokens = self.tokens(&client, &user, &grant).await?;
         self.events.record(user.id, EventKind::OidcTokensIssued, &Oidc::about(&client, from)).await?;
         Ok(Ok(tokens))
     }
 
-    async fn tokens(&self, client: &ClientRecord, user: &User, record: &CodeRecord) -> Result<Tokens, CoreError> {
+    /// Spends a refresh token (`grant_type=refresh_token`) for the next
+    /// tokens of its grant, or, for one spent before, revokes its family
+    /// (an `oidc_refresh_reused` event).
+    pub async fn refresh(
+        &self,
+        auth: ClientAuth<'_>,
+        refresh_token: &str,
+        from: &ClientInfo,
+    ) -> Result<Result<Tokens, TokenError>, CoreError> {
+        let client = match self.authenticate_client(auth).await? {
+            Ok(client) => client,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let dead =
+            refuse("invalid_grant", "The refresh token is unknown, expired, used, revoked, or not this client's.");
+        let record =
+            match self.store.take_refresh_token(&token_hash(refresh_token), &client.id, self.clock.now()).await? {
+                RefreshUse::Taken(record) => record,
+                RefreshUse::Reused { user, revoked } => {
+                    tracing::warn!(client_id = client.id, revoked, "a spent refresh token was used again");
+                    self.events.record(user, EventKind::OidcRefreshReused, &Oidc::about(&client, from)).await?;
+                    return Ok(Err(dead));
+                }
+                RefreshUse::Dead => return Ok(Err(dead)),
+            };
+        let Some(user) = self.users.find_user(record.user_id).await?.filter(|u| !u.locked) else {
+            return Ok(Err(dead));
+        };
+        let grant = Grant {
+            family: &record.family,
+            scopes: &record.scopes,
+            auth_time: record.auth_time,
+            amr: &record.amr,
+            nonce: None,
+        };
+        Ok(Ok(self.tokens(&client, &user, &grant).await?))
+    }
+
+    async fn tokens(&self, client: &ClientRecord, user: &User, grant: &Grant<'_>) -> Result<Tokens, CoreError> {
         let now = self.clock.now();
         let access_token = random_token();
         let access = AccessTokenRecord {
             token_hash: token_hash(&access_token),
-            grant_hash: record.code_hash.clone(),
+            grant_hash: grant.family.to_string(),
             client_id: client.id.clone(),
             user_id: user.id,
-            scopes: record.scopes.clone(),
+            scopes: grant.scopes.to_vec(),
             expires_at: now + TOKEN_LASTS,
         };
         self.store.insert_access_token(&access).await?;
-        let mut claims = scope_claims(user, &record.scopes);
+        let refresh_token = if grant.scopes.iter().any(|s| s == "offline_access") {
+            let token = random_token();
+            let record = RefreshTokenRecord {
+                token_hash: token_hash(&token),
+                family: grant.family.to_string(),
+                client_id: client.id.clone(),
+                user_id: user.id,
+                scopes: grant.scopes.to_vec(),
+                auth_time: grant.auth_time,
+                amr: grant.amr.to_vec(),
+                expires_at: now + REFRESH_LASTS,
+            };
+            self.store.insert_refresh_token(&record).await?;
+            Some(token)
+        } else {
+            None
+        };
+        let mut claims = scope_claims(user, grant.scopes);
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("aud".into(), json!(client.id));
         claims.insert("iat".into(), json!(now.unix_timestamp()));
         claims.insert("exp".into(), json!((now + TOKEN_LASTS).unix_timestamp()));
-        claims.insert("auth_time".into(), json!(record.auth_time.unix_timestamp()));
-        claims.insert("amr".into(), json!(record.amr));
-        let acr = if record.amr.iter().any(|w| w == "mfa") { "mfa" } else { "pwd" };
+        claims.insert("auth_time".into(), json!(grant.auth_time.unix_timestamp()));
+        claims.insert("amr".into(), json!(grant.amr));
+        let acr = if grant.amr.iter().any(|w| w == "mfa") { "mfa" } else { "pwd" };
         claims.insert("acr".into(), json!(acr));
-        if let Some(nonce) = &record.nonce {
+        if let Some(nonce) = grant.nonce {
             claims.insert("nonce".into(), json!(nonce));
         }
         let id_token = self.sign(SigningAlg::Rs256, &Value::Object(claims)).await?;
-        Ok(Tokens { access_token, id_token, expires_in: TOKEN_LASTS.whole_seconds(), scope: record.scopes.join(" ") })
+        Ok(Tokens {
+            access_token,
+            id_token,
+            expires_in: TOKEN_LASTS.whole_seconds(),
+            scope: grant.scopes.join(" "),
+            refresh_token,
+        })
     }
 
     /// A JWS (compact) of `claims` under the signing key of `alg`.

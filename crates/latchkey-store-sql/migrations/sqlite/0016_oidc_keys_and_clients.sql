@@ -68,3 +68,21 @@ CREATE TABLE oidc_access_tokens (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX oidc_access_tokens_by_grant ON oidc_access_tokens (grant_hash);
+
+-- Refresh tokens (scope offline_access), kept as SHA-256 hashes. Each use
+-- spends one (`used`) and issues the next of the same `family` (the code's
+-- hash); a spent one used again revokes the whole family and its access
+-- tokens (a stolen refresh token is worth one race, then nothing).
+CREATE TABLE oidc_refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family     TEXT NOT NULL,
+    client_id  TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scopes     TEXT NOT NULL,
+    auth_time  INTEGER NOT NULL,
+    amr        TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX oidc_refresh_tokens_by_family ON oidc_refresh_tokens (family);
+CREATE INDEX oidc_refresh_tokens_by_user ON oidc_refresh_tokens (user_id, client_id);
