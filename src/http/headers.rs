@@ -30,6 +30,23 @@ pub fn content_security_policy(cookie_domain: Option<&str>, https: bool) -> Head
     with_forms.unwrap_or(HeaderValue::from_static(CSP))
 }
 
+/// Origins a page's forms may end at besides this service, which a handler
+/// puts on its answer: browsers hold a form's redirects to `form-action`
+/// too, and a sign-in or consent for an OpenID Connect client ends with a
+/// redirect to the client. Each is an origin serialised by `url` (no space
+/// or `;` can get into the policy).
+#[derive(Debug, Clone)]
+pub struct FormTargets(pub Vec<String>);
+
+/// The policy of an answer: the service's, with its `form-action` widened
+/// to the answer's [`FormTargets`].
+fn policy_for(base: &HeaderValue, targets: Option<&FormTargets>) -> HeaderValue {
+    let Some(FormTargets(origins)) = targets.filter(|t| !t.0.is_empty()) else { return base.clone() };
+    let Ok(text) = base.to_str() else { return base.clone() };
+    let widened = text.replacen("form-action 'self'", &format!("form-action 'self' {}", origins.join(" ")), 1);
+    HeaderValue::from_str(&widened).unwrap_or_else(|_| base.clone())
+}
+
 /// Powerful browser features: the pages use none but WebAuthn (passkeys),
 /// which only they may; the rest is refused to them and to anything they
 /// could embed.
@@ -49,7 +66,9 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     let referrer = if link_page { "no-referrer" } else { "same-origin" };
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, state.web.csp.clone());
+    let policy = policy_for(&state.web.csp, response.extensions().get::<FormTargets>());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     headers.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS));

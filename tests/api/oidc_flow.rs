@@ -116,7 +116,17 @@ async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_tok
     let first = browser.get(&path).await;
     let location = first.location.clone().unwrap();
     assert!(location.starts_with("/login?rd=%2Foauth2%2Fauthorize%3F"), "{location}");
+    // The sign-in's last redirect goes to the client, and browsers hold a
+    // form's redirects to form-action: the page names the client's origin.
+    let policy =
+        |response: reqwest::Response| response.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let login = policy(browser.client.get(app.url(&location)).send().await.unwrap());
+    assert!(login.contains("form-action 'self' https://app.example.com;"), "{login}");
+    let plain = policy(browser.client.get(app.url("/login")).send().await.unwrap());
+    assert!(plain.contains("form-action 'self';"), "{plain}");
     browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let consent_policy = policy(browser.client.get(app.url(&path)).send().await.unwrap());
+    assert!(consent_policy.contains("form-action 'self' https://app.example.com;"), "{consent_policy}");
 
     let consent = browser.get(&path).await;
     assert_eq!(consent.status, StatusCode::OK);

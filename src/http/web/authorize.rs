@@ -16,6 +16,7 @@ use super::forms::{csrf_forms, UserForm};
 use super::{menu, render, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
+use crate::http::headers::FormTargets;
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -52,6 +53,27 @@ fn parse(query: &str) -> Result<AuthorizeRequest, WebError> {
 
 fn bad_request(message: &str) -> WebError {
     WebError::Refused(StatusCode::BAD_REQUEST, message.to_string())
+}
+
+/// The origin of the client an authorize request (`rd`, where a sign-in
+/// leads on to) sends the browser back to, when the request is good: the
+/// sign-in pages' forms end there (see [`FormTargets`]).
+pub async fn return_target(app: &AppState, rd: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(rd?).ok()?;
+    if url.path() != "/oauth2/authorize" {
+        return None;
+    }
+    let request = parse(url.query()?).ok()?;
+    let authorization = app.services.oidc.check_authorize(&request).await.ok()?;
+    Some(url::Url::parse(&authorization.redirect_uri).ok()?.origin().ascii_serialization())
+}
+
+/// An answer whose forms may end at `origin` (the client's).
+pub fn ending_at(mut response: Response, origin: Option<String>) -> Response {
+    if let Some(origin) = origin {
+        response.extensions_mut().insert(FormTargets(vec![origin]));
+    }
+    response
 }
 
 /// Back to the client with `params` (and the request's `state`, and our `iss`, RFC 9207).
@@ -143,14 +165,17 @@ pub async fn get_authorize(
             let params = [("error", "consent_required"), ("error_description", "The user has not allowed it yet.")];
             return Ok(back_to_client(&app, &authorization, &params));
         }
-        return render(&ConsentPage {
+        let page = render(&ConsentPage {
             menu: Some(menu(&current.user, &current)),
             csrf_token: current.session.csrf_token.clone(),
             client_name: authorization.client.name.clone(),
             username: current.user.username.to_string(),
             items: consent_items(&authorization.scopes),
             request: query,
-        });
+        })?;
+        // The decision's answer is a redirect to the client.
+        let origin = url::Url::parse(&authorization.redirect_uri).ok().map(|u| u.origin().ascii_serialization());
+        return Ok(ending_at(page, origin));
     }
     grant(&app, &current, &authorization).await
 }

@@ -7,6 +7,7 @@ use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, PasswordAccepted, PendingSignIn, SecondStep, SignIn, SignInFrom};
 use serde::Deserialize;
 
+use super::authorize::{ending_at, return_target};
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
 use super::{cookies, render, signed_out_form, words, Menu};
 use crate::http::error::WebError;
@@ -150,9 +151,11 @@ pub async fn get_login(
 ) -> Result<Response, WebError> {
     let rd = return_to::checked(&rd, &app.web);
     let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
-    signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| {
+    let target = return_target(&app, rd.as_deref()).await;
+    let page = signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| {
         LoginPage::new(&app, csrf_token, String::new(), None, rd)
-    })
+    })?;
+    Ok(ending_at(page, target))
 }
 
 /// Checks the password; success ends any previous session and starts a new one.
@@ -180,7 +183,9 @@ pub async fn post_login(
                 }
                 SignIn::NeedsCode { token, pending } => {
                     let jar = cookies::pending_sign_in(jar, token, &app.web);
-                    Ok((jar, render(&CodeStepPage::new(&app, pending, None, rd).await?)?).into_response())
+                    let target = return_target(&app, rd.as_deref()).await;
+                    let page = render(&CodeStepPage::new(&app, pending, None, rd).await?)?;
+                    Ok((jar, ending_at(page, target)).into_response())
                 }
             };
         }
@@ -189,7 +194,8 @@ pub async fn post_login(
         Err(CoreError::EmailUnverified) => words::EMAIL_UNVERIFIED,
         Err(e) => return Err(e.into()),
     };
-    render(&LoginPage::new(&app, csrf_token, form.login, Some(error), rd))
+    let target = return_target(&app, rd.as_deref()).await;
+    Ok(ending_at(render(&LoginPage::new(&app, csrf_token, form.login, Some(error), rd))?, target))
 }
 
 /// The code form again while a sign-in is pending (with a text field for a
@@ -205,8 +211,9 @@ pub async fn get_login_mfa(
     match app.services.mfa.pending_sign_in(&token).await {
         Ok(pending) => {
             let rd = return_to::checked(&asked.rd, &app.web);
+            let target = return_target(&app, rd.as_deref()).await;
             let page = CodeStepPage::new(&app, pending, None, rd).await?;
-            render(&page.for_recovery_code(asked.recovery.is_some()))
+            Ok(ending_at(render(&page.for_recovery_code(asked.recovery.is_some()))?, target))
         }
         Err(CoreError::Unauthenticated) => {
             Ok((cookies::pending_over(jar, &app.web), Redirect::to("/login")).into_response())
@@ -272,8 +279,9 @@ pub async fn post_login_mfa(
             let error = if passkey.is_some() { words::PASSKEY_REFUSED } else { words::WRONG_CODE };
             match app.services.mfa.pending_sign_in(&token).await {
                 Ok(pending) => {
+                    let target = return_target(&app, rd.as_deref()).await;
                     let page = CodeStepPage::new(&app, pending, Some(error), rd).await?;
-                    render(&page.for_recovery_code(form.recovery.is_some()))
+                    Ok(ending_at(render(&page.for_recovery_code(form.recovery.is_some()))?, target))
                 }
                 Err(_) => start_again(&app, jar, rd),
             }
