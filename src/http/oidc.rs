@@ -56,7 +56,9 @@ async fn get_discovery(State(app): State<AppState>) -> Response {
             "preferred_username", "name", "email", "email_verified", "groups"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none"],
+        "prompt_values_supported": ["none", "consent", "select_account"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     });
     ([(CACHE_CONTROL, "public, max-age=300")], Json(document)).into_response()
@@ -77,18 +79,21 @@ fn invalid_request(description: &'static str) -> Response {
     token_error(TokenError { error: "invalid_request", description })
 }
 
-/// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and secret (RFC 6749 2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
+/// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and
+/// secret (RFC 6749 2.3.1). `None`: no Basic header; `Some(None)`: a
+/// malformed one (answered `invalid_client`).
+fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
+    let value = headers.get(AUTHORIZATION)?;
+    let (_, encoded) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))?;
     let unescape =
         |part: &str| url::form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned());
-    Some((unescape(id)?, unescape(secret)?))
+    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+    let pair = decoded.as_deref().and_then(|d| d.split_once(':'));
+    Some(pair.and_then(|(id, secret)| Some((unescape(id)?, unescape(secret)?))))
 }
 
 /// `POST /oauth2/token`: a code for tokens. The body is read by hand, so a
@@ -97,10 +102,10 @@ async fn post_token(
     State(app): State<AppState>,
     Client(from): Client,
     headers: HeaderMap,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let mut form = std::collections::HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body.as_bytes()) {
+    for (name, value) in url::form_urlencoded::parse(&body) {
         if form.insert(name.into_owned(), value.into_owned()).is_some() {
             return Ok(invalid_request("A parameter is repeated."));
         }
@@ -113,7 +118,14 @@ async fn post_token(
             description: "Only grant_type=authorization_code and refresh_token are served.",
         }));
     }
-    let basic = basic_credentials(&headers);
+    let basic = match basic_credentials(&headers) {
+        Some(None) => {
+            let refused = TokenError { error: "invalid_client", description: "The Basic credentials are malformed." };
+            return Ok(token_error(refused));
+        }
+        Some(Some(credentials)) => Some(credentials),
+        None => None,
+    };
     let auth = match (&basic, field("client_id"), field("client_secret")) {
         (Some(_), _, Some(_)) => return Ok(invalid_request("Send the client's secret one way, not two.")),
         (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
@@ -154,7 +166,8 @@ async fn post_token(
 
 /// `GET`/`POST /oauth2/userinfo`: the claims of the access token's scopes.
 async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let claims = match bearer(&headers, AUTHORIZATION) {
+    let token = bearer(&headers, AUTHORIZATION);
+    let claims = match token {
         Some(token) => app.services.oidc.userinfo(token).await?,
         None => None,
     };
@@ -162,7 +175,12 @@ async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Res
         Some(claims) => Json(claims).into_response(),
         None => {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
-            let challenge = HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"invalid_token\"");
+            // RFC 6750 3.1: an error code only when a token was sent.
+            let challenge = if token.is_some() {
+                HeaderValue::from_static("Bearer realm=\"latchkey\", error=\"invalid_token\"")
+            } else {
+                HeaderValue::from_static("Bearer realm=\"latchkey\"")
+            };
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
             response
         }

@@ -58,7 +58,11 @@ async fn the_key_set_publishes_one_rs256_and_one_es256_key_and_a_rotation_keeps_
     assert_eq!(after.len(), 4, "the new keys sign, the old ones stay published: {after:?}");
     assert!(before.iter().all(|kid| after.contains(kid)));
     let database = std::fs::read(dir.path().join("latchkey.db")).unwrap();
-    assert!(!database.windows(27).any(|w| w == b"-----BEGIN PRIVATE KEY-----"), "private keys are kept sealed");
+    let wal = std::fs::read(dir.path().join("latchkey.db-wal")).unwrap_or_default();
+    assert!(database.windows(14).any(|w| w == b"oidc_signing_k") || !wal.is_empty(), "the store was read");
+    for file in [database, wal] {
+        assert!(!file.windows(27).any(|w| w == b"-----BEGIN PRIVATE KEY-----"), "private keys are kept sealed");
+    }
 }
 
 #[tokio::test]

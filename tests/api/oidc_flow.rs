@@ -173,10 +173,12 @@ async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_tok
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     assert!(after.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 
-    // Consent is asked once per client and scopes.
+    // Consent is asked once per client and scopes, unless the client asks again.
     let again = browser.get(&path).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "no consent page the second time");
     assert!(params(again.location.as_deref().unwrap()).contains_key("code"));
+    let asked = browser.get(&format!("{path}&prompt=consent")).await;
+    assert!(asked.status == StatusCode::OK && asked.html.contains("name=\"decision\""), "prompt=consent asks again");
 
     // Each step is in the security log, naming the client.
     let session = app.sign_in("alice").await;
@@ -222,6 +224,18 @@ async fn the_attack_list_is_refused() {
     assert_eq!(params(denied.location.as_deref().unwrap())["error"], "access_denied");
     let forged = browser.post("/oauth2/authorize", &[("request", &request), ("decision", "allow")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "the consent form needs the CSRF token");
+    // Parameters not served are refused, never ignored.
+    for (extra, error) in [
+        ("&prompt=login", "invalid_request"),
+        ("&prompt=none%20consent", "invalid_request"),
+        ("&max_age=0", "invalid_request"),
+        ("&request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        ("&request_uri=https%3A%2F%2Fapp.example.com%2Fr", "request_uri_not_supported"),
+        ("&response_mode=fragment", "invalid_request"),
+    ] {
+        let refused = authorize(&browser, &authorize_path("app", APP_CB, extra)).await;
+        assert_eq!(refused["error"], error, "{extra}");
+    }
     // prompt=none without a session.
     let stranger = app.browser();
     let none = stranger.get(&authorize_path("app", APP_CB, "&prompt=none")).await;
@@ -266,6 +280,20 @@ async fn the_attack_list_is_refused() {
     );
     let (status, _, _) = token(&app, &exchange, Some(("app", SECRET))).await;
     assert_eq!(status, StatusCode::OK, "the code was not spent by the other client's try");
+    let malformed = crate::helpers::http()
+        .post(app.url("/oauth2/token"))
+        .header("authorization", "Basic !!not-base64!!")
+        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", APP_CB)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(malformed.json::<Value>().await.unwrap()["error"], "invalid_client");
+    let bare = crate::helpers::http().get(app.url("/oauth2/userinfo")).send().await.unwrap();
+    assert_eq!(
+        (bare.status(), bare.headers()["www-authenticate"].to_str().unwrap()),
+        (StatusCode::UNAUTHORIZED, "Bearer realm=\"latchkey\"")
+    );
     let (_, answer, _) = token(&app, &[("grant_type", "password"), ("username", "alice")], Some(("app", SECRET))).await;
     assert_eq!(answer["error"], "unsupported_grant_type");
     let (status, answer, _) = token(&app, &[("grant_type", "authorization_code")], None).await;

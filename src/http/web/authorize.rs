@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::oidc::authorize::{Authorization, AuthorizeError, AuthorizeRequest};
+use latchkey_core::oidc::authorize::{denied, Authorization, AuthorizeError, AuthorizeRequest};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, UserForm};
@@ -122,6 +122,7 @@ async fn check(app: &AppState, request: &AuthorizeRequest) -> Result<Authorizati
                         nonce: None,
                         code_challenge: None,
                         prompt_none: false,
+                        prompt_consent: false,
                     };
                     Err(back_to_client(app, &authorization, &[("error", error), ("error_description", description)]))
                 }
@@ -160,6 +161,9 @@ pub async fn get_authorize(
             url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{query}").as_bytes()).collect();
         return Ok(Redirect::to(&format!("/login?rd={rd}")).into_response());
     };
+    if !app.services.oidc.may_use(&current.user, &authorization) {
+        return Ok(refusal(&app, &authorization, denied()));
+    }
     if app.services.oidc.needs_consent(&current.user, &authorization).await? {
         if authorization.prompt_none {
             let params = [("error", "consent_required"), ("error_description", "The user has not allowed it yet.")];
@@ -206,6 +210,9 @@ pub async fn post_authorize(
         Ok(authorization) => authorization,
         Err(answer) => return Ok(answer),
     };
+    if !app.services.oidc.may_use(&current.user, &authorization) {
+        return Ok(refusal(&app, &authorization, denied()));
+    }
     if form.decision != "allow" {
         let params = [("error", "access_denied"), ("error_description", "The user denied the request.")];
         return Ok(back_to_client(&app, &authorization, &params));

@@ -42,8 +42,16 @@ pub struct AuthorizeRequest {
     pub code_challenge: Option<String>,
     /// PKCE: must be `S256`.
     pub code_challenge_method: Option<String>,
-    /// `none`: answer without any page, or `login_required`.
+    /// Space-separated: `none` (answer without any page, or
+    /// `login_required`), `consent` (ask again), `select_account` (one
+    /// account per browser: nothing to select); `login` is not served yet.
     pub prompt: Option<String>,
+    /// Must be `query` when sent.
+    pub response_mode: Option<String>,
+    /// Request objects are not served: refused, never ignored.
+    pub request: Option<String>,
+    /// Request objects by reference are not served: refused, never ignored.
+    pub request_uri: Option<String>,
     /// Not served yet: refused rather than ignored.
     pub max_age: Option<String>,
     /// Not served yet: refused rather than ignored.
@@ -67,6 +75,8 @@ pub struct Authorization {
     pub code_challenge: Option<String>,
     /// `prompt=none`: no page may be shown.
     pub prompt_none: bool,
+    /// `prompt=consent`: the consent page even if consent was given before.
+    pub prompt_consent: bool,
 }
 
 /// Why an authorize request is answered with an error.
@@ -86,6 +96,16 @@ pub enum AuthorizeError {
 
 fn redirect(error: &'static str, description: &'static str) -> AuthorizeError {
     AuthorizeError::Redirect { error, description }
+}
+
+/// The answer to a user the client is not for.
+pub fn denied() -> AuthorizeError {
+    redirect("access_denied", "This account may not use this application.")
+}
+
+/// 43 characters of base64url: the S256 of a verifier (RFC 7636 4.2).
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What a code was issued for.
@@ -139,19 +159,31 @@ impl Oidc {
                 return Err(redirect("invalid_request", "A public client must send a PKCE code_challenge (S256)."))
             }
             (None, None) => None,
-            (Some(challenge), Some("S256")) if challenge.len() == 43 => Some(challenge.to_string()),
+            (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => Some(challenge.to_string()),
             (Some(_), Some("S256")) => {
                 return Err(redirect("invalid_request", "The code_challenge is not an S256 one."))
             }
             _ => return Err(redirect("invalid_request", "Only code_challenge_method=S256 is accepted.")),
         };
-        let prompt_none = match request.prompt.as_deref() {
-            None | Some("") => false,
-            Some("none") => true,
-            Some(_) => return Err(redirect("invalid_request", "Only prompt=none is served so far.")),
-        };
+        let prompts: Vec<&str> = request.prompt.as_deref().unwrap_or("").split_whitespace().collect();
+        let prompt_none = prompts.contains(&"none");
+        if prompt_none && prompts.len() > 1 {
+            return Err(redirect("invalid_request", "prompt=none goes with no other prompt."));
+        }
+        if prompts.iter().any(|p| !matches!(*p, "none" | "consent" | "select_account")) {
+            return Err(redirect("invalid_request", "Only prompt=none, consent and select_account are served so far."));
+        }
         if request.max_age.is_some() || request.acr_values.is_some() {
             return Err(redirect("invalid_request", "max_age and acr_values are not served yet."));
+        }
+        if request.request.is_some() {
+            return Err(redirect("request_not_supported", "Request objects are not served."));
+        }
+        if request.request_uri.is_some() {
+            return Err(redirect("request_uri_not_supported", "Request objects are not served."));
+        }
+        if request.response_mode.as_deref().is_some_and(|mode| mode != "query") {
+            return Err(redirect("invalid_request", "Only response_mode=query is served."));
         }
         Ok(Authorization {
             client,
@@ -161,12 +193,23 @@ impl Oidc {
             nonce: request.nonce.clone(),
             code_challenge,
             prompt_none,
+            prompt_consent: prompts.contains(&"consent"),
         })
+    }
+
+    /// Whether `user` may use the client (a client limited to groups takes
+    /// only their members): checked before any consent is asked or stored.
+    pub fn may_use(&self, user: &User, authorization: &Authorization) -> bool {
+        let groups = &authorization.client.groups;
+        groups.is_empty() || user.groups.iter().any(|g| groups.contains(g))
     }
 
     /// Whether `user` must see the consent page for this request: not for
     /// a first-party client, nor when every scope was granted before.
     pub async fn needs_consent(&self, user: &User, authorization: &Authorization) -> Result<bool, CoreError> {
+        if authorization.prompt_consent {
+            return Ok(true);
+        }
         if authorization.client.first_party {
             return Ok(false);
         }
@@ -196,9 +239,8 @@ impl Oidc {
         session: &Session,
         authorization: &Authorization,
     ) -> Result<Result<String, AuthorizeError>, CoreError> {
-        let groups = &authorization.client.groups;
-        if !groups.is_empty() && !user.groups.iter().any(|g| groups.contains(g)) {
-            return Ok(Err(redirect("access_denied", "This account may not use this application.")));
+        if !self.may_use(user, authorization) {
+            return Ok(Err(denied()));
         }
         let code = random_token();
         let now = self.clock.now();

@@ -106,8 +106,14 @@ pub fn scope_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
     claims
 }
 
-/// Whether `verifier` is the one whose S256 is `challenge` (RFC 7636 4.6).
+/// Whether `verifier` (43 to 128 unreserved characters, RFC 7636 4.1) is
+/// the one whose S256 is `challenge` (4.6).
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return false;
+    }
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
