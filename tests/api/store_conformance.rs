@@ -937,7 +937,7 @@ async fn oidc_clients_are_kept_with_their_lists_and_unique_ids(store: Arc<dyn St
 
 async fn an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_its_tokens(store: Arc<dyn Store>) {
     use latchkey_core::oidc::authorize::CodeRecord;
-    use latchkey_core::store::{AccessTokenRecord, CodeUse};
+    use latchkey_core::store::{AccessTokenRecord, CodeUse, Issued};
     let alice = user(&store, "alice").await;
     let code = CodeRecord {
         code_hash: "code-1".into(),
@@ -952,27 +952,48 @@ async fn an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_i
         expires_at: at(60),
     };
     store.insert_code(&code, at(0)).await.unwrap();
-    assert!(matches!(store.take_code("code-1", "other-app", at(1)).await.unwrap(), CodeUse::Dead), "only its client");
-    let mut race = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let store = store.clone();
-        race.spawn(async move { matches!(store.take_code("code-1", "app", at(1)).await.unwrap(), CodeUse::Taken(_)) });
-    }
-    assert_eq!(race.join_all().await.into_iter().filter(|taken| *taken).count(), 1);
-    let token = AccessTokenRecord {
-        token_hash: "token-1".into(),
+    assert!(store.find_code("code-1", "other-app", at(1)).await.unwrap().is_none(), "only its client's");
+    assert!(matches!(store.spend_code("code-1", "other-app", at(1), None).await.unwrap(), CodeUse::Dead));
+    assert_eq!(store.find_code("code-1", "app", at(1)).await.unwrap().unwrap().amr, code.amr);
+    let token = |n: usize| AccessTokenRecord {
+        token_hash: format!("token-{n}"),
         grant_hash: "code-1".into(),
         client_id: "app".into(),
         user_id: alice.id,
         scopes: code.scopes.clone(),
         expires_at: at(600),
     };
-    store.insert_access_token(&token).await.unwrap();
-    let (found, owner) = store.find_access_token("token-1", at(2)).await.unwrap().unwrap();
-    assert_eq!((found.scopes, owner.id), (code.scopes.clone(), alice.id));
-    assert!(matches!(store.take_code("code-1", "app", at(3)).await.unwrap(), CodeUse::Reused { revoked: 1, .. }));
-    assert!(store.find_access_token("token-1", at(4)).await.unwrap().is_none(), "revoked by the reuse");
-    let late = CodeRecord { code_hash: "code-2".into(), ..code };
+    // Twenty exchanges at once, each with its own tokens: one spends the
+    // code and writes its token; the others find it spent and revoke it.
+    let mut race = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (store, token) = (store.clone(), token(n));
+        race.spawn(async move {
+            let issued = Issued { access: &token, refresh: None };
+            matches!(store.spend_code("code-1", "app", at(1), Some(issued)).await.unwrap(), CodeUse::Taken(_))
+        });
+    }
+    assert_eq!(race.join_all().await.into_iter().filter(|taken| *taken).count(), 1);
+    for n in 0..20 {
+        assert!(
+            store.find_access_token(&format!("token-{n}"), at(2)).await.unwrap().is_none(),
+            "no token outlives a reuse"
+        );
+    }
+    let late = CodeRecord { code_hash: "code-2".into(), ..code.clone() };
     store.insert_code(&late, at(0)).await.unwrap();
-    assert!(matches!(store.take_code("code-2", "app", at(60)).await.unwrap(), CodeUse::Dead), "dead at its expiry");
+    let kept = AccessTokenRecord { grant_hash: "code-2".into(), ..token(99) };
+    let issued = Issued { access: &kept, refresh: None };
+    assert!(matches!(store.spend_code("code-2", "app", at(1), Some(issued)).await.unwrap(), CodeUse::Taken(_)));
+    let (found, owner) = store.find_access_token("token-99", at(2)).await.unwrap().unwrap();
+    assert_eq!((found.scopes, owner.id), (code.scopes.clone(), alice.id));
+    assert!(matches!(
+        store.spend_code("code-2", "app", at(3), None).await.unwrap(),
+        CodeUse::Reused { revoked: 1, .. }
+    ));
+    assert!(store.find_access_token("token-99", at(4)).await.unwrap().is_none(), "revoked by the reuse");
+    let expired = CodeRecord { code_hash: "code-3".into(), ..code };
+    store.insert_code(&expired, at(0)).await.unwrap();
+    assert!(store.find_code("code-3", "app", at(60)).await.unwrap().is_none(), "dead at its expiry");
+    assert!(matches!(store.spend_code("code-3", "app", at(60), None).await.unwrap(), CodeUse::Dead));
 }

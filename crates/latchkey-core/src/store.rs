@@ -373,6 +373,17 @@ pub struct RefreshTokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// The tokens one exchange issues: written in the transaction that spends
+/// the code or refresh token they are issued for, so a second use racing it
+/// finds them to revoke.
+#[derive(Debug, Clone, Copy)]
+pub struct Issued<'a> {
+    /// The access token.
+    pub access: &'a AccessTokenRecord,
+    /// The next refresh token, with `offline_access`.
+    pub refresh: Option<&'a RefreshTokenRecord>,
+}
+
 /// What spending a refresh token found.
 #[derive(Debug, Clone)]
 pub enum RefreshUse {
@@ -420,20 +431,40 @@ pub trait OidcStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Stores a code; deletes the codes and access tokens that died long before `now`.
     async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Takes a code for `client_id`, once (of two racing uses, one); a code
-    /// used before revokes the access tokens its first use issued.
-    async fn take_code(&self, code_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<CodeUse, StoreError>;
-    /// Stores an access token.
-    async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError>;
-    /// Stores a refresh token.
-    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), StoreError>;
-    /// Spends a refresh token for `client_id`, once (of two racing uses,
-    /// one); one spent before revokes its family and their access tokens.
-    async fn take_refresh_token(
+    /// The live, unspent code with this hash of `client_id` (a read: its
+    /// checks come before it is spent).
+    async fn find_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<CodeRecord>, StoreError>;
+    /// Spends a code of `client_id` and writes what it `issues`, in one
+    /// transaction (of two racing uses, one). A code spent before revokes
+    /// the tokens its grant issued ([`CodeUse::Reused`]).
+    async fn spend_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+        issues: Option<Issued<'_>>,
+    ) -> Result<CodeUse, StoreError>;
+    /// The live, unspent refresh token with this hash of `client_id`.
+    async fn find_refresh_token(
         &self,
         token_hash: &str,
         client_id: &str,
         now: OffsetDateTime,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    /// Spends a refresh token of `client_id` and writes what it `issues`, in
+    /// one transaction (of two racing uses, one). One spent before revokes
+    /// its whole family and their access tokens ([`RefreshUse::Reused`]).
+    async fn spend_refresh_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+        issues: Option<Issued<'_>>,
     ) -> Result<RefreshUse, StoreError>;
     /// The live access token with this hash, and its user.
     async fn find_access_token(

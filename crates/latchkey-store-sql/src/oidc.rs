@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use latchkey_core::oidc::authorize::CodeRecord;
 use latchkey_core::oidc::clients::ClientRecord;
 use latchkey_core::oidc::keys::{sealing_context, SigningAlg, SigningKeyRecord};
-use latchkey_core::store::{AccessTokenRecord, CodeUse, OidcStore, RefreshTokenRecord, RefreshUse, StoreError};
+use latchkey_core::store::{AccessTokenRecord, CodeUse, Issued, OidcStore, RefreshTokenRecord, RefreshUse, StoreError};
 use latchkey_core::{GroupName, User, UserId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -132,6 +132,55 @@ fn refresh_record(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
     })
 }
 
+/// Writes the tokens an exchange issues, in its transaction.
+async fn write_issued(tx: &mut sqlx::Transaction<'_, sqlx::Any>, issued: Issued<'_>) -> Result<(), StoreError> {
+    let access = issued.access;
+    let sql = "INSERT INTO oidc_access_tokens (token_hash, grant_hash, client_id, user_id, scopes, expires_at) \
+               VALUES ($1, $2, $3, $4, $5, $6)";
+    sqlx::query(sql)
+        .bind(&access.token_hash)
+        .bind(&access.grant_hash)
+        .bind(&access.client_id)
+        .bind(access.user_id.to_string())
+        .bind(access.scopes.join(" "))
+        .bind(seconds(access.expires_at))
+        .execute(&mut **tx)
+        .await
+        .or_unavailable()?;
+    if let Some(refresh) = issued.refresh {
+        let sql =
+            format!("INSERT INTO oidc_refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        sqlx::query(&sql)
+            .bind(&refresh.token_hash)
+            .bind(&refresh.family)
+            .bind(&refresh.client_id)
+            .bind(refresh.user_id.to_string())
+            .bind(refresh.scopes.join(" "))
+            .bind(seconds(refresh.auth_time))
+            .bind(refresh.amr.join(" "))
+            .bind(seconds(refresh.expires_at))
+            .execute(&mut **tx)
+            .await
+            .or_unavailable()?;
+    }
+    Ok(())
+}
+
+/// Revokes every token a grant (a code's family) issued: the refresh tokens
+/// of the family and the access tokens; returns how many.
+async fn revoke_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: &str) -> Result<u64, StoreError> {
+    let mut revoked = 0;
+    for (table, column) in [("oidc_refresh_tokens", "family"), ("oidc_access_tokens", "grant_hash")] {
+        revoked += sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+            .bind(family)
+            .execute(&mut **tx)
+            .await
+            .or_unavailable()?
+            .rows_affected();
+    }
+    Ok(revoked)
+}
+
 /// How long used codes and dead access tokens are kept: past any token a
 /// code issued, so a second use is still recognised while it matters.
 const KEPT_AFTER_DEATH: i64 = 3600;
@@ -207,7 +256,33 @@ impl OidcStore for SqlStore {
         tx.commit().await.or_unavailable()
     }
 
-    async fn take_code(&self, code_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<CodeUse, StoreError> {
+    async fn find_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<CodeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CODE_COLUMNS} FROM oidc_codes \
+             WHERE code_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(code_hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        row.as_ref().map(code_record).transpose()
+    }
+
+    async fn spend_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+        issues: Option<Issued<'_>>,
+    ) -> Result<CodeUse, StoreError> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "UPDATE oidc_codes SET used = 1 WHERE code_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
@@ -222,6 +297,9 @@ impl OidcStore for SqlStore {
             .or_unavailable()?;
         if let Some(row) = taken {
             let record = code_record(&row)?;
+            if let Some(issued) = issues {
+                write_issued(&mut tx, issued).await?;
+            }
             tx.commit().await.or_unavailable()?;
             return Ok(CodeUse::Taken(Box::new(record)));
         }
@@ -235,55 +313,37 @@ impl OidcStore for SqlStore {
             return Ok(CodeUse::Dead);
         };
         let user = user_id(&used, "user_id")?;
-        let revoked = sqlx::query("DELETE FROM oidc_access_tokens WHERE grant_hash = $1")
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await
-            .or_unavailable()?
-            .rows_affected();
+        let revoked = revoke_grant(&mut tx, code_hash).await?;
         tx.commit().await.or_unavailable()?;
         Ok(CodeUse::Reused { user, revoked })
     }
 
-    async fn insert_access_token(&self, record: &AccessTokenRecord) -> Result<(), StoreError> {
-        let sql = "INSERT INTO oidc_access_tokens (token_hash, grant_hash, client_id, user_id, scopes, expires_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6)";
-        sqlx::query(sql)
-            .bind(&record.token_hash)
-            .bind(&record.grant_hash)
-            .bind(&record.client_id)
-            .bind(record.user_id.to_string())
-            .bind(record.scopes.join(" "))
-            .bind(seconds(record.expires_at))
-            .execute(&self.pool)
-            .await
-            .or_unavailable()?;
-        Ok(())
-    }
-
-    async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> Result<(), StoreError> {
-        let sql =
-            format!("INSERT INTO oidc_refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-        sqlx::query(&sql)
-            .bind(&record.token_hash)
-            .bind(&record.family)
-            .bind(&record.client_id)
-            .bind(record.user_id.to_string())
-            .bind(record.scopes.join(" "))
-            .bind(seconds(record.auth_time))
-            .bind(record.amr.join(" "))
-            .bind(seconds(record.expires_at))
-            .execute(&self.pool)
-            .await
-            .or_unavailable()?;
-        Ok(())
-    }
-
-    async fn take_refresh_token(
+    async fn find_refresh_token(
         &self,
         token_hash: &str,
         client_id: &str,
         now: OffsetDateTime,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens \
+             WHERE token_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        row.as_ref().map(refresh_record).transpose()
+    }
+
+    async fn spend_refresh_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+        issues: Option<Issued<'_>>,
     ) -> Result<RefreshUse, StoreError> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
@@ -299,6 +359,9 @@ impl OidcStore for SqlStore {
             .or_unavailable()?;
         if let Some(row) = taken {
             let record = refresh_record(&row)?;
+            if let Some(issued) = issues {
+                write_issued(&mut tx, issued).await?;
+            }
             tx.commit().await.or_unavailable()?;
             return Ok(RefreshUse::Taken(Box::new(record)));
         }
@@ -315,15 +378,7 @@ impl OidcStore for SqlStore {
         };
         let user = user_id(&spent, "user_id")?;
         let family: String = spent.try_get("family").map_err(corrupt)?;
-        let mut revoked = 0;
-        for (table, column) in [("oidc_refresh_tokens", "family"), ("oidc_access_tokens", "grant_hash")] {
-            revoked += sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
-                .bind(&family)
-                .execute(&mut *tx)
-                .await
-                .or_unavailable()?
-                .rows_affected();
-        }
+        let revoked = revoke_grant(&mut tx, &family).await?;
         tx.commit().await.or_unavailable()?;
         Ok(RefreshUse::Reused { user, revoked })
     }

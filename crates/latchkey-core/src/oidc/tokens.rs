@@ -22,7 +22,7 @@ use crate::domain::User;
 use crate::error::CoreError;
 use crate::events::EventKind;
 use crate::sessions::ClientInfo;
-use crate::store::{AccessTokenRecord, CodeUse, RefreshTokenRecord, RefreshUse};
+use crate::store::{AccessTokenRecord, CodeUse, Issued, RefreshTokenRecord, RefreshUse};
 use crate::token::{random_token, token_hash};
 
 /// How long access and ID tokens work.
@@ -71,6 +71,20 @@ pub struct TokenError {
 
 fn refuse(error: &'static str, description: &'static str) -> TokenError {
     TokenError { error, description }
+}
+
+/// Tokens made for an exchange, with the records that the spending of the
+/// code or refresh token writes.
+struct Minted {
+    tokens: Tokens,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
+}
+
+impl Minted {
+    fn issued(&self) -> Issued<'_> {
+        Issued { access: &self.access, refresh: self.refresh.as_ref() }
+    }
 }
 
 /// A successful token answer.
@@ -136,7 +150,9 @@ impl Oidc {
 
     /// Exchanges a code (`grant_type=authorization_code`) for a client
     /// calling from `from`: an `oidc_tokens_issued` event, or for a code used
-    /// twice, `oidc_code_reused` (what its first use issued is revoked).
+    /// twice, `oidc_code_reused` (what its first use issued is revoked). The
+    /// code is checked (redirect URI, PKCE, account) before it is spent, and
+    /// spent in the transaction that writes the tokens.
     pub async fn exchange_code(
         &self,
         auth: ClientAuth<'_>,
@@ -150,14 +166,13 @@ impl Oidc {
             Err(refused) => return Ok(Err(refused)),
         };
         let dead = refuse("invalid_grant", "The code is unknown, expired, used, or not this client's.");
-        let record = match self.store.take_code(&token_hash(code), &client.id, self.clock.now()).await? {
-            CodeUse::Taken(record) => record,
-            CodeUse::Reused { user, revoked } => {
-                tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
-                self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(&client, from)).await?;
-                return Ok(Err(dead));
-            }
-            CodeUse::Dead => return Ok(Err(dead)),
+        let hash = token_hash(code);
+        let now = self.clock.now();
+        let Some(record) = self.store.find_code(&hash, &client.id, now).await? else {
+            // Unknown, expired, or spent: a spent one is a second use.
+            let used = self.store.spend_code(&hash, &client.id, now, None).await?;
+            self.reused_code(&client, used, from).await?;
+            return Ok(Err(dead));
         };
         if record.redirect_uri != redirect_uri {
             return Ok(Err(refuse("invalid_grant", "The redirect_uri is not the one of the authorize request.")));
@@ -168,10 +183,9 @@ impl Oidc {
             (None, Some(_)) => return Ok(Err(refuse("invalid_grant", "No code_challenge was sent for this code."))),
             (None, None) => {}
         }
-        let Some(user) = self.users.find_user(record.user_id).await? else { return Ok(Err(dead)) };
-        if user.locked {
+        let Some(user) = self.users.find_user(record.user_id).await?.filter(|u| !u.locked) else {
             return Ok(Err(dead));
-        }
+        };
         let grant = Grant {
             family: &record.code_hash,
             scopes: &record.scopes,
@@ -179,9 +193,26 @@ impl Oidc {
             amr: &record.amr,
             nonce: record.nonce.as_deref(),
         };
-        let tokens = self.tokens(&client, &user, &grant).await?;
+        let minted = self.mint(&client, &user, &grant).await?;
+        match self.store.spend_code(&hash, &client.id, now, Some(minted.issued())).await? {
+            CodeUse::Taken(_) => {}
+            other => {
+                // Another exchange spent it first: this one is the second use.
+                self.reused_code(&client, other, from).await?;
+                return Ok(Err(dead));
+            }
+        }
         self.events.record(user.id, EventKind::OidcTokensIssued, &Oidc::about(&client, from)).await?;
-        Ok(Ok(tokens))
+        Ok(Ok(minted.tokens))
+    }
+
+    /// Records a code's second use (its grant's tokens were revoked).
+    async fn reused_code(&self, client: &ClientRecord, used: CodeUse, from: &ClientInfo) -> Result<(), CoreError> {
+        if let CodeUse::Reused { user, revoked } = used {
+            tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
+            self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(client, from)).await?;
+        }
+        Ok(())
     }
 
     /// Spends a refresh token (`grant_type=refresh_token`) for the next
@@ -199,16 +230,13 @@ impl Oidc {
         };
         let dead =
             refuse("invalid_grant", "The refresh token is unknown, expired, used, revoked, or not this client's.");
-        let record =
-            match self.store.take_refresh_token(&token_hash(refresh_token), &client.id, self.clock.now()).await? {
-                RefreshUse::Taken(record) => record,
-                RefreshUse::Reused { user, revoked } => {
-                    tracing::warn!(client_id = client.id, revoked, "a spent refresh token was used again");
-                    self.events.record(user, EventKind::OidcRefreshReused, &Oidc::about(&client, from)).await?;
-                    return Ok(Err(dead));
-                }
-                RefreshUse::Dead => return Ok(Err(dead)),
-            };
+        let hash = token_hash(refresh_token);
+        let now = self.clock.now();
+        let Some(record) = self.store.find_refresh_token(&hash, &client.id, now).await? else {
+            let used = self.store.spend_refresh_token(&hash, &client.id, now, None).await?;
+            self.reused_refresh(&client, used, from).await?;
+            return Ok(Err(dead));
+        };
         let Some(user) = self.users.find_user(record.user_id).await?.filter(|u| !u.locked) else {
             return Ok(Err(dead));
         };
@@ -219,10 +247,32 @@ impl Oidc {
             amr: &record.amr,
             nonce: None,
         };
-        Ok(Ok(self.tokens(&client, &user, &grant).await?))
+        let minted = self.mint(&client, &user, &grant).await?;
+        match self.store.spend_refresh_token(&hash, &client.id, now, Some(minted.issued())).await? {
+            RefreshUse::Taken(_) => Ok(Ok(minted.tokens)),
+            other => {
+                self.reused_refresh(&client, other, from).await?;
+                Ok(Err(dead))
+            }
+        }
     }
 
-    async fn tokens(&self, client: &ClientRecord, user: &User, grant: &Grant<'_>) -> Result<Tokens, CoreError> {
+    /// Records a refresh token's second use (its family was revoked).
+    async fn reused_refresh(
+        &self,
+        client: &ClientRecord,
+        used: RefreshUse,
+        from: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        if let RefreshUse::Reused { user, revoked } = used {
+            tracing::warn!(client_id = client.id, revoked, "a spent refresh token was used again");
+            self.events.record(user, EventKind::OidcRefreshReused, &Oidc::about(client, from)).await?;
+        }
+        Ok(())
+    }
+
+    /// The tokens of `grant` for `client` and `user`, not written yet.
+    async fn mint(&self, client: &ClientRecord, user: &User, grant: &Grant<'_>) -> Result<Minted, CoreError> {
         let now = self.clock.now();
         let access_token = random_token();
         let access = AccessTokenRecord {
@@ -233,8 +283,7 @@ impl Oidc {
             scopes: grant.scopes.to_vec(),
             expires_at: now + TOKEN_LASTS,
         };
-        self.store.insert_access_token(&access).await?;
-        let refresh_token = if grant.scopes.iter().any(|s| s == "offline_access") {
+        let refresh = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
             let token = random_token();
             let record = RefreshTokenRecord {
                 token_hash: token_hash(&token),
@@ -246,11 +295,8 @@ impl Oidc {
                 amr: grant.amr.to_vec(),
                 expires_at: now + REFRESH_LASTS,
             };
-            self.store.insert_refresh_token(&record).await?;
-            Some(token)
-        } else {
-            None
-        };
+            (token, record)
+        });
         let mut claims = scope_claims(user, grant.scopes);
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("aud".into(), json!(client.id));
@@ -264,13 +310,18 @@ impl Oidc {
             claims.insert("nonce".into(), json!(nonce));
         }
         let id_token = self.sign(SigningAlg::Rs256, &Value::Object(claims)).await?;
-        Ok(Tokens {
+        let (refresh_token, refresh) = match refresh {
+            Some((token, record)) => (Some(token), Some(record)),
+            None => (None, None),
+        };
+        let tokens = Tokens {
             access_token,
             id_token,
             expires_in: TOKEN_LASTS.whole_seconds(),
             scope: grant.scopes.join(" "),
             refresh_token,
-        })
+        };
+        Ok(Minted { tokens, access, refresh })
     }
 
     /// A JWS (compact) of `claims` under the signing key of `alg`.
