@@ -357,3 +357,36 @@ async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let (status, answer, _) = token(app, form, Some(("app", SECRET))).await;
     (status, answer)
 }
+
+#[tokio::test]
+async fn connected_apps_are_listed_exported_and_disconnected() {
+    let app = provider().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let (_, tokens) = token_of(&app, &form).await;
+
+    let security = browser.get("/account/security").await;
+    let listed = security.inner("connected-apps").unwrap_or_default();
+    assert!(
+        listed.contains("The app") && listed.contains("email, groups, offline_access, openid, profile"),
+        "{listed}"
+    );
+    let session = app.sign_in("alice").await;
+    let export: Value = app.get_api("/me/export", &session).await.json().await.unwrap();
+    assert_eq!(export["connected_apps"][0]["client_id"], "app");
+
+    let csrf = security.csrf();
+    let done = browser.post("/account/security/apps/disconnect", &[("csrf_token", &csrf), ("client_id", "app")]).await;
+    assert!(done.html.contains("That application is disconnected"), "{}", done.html);
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = crate::helpers::http().get(app.url("/oauth2/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "its access token ended");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, _) = token_of(&app, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "and its refresh token");
+    let again = browser.get(&authorize_path("app", APP_CB, "")).await;
+    assert_eq!(again.status, StatusCode::OK, "it asks for consent again");
+    assert!(app.event_kinds(&session).await.contains(&"oidc_access_revoked".to_string()));
+}

@@ -102,11 +102,13 @@ pub enum EventKind {
     OidcCodeReused,
     /// A spent refresh token was used again: its whole family is revoked.
     OidcRefreshReused,
+    /// The user disconnected an OpenID Connect client: its consent and tokens ended.
+    OidcAccessRevoked,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced (tests and pages walk it).
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 40] = [
         EventKind::SignedIn,
         EventKind::SignInFailed,
         EventKind::SignedOut,
@@ -146,6 +148,7 @@ impl EventKind {
         EventKind::OidcTokensIssued,
         EventKind::OidcCodeReused,
         EventKind::OidcRefreshReused,
+        EventKind::OidcAccessRevoked,
     ];
 
     /// The kind a stored name names; `None` for a name no version wrote.
@@ -195,6 +198,7 @@ impl EventKind {
             EventKind::OidcTokensIssued => "oidc_tokens_issued",
             EventKind::OidcCodeReused => "oidc_code_reused",
             EventKind::OidcRefreshReused => "oidc_refresh_reused",
+            EventKind::OidcAccessRevoked => "oidc_access_revoked",
         }
     }
 }

@@ -30,6 +30,19 @@ pub enum ClientSource {
     Config,
 }
 
+/// A client the user let in, as "Connected apps" lists it.
+#[derive(Debug, Clone)]
+pub struct ConnectedApp {
+    /// The `client_id`.
+    pub client_id: String,
+    /// Its name (its id when the client is gone from the configuration).
+    pub name: String,
+    /// What it was granted.
+    pub scopes: Vec<String>,
+    /// When it was last granted.
+    pub granted_at: time::OffsetDateTime,
+}
+
 /// Signing keys and clients.
 #[derive(Clone)]
 pub struct Oidc {
@@ -156,6 +169,30 @@ impl Oidc {
     pub(crate) fn about(client: &ClientRecord, from: &ClientInfo) -> ClientInfo {
         let said = format!("OpenID Connect client {} ({})", client.name, client.id);
         ClientInfo::new(from.ip.clone(), Some(&said))
+    }
+
+    /// The clients `user` let in (consent, or a first-party sign-in), newest first.
+    pub async fn connected_apps(&self, user: &crate::User) -> Result<Vec<ConnectedApp>, CoreError> {
+        let mut apps = Vec::new();
+        for (client_id, scopes, granted_at) in self.store.list_consents(user.id).await? {
+            let name = self.client(&client_id).await?.map_or_else(|| client_id.clone(), |c| c.name);
+            apps.push(ConnectedApp { client_id, name, scopes, granted_at });
+        }
+        Ok(apps)
+    }
+
+    /// Disconnects a client from `user`'s account: its consent and every
+    /// token it holds end (an `oidc_access_revoked` event). False when it
+    /// held nothing.
+    pub async fn disconnect(&self, user: &crate::User, client_id: &str, from: &ClientInfo) -> Result<bool, CoreError> {
+        if !self.store.revoke_client_access(user.id, client_id).await? {
+            return Ok(false);
+        }
+        let named =
+            self.client(client_id).await?.map_or_else(|| client_id.to_string(), |c| format!("{} ({})", c.name, c.id));
+        let about = ClientInfo::new(from.ip.clone(), Some(&format!("OpenID Connect client {named}")));
+        self.events.record(user.id, crate::events::EventKind::OidcAccessRevoked, &about).await?;
+        Ok(true)
     }
 
     /// Removes a client added from the CLI; false when there is none. One

@@ -429,6 +429,11 @@ pub trait OidcStore: Send + Sync + 'static {
         scopes: &[String],
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
+    /// The clients `user` let in: (client id, scopes, when), newest first.
+    async fn list_consents(&self, user: UserId) -> Result<Vec<(String, Vec<String>, OffsetDateTime)>, StoreError>;
+    /// Ends what `client_id` holds for `user`, in one transaction: the
+    /// consent, codes, access and refresh tokens. False when it held nothing.
+    async fn revoke_client_access(&self, user: UserId, client_id: &str) -> Result<bool, StoreError>;
     /// Stores a code; deletes the codes and access tokens that died long before `now`.
     async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError>;
     /// The live, unspent code with this hash of `client_id` (a read: its

@@ -229,6 +229,34 @@ impl OidcStore for SqlStore {
         tx.commit().await.or_unavailable()
     }
 
+    async fn list_consents(&self, user: UserId) -> Result<Vec<(String, Vec<String>, OffsetDateTime)>, StoreError> {
+        let sql = "SELECT client_id, scopes, granted_at FROM oidc_consents WHERE user_id = $1 \
+                   ORDER BY granted_at DESC, client_id";
+        let rows = sqlx::query(sql).bind(user.to_string()).fetch_all(&self.pool).await.or_unavailable()?;
+        rows.iter()
+            .map(|row| {
+                let client: String = row.try_get("client_id").map_err(corrupt)?;
+                Ok((client, scope_words(row, "scopes")?, instant(row, "granted_at")?))
+            })
+            .collect()
+    }
+
+    async fn revoke_client_access(&self, user: UserId, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.or_unavailable()?;
+        let mut ended = 0;
+        for table in ["oidc_consents", "oidc_codes", "oidc_access_tokens", "oidc_refresh_tokens"] {
+            ended += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1 AND client_id = $2"))
+                .bind(user.to_string())
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await
+                .or_unavailable()?
+                .rows_affected();
+        }
+        tx.commit().await.or_unavailable()?;
+        Ok(ended > 0)
+    }
+
     async fn insert_code(&self, record: &CodeRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.or_unavailable()?;
         for table in ["oidc_codes", "oidc_access_tokens", "oidc_refresh_tokens"] {

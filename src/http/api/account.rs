@@ -109,6 +109,17 @@ pub async fn delete_me(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An application the account signs in to (OpenID Connect).
+#[derive(Serialize, ToSchema)]
+pub struct ConnectedAppJson {
+    client_id: String,
+    name: String,
+    /// What it was granted.
+    scopes: Vec<String>,
+    #[schema(format = DateTime)]
+    granted_at: String,
+}
+
 /// Everything the service holds about an account, never a secret or a hash.
 #[derive(Serialize, ToSchema)]
 pub struct AccountData {
@@ -126,8 +137,8 @@ pub struct AccountData {
     passkeys: Vec<PasskeyJson>,
     trusted_devices: Vec<TrustedDevice>,
     app_tokens: Vec<TokenInfo>,
-    /// Applications signed in to through this service (OpenID Connect; none yet).
-    connected_apps: Vec<String>,
+    /// Applications signed in to through this service (OpenID Connect).
+    connected_apps: Vec<ConnectedAppJson>,
     /// The security events, newest first (at most the newest 10,000).
     events: Vec<EventJson>,
 }
@@ -151,7 +162,18 @@ pub async fn account_data(
         passkeys: services.passkeys.list(user.id).await?.iter().map(PasskeyJson::from).collect(),
         trusted_devices: services.mfa.trusted_devices(user.id).await?.into_iter().map(TrustedDevice::from).collect(),
         app_tokens: services.app_tokens.list(user).await?.iter().map(TokenInfo::from).collect(),
-        connected_apps: Vec::new(),
+        connected_apps: services
+            .oidc
+            .connected_apps(user)
+            .await?
+            .into_iter()
+            .map(|a| ConnectedAppJson {
+                client_id: a.client_id,
+                name: a.name,
+                scopes: a.scopes,
+                granted_at: super::rfc3339(a.granted_at),
+            })
+            .collect(),
         events: services.events.list_for_export(user.id).await?.into_iter().map(EventJson::from).collect(),
     };
     services.events.record(user.id, latchkey_core::EventKind::DataExported, client).await?;

@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/security/devices/forget", post(security::post_forget_device))
         .route("/account/security/tokens", post(security::post_new_token))
         .route("/account/security/tokens/revoke", post(security::post_revoke_token))
+        .route("/account/security/apps/disconnect", post(security::post_disconnect_app))
         .route("/static/{file}", get(assets::get_static).layer(CompressionLayer::new()))
         .route("/favicon.ico", get(assets::get_favicon))
         .fallback(not_found)

@@ -34,6 +34,14 @@ struct DeviceRow {
     until: String,
 }
 
+/// One connected application as the page lists it.
+struct AppRow {
+    client_id: String,
+    name: String,
+    scopes: String,
+    granted_at: String,
+}
+
 /// One app token as the page lists it.
 struct TokenRow {
     id: String,
@@ -66,6 +74,8 @@ struct SecurityPage {
     sessions: Vec<SessionRow>,
     devices: Vec<DeviceRow>,
     tokens: Vec<TokenRow>,
+    /// The applications signed in to through this account (OpenID Connect).
+    apps: Vec<AppRow>,
     /// A token just made, shown this once.
     new_token: Option<String>,
     /// Why a token was not made.
@@ -130,6 +140,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::OidcTokensIssued => "Signed in to an application",
         EventKind::OidcCodeReused => "An application's sign-in code was used twice: its tokens were revoked",
         EventKind::OidcRefreshReused => "An application's refresh token was used twice: its tokens were revoked",
+        EventKind::OidcAccessRevoked => "An application was disconnected",
     }
 }
 
@@ -171,7 +182,17 @@ async fn page(app: &AppState, current: &CurrentUser, said: Said) -> Result<Respo
     let events = app.services.events.list(current.user.id).await?;
     let devices = app.services.mfa.trusted_devices(current.user.id).await?;
     let tokens = app.services.app_tokens.list(&current.user).await?;
+    let apps = app.services.oidc.connected_apps(&current.user).await?;
     let page = SecurityPage {
+        apps: apps
+            .into_iter()
+            .map(|a| AppRow {
+                client_id: a.client_id,
+                name: a.name,
+                scopes: a.scopes.join(", "),
+                granted_at: when(a.granted_at),
+            })
+            .collect(),
         menu: Some(Menu::new(current.user.username.as_str(), &current.session)),
         csrf_token: current.session.csrf_token.clone(),
         notice: said.notice,
@@ -360,7 +381,30 @@ pub async fn post_revoke_token(
     page(&app, &current, Said::notice(notice)).await
 }
 
-csrf_forms!(RevokeForm, RevokeOthersForm, ForgetDeviceForm, NewTokenForm, RevokeTokenForm);
+/// A connected application's "Disconnect" button.
+#[derive(Deserialize)]
+pub struct DisconnectForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+/// Disconnects an application: its consent and tokens end.
+pub async fn post_disconnect_app(
+    State(app): State<AppState>,
+    Client(client): Client,
+    UserForm { current, form }: UserForm<DisconnectForm>,
+) -> Result<Response, WebError> {
+    let notice = if app.services.oidc.disconnect(&current.user, &form.client_id, &client).await? {
+        "That application is disconnected: its tokens stopped working, and it will ask again."
+    } else {
+        "That application was already disconnected."
+    };
+    page(&app, &current, Said::notice(notice)).await
+}
+
+csrf_forms!(RevokeForm, RevokeOthersForm, ForgetDeviceForm, NewTokenForm, RevokeTokenForm, DisconnectForm);
 
 #[cfg(test)]
 mod tests {

@@ -244,6 +244,10 @@ impl Oidc {
         }
         let code = random_token();
         let now = self.clock.now();
+        if authorization.client.first_party {
+            // No page was shown, but "Connected apps" lists it all the same.
+            self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?;
+        }
         let record = CodeRecord {
             code_hash: token_hash(&code),
             client_id: authorization.client.id.clone(),
