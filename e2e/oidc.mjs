@@ -1,0 +1,95 @@
+// OpenID Connect with a relying-party library no one here wrote: openid-client
+// (npm) discovers the provider, builds the authorization URL (PKCE S256, state,
+// nonce), headless Chromium (Debian's) signs up, meets the consent page and
+// allows, and the library exchanges the code, checks the ID token (signature
+// against the JWKS, iss, aud, nonce), reads userinfo and refreshes.
+// The client's own origin is served by Playwright's routing, as the app would.
+// Usage: node oidc.mjs BASE_URL CLIENT_ID CLIENT_SECRET REDIRECT_URI
+// With SCREENSHOT_DIR set, saves the consent page and "Connected apps".
+import { chromium } from "playwright-core";
+import { accessible, check } from "./checks.mjs";
+import * as client from "openid-client";
+import { mkdirSync } from "node:fs";
+
+const [base, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+if (!redirectUri) throw new Error("usage: node oidc.mjs BASE_URL CLIENT_ID CLIENT_SECRET REDIRECT_URI");
+const shots = process.env.SCREENSHOT_DIR;
+if (shots) mkdirSync(shots, { recursive: true });
+const user = `olga${Date.now() % 100000}`;
+const password = "quiet otter mends the lamp";
+const problems = [];
+
+const config = await client.discovery(new URL(base), clientId, clientSecret, undefined, {
+  execute: [client.allowInsecureRequests],
+});
+const verifier = client.randomPKCECodeVerifier();
+const state = client.randomState();
+const nonce = client.randomNonce();
+const authorizationUrl = client.buildAuthorizationUrl(config, {
+  redirect_uri: redirectUri,
+  scope: "openid profile email groups offline_access",
+  code_challenge: await client.calculatePKCECodeChallenge(verifier),
+  code_challenge_method: "S256",
+  state,
+  nonce,
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  let callback = null;
+  await context.route(`${new URL(redirectUri).origin}/**`, (route) => {
+    callback = route.request().url();
+    return route.fulfill({ status: 200, contentType: "text/html", body: "<!doctype html><title>The app</title><p>signed in" });
+  });
+
+  // The application sends the browser to the provider; nobody is signed in.
+  await page.goto(authorizationUrl.href);
+  await page.waitForURL("**/login?rd=*");
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await page.waitForURL("**/signup");
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Email").fill(`${user}@example.com`);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  // Back at the application's request, now signed in: the consent page.
+  await page.goto(authorizationUrl.href);
+  check(await page.getByRole("button", { name: "Allow" }).isVisible(), "the first sign-in to the client asks for consent");
+  await accessible(page, "the consent page");
+  if (shots) await page.screenshot({ path: `${shots}/20-oidc-consent.png`, fullPage: true });
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.waitForURL(`${redirectUri}**`);
+  check(callback !== null && callback.startsWith(redirectUri), "the browser arrives back at the client (form-action lets it)");
+
+  const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  check(claims.preferred_username === user && claims.email === `${user}@example.com`, "the ID token names the user, signature and claims checked by openid-client");
+  check(Array.isArray(claims.amr) && claims.amr.includes("pwd"), "amr says a password was used");
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  check(info.sub === claims.sub && info.email === `${user}@example.com`, "userinfo answers for the access token");
+  check(typeof tokens.refresh_token === "string", "offline_access gives a refresh token");
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  check(refreshed.refresh_token !== tokens.refresh_token && refreshed.claims().sub === claims.sub, "a refresh rotates the refresh token and keeps the subject");
+
+  await page.goto(`${base}/account/security`);
+  check(await page.locator("#connected-apps").getByRole("button", { name: "Disconnect" }).isVisible(), "Connected apps lists the client");
+  await accessible(page, "the security page with a connected app");
+  if (shots) await page.locator("#connected-apps").screenshot({ path: `${shots}/21-connected-apps.png` });
+  check(problems.length === 0, `no console or page errors ${problems.join("; ")}`);
+  console.log("openid-client signs in end to end");
+} finally {
+  await browser.close();
+}
