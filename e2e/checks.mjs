@@ -1,5 +1,7 @@
-// What every browser script checks the same way: a named assertion that
-// prints `ok - …` (or throws), and axe-core's accessibility audit.
+// What every browser script does the same way: start Debian's headless
+// Chromium, collect console and page errors, a named assertion that prints
+// `ok - …` (or throws), and axe-core's accessibility audit.
+import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
@@ -14,4 +16,19 @@ export async function accessible(page, label) {
   const result = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ["violations"] }));
   const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
   check(serious.length === 0, `${label}: no serious or critical accessibility violations ${serious.map((v) => `[${v.id}: ${v.help}]`).join(" ")}`);
+}
+
+/** Headless Chromium (Debian's, or $CHROMIUM), with `extraArgs` (host mapping rules). */
+export function launch(extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", ...extraArgs],
+  });
+}
+
+/** Collects the page's console errors and uncaught errors into `problems`. */
+export function watchErrors(page, problems) {
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
 }

@@ -7,8 +7,7 @@
 // Usage: node forgotten-password.mjs BASE_URL ask EMAIL
 //        node forgotten-password.mjs BASE_URL use LINK USERNAME
 // With SCREENSHOT_DIR set, saves the pages.
-import { chromium } from "playwright-core";
-import { accessible, check } from "./checks.mjs";
+import { accessible, check, launch, watchErrors } from "./checks.mjs";
 import { mkdirSync } from "node:fs";
 
 const [base, step, target, username] = process.argv.slice(2);
@@ -24,16 +23,11 @@ async function shot(page, name) {
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  watchErrors(page, problems);
 
   if (step === "ask") {
     // A new account first: its address waits for the link sign-up mailed.

@@ -6,8 +6,7 @@
 // The client's own origin is served by Playwright's routing, as the app would.
 // Usage: node oidc.mjs BASE_URL CLIENT_ID CLIENT_SECRET REDIRECT_URI
 // With SCREENSHOT_DIR set, saves the consent page and "Connected apps".
-import { chromium } from "playwright-core";
-import { accessible, check } from "./checks.mjs";
+import { accessible, check, launch, watchErrors } from "./checks.mjs";
 import * as client from "openid-client";
 import { mkdirSync } from "node:fs";
 
@@ -34,16 +33,11 @@ const authorizationUrl = client.buildAuthorizationUrl(config, {
   nonce,
 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  watchErrors(page, problems);
   let callback = null;
   await context.route(`${new URL(redirectUri).origin}/**`, (route) => {
     callback = route.request().url();

@@ -5,8 +5,7 @@
 // passkey as the second step, and with the passkey alone.
 // Usage: node passkeys.mjs BASE_URL (http://localhost:PORT: WebAuthn needs a
 // secure context and a domain name). With SCREENSHOT_DIR set, saves the pages.
-import { chromium } from "playwright-core";
-import { accessible, check } from "./checks.mjs";
+import { accessible, check, launch, watchErrors } from "./checks.mjs";
 import { mkdirSync } from "node:fs";
 
 const base = process.argv[2];
@@ -24,16 +23,11 @@ async function logOut(page) {
   await page.waitForURL("**/login");
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP localhost 127.0.0.1"],
-});
+const browser = await launch(["--host-resolver-rules=MAP localhost 127.0.0.1"]);
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  watchErrors(page, problems);
   const cdp = await context.newCDPSession(page);
   await cdp.send("WebAuthn.enable");
   const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {

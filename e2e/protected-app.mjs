@@ -4,8 +4,7 @@
 // who signed in. Usage: node protected-app.mjs APP_URL USER PASSWORD SECRET SPENT_CODE
 // Every *.example.test name leads to 127.0.0.1 (the proxy), as DNS would.
 // With SCREENSHOT_DIR set, saves the sign-in page it shows and the new app token.
-import { chromium } from "playwright-core";
-import { check } from "./checks.mjs";
+import { check, launch } from "./checks.mjs";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
@@ -16,11 +15,7 @@ if (shots) mkdirSync(shots, { recursive: true });
 
 const totp = () => execFileSync("oathtool", ["--totp=sha1", "--base32", "--digits=6", secret]).toString().trim();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP *.example.test 127.0.0.1"],
-});
+const browser = await launch(["--host-resolver-rules=MAP *.example.test 127.0.0.1"]);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(appUrl);

@@ -3,8 +3,7 @@
 // With SCREENSHOT_DIR set, saves a PNG of each step there (the README's tour).
 // Codes come from oathtool, an implementation nobody here wrote; the QR code
 // is read from the screenshot's pixels, as a phone camera would.
-import { chromium } from "playwright-core";
-import { accessible, check } from "./checks.mjs";
+import { accessible, check, launch, watchErrors } from "./checks.mjs";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import { execFileSync } from "node:child_process";
@@ -21,17 +20,12 @@ const password = "quiet otter mends the lamp";
 const problems = [];
 const totp = (secret) => execFileSync("oathtool", ["--totp=sha1", "--base32", "--digits=6", secret]).toString().trim();
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 
 /** A page that records console errors, page errors and any request leaving the origin. */
 async function watchedPage(context) {
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`); });
-  page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+  watchErrors(page, problems);
   page.on("request", (r) => { if (!r.url().startsWith("data:") && new URL(r.url()).origin !== origin) problems.push(`request left the origin: ${r.url()}`); });
   return page;
 }

@@ -39,6 +39,7 @@ async fn provider() -> TestApp {
             client("app", Some(SECRET), APP_CB, &[]),
             client("spa", None, SPA_CB, &[]),
             client("staff-only", Some(SECRET), APP_CB, &["staff"]),
+            OidcClientConfig { first_party: true, ..client("own", Some(SECRET), APP_CB, &[]) },
         ];
     })
     .await
@@ -321,11 +322,7 @@ async fn discovery_names_the_issuer_and_only_what_is_served() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let app = provider().await;
-    let browser = app.browser();
-    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
-    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
-    let (_, first, _) = token(&app, &form, Some(("app", SECRET))).await;
+    let (_browser, first) = alice_signed_in_to_the_app(&app).await;
     let refresh = |token: String| {
         let app = &app;
         async move { token_of(app, &[("grant_type", "refresh_token"), ("refresh_token", token.as_str())]).await }
@@ -352,6 +349,18 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     assert!(app.event_kinds(&session).await.contains(&"oidc_refresh_reused".to_string()));
 }
 
+/// Alice signs up in a browser and signs in to the `app` client (consent,
+/// code, token endpoint): the browser and the token answer.
+async fn alice_signed_in_to_the_app(app: &TestApp) -> (Browser, Value) {
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let (status, tokens) = token_of(app, &form).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    (browser, tokens)
+}
+
 /// A token request of the `app` client (Basic credentials); (status, answer).
 async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let (status, answer, _) = token(app, form, Some(("app", SECRET))).await;
@@ -361,11 +370,7 @@ async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
 #[tokio::test]
 async fn connected_apps_are_listed_exported_and_disconnected() {
     let app = provider().await;
-    let browser = app.browser();
-    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
-    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
-    let (_, tokens) = token_of(&app, &form).await;
+    let (browser, tokens) = alice_signed_in_to_the_app(&app).await;
 
     let security = browser.get("/account/security").await;
     let listed = security.inner("connected-apps").unwrap_or_default();
@@ -389,4 +394,16 @@ async fn connected_apps_are_listed_exported_and_disconnected() {
     let again = browser.get(&authorize_path("app", APP_CB, "")).await;
     assert_eq!(again.status, StatusCode::OK, "it asks for consent again");
     assert!(app.event_kinds(&session).await.contains(&"oidc_access_revoked".to_string()));
+}
+
+#[tokio::test]
+async fn a_first_party_client_signs_in_without_a_consent_page_and_is_still_listed() {
+    let app = provider().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let page = browser.get(&authorize_path("own", APP_CB, "")).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "no consent page for a first-party client: {}", page.html);
+    assert!(params(page.location.as_deref().unwrap()).contains_key("code"));
+    let listed = browser.get("/account/security").await.inner("connected-apps").unwrap_or_default();
+    assert!(listed.contains("The own"), "Connected apps lists it all the same: {listed}");
 }

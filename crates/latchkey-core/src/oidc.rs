@@ -164,11 +164,11 @@ impl Oidc {
         Ok(self.store.find_client(id).await?)
     }
 
-    /// Where an event about `client` came from: the address, and the client
-    /// named where the device would be (the log has no other place for it).
-    pub(crate) fn about(client: &ClientRecord, from: &ClientInfo) -> ClientInfo {
-        let said = format!("OpenID Connect client {} ({})", client.name, client.id);
-        ClientInfo::new(from.ip.clone(), Some(&said))
+    /// Where an event about the client `name` (`id`) came from: the
+    /// address, and the client named where the device would be (the log has
+    /// no other place for it).
+    pub(crate) fn about(name: &str, id: &str, from: &ClientInfo) -> ClientInfo {
+        ClientInfo::new(from.ip.clone(), Some(&format!("OpenID Connect client {name} ({id})")))
     }
 
     /// The clients `user` let in (consent, or a first-party sign-in), newest first.
@@ -188,9 +188,9 @@ impl Oidc {
         if !self.store.revoke_client_access(user.id, client_id).await? {
             return Ok(false);
         }
-        let named =
-            self.client(client_id).await?.map_or_else(|| client_id.to_string(), |c| format!("{} ({})", c.name, c.id));
-        let about = ClientInfo::new(from.ip.clone(), Some(&format!("OpenID Connect client {named}")));
+        // A client gone from the configuration is named by its id.
+        let name = self.client(client_id).await?.map_or_else(|| client_id.to_string(), |c| c.name);
+        let about = Oidc::about(&name, client_id, from);
         self.events.record(user.id, crate::events::EventKind::OidcAccessRevoked, &about).await?;
         Ok(true)
     }

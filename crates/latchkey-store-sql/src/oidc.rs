@@ -181,6 +181,96 @@ async fn revoke_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: &str) -
     Ok(revoked)
 }
 
+/// A table of what is spent once to get tokens (codes, refresh tokens):
+/// keyed by a hash, bound to one client, alive until `expires_at`, marked
+/// `used` when spent and kept after, so a second use is recognised.
+struct Spendable {
+    table: &'static str,
+    key: &'static str,
+    columns: &'static str,
+    /// The column naming the grant whose tokens a second use revokes.
+    family: &'static str,
+}
+
+const CODES: Spendable =
+    Spendable { table: "oidc_codes", key: "code_hash", columns: CODE_COLUMNS, family: "code_hash" };
+
+const REFRESH_TOKENS: Spendable =
+    Spendable { table: "oidc_refresh_tokens", key: "token_hash", columns: REFRESH_COLUMNS, family: "family" };
+
+/// What spending found, before the row is read into its record.
+enum Spent {
+    Taken(AnyRow),
+    Reused { user: UserId, revoked: u64 },
+    Dead,
+}
+
+impl SqlStore {
+    /// The live, unspent row with this hash of `client_id`.
+    async fn find_spendable(
+        &self,
+        what: &Spendable,
+        hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        let Spendable { table, key, columns, .. } = what;
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE {key} = $1 AND client_id = $2 AND used = 0 AND expires_at > $3"
+        );
+        sqlx::query(&sql)
+            .bind(hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()
+    }
+
+    /// Spends a row of `client_id` and writes what it `issues`, in one
+    /// transaction; a row spent before revokes its grant's tokens.
+    async fn spend(
+        &self,
+        what: &Spendable,
+        hash: &str,
+        client_id: &str,
+        now: OffsetDateTime,
+        issues: Option<Issued<'_>>,
+    ) -> Result<Spent, StoreError> {
+        let Spendable { table, key, columns, family } = what;
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE {table} SET used = 1 WHERE {key} = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
+             RETURNING {columns}"
+        );
+        let taken = sqlx::query(&sql)
+            .bind(hash)
+            .bind(client_id)
+            .bind(seconds(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .or_unavailable()?;
+        if let Some(row) = taken {
+            if let Some(issued) = issues {
+                write_issued(&mut tx, issued).await?;
+            }
+            tx.commit().await.or_unavailable()?;
+            return Ok(Spent::Taken(row));
+        }
+        let sql =
+            format!("SELECT used, user_id, {family} AS grant_family FROM {table} WHERE {key} = $1 AND client_id = $2");
+        let spent = sqlx::query(&sql).bind(hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
+        let Some(spent) = spent.filter(|row| flag(row, "used").unwrap_or(false)) else {
+            return Ok(Spent::Dead);
+        };
+        let user = user_id(&spent, "user_id")?;
+        let grant: String = spent.try_get("grant_family").map_err(corrupt)?;
+        let revoked = revoke_grant(&mut tx, &grant).await?;
+        tx.commit().await.or_unavailable()?;
+        Ok(Spent::Reused { user, revoked })
+    }
+}
+
 /// How long used codes and dead access tokens are kept: past any token a
 /// code issued, so a second use is still recognised while it matters.
 const KEPT_AFTER_DEATH: i64 = 3600;
@@ -290,18 +380,7 @@ impl OidcStore for SqlStore {
         client_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<CodeRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {CODE_COLUMNS} FROM oidc_codes \
-             WHERE code_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3"
-        );
-        let row = sqlx::query(&sql)
-            .bind(code_hash)
-            .bind(client_id)
-            .bind(seconds(now))
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        row.as_ref().map(code_record).transpose()
+        self.find_spendable(&CODES, code_hash, client_id, now).await?.as_ref().map(code_record).transpose()
     }
 
     async fn spend_code(
@@ -311,39 +390,11 @@ impl OidcStore for SqlStore {
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
     ) -> Result<CodeUse, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE oidc_codes SET used = 1 WHERE code_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
-             RETURNING {CODE_COLUMNS}"
-        );
-        let taken = sqlx::query(&sql)
-            .bind(code_hash)
-            .bind(client_id)
-            .bind(seconds(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .or_unavailable()?;
-        if let Some(row) = taken {
-            let record = code_record(&row)?;
-            if let Some(issued) = issues {
-                write_issued(&mut tx, issued).await?;
-            }
-            tx.commit().await.or_unavailable()?;
-            return Ok(CodeUse::Taken(Box::new(record)));
-        }
-        let used = sqlx::query("SELECT used, user_id FROM oidc_codes WHERE code_hash = $1 AND client_id = $2")
-            .bind(code_hash)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .or_unavailable()?;
-        let Some(used) = used.filter(|row| flag(row, "used").unwrap_or(false)) else {
-            return Ok(CodeUse::Dead);
-        };
-        let user = user_id(&used, "user_id")?;
-        let revoked = revoke_grant(&mut tx, code_hash).await?;
-        tx.commit().await.or_unavailable()?;
-        Ok(CodeUse::Reused { user, revoked })
+        Ok(match self.spend(&CODES, code_hash, client_id, now, issues).await? {
+            Spent::Taken(row) => CodeUse::Taken(Box::new(code_record(&row)?)),
+            Spent::Reused { user, revoked } => CodeUse::Reused { user, revoked },
+            Spent::Dead => CodeUse::Dead,
+        })
     }
 
     async fn find_refresh_token(
@@ -352,18 +403,7 @@ impl OidcStore for SqlStore {
         client_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REFRESH_COLUMNS} FROM oidc_refresh_tokens \
-             WHERE token_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3"
-        );
-        let row = sqlx::query(&sql)
-            .bind(token_hash)
-            .bind(client_id)
-            .bind(seconds(now))
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        row.as_ref().map(refresh_record).transpose()
+        self.find_spendable(&REFRESH_TOKENS, token_hash, client_id, now).await?.as_ref().map(refresh_record).transpose()
     }
 
     async fn spend_refresh_token(
@@ -373,42 +413,11 @@ impl OidcStore for SqlStore {
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
     ) -> Result<RefreshUse, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE oidc_refresh_tokens SET used = 1 \
-             WHERE token_hash = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 RETURNING {REFRESH_COLUMNS}"
-        );
-        let taken = sqlx::query(&sql)
-            .bind(token_hash)
-            .bind(client_id)
-            .bind(seconds(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .or_unavailable()?;
-        if let Some(row) = taken {
-            let record = refresh_record(&row)?;
-            if let Some(issued) = issues {
-                write_issued(&mut tx, issued).await?;
-            }
-            tx.commit().await.or_unavailable()?;
-            return Ok(RefreshUse::Taken(Box::new(record)));
-        }
-        let spent = sqlx::query(
-            "SELECT used, user_id, family FROM oidc_refresh_tokens WHERE token_hash = $1 AND client_id = $2",
-        )
-        .bind(token_hash)
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .or_unavailable()?;
-        let Some(spent) = spent.filter(|row| flag(row, "used").unwrap_or(false)) else {
-            return Ok(RefreshUse::Dead);
-        };
-        let user = user_id(&spent, "user_id")?;
-        let family: String = spent.try_get("family").map_err(corrupt)?;
-        let revoked = revoke_grant(&mut tx, &family).await?;
-        tx.commit().await.or_unavailable()?;
-        Ok(RefreshUse::Reused { user, revoked })
+        Ok(match self.spend(&REFRESH_TOKENS, token_hash, client_id, now, issues).await? {
+            Spent::Taken(row) => RefreshUse::Taken(Box::new(refresh_record(&row)?)),
+            Spent::Reused { user, revoked } => RefreshUse::Reused { user, revoked },
+            Spent::Dead => RefreshUse::Dead,
+        })
     }
 
     async fn find_access_token(

@@ -76,9 +76,15 @@ pub fn ending_at(mut response: Response, origin: Option<String>) -> Response {
     response
 }
 
-/// Back to the client with `params` (and the request's `state`, and our `iss`, RFC 9207).
+/// Back to the client of a checked request with `params`.
 fn back_to_client(app: &AppState, authorization: &Authorization, params: &[(&str, &str)]) -> Response {
-    let mut url = match url::Url::parse(&authorization.redirect_uri) {
+    redirect_to(app, &authorization.redirect_uri, authorization.state.as_deref(), params)
+}
+
+/// To `redirect_uri` (registered by the client: checked before) with
+/// `params`, the request's `state`, and our `iss` (RFC 9207).
+fn redirect_to(app: &AppState, redirect_uri: &str, state: Option<&str>, params: &[(&str, &str)]) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
         Ok(url) => url,
         Err(_) => return bad_request("The redirect_uri is not a URL.").into_response(),
     };
@@ -87,7 +93,7 @@ fn back_to_client(app: &AppState, authorization: &Authorization, params: &[(&str
         for (name, value) in params {
             query.append_pair(name, value);
         }
-        if let Some(state) = &authorization.state {
+        if let Some(state) = state {
             query.append_pair("state", state);
         }
         query.append_pair("iss", app.services.oidc.issuer());
@@ -110,24 +116,9 @@ async fn check(app: &AppState, request: &AuthorizeRequest) -> Result<Authorizati
         Ok(authorization) => Ok(authorization),
         Err(AuthorizeError::NotRedirectable(message)) => Err(bad_request(message).into_response()),
         Err(AuthorizeError::Redirect { error, description }) => {
-            // The client and its redirect URI are good here: the error goes back.
-            let client = app.services.oidc.client(&request.client_id).await.ok().flatten();
-            match client {
-                Some(client) => {
-                    let authorization = Authorization {
-                        client,
-                        redirect_uri: request.redirect_uri.clone(),
-                        scopes: Vec::new(),
-                        state: request.state.clone(),
-                        nonce: None,
-                        code_challenge: None,
-                        prompt_none: false,
-                        prompt_consent: false,
-                    };
-                    Err(back_to_client(app, &authorization, &[("error", error), ("error_description", description)]))
-                }
-                None => Err(bad_request(description).into_response()),
-            }
+            // Only raised once the client and its redirect URI are checked: the error goes back.
+            let params = [("error", error), ("error_description", description)];
+            Err(redirect_to(app, &request.redirect_uri, request.state.as_deref(), &params))
         }
     }
 }

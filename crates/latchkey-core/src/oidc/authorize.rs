@@ -227,7 +227,13 @@ impl Oidc {
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
         self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?;
-        self.events.record(user.id, EventKind::OidcConsent, &Oidc::about(&authorization.client, from)).await
+        self.events
+            .record(
+                user.id,
+                EventKind::OidcConsent,
+                &Oidc::about(&authorization.client.name, &authorization.client.id, from),
+            )
+            .await
     }
 
     /// A code for `user`, signed in with `session`: refused with

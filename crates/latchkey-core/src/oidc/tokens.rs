@@ -202,7 +202,7 @@ impl Oidc {
                 return Ok(Err(dead));
             }
         }
-        self.events.record(user.id, EventKind::OidcTokensIssued, &Oidc::about(&client, from)).await?;
+        self.events.record(user.id, EventKind::OidcTokensIssued, &Oidc::about(&client.name, &client.id, from)).await?;
         Ok(Ok(minted.tokens))
     }
 
@@ -210,7 +210,7 @@ impl Oidc {
     async fn reused_code(&self, client: &ClientRecord, used: CodeUse, from: &ClientInfo) -> Result<(), CoreError> {
         if let CodeUse::Reused { user, revoked } = used {
             tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
-            self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(client, from)).await?;
+            self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(&client.name, &client.id, from)).await?;
         }
         Ok(())
     }
@@ -266,7 +266,9 @@ impl Oidc {
     ) -> Result<(), CoreError> {
         if let RefreshUse::Reused { user, revoked } = used {
             tracing::warn!(client_id = client.id, revoked, "a spent refresh token was used again");
-            self.events.record(user, EventKind::OidcRefreshReused, &Oidc::about(client, from)).await?;
+            self.events
+                .record(user, EventKind::OidcRefreshReused, &Oidc::about(&client.name, &client.id, from))
+                .await?;
         }
         Ok(())
     }
