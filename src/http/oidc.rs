@@ -1,9 +1,11 @@
 //! The OpenID Connect provider's machine endpoints (contract section 9):
-//! discovery, the key set, the token endpoint and userinfo. The authorize
-//! endpoint is a page flow, in [`super::web`]; the rules are
+//! discovery, the key set, the token endpoint, userinfo, revocation and
+//! introspection. The authorize and logout endpoints are page flows, in
+//! [`super::web`]; the rules are
 //! [`latchkey_core::oidc`]'s.
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/jwks", get(get_jwks))
         .route("/oauth2/token", post(post_token))
         .route("/oauth2/userinfo", get(userinfo).post(userinfo))
+        .route("/oauth2/revoke", post(post_revoke))
+        .route("/oauth2/introspect", post(post_introspect))
 }
 
 /// `GET /oauth2/jwks`: the public signing keys (RFC 7517), retired ones
@@ -46,6 +50,9 @@ async fn get_discovery(State(app): State<AppState>) -> Response {
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -55,6 +62,8 @@ async fn get_discovery(State(app): State<AppState>) -> Response {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
             "preferred_username", "name", "email", "email_verified", "groups"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "consent", "select_account"],
         "request_parameter_supported": false,
@@ -96,45 +105,84 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     Some(pair.and_then(|(id, secret)| Some((unescape(id)?, unescape(secret)?))))
 }
 
-/// `POST /oauth2/token`: a code for tokens. The body is read by hand, so a
-/// malformed one is an RFC 6749 error, not a framework's.
+/// A client's request to the token, revocation or introspection endpoint:
+/// the form, read by hand so a malformed one is an RFC 6749 error and not a
+/// framework's, and the client's credentials.
+struct ClientRequest {
+    form: std::collections::HashMap<String, String>,
+    basic: Option<(String, String)>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ClientRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        ClientRequest::read(&headers, &body)
+    }
+}
+
+impl ClientRequest {
+    fn read(headers: &HeaderMap, body: &[u8]) -> Result<Self, Response> {
+        let mut form = std::collections::HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            if form.insert(name.into_owned(), value.into_owned()).is_some() {
+                return Err(invalid_request("A parameter is repeated."));
+            }
+        }
+        let basic = match basic_credentials(headers) {
+            Some(None) => {
+                let refused =
+                    TokenError { error: "invalid_client", description: "The Basic credentials are malformed." };
+                return Err(token_error(refused));
+            }
+            Some(Some(credentials)) => Some(credentials),
+            None => None,
+        };
+        Ok(ClientRequest { form, basic })
+    }
+
+    /// A field, when sent and not empty.
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// How the client proves itself (RFC 6749 2.3.1): Basic, the form, or
+    /// its id alone; two ways at once, or two different ids, are refused.
+    fn auth(&self) -> Result<ClientAuth<'_>, Response> {
+        Ok(match (&self.basic, self.field("client_id"), self.field("client_secret")) {
+            (Some(_), _, Some(_)) => return Err(invalid_request("Send the client's secret one way, not two.")),
+            (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
+            (Some((id, secret)), Some(named), None) if named == id => ClientAuth::Secret { id, secret },
+            (Some(_), Some(_), None) => return Err(invalid_request("The client_id differs from the credentials.")),
+            (None, Some(id), Some(secret)) => ClientAuth::Secret { id, secret },
+            (None, Some(id), None) => ClientAuth::None { id },
+            (None, None, _) => {
+                return Err(invalid_request("The client is not named (client_id or Basic credentials)."))
+            }
+        })
+    }
+}
+
+/// `POST /oauth2/token`: a code or a refresh token for tokens.
 async fn post_token(
     State(app): State<AppState>,
     Client(from): Client,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: ClientRequest,
 ) -> Result<Response, ApiError> {
-    let mut form = std::collections::HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(&body) {
-        if form.insert(name.into_owned(), value.into_owned()).is_some() {
-            return Ok(invalid_request("A parameter is repeated."));
-        }
-    }
-    let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let grant_type = field("grant_type");
+    let grant_type = request.field("grant_type");
     if !matches!(grant_type, Some("authorization_code" | "refresh_token")) {
         return Ok(token_error(TokenError {
             error: "unsupported_grant_type",
             description: "Only grant_type=authorization_code and refresh_token are served.",
         }));
     }
-    let basic = match basic_credentials(&headers) {
-        Some(None) => {
-            let refused = TokenError { error: "invalid_client", description: "The Basic credentials are malformed." };
-            return Ok(token_error(refused));
-        }
-        Some(Some(credentials)) => Some(credentials),
-        None => None,
+    let auth = match request.auth() {
+        Ok(auth) => auth,
+        Err(answer) => return Ok(answer),
     };
-    let auth = match (&basic, field("client_id"), field("client_secret")) {
-        (Some(_), _, Some(_)) => return Ok(invalid_request("Send the client's secret one way, not two.")),
-        (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
-        (Some((id, secret)), Some(named), None) if named == id => ClientAuth::Secret { id, secret },
-        (Some(_), Some(_), None) => return Ok(invalid_request("The client_id differs from the credentials.")),
-        (None, Some(id), Some(secret)) => ClientAuth::Secret { id, secret },
-        (None, Some(id), None) => ClientAuth::None { id },
-        (None, None, _) => return Ok(invalid_request("The client is not named (client_id or Basic credentials).")),
-    };
+    let field = |name: &str| request.field(name);
     let oidc = &app.services.oidc;
     let issued = if grant_type == Some("refresh_token") {
         let Some(refresh_token) = field("refresh_token") else {
@@ -162,6 +210,43 @@ async fn post_token(
         answer["refresh_token"] = json!(refresh_token);
     }
     Ok(([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(answer)).into_response())
+}
+
+/// The token a revocation or introspection request is about, and how its
+/// client proves itself.
+fn about_token(request: &ClientRequest) -> Result<(ClientAuth<'_>, &str), Response> {
+    let auth = request.auth()?;
+    let token = request.field("token").ok_or_else(|| invalid_request("token is required."))?;
+    Ok((auth, token))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): 200 with an empty body, whether the
+/// token was live or not (section 2.2).
+async fn post_revoke(
+    State(app): State<AppState>,
+    Client(from): Client,
+    request: ClientRequest,
+) -> Result<Response, ApiError> {
+    let (auth, token) = match about_token(&request) {
+        Ok(about) => about,
+        Err(answer) => return Ok(answer),
+    };
+    Ok(match app.services.oidc.revoke(auth, token, &from).await? {
+        Ok(()) => ([(CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
+        Err(refused) => token_error(refused),
+    })
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for confidential clients.
+async fn post_introspect(State(app): State<AppState>, request: ClientRequest) -> Result<Response, ApiError> {
+    let (auth, token) = match about_token(&request) {
+        Ok(about) => about,
+        Err(answer) => return Ok(answer),
+    };
+    Ok(match app.services.oidc.introspect(auth, token).await? {
+        Ok(answer) => ([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(answer)).into_response(),
+        Err(refused) => token_error(refused),
+    })
 }
 
 /// `GET`/`POST /oauth2/userinfo`: the claims of the access token's scopes.

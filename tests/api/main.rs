@@ -23,6 +23,7 @@ mod known_clients;
 mod lifecycle;
 mod notifications;
 mod oidc;
+mod oidc_after_sign_in;
 mod oidc_flow;
 mod pages;
 mod pages_csrf;

@@ -17,11 +17,13 @@ use sha2::{Digest as _, Sha256};
 
 use crate::helpers::{spawn_app_with, Browser, TestApp, PASSWORD};
 
-const SECRET: &str = "the-app-secret-is-long-enough-to-pass-32";
-const APP_CB: &str = "https://app.example.com/callback";
-const SPA_CB: &str = "http://localhost:3000/cb";
+pub(crate) const SECRET: &str = "the-app-secret-is-long-enough-to-pass-32";
+pub(crate) const APP_CB: &str = "https://app.example.com/callback";
+/// The `app` client's further post-logout URI.
+pub(crate) const APP_BYE: &str = "https://app.example.com/signed-out";
+pub(crate) const SPA_CB: &str = "http://localhost:3000/cb";
 
-fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&str]) -> OidcClientConfig {
+pub(crate) fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&str]) -> OidcClientConfig {
     OidcClientConfig {
         id: id.into(),
         name: format!("The {id}"),
@@ -33,10 +35,10 @@ fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&str]) -> Oi
     }
 }
 
-async fn provider() -> TestApp {
+pub(crate) async fn provider() -> TestApp {
     spawn_app_with(|c| {
         c.oidc_clients = vec![
-            client("app", Some(SECRET), APP_CB, &[]),
+            OidcClientConfig { post_logout_uris: vec![APP_BYE.into()], ..client("app", Some(SECRET), APP_CB, &[]) },
             client("spa", None, SPA_CB, &[]),
             client("staff-only", Some(SECRET), APP_CB, &["staff"]),
             OidcClientConfig { first_party: true, ..client("own", Some(SECRET), APP_CB, &[]) },
@@ -45,7 +47,7 @@ async fn provider() -> TestApp {
     .await
 }
 
-fn authorize_path(client_id: &str, redirect: &str, extra: &str) -> String {
+pub(crate) fn authorize_path(client_id: &str, redirect: &str, extra: &str) -> String {
     let redirect: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
     format!(
         "/oauth2/authorize?client_id={client_id}&redirect_uri={redirect}&response_type=code\
@@ -54,13 +56,13 @@ fn authorize_path(client_id: &str, redirect: &str, extra: &str) -> String {
 }
 
 /// The query parameters of a redirect to the client.
-fn params(location: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn params(location: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(location).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Walks the authorize request in a signed-in browser (allowing at the
 /// consent page when shown); returns the final redirect's parameters.
-async fn authorize(browser: &Browser, path: &str) -> std::collections::HashMap<String, String> {
+pub(crate) async fn authorize(browser: &Browser, path: &str) -> std::collections::HashMap<String, String> {
     let page = browser.get(path).await;
     let page = if page.status == StatusCode::OK && page.html.contains("name=\"decision\"") {
         let request = page.input_value("request").expect("the request travels in the form");
@@ -74,7 +76,7 @@ async fn authorize(browser: &Browser, path: &str) -> std::collections::HashMap<S
     params(page.location.as_deref().unwrap())
 }
 
-async fn token(
+pub(crate) async fn token(
     app: &TestApp,
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
@@ -89,7 +91,7 @@ async fn token(
 }
 
 /// Checks an ID token's RS256 signature against the published key set; its claims.
-async fn verified_claims(app: &TestApp, id_token: &str) -> Value {
+pub(crate) async fn verified_claims(app: &TestApp, id_token: &str) -> Value {
     let parts: Vec<&str> = id_token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -316,7 +318,13 @@ async fn discovery_names_the_issuer_and_only_what_is_served() {
     assert_eq!(document["token_endpoint"], format!("{}/oauth2/token", app.base));
     assert_eq!(document["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(document["response_types_supported"], serde_json::json!(["code"]));
-    assert!(document.get("end_session_endpoint").is_none(), "logout is not served yet");
+    for (field, path) in [
+        ("end_session_endpoint", "logout"),
+        ("revocation_endpoint", "revoke"),
+        ("introspection_endpoint", "introspect"),
+    ] {
+        assert_eq!(document[field], format!("{}/oauth2/{path}", app.base), "{field}");
+    }
 }
 
 #[tokio::test]
@@ -351,7 +359,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
 
 /// Alice signs up in a browser and signs in to the `app` client (consent,
 /// code, token endpoint): the browser and the token answer.
-async fn alice_signed_in_to_the_app(app: &TestApp) -> (Browser, Value) {
+pub(crate) async fn alice_signed_in_to_the_app(app: &TestApp) -> (Browser, Value) {
     let browser = app.browser();
     browser.sign_up("alice", "alice@example.com", PASSWORD).await;
     let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
@@ -362,7 +370,7 @@ async fn alice_signed_in_to_the_app(app: &TestApp) -> (Browser, Value) {
 }
 
 /// A token request of the `app` client (Basic credentials); (status, answer).
-async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn token_of(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let (status, answer, _) = token(app, form, Some(("app", SECRET))).await;
     (status, answer)
 }

@@ -3,11 +3,17 @@
 //! rotate-signing`; the relying parties in [`clients`], from the CLI (the
 //! store) and the config file (memory); the authorize endpoint's rules and
 //! codes in [`authorize`]; the token endpoint and what tokens say in
-//! [`tokens`].
+//! [`tokens`], signed and checked in [`jws`]; what a client may do with a
+//! token afterwards in [`introspection`] and [`revocation`]; the end of a
+//! sign-in a client asks for in [`logout`].
 
 pub mod authorize;
 pub mod clients;
+pub mod introspection;
+mod jws;
 pub mod keys;
+pub mod logout;
+pub mod revocation;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -471,6 +471,11 @@ pub trait OidcStore: Send + Sync + 'static {
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
     ) -> Result<RefreshUse, StoreError>;
+    /// Ends a token of `client_id`, in one transaction: a refresh token
+    /// with its whole grant (the family and its access tokens), an access
+    /// token alone. The token's user when something ended; `None` for a
+    /// token unknown, dead already or another client's.
+    async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Option<UserId>, StoreError>;
     /// The live access token with this hash, and its user.
     async fn find_access_token(
         &self,

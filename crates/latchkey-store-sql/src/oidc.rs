@@ -420,6 +420,37 @@ impl OidcStore for SqlStore {
         })
     }
 
+    async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let refresh =
+            sqlx::query("SELECT user_id, family FROM oidc_refresh_tokens WHERE token_hash = $1 AND client_id = $2")
+                .bind(token_hash)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .or_unavailable()?;
+        let (user, ended) = if let Some(row) = refresh {
+            let family: String = row.try_get("family").map_err(corrupt)?;
+            // The token itself counts only while its family still had a live member.
+            let live = sqlx::query("SELECT COUNT(*) AS n FROM oidc_refresh_tokens WHERE family = $1 AND used = 0")
+                .bind(&family)
+                .fetch_one(&mut *tx)
+                .await
+                .or_unavailable()?;
+            let live: i64 = live.try_get("n").map_err(corrupt)?;
+            let revoked = revoke_grant(&mut tx, &family).await?;
+            (user_id(&row, "user_id")?, live > 0 && revoked > 0)
+        } else {
+            let sql = "DELETE FROM oidc_access_tokens WHERE token_hash = $1 AND client_id = $2 RETURNING user_id";
+            let row =
+                sqlx::query(sql).bind(token_hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
+            let Some(row) = row else { return Ok(None) };
+            (user_id(&row, "user_id")?, true)
+        };
+        tx.commit().await.or_unavailable()?;
+        Ok(ended.then_some(user))
+    }
+
     async fn find_access_token(
         &self,
         token_hash: &str,

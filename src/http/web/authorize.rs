@@ -7,13 +7,12 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_core::oidc::authorize::{denied, Authorization, AuthorizeError, AuthorizeRequest};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, UserForm};
-use super::{menu, render, Menu};
+use super::{bad_request, menu, parsed_query, render, Menu};
 use crate::http::error::WebError;
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::headers::FormTargets;
@@ -45,14 +44,7 @@ pub struct ConsentForm {
 /// The request a query holds (every field a string, so only a malformed
 /// query fails: an error page).
 fn parse(query: &str) -> Result<AuthorizeRequest, WebError> {
-    let uri: Uri = format!("/?{query}").parse().map_err(|_| bad_request("The authorize request is malformed."))?;
-    axum::extract::Query::<AuthorizeRequest>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .map_err(|_| bad_request("The authorize request is malformed."))
-}
-
-fn bad_request(message: &str) -> WebError {
-    WebError::Refused(StatusCode::BAD_REQUEST, message.to_string())
+    parsed_query(query, "The authorize request is malformed.")
 }
 
 /// The origin of the client an authorize request (`rd`, where a sign-in

@@ -9,6 +9,7 @@ mod authorize;
 mod confirm;
 pub mod cookies;
 mod dashboard;
+mod end_session;
 mod forms;
 mod login;
 mod mfa;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/mfa/passkeys/{id}/rename", post(passkeys::post_rename))
         .route("/account/mfa/passkeys/{id}/remove", post(passkeys::post_remove))
         .route("/oauth2/authorize", get(authorize::get_authorize).post(authorize::post_authorize))
+        .route("/oauth2/logout", get(end_session::get_logout).post(end_session::post_logout))
         .route("/account/password", get(password::get_password).post(password::post_password))
         .route("/account/email", get(account::get_email).post(account::post_email))
         .route("/account/email/verification", post(account::post_verification))
@@ -173,6 +175,18 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
 /// A form for people who are not signed in (sign-in, sign-up): someone who
 /// is goes on to `signed_in_to`; anyone else gets the page, built around
 /// the browser's pre-session CSRF token (set now if it has none).
+/// A 400 error page.
+fn bad_request(message: &str) -> WebError {
+    WebError::Refused(axum::http::StatusCode::BAD_REQUEST, message.to_string())
+}
+
+/// The request a raw query holds, or a 400 page saying `malformed`. For
+/// requests whose fields are all strings, so only a malformed query fails.
+fn parsed_query<T: serde::de::DeserializeOwned>(query: &str, malformed: &str) -> Result<T, WebError> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().map_err(|_| bad_request(malformed))?;
+    axum::extract::Query::<T>::try_from_uri(&uri).map(|q| q.0).map_err(|_| bad_request(malformed))
+}
+
 fn signed_out_form<T: Template>(
     app: &AppState,
     current: Option<extract::CurrentUser>,

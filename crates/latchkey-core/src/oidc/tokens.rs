@@ -2,21 +2,18 @@
 //! 6749 section 4.1.3, RFC 7636, OpenID Connect Core section 3.1.3): a code
 //! is exchanged once, by the client it was issued to, with the redirect URI
 //! and PKCE verifier of its request; a second use revokes what the first
-//! issued. ID tokens are JWS compact serialisations signed RS256 with
-//! OpenSSL; access tokens are opaque, kept as hashes, alive 10 minutes.
+//! issued. ID tokens are JWS compact serialisations signed RS256 (see
+//! [`super::jws`]); access tokens are opaque, kept as hashes, alive 10 minutes.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use time::Duration;
 
 use super::clients::ClientRecord;
-use super::keys::{sealing_context, SigningAlg};
+use super::keys::SigningAlg;
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
@@ -69,7 +66,7 @@ pub struct TokenError {
     pub description: &'static str,
 }
 
-fn refuse(error: &'static str, description: &'static str) -> TokenError {
+pub(super) fn refuse(error: &'static str, description: &'static str) -> TokenError {
     TokenError { error, description }
 }
 
@@ -134,7 +131,10 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 impl Oidc {
     /// The client a token request authenticates as, or `invalid_client`.
-    async fn authenticate_client(&self, auth: ClientAuth<'_>) -> Result<Result<ClientRecord, TokenError>, CoreError> {
+    pub(super) async fn authenticate_client(
+        &self,
+        auth: ClientAuth<'_>,
+    ) -> Result<Result<ClientRecord, TokenError>, CoreError> {
         let bad = refuse("invalid_client", "The client is unknown or its secret is wrong.");
         let (id, secret) = match auth {
             ClientAuth::Secret { id, secret } => (id, Some(secret)),
@@ -324,35 +324,6 @@ impl Oidc {
             refresh_token,
         };
         Ok(Minted { tokens, access, refresh })
-    }
-
-    /// A JWS (compact) of `claims` under the signing key of `alg`.
-    async fn sign(&self, alg: SigningAlg, claims: &Value) -> Result<String, CoreError> {
-        let keys = self.signing_keys().await?;
-        let key = keys
-            .iter()
-            .find(|k| k.alg == alg && k.retired_at.is_none())
-            .ok_or_else(|| CoreError::Internal(format!("no {} signing key", alg.as_str())))?;
-        let pem = self
-            .key
-            .open(&key.private_sealed, &sealing_context(&key.kid))
-            .map_err(|_| CoreError::Internal(format!("the signing key {} does not open", key.kid)))?;
-        let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": key.kid});
-        let signing_input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let failed = |e: openssl::error::ErrorStack| CoreError::Internal(format!("signing an ID token: {e}"));
-        let private = PKey::private_key_from_pem(&pem).map_err(failed)?;
-        let mut signer = Signer::new(MessageDigest::sha256(), &private).map_err(failed)?;
-        let signature = signer.sign_oneshot_to_vec(signing_input.as_bytes()).map_err(failed)?;
-        let signature = match alg {
-            SigningAlg::Rs256 => signature,
-            // JWS wants ECDSA's r and s side by side, not OpenSSL's DER.
-            SigningAlg::Es256 => {
-                let der = openssl::ecdsa::EcdsaSig::from_der(&signature).map_err(failed)?;
-                [der.r().to_vec_padded(32).map_err(failed)?, der.s().to_vec_padded(32).map_err(failed)?].concat()
-            }
-        };
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// What `GET /oauth2/userinfo` answers for an access token: the claims
