@@ -84,8 +84,12 @@ fn token_error(refused: TokenError) -> Response {
     response
 }
 
+fn malformed(description: &'static str) -> TokenError {
+    TokenError { error: "invalid_request", description }
+}
+
 fn invalid_request(description: &'static str) -> Response {
-    token_error(TokenError { error: "invalid_request", description })
+    token_error(malformed(description))
 }
 
 /// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and
@@ -119,23 +123,24 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         let headers = req.headers().clone();
         let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        ClientRequest::read(&headers, &body)
+        ClientRequest::read(&headers, &body).map_err(token_error)
     }
 }
 
 impl ClientRequest {
-    fn read(headers: &HeaderMap, body: &[u8]) -> Result<Self, Response> {
+    fn read(headers: &HeaderMap, body: &[u8]) -> Result<Self, TokenError> {
         let mut form = std::collections::HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
             if form.insert(name.into_owned(), value.into_owned()).is_some() {
-                return Err(invalid_request("A parameter is repeated."));
+                return Err(malformed("A parameter is repeated."));
             }
         }
         let basic = match basic_credentials(headers) {
             Some(None) => {
-                let refused =
-                    TokenError { error: "invalid_client", description: "The Basic credentials are malformed." };
-                return Err(token_error(refused));
+                return Err(TokenError {
+                    error: "invalid_client",
+                    description: "The Basic credentials are malformed.",
+                });
             }
             Some(Some(credentials)) => Some(credentials),
             None => None,
@@ -150,17 +155,15 @@ impl ClientRequest {
 
     /// How the client proves itself (RFC 6749 2.3.1): Basic, the form, or
     /// its id alone; two ways at once, or two different ids, are refused.
-    fn auth(&self) -> Result<ClientAuth<'_>, Response> {
+    fn auth(&self) -> Result<ClientAuth<'_>, TokenError> {
         Ok(match (&self.basic, self.field("client_id"), self.field("client_secret")) {
-            (Some(_), _, Some(_)) => return Err(invalid_request("Send the client's secret one way, not two.")),
+            (Some(_), _, Some(_)) => return Err(malformed("Send the client's secret one way, not two.")),
             (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
             (Some((id, secret)), Some(named), None) if named == id => ClientAuth::Secret { id, secret },
-            (Some(_), Some(_), None) => return Err(invalid_request("The client_id differs from the credentials.")),
+            (Some(_), Some(_), None) => return Err(malformed("The client_id differs from the credentials.")),
             (None, Some(id), Some(secret)) => ClientAuth::Secret { id, secret },
             (None, Some(id), None) => ClientAuth::None { id },
-            (None, None, _) => {
-                return Err(invalid_request("The client is not named (client_id or Basic credentials)."))
-            }
+            (None, None, _) => return Err(malformed("The client is not named (client_id or Basic credentials).")),
         })
     }
 }
@@ -180,7 +183,7 @@ async fn post_token(
     }
     let auth = match request.auth() {
         Ok(auth) => auth,
-        Err(answer) => return Ok(answer),
+        Err(refused) => return Ok(token_error(refused)),
     };
     let field = |name: &str| request.field(name);
     let oidc = &app.services.oidc;
@@ -214,9 +217,9 @@ async fn post_token(
 
 /// The token a revocation or introspection request is about, and how its
 /// client proves itself.
-fn about_token(request: &ClientRequest) -> Result<(ClientAuth<'_>, &str), Response> {
+fn about_token(request: &ClientRequest) -> Result<(ClientAuth<'_>, &str), TokenError> {
     let auth = request.auth()?;
-    let token = request.field("token").ok_or_else(|| invalid_request("token is required."))?;
+    let token = request.field("token").ok_or_else(|| malformed("token is required."))?;
     Ok((auth, token))
 }
 
@@ -229,7 +232,7 @@ async fn post_revoke(
 ) -> Result<Response, ApiError> {
     let (auth, token) = match about_token(&request) {
         Ok(about) => about,
-        Err(answer) => return Ok(answer),
+        Err(refused) => return Ok(token_error(refused)),
     };
     Ok(match app.services.oidc.revoke(auth, token, &from).await? {
         Ok(()) => ([(CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
@@ -241,7 +244,7 @@ async fn post_revoke(
 async fn post_introspect(State(app): State<AppState>, request: ClientRequest) -> Result<Response, ApiError> {
     let (auth, token) = match about_token(&request) {
         Ok(about) => about,
-        Err(answer) => return Ok(answer),
+        Err(refused) => return Ok(token_error(refused)),
     };
     Ok(match app.services.oidc.introspect(auth, token).await? {
         Ok(answer) => ([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(answer)).into_response(),
