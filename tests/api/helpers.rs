@@ -179,6 +179,11 @@ impl TestApp {
     /// confirm is spent, so the next sign-in must wait for the next step.
     pub async fn user_with_mfa(&self, username: &str) -> (String, String, Vec<String>) {
         self.sign_up(username).await;
+        self.turn_mfa_on(username).await
+    }
+
+    /// Signs `username` in and turns MFA on over the API, as [`Self::user_with_mfa`].
+    pub async fn turn_mfa_on(&self, username: &str) -> (String, String, Vec<String>) {
         let token = self.sign_in(username).await;
         let enrolment: Value = self.post_json("/me/mfa/totp", &json!({}), Some(&token)).await.json().await.unwrap();
         let secret = enrolment["secret"].as_str().unwrap().to_string();

@@ -25,6 +25,7 @@ mod notifications;
 mod oidc;
 mod oidc_after_sign_in;
 mod oidc_flow;
+mod oidc_fresh_sign_in;
 mod pages;
 mod pages_csrf;
 mod pages_mfa;

@@ -229,9 +229,9 @@ async fn the_attack_list_is_refused() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "the consent form needs the CSRF token");
     // Parameters not served are refused, never ignored.
     for (extra, error) in [
-        ("&prompt=login", "invalid_request"),
+        ("&prompt=unheard-of", "invalid_request"),
         ("&prompt=none%20consent", "invalid_request"),
-        ("&max_age=0", "invalid_request"),
+        ("&max_age=-1", "invalid_request"),
         ("&request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
         ("&request_uri=https%3A%2F%2Fapp.example.com%2Fr", "request_uri_not_supported"),
         ("&response_mode=fragment", "invalid_request"),

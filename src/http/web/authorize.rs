@@ -8,7 +8,9 @@
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::oidc::authorize::{denied, Authorization, AuthorizeError, AuthorizeRequest};
+use latchkey_core::oidc::authorize::{
+    denied, Authorization, AuthorizeError, AuthorizeRequest, SignInCheck, SIGNED_IN_AFTER,
+};
 use serde::Deserialize;
 
 use super::forms::{csrf_forms, UserForm};
@@ -123,6 +125,57 @@ async fn grant(app: &AppState, current: &CurrentUser, authorization: &Authorizat
     }
 }
 
+/// To the sign-in page, and back to the request (`query`) after it, marked
+/// as sent now: a sign-in after the mark is fresh for `prompt=login` and
+/// `max_age` (see [`latchkey_core::oidc::Oidc::sign_in_check`]).
+fn sign_in_for(app: &AppState, query: &str) -> Response {
+    let mut request = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name != SIGNED_IN_AFTER {
+            request.append_pair(&name, &value);
+        }
+    }
+    request.append_pair(SIGNED_IN_AFTER, &app.services.oidc.fresh_sign_in_marker());
+    let rd: String =
+        url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{}", request.finish()).as_bytes()).collect();
+    Redirect::to(&format!("/login?rd={rd}")).into_response()
+}
+
+/// Whether `rd` is an authorize request this service sent the browser to
+/// sign in (again) for: the sign-in page then asks even someone signed in.
+pub fn signs_in_again(rd: Option<&str>) -> bool {
+    let Some(url) = rd.and_then(|rd| url::Url::parse(rd).ok()) else { return false };
+    url.path() == "/oauth2/authorize" && url.query_pairs().any(|(name, _)| name == SIGNED_IN_AFTER)
+}
+
+/// The answer when the signed-in user may not go on with the request yet
+/// (or at all): a client limited to groups they are not in, or a sign-in
+/// too old, without `prompt=login`'s fresh sign-in, or without the second
+/// factor `acr_values=mfa` asks for.
+fn unless_allowed(
+    app: &AppState,
+    current: &CurrentUser,
+    authorization: &Authorization,
+    query: &str,
+) -> Option<Response> {
+    if !app.services.oidc.may_use(&current.user, authorization) {
+        return Some(refusal(app, authorization, denied()));
+    }
+    match app.services.oidc.sign_in_check(&current.session, authorization) {
+        SignInCheck::Enough => None,
+        SignInCheck::Again if authorization.prompt_none => {
+            let params = [("error", "login_required"), ("error_description", "The request needs a fresh sign-in.")];
+            Some(back_to_client(app, authorization, &params))
+        }
+        SignInCheck::Again => Some(sign_in_for(app, query)),
+        SignInCheck::NoSecondFactor => {
+            let description = "The application asks for a second factor (an authenticator app or a passkey), \
+                               and this account signed in without one.";
+            Some(back_to_client(app, authorization, &[("error", "access_denied"), ("error_description", description)]))
+        }
+    }
+}
+
 /// `GET /oauth2/authorize`.
 pub async fn get_authorize(
     State(app): State<AppState>,
@@ -140,12 +193,10 @@ pub async fn get_authorize(
             let params = [("error", "login_required"), ("error_description", "No one is signed in.")];
             return Ok(back_to_client(&app, &authorization, &params));
         }
-        let rd: String =
-            url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{query}").as_bytes()).collect();
-        return Ok(Redirect::to(&format!("/login?rd={rd}")).into_response());
+        return Ok(sign_in_for(&app, &query));
     };
-    if !app.services.oidc.may_use(&current.user, &authorization) {
-        return Ok(refusal(&app, &authorization, denied()));
+    if let Some(answer) = unless_allowed(&app, &current, &authorization, &query) {
+        return Ok(answer);
     }
     if app.services.oidc.needs_consent(&current.user, &authorization).await? {
         if authorization.prompt_none {
@@ -193,8 +244,8 @@ pub async fn post_authorize(
         Ok(authorization) => authorization,
         Err(answer) => return Ok(answer),
     };
-    if !app.services.oidc.may_use(&current.user, &authorization) {
-        return Ok(refusal(&app, &authorization, denied()));
+    if let Some(answer) = unless_allowed(&app, &current, &authorization, &form.request) {
+        return Ok(answer);
     }
     if form.decision != "allow" {
         let params = [("error", "access_denied"), ("error_description", "The user denied the request.")];

@@ -7,7 +7,7 @@ use axum_extra::extract::CookieJar;
 use latchkey_core::{CoreError, PasswordAccepted, PendingSignIn, SecondStep, SignIn, SignInFrom};
 use serde::Deserialize;
 
-use super::authorize::{ending_at, return_target};
+use super::authorize::{ending_at, return_target, signs_in_again};
 use super::forms::{csrf_forms, CodeStep, CodeStepForm, GuestForm, UserForm};
 use super::{cookies, render, signed_out_form, words, Menu};
 use crate::http::error::WebError;
@@ -152,6 +152,8 @@ pub async fn get_login(
     let rd = return_to::checked(&rd, &app.web);
     let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
     let target = return_target(&app, rd.as_deref()).await;
+    // An application that asked for a fresh sign-in gets one, signed in or not.
+    let current = current.filter(|_| !signs_in_again(rd.as_deref()));
     let page = signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| {
         LoginPage::new(&app, csrf_token, String::new(), None, rd)
     })?;
@@ -164,7 +166,10 @@ pub async fn post_login(
     Client(client): Client,
     GuestForm { jar, csrf_token, form }: GuestForm<LoginForm>,
 ) -> Result<Response, WebError> {
-    let device = cookies::device_token(&jar, &app.web);
+    let rd = return_to::checked(&form.rd, &app.web);
+    // A sign-in an application asked for (`prompt=login`, `max_age`,
+    // `acr_values=mfa`) is a full one: a remembered browser skips no code step.
+    let device = cookies::device_token(&jar, &app.web).filter(|_| !signs_in_again(rd.as_deref()));
     let known = cookies::known_client_token(&jar, &app.web);
     let previous = cookies::session_token(&jar, &app.web);
     let from = SignInFrom {
@@ -173,7 +178,6 @@ pub async fn post_login(
         known_client: known.as_deref(),
         replaces: previous.as_deref(),
     };
-    let rd = return_to::checked(&form.rd, &app.web);
     let error = match app.services.accounts.sign_in(&form.login, &form.password, &from).await {
         Ok(PasswordAccepted { next, known_client }) => {
             let jar = cookies::known_client(jar, known_client, &app.web);

@@ -3,6 +3,8 @@
 //! carries it. The authorization code flow only, PKCE `S256` (required of
 //! public clients, `plain` refused), exact redirect URIs.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use time::Duration;
 
 use super::clients::ClientRecord;
@@ -10,8 +12,11 @@ use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
 use crate::events::EventKind;
-use crate::sessions::{ClientInfo, Session};
+use crate::sessions::{ClientInfo, Factor, Session};
 use crate::token::{random_token, token_hash};
+
+/// The associated data the fresh sign-in marker is sealed with.
+const MARKER_CONTEXT: &[u8] = b"oidc-fresh-sign-in";
 
 /// How long an authorization code works.
 pub const CODE_LASTS: Duration = Duration::seconds(60);
@@ -43,8 +48,8 @@ pub struct AuthorizeRequest {
     /// PKCE: must be `S256`.
     pub code_challenge_method: Option<String>,
     /// Space-separated: `none` (answer without any page, or
-    /// `login_required`), `consent` (ask again), `select_account` (one
-    /// account per browser: nothing to select); `login` is not served yet.
+    /// `login_required`), `login` (a fresh sign-in), `consent` (ask
+    /// again), `select_account` (one account per browser: nothing to select).
     pub prompt: Option<String>,
     /// Must be `query` when sent.
     pub response_mode: Option<String>,
@@ -52,10 +57,35 @@ pub struct AuthorizeRequest {
     pub request: Option<String>,
     /// Request objects by reference are not served: refused, never ignored.
     pub request_uri: Option<String>,
-    /// Not served yet: refused rather than ignored.
+    /// Seconds a sign-in may be old; older ones are done again.
     pub max_age: Option<String>,
-    /// Not served yet: refused rather than ignored.
+    /// Space-separated; `mfa` asks for a sign-in that passed a second factor.
     pub acr_values: Option<String>,
+    /// Ours, not the client's: when this service sent the browser to sign
+    /// in again for this request, sealed (see [`Oidc::fresh_sign_in_marker`]).
+    #[serde(rename = "signed_in_after")]
+    pub signed_in_after: Option<String>,
+}
+
+/// The name of the parameter this service adds to an authorize request it
+/// sends the browser to sign in for.
+pub const SIGNED_IN_AFTER: &str = "signed_in_after";
+
+/// How long a sign-in done for a request counts as fresh for it: a person
+/// who went to sign in and came back within this is not asked again.
+pub const FRESH_FOR: Duration = Duration::minutes(10);
+
+/// What the session is worth for a request (`prompt=login`, `max_age`,
+/// `acr_values=mfa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInCheck {
+    /// It will do.
+    Enough,
+    /// The browser goes to sign in again (and comes back).
+    Again,
+    /// Signed in again for this request, and still no second factor: the
+    /// account has none to give.
+    NoSecondFactor,
 }
 
 /// A checked request: the client and where to answer it.
@@ -77,6 +107,15 @@ pub struct Authorization {
     pub prompt_none: bool,
     /// `prompt=consent`: the consent page even if consent was given before.
     pub prompt_consent: bool,
+    /// `prompt=login`: a sign-in done for this request.
+    pub prompt_login: bool,
+    /// `max_age`: how old a sign-in may be.
+    pub max_age: Option<Duration>,
+    /// `acr_values` names `mfa`: a sign-in that passed a second factor.
+    pub wants_mfa: bool,
+    /// When this service sent the browser to sign in for this request, if
+    /// it did and the marker is its own and recent.
+    pub signed_in_after: Option<time::OffsetDateTime>,
 }
 
 /// Why an authorize request is answered with an error.
@@ -170,12 +209,14 @@ impl Oidc {
         if prompt_none && prompts.len() > 1 {
             return Err(redirect("invalid_request", "prompt=none goes with no other prompt."));
         }
-        if prompts.iter().any(|p| !matches!(*p, "none" | "consent" | "select_account")) {
-            return Err(redirect("invalid_request", "Only prompt=none, consent and select_account are served so far."));
+        if prompts.iter().any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account")) {
+            return Err(redirect("invalid_request", "Only prompt=none, login, consent and select_account are served."));
         }
-        if request.max_age.is_some() || request.acr_values.is_some() {
-            return Err(redirect("invalid_request", "max_age and acr_values are not served yet."));
-        }
+        let max_age = match request.max_age.as_deref().map(str::parse::<u32>) {
+            None => None,
+            Some(Ok(seconds)) => Some(Duration::seconds(seconds.into())),
+            Some(Err(_)) => return Err(redirect("invalid_request", "max_age is a number of seconds.")),
+        };
         if request.request.is_some() {
             return Err(redirect("request_not_supported", "Request objects are not served."));
         }
@@ -194,7 +235,49 @@ impl Oidc {
             code_challenge,
             prompt_none,
             prompt_consent: prompts.contains(&"consent"),
+            prompt_login: prompts.contains(&"login"),
+            max_age,
+            wants_mfa: request.acr_values.as_deref().unwrap_or("").split_whitespace().any(|acr| acr == "mfa"),
+            signed_in_after: request.signed_in_after.as_deref().and_then(|marker| self.marker_time(marker)),
         })
+    }
+
+    /// What `session` is worth for the request. A sign-in done after this
+    /// service sent the browser to sign in for it is fresh enough for
+    /// `prompt=login` and `max_age`, so the person is asked once; without a
+    /// second factor it still does not meet `acr_values=mfa`.
+    pub fn sign_in_check(&self, session: &Session, authorization: &Authorization) -> SignInCheck {
+        let fresh = authorization.signed_in_after.is_some_and(|after| session.created_at >= after);
+        // A remembered browser is not the second factor a step-up asks for.
+        let second = session.factors.iter().any(|f| f.is_second() && *f != Factor::TrustedBrowser);
+        if fresh {
+            return if authorization.wants_mfa && !second { SignInCheck::NoSecondFactor } else { SignInCheck::Enough };
+        }
+        // max_age=0 is prompt=login (Core 3.1.2.1), also within the second of the sign-in.
+        let too_old =
+            authorization.max_age.is_some_and(|age| age.is_zero() || self.clock.now() - session.created_at > age);
+        if authorization.prompt_login || too_old || (authorization.wants_mfa && !second) {
+            SignInCheck::Again
+        } else {
+            SignInCheck::Enough
+        }
+    }
+
+    /// The marker that says "sent to sign in now" on the authorize request
+    /// the sign-in returns to: the time, sealed under the server key so
+    /// that no one can write an older one and pass off an earlier sign-in
+    /// as fresh.
+    pub fn fresh_sign_in_marker(&self) -> String {
+        let now = self.clock.now().unix_timestamp();
+        URL_SAFE_NO_PAD.encode(self.key.seal(&now.to_be_bytes(), MARKER_CONTEXT))
+    }
+
+    /// The time a marker of ours says, while it is under [`FRESH_FOR`] old.
+    fn marker_time(&self, marker: &str) -> Option<time::OffsetDateTime> {
+        let opened = self.key.open(&URL_SAFE_NO_PAD.decode(marker).ok()?, MARKER_CONTEXT).ok()?;
+        let at = time::OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(opened.try_into().ok()?)).ok()?;
+        let now = self.clock.now();
+        (at <= now && now - at <= FRESH_FOR).then_some(at)
     }
 
     /// Whether `user` may use the client (a client limited to groups takes
