@@ -67,17 +67,22 @@ async fn a_forgotten_password_is_replaced_in_a_real_browser() {
 #[ignore = "needs Chromium (Debian's chromium), Node.js and `npm ci --prefix e2e`; .ci/run provides them"]
 async fn openid_client_signs_a_user_in_through_a_real_browser() {
     const SECRET: &str = "an-e2e-client-secret-long-enough-for-it";
-    const CALLBACK: &str = "https://rp.example.test/callback";
+    // The client's pages: a port the script serves them on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (callback, signed_out) =
+        (format!("http://127.0.0.1:{port}/callback"), format!("http://127.0.0.1:{port}/signed-out"));
     // The real binary, on the real clock: the library checks the tokens' times.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("latchkey.toml");
     let client = format!(
-        "[[oidc_clients]]\nid = \"rp\"\nname = \"Team wiki\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CALLBACK}\"]\n"
+        "[[oidc_clients]]\nid = \"rp\"\nname = \"Team wiki\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{callback}\"]\n\
+         post_logout_uris = [\"{signed_out}\"]\n"
     );
     std::fs::write(&config, client).unwrap();
     let server = crate::binary::start_with(dir.path(), std::process::Stdio::null(), "warn", |command| {
         command.env("LATCHKEY_CONFIG", &config);
     })
     .await;
-    run_script("oidc.mjs", &[&server.base, "rp", SECRET, CALLBACK], "openid-client signs in end to end").await;
+    let arguments = [server.base.as_str(), "rp", SECRET, &callback, &signed_out];
+    run_script("oidc.mjs", &arguments, "openid-client signs in end to end").await;
 }
