@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use latchkey_core::oidc::authorize::SCOPES;
-use latchkey_core::oidc::tokens::{ClientAuth, TokenError};
+use latchkey_core::oidc::tokens::{refuse, ClientAuth, TokenError};
 use serde_json::json;
 
 use super::error::ApiError;
@@ -85,12 +85,8 @@ fn token_error(refused: TokenError) -> Response {
     response
 }
 
-fn malformed(description: &'static str) -> TokenError {
-    TokenError { error: "invalid_request", description }
-}
-
 fn invalid_request(description: &'static str) -> Response {
-    token_error(malformed(description))
+    token_error(refuse("invalid_request", description))
 }
 
 /// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and
@@ -133,15 +129,12 @@ impl ClientRequest {
         let mut form = std::collections::HashMap::new();
         for (name, value) in url::form_urlencoded::parse(body) {
             if form.insert(name.into_owned(), value.into_owned()).is_some() {
-                return Err(malformed("A parameter is repeated."));
+                return Err(refuse("invalid_request", "A parameter is repeated."));
             }
         }
         let basic = match basic_credentials(headers) {
             Some(None) => {
-                return Err(TokenError {
-                    error: "invalid_client",
-                    description: "The Basic credentials are malformed.",
-                });
+                return Err(refuse("invalid_client", "The Basic credentials are malformed."));
             }
             Some(Some(credentials)) => Some(credentials),
             None => None,
@@ -158,13 +151,19 @@ impl ClientRequest {
     /// its id alone; two ways at once, or two different ids, are refused.
     fn auth(&self) -> Result<ClientAuth<'_>, TokenError> {
         Ok(match (&self.basic, self.field("client_id"), self.field("client_secret")) {
-            (Some(_), _, Some(_)) => return Err(malformed("Send the client's secret one way, not two.")),
+            (Some(_), _, Some(_)) => {
+                return Err(refuse("invalid_request", "Send the client's secret one way, not two."))
+            }
             (Some((id, secret)), None, None) => ClientAuth::Secret { id, secret },
             (Some((id, secret)), Some(named), None) if named == id => ClientAuth::Secret { id, secret },
-            (Some(_), Some(_), None) => return Err(malformed("The client_id differs from the credentials.")),
+            (Some(_), Some(_), None) => {
+                return Err(refuse("invalid_request", "The client_id differs from the credentials."))
+            }
             (None, Some(id), Some(secret)) => ClientAuth::Secret { id, secret },
             (None, Some(id), None) => ClientAuth::None { id },
-            (None, None, _) => return Err(malformed("The client is not named (client_id or Basic credentials).")),
+            (None, None, _) => {
+                return Err(refuse("invalid_request", "The client is not named (client_id or Basic credentials)."))
+            }
         })
     }
 }
@@ -177,10 +176,10 @@ async fn post_token(
 ) -> Result<Response, ApiError> {
     let grant_type = request.field("grant_type");
     if !matches!(grant_type, Some("authorization_code" | "refresh_token")) {
-        return Ok(token_error(TokenError {
-            error: "unsupported_grant_type",
-            description: "Only grant_type=authorization_code and refresh_token are served.",
-        }));
+        return Ok(token_error(refuse(
+            "unsupported_grant_type",
+            "Only grant_type=authorization_code and refresh_token are served.",
+        )));
     }
     let auth = match request.auth() {
         Ok(auth) => auth,
@@ -220,7 +219,7 @@ async fn post_token(
 /// client proves itself.
 fn about_token(request: &ClientRequest) -> Result<(ClientAuth<'_>, &str), TokenError> {
     let auth = request.auth()?;
-    let token = request.field("token").ok_or_else(|| malformed("token is required."))?;
+    let token = request.field("token").ok_or_else(|| refuse("invalid_request", "token is required."))?;
     Ok((auth, token))
 }
 

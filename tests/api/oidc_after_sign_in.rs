@@ -102,14 +102,14 @@ async fn introspection_tells_confidential_clients_what_a_token_is_and_nothing_mo
     let in_ten = app.clock.unix() as i64 + 600;
     assert!((in_ten - 2..=in_ten).contains(&answer["exp"].as_i64().unwrap()), "{answer}");
 
-    // A resource server (another confidential client) may read an access
-    // token, never another client's refresh token.
-    let (_, answer, _) = introspect(access, "staff-only", Some(SECRET)).await;
-    assert_eq!((answer["active"].as_bool(), answer["sub"].as_str()), (Some(true), Some(sub.as_str())));
-    let (_, answer, _) = introspect(refresh, "staff-only", Some(SECRET)).await;
-    assert_eq!(answer, serde_json::json!({"active": false}));
+    // Another confidential client learns nothing of this client's tokens.
+    for token in [access, refresh] {
+        let (_, answer, _) = introspect(token, "staff-only", Some(SECRET)).await;
+        assert_eq!(answer, serde_json::json!({"active": false}));
+    }
     let (_, answer, _) = introspect(refresh, "app", Some(SECRET)).await;
-    assert_eq!((answer["active"].as_bool(), answer.get("token_type")), (Some(true), None));
+    assert_eq!((answer["active"].as_bool(), answer["sub"].as_str()), (Some(true), Some(sub.as_str())));
+    assert_eq!(answer.get("token_type"), None, "a refresh token has no token type (RFC 6749 7.1)");
 
     // A public client proves nothing; a wrong secret is refused.
     let (status, answer, _) = introspect(access, "spa", None).await;
@@ -205,6 +205,24 @@ async fn a_logout_that_does_not_name_the_user_asks_first_and_untrusted_requests_
     let page = bob.get(&format!("/oauth2/logout?id_token_hint={hint}")).await;
     assert_eq!(page.status, StatusCode::OK, "asked, not signed out");
     assert_eq!(bob.get("/dashboard").await.status, StatusCode::OK);
+
+    // Alice's ID token of her earlier sign-in, in her browser signed in
+    // again: not this session's, so a leaked old token cannot end it.
+    app.clock.advance(Duration::minutes(1));
+    browser.log_in("alice", PASSWORD).await;
+    let page = browser.get(&format!("/oauth2/logout?id_token_hint={hint}")).await;
+    assert_eq!(page.status, StatusCode::OK, "asked: {:?}", page.location);
+    assert_eq!(browser.get("/dashboard").await.status, StatusCode::OK);
+
+    // A header naming another algorithm for the RS256 key is no signature of ours.
+    let kid: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&header).unwrap()).unwrap();
+    let confused = URL_SAFE_NO_PAD.encode(serde_json::json!({"alg": "ES256", "kid": kid["kid"]}).to_string());
+    let page = browser.get(&format!("/oauth2/logout?id_token_hint={confused}.{payload}.{signature}")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let critical = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({"alg": "RS256", "kid": kid["kid"], "crit": ["exp"], "exp": 1}).to_string());
+    let page = browser.get(&format!("/oauth2/logout?id_token_hint={critical}.{payload}.{signature}")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "an extension it does not know is refused");
 }
 
 /// The logout question of the `app` client answered with `decision`.

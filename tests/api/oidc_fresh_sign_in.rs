@@ -47,7 +47,7 @@ async fn prompt_login_signs_the_user_in_again_once_and_auth_time_is_that_sign_in
     assert_eq!(asked.status, StatusCode::SEE_OTHER);
     let location = asked.location.unwrap();
     let rd = back_to(&location);
-    assert!(rd.contains("signed_in_after="), "{rd}");
+    assert!(rd.contains("sent_to_sign_in_at="), "{rd}");
     let signed_in = sign_in_at(&browser, &location, "alice").await;
     assert!(signed_in.location.unwrap().ends_with(&rd), "back to the request");
     let back = browser.get(&rd).await;
@@ -61,9 +61,13 @@ async fn prompt_login_signs_the_user_in_again_once_and_auth_time_is_that_sign_in
 
     // The marker is the service's own and short-lived: forged or stale, it
     // sends the browser to sign in again rather than pass an old sign-in.
-    let marker = rd.split("signed_in_after=").nth(1).unwrap().to_string();
+    let marker = rd.split("sent_to_sign_in_at=").nth(1).unwrap().to_string();
     let forged = rd.replace(&marker, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    assert!(back_to(&browser.get(&forged).await.location.unwrap()).contains("signed_in_after="));
+    assert!(back_to(&browser.get(&forged).await.location.unwrap()).contains("sent_to_sign_in_at="));
+    // Nor does one made for another client.
+    let own = authorize_path("own", APP_CB, "&prompt=login");
+    let theirs = browser.get(&format!("{own}&sent_to_sign_in_at={marker}")).await;
+    assert!(theirs.location.unwrap().starts_with("/login?rd="), "a marker opens only for its client");
     app.clock.advance(Duration::minutes(11));
     let stale = browser.get(&rd).await;
     assert!(stale.location.unwrap().starts_with("/login?rd="), "a marker older than ten minutes is not fresh");
@@ -121,7 +125,18 @@ async fn acr_values_mfa_steps_up_through_the_code_step_and_refuses_an_account_wi
     assert_eq!(browser.log_in("alice", PASSWORD).await.location.as_deref(), Some("/dashboard"), "remembered");
     let path = authorize_path("app", APP_CB, "");
     let remembered = claims_of(&app, &authorize(&browser, &path).await["code"]).await;
-    assert_eq!(remembered["amr"], serde_json::json!(["pwd", "swk", "mfa"]));
+    assert_eq!(
+        (remembered["amr"].clone(), remembered["acr"].as_str()),
+        (serde_json::json!(["pwd", "swk"]), Some("pwd")),
+        "a remembered browser is not a second factor in this sign-in"
+    );
+    // An application's ordinary sign-in in a remembered browser asks no code.
+    let out = browser.get("/dashboard").await;
+    browser.post("/logout", &[("csrf_token", &out.csrf())]).await;
+    let location = browser.get(&path).await.location.unwrap();
+    assert!(!back_to(&location).contains("sent_to_sign_in_at"), "{location}");
+    let plain = sign_in_at(&browser, &location, "alice").await;
+    assert!(plain.location.unwrap().contains("/oauth2/authorize?"), "no code step: {}", plain.html);
 
     // The application asks for a second factor now: the code step, though remembered.
     app.clock.advance(Duration::seconds(30));

@@ -78,6 +78,7 @@ conformance!(
     signing_keys_rotate_with_one_active_per_algorithm_and_old_ones_are_forgotten,
     oidc_clients_are_kept_with_their_lists_and_unique_ids,
     an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_its_tokens,
+    a_refresh_racing_its_revocation_leaves_no_live_token,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -996,4 +997,71 @@ async fn an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_i
     store.insert_code(&expired, at(0)).await.unwrap();
     assert!(store.find_code("code-3", "app", at(60)).await.unwrap().is_none(), "dead at its expiry");
     assert!(matches!(store.spend_code("code-3", "app", at(60), None).await.unwrap(), CodeUse::Dead));
+}
+
+/// A client revokes a refresh token while the same token is being spent
+/// (its app refreshing in another tab): whichever comes first, nothing the
+/// spend writes outlives the revocation.
+async fn a_refresh_racing_its_revocation_leaves_no_live_token(store: Arc<dyn Store>) {
+    use latchkey_core::oidc::authorize::CodeRecord;
+    use latchkey_core::store::{AccessTokenRecord, Issued, RefreshTokenRecord};
+    let alice = user(&store, "alice").await;
+    let access = |hash: String, family: &str| AccessTokenRecord {
+        token_hash: hash,
+        grant_hash: family.into(),
+        client_id: "app".into(),
+        user_id: alice.id,
+        scopes: vec!["openid".into(), "offline_access".into()],
+        expires_at: at(600),
+    };
+    let refresh = |hash: String, family: &str| RefreshTokenRecord {
+        token_hash: hash,
+        family: family.into(),
+        client_id: "app".into(),
+        user_id: alice.id,
+        scopes: vec!["openid".into(), "offline_access".into()],
+        auth_time: at(0),
+        amr: vec!["pwd".into()],
+        expires_at: at(3600),
+    };
+    for round in 0..10 {
+        let family = format!("code-{round}");
+        let code = CodeRecord {
+            code_hash: family.clone(),
+            client_id: "app".into(),
+            user_id: alice.id,
+            redirect_uri: "https://app.example/cb".into(),
+            scopes: vec!["openid".into(), "offline_access".into()],
+            nonce: None,
+            code_challenge: None,
+            auth_time: at(0),
+            amr: vec!["pwd".into()],
+            expires_at: at(60),
+        };
+        store.insert_code(&code, at(0)).await.unwrap();
+        let (first_access, first) = (access(format!("a-{round}-0"), &family), refresh(format!("r-{round}-0"), &family));
+        let issued = Issued { access: &first_access, refresh: Some(&first) };
+        store.spend_code(&family, "app", at(1), Some(issued)).await.unwrap();
+
+        let spender = {
+            let (store, family) = (store.clone(), family.clone());
+            let (next_access, next) =
+                (access(format!("a-{round}-1"), &family), refresh(format!("r-{round}-1"), &family));
+            tokio::spawn(async move {
+                let issued = Issued { access: &next_access, refresh: Some(&next) };
+                store.spend_refresh_token(&format!("r-{round}-0"), "app", at(2), Some(issued)).await.unwrap();
+            })
+        };
+        let revoker = {
+            let store = store.clone();
+            tokio::spawn(async move { store.revoke_token(&format!("r-{round}-0"), "app").await.unwrap() })
+        };
+        spender.await.unwrap();
+        assert_eq!(revoker.await.unwrap(), Some(alice.id), "round {round}: the revocation ended the grant");
+        assert!(
+            store.find_refresh_token(&format!("r-{round}-1"), "app", at(3)).await.unwrap().is_none(),
+            "round {round}"
+        );
+        assert!(store.find_access_token(&format!("a-{round}-1"), at(3)).await.unwrap().is_none(), "round {round}");
+    }
 }

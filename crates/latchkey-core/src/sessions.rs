@@ -162,6 +162,16 @@ impl SessionRecord {
     pub fn passed_second_factor(&self) -> bool {
         self.factors.iter().any(|f| f.is_second())
     }
+
+    /// Whether its sign-in passed two factors of its own, as OpenID
+    /// Connect's `mfa` (RFC 8176) and `acr_values=mfa` mean it: a password
+    /// and a code or passkey, or a passkey and its user verification. A
+    /// remembered browser is not counted (it stands in for a code step that
+    /// did not happen), nor is a passkey alone without user verification.
+    pub fn passed_two_factors(&self) -> bool {
+        let counted = self.factors.iter().filter(|f| **f != Factor::TrustedBrowser);
+        counted.count() >= 2
+    }
 }
 
 /// A live session as the HTTP layer sees it.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::rows::{
     corrupt, flag, instant, joined_user, maybe_instant, seconds, user_id, OrUnavailable, JOINED_USER_COLUMNS,
 };
-use crate::SqlStore;
+use crate::{lock_user_row, SqlStore};
 
 const KEY_COLUMNS: &str = "kid, alg, private_sealed, public_jwk, created_at, retired_at";
 const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_uris, groups, first_party, created_at";
@@ -239,6 +239,12 @@ impl SqlStore {
     ) -> Result<Spent, StoreError> {
         let Spendable { table, key, columns, family } = what;
         let mut tx = self.begin_write().await?;
+        // The owner's row first, as a revocation takes it: on PostgreSQL a
+        // revocation racing this spend would otherwise miss the token it writes.
+        let sql = format!("SELECT user_id FROM {table} WHERE {key} = $1 AND client_id = $2");
+        let owner = sqlx::query(&sql).bind(hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
+        let Some(owner) = owner else { return Ok(Spent::Dead) };
+        lock_user_row(&mut tx, user_id(&owner, "user_id")?).await?;
         let sql = format!(
             "UPDATE {table} SET used = 1 WHERE {key} = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
              RETURNING {columns}"
@@ -422,30 +428,31 @@ impl OidcStore for SqlStore {
 
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Option<UserId>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let refresh =
-            sqlx::query("SELECT user_id, family FROM oidc_refresh_tokens WHERE token_hash = $1 AND client_id = $2")
-                .bind(token_hash)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .or_unavailable()?;
-        let (user, ended) = if let Some(row) = refresh {
-            let family: String = row.try_get("family").map_err(corrupt)?;
-            // The token itself counts only while its family still had a live member.
+        let sql = "SELECT user_id, family, 'refresh' AS kind FROM oidc_refresh_tokens \
+                   WHERE token_hash = $1 AND client_id = $2 \
+                   UNION ALL SELECT user_id, grant_hash AS family, 'access' AS kind FROM oidc_access_tokens \
+                   WHERE token_hash = $1 AND client_id = $2";
+        let found =
+            sqlx::query(sql).bind(token_hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
+        let Some(found) = found else { return Ok(None) };
+        let user = user_id(&found, "user_id")?;
+        // As a spend does: a refresh racing this revocation comes before or after it, whole.
+        lock_user_row(&mut tx, user).await?;
+        let kind: String = found.try_get("kind").map_err(corrupt)?;
+        let ended = if kind == "refresh" {
+            let family: String = found.try_get("family").map_err(corrupt)?;
+            // Something ends only while the family still had an unspent member.
             let live = sqlx::query("SELECT COUNT(*) AS n FROM oidc_refresh_tokens WHERE family = $1 AND used = 0")
                 .bind(&family)
                 .fetch_one(&mut *tx)
                 .await
                 .or_unavailable()?;
             let live: i64 = live.try_get("n").map_err(corrupt)?;
-            let revoked = revoke_grant(&mut tx, &family).await?;
-            (user_id(&row, "user_id")?, live > 0 && revoked > 0)
+            revoke_grant(&mut tx, &family).await? > 0 && live > 0
         } else {
-            let sql = "DELETE FROM oidc_access_tokens WHERE token_hash = $1 AND client_id = $2 RETURNING user_id";
-            let row =
-                sqlx::query(sql).bind(token_hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
-            let Some(row) = row else { return Ok(None) };
-            (user_id(&row, "user_id")?, true)
+            let sql = "DELETE FROM oidc_access_tokens WHERE token_hash = $1 AND client_id = $2";
+            let done = sqlx::query(sql).bind(token_hash).bind(client_id).execute(&mut *tx).await.or_unavailable()?;
+            done.rows_affected() > 0
         };
         tx.commit().await.or_unavailable()?;
         Ok(ended.then_some(user))

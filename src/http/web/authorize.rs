@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_core::oidc::authorize::{
-    denied, Authorization, AuthorizeError, AuthorizeRequest, SignInCheck, SIGNED_IN_AFTER,
+    denied, Authorization, AuthorizeError, AuthorizeRequest, SignInCheck, SENT_TO_SIGN_IN_AT,
 };
 use serde::Deserialize;
 
@@ -125,27 +125,37 @@ async fn grant(app: &AppState, current: &CurrentUser, authorization: &Authorizat
     }
 }
 
-/// To the sign-in page, and back to the request (`query`) after it, marked
-/// as sent now: a sign-in after the mark is fresh for `prompt=login` and
-/// `max_age` (see [`latchkey_core::oidc::Oidc::sign_in_check`]).
-fn sign_in_for(app: &AppState, query: &str) -> Response {
+/// To the sign-in page, and back to the request (`query`) after it. A
+/// request that asks more of a sign-in than a session is marked as sent
+/// now: a sign-in after the mark is fresh for `prompt=login` and `max_age=0`
+/// (see [`latchkey_core::oidc::Oidc::sign_in_check`]), and a full one.
+fn sign_in_for(app: &AppState, authorization: &Authorization, query: &str) -> Response {
     let mut request = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if name != SIGNED_IN_AFTER {
+        if name != SENT_TO_SIGN_IN_AT {
             request.append_pair(&name, &value);
         }
     }
-    request.append_pair(SIGNED_IN_AFTER, &app.services.oidc.fresh_sign_in_marker());
+    if authorization.asks_for_sign_in() {
+        let marker = app.services.oidc.fresh_sign_in_marker(&authorization.client.id);
+        request.append_pair(SENT_TO_SIGN_IN_AT, &marker);
+    }
     let rd: String =
         url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{}", request.finish()).as_bytes()).collect();
     Redirect::to(&format!("/login?rd={rd}")).into_response()
 }
 
-/// Whether `rd` is an authorize request this service sent the browser to
-/// sign in (again) for: the sign-in page then asks even someone signed in.
-pub fn signs_in_again(rd: Option<&str>) -> bool {
-    let Some(url) = rd.and_then(|rd| url::Url::parse(rd).ok()) else { return false };
-    url.path() == "/oauth2/authorize" && url.query_pairs().any(|(name, _)| name == SIGNED_IN_AFTER)
+/// Whether `rd` is an authorize request this service just sent the browser
+/// to sign in for, marked by [`sign_in_for`] (the mark checked): the
+/// sign-in page then asks even someone signed in, and a remembered browser
+/// skips no code step.
+pub fn signs_in_again(app: &AppState, rd: Option<&str>) -> bool {
+    let Some(url) = rd.and_then(|rd| url::Url::parse(rd).ok()).filter(|url| url.path() == "/oauth2/authorize") else {
+        return false;
+    };
+    let field = |wanted: &str| url.query_pairs().find(|(name, _)| name == wanted).map(|(_, value)| value.into_owned());
+    let (Some(marker), Some(client_id)) = (field(SENT_TO_SIGN_IN_AT), field("client_id")) else { return false };
+    app.services.oidc.marker_time(&marker, &client_id).is_some()
 }
 
 /// The answer when the signed-in user may not go on with the request yet
@@ -167,7 +177,7 @@ fn unless_allowed(
             let params = [("error", "login_required"), ("error_description", "The request needs a fresh sign-in.")];
             Some(back_to_client(app, authorization, &params))
         }
-        SignInCheck::Again => Some(sign_in_for(app, query)),
+        SignInCheck::Again => Some(sign_in_for(app, authorization, query)),
         SignInCheck::NoSecondFactor => {
             let description = "The application asks for a second factor (an authenticator app or a passkey), \
                                and this account signed in without one.";
@@ -193,7 +203,7 @@ pub async fn get_authorize(
             let params = [("error", "login_required"), ("error_description", "No one is signed in.")];
             return Ok(back_to_client(&app, &authorization, &params));
         }
-        return Ok(sign_in_for(&app, &query));
+        return Ok(sign_in_for(&app, &authorization, &query));
     };
     if let Some(answer) = unless_allowed(&app, &current, &authorization, &query) {
         return Ok(answer);

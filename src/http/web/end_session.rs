@@ -1,7 +1,7 @@
 //! `/oauth2/logout`: RP-Initiated Logout 1.0 (contract section 9). A client
-//! that names the signed-in user by an ID token it holds (`id_token_hint`)
-//! ends the session at once; any other request (no hint, or a hint about
-//! someone else) is asked about first, with a form and the session's CSRF
+//! that names the session by an ID token of its sign-in (`id_token_hint`)
+//! ends it at once; any other request (no hint, or a hint of another
+//! sign-in or someone else) is asked about first, with a form and the session's CSRF
 //! token, so a link on another site cannot sign anyone out. The browser
 //! then goes to the client's registered `post_logout_redirect_uri`, or to
 //! the sign-in page.
@@ -78,7 +78,7 @@ pub async fn get_logout(
     let Some(current) = current else {
         return Ok(onwards(&logout));
     };
-    if logout.names(&current.user) {
+    if logout.is_hint_for(&current.session) {
         return sign_out(&app, jar, &current, &logout, &from).await;
     }
     let page = render(&LogoutPage {

@@ -153,7 +153,7 @@ pub async fn get_login(
     let signed_in_to = rd.clone().unwrap_or_else(|| "/dashboard".into());
     let target = return_target(&app, rd.as_deref()).await;
     // An application that asked for a fresh sign-in gets one, signed in or not.
-    let current = current.filter(|_| !signs_in_again(rd.as_deref()));
+    let current = current.filter(|_| !signs_in_again(&app, rd.as_deref()));
     let page = signed_out_form(&app, current, jar, &signed_in_to, |csrf_token| {
         LoginPage::new(&app, csrf_token, String::new(), None, rd)
     })?;
@@ -169,7 +169,7 @@ pub async fn post_login(
     let rd = return_to::checked(&form.rd, &app.web);
     // A sign-in an application asked for (`prompt=login`, `max_age`,
     // `acr_values=mfa`) is a full one: a remembered browser skips no code step.
-    let device = cookies::device_token(&jar, &app.web).filter(|_| !signs_in_again(rd.as_deref()));
+    let device = cookies::device_token(&jar, &app.web).filter(|_| !signs_in_again(&app, rd.as_deref()));
     let known = cookies::known_client_token(&jar, &app.web);
     let previous = cookies::session_token(&jar, &app.web);
     let from = SignInFrom {

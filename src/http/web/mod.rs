@@ -172,9 +172,6 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
     }
 }
 
-/// A form for people who are not signed in (sign-in, sign-up): someone who
-/// is goes on to `signed_in_to`; anyone else gets the page, built around
-/// the browser's pre-session CSRF token (set now if it has none).
 /// A 400 error page.
 fn bad_request(message: &str) -> WebError {
     WebError::Refused(axum::http::StatusCode::BAD_REQUEST, message.to_string())
@@ -187,6 +184,9 @@ fn parsed_query<T: serde::de::DeserializeOwned>(query: &str, malformed: &str) ->
     axum::extract::Query::<T>::try_from_uri(&uri).map(|q| q.0).map_err(|_| bad_request(malformed))
 }
 
+/// A form for people who are not signed in (sign-in, sign-up): someone who
+/// is goes on to `signed_in_to`; anyone else gets the page, built around
+/// the browser's pre-session CSRF token (set now if it has none).
 fn signed_out_form<T: Template>(
     app: &AppState,
     current: Option<extract::CurrentUser>,

@@ -12,11 +12,14 @@ use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
 use crate::events::EventKind;
-use crate::sessions::{ClientInfo, Factor, Session};
+use crate::sessions::{ClientInfo, Session};
 use crate::token::{random_token, token_hash};
 
-/// The associated data the fresh sign-in marker is sealed with.
-const MARKER_CONTEXT: &[u8] = b"oidc-fresh-sign-in";
+/// The associated data the fresh sign-in marker is sealed with: it opens
+/// only for the client it was made for.
+fn marker_context(client_id: &str) -> Vec<u8> {
+    format!("oidc-sent-to-sign-in:{client_id}").into_bytes()
+}
 
 /// How long an authorization code works.
 pub const CODE_LASTS: Duration = Duration::seconds(60);
@@ -62,14 +65,13 @@ pub struct AuthorizeRequest {
     /// Space-separated; `mfa` asks for a sign-in that passed a second factor.
     pub acr_values: Option<String>,
     /// Ours, not the client's: when this service sent the browser to sign
-    /// in again for this request, sealed (see [`Oidc::fresh_sign_in_marker`]).
-    #[serde(rename = "signed_in_after")]
-    pub signed_in_after: Option<String>,
+    /// in for this request, sealed (see [`Oidc::fresh_sign_in_marker`]).
+    pub sent_to_sign_in_at: Option<String>,
 }
 
 /// The name of the parameter this service adds to an authorize request it
-/// sends the browser to sign in for.
-pub const SIGNED_IN_AFTER: &str = "signed_in_after";
+/// sends the browser to sign in for (the field above).
+pub const SENT_TO_SIGN_IN_AT: &str = "sent_to_sign_in_at";
 
 /// How long a sign-in done for a request counts as fresh for it: a person
 /// who went to sign in and came back within this is not asked again.
@@ -114,8 +116,16 @@ pub struct Authorization {
     /// `acr_values` names `mfa`: a sign-in that passed a second factor.
     pub wants_mfa: bool,
     /// When this service sent the browser to sign in for this request, if
-    /// it did and the marker is its own and recent.
-    pub signed_in_after: Option<time::OffsetDateTime>,
+    /// it did and the marker is its own, for this client, and recent.
+    pub sent_to_sign_in_at: Option<time::OffsetDateTime>,
+}
+
+impl Authorization {
+    /// Whether it asks more of a sign-in than a session: `prompt=login`,
+    /// `max_age` or `acr_values=mfa`.
+    pub fn asks_for_sign_in(&self) -> bool {
+        self.prompt_login || self.max_age.is_some() || self.wants_mfa
+    }
 }
 
 /// Why an authorize request is answered with an error.
@@ -227,7 +237,6 @@ impl Oidc {
             return Err(redirect("invalid_request", "Only response_mode=query is served."));
         }
         Ok(Authorization {
-            client,
             redirect_uri: request.redirect_uri.clone(),
             scopes,
             state: request.state.clone(),
@@ -238,43 +247,54 @@ impl Oidc {
             prompt_login: prompts.contains(&"login"),
             max_age,
             wants_mfa: request.acr_values.as_deref().unwrap_or("").split_whitespace().any(|acr| acr == "mfa"),
-            signed_in_after: request.signed_in_after.as_deref().and_then(|marker| self.marker_time(marker)),
+            sent_to_sign_in_at: request
+                .sent_to_sign_in_at
+                .as_deref()
+                .and_then(|marker| self.marker_time(marker, &client.id)),
+            client,
         })
     }
 
     /// What `session` is worth for the request. A sign-in done after this
-    /// service sent the browser to sign in for it is fresh enough for
-    /// `prompt=login` and `max_age`, so the person is asked once; without a
-    /// second factor it still does not meet `acr_values=mfa`.
+    /// service sent the browser to sign in for it answers `prompt=login` and
+    /// `max_age=0`, so the person is asked once; any other `max_age` is
+    /// measured as it stands. `acr_values=mfa` wants two factors in the
+    /// sign-in (see [`SessionRecord::passed_two_factors`]): a fresh sign-in
+    /// without them means the account has none to give.
+    ///
+    /// [`SessionRecord::passed_two_factors`]: crate::sessions::SessionRecord::passed_two_factors
     pub fn sign_in_check(&self, session: &Session, authorization: &Authorization) -> SignInCheck {
-        let fresh = authorization.signed_in_after.is_some_and(|after| session.created_at >= after);
-        // A remembered browser is not the second factor a step-up asks for.
-        let second = session.factors.iter().any(|f| f.is_second() && *f != Factor::TrustedBrowser);
-        if fresh {
-            return if authorization.wants_mfa && !second { SignInCheck::NoSecondFactor } else { SignInCheck::Enough };
+        let fresh = authorization.sent_to_sign_in_at.is_some_and(|sent| session.created_at >= sent);
+        let too_old = match authorization.max_age {
+            // max_age=0 is prompt=login (Core 3.1.2.1), also within the second of the sign-in.
+            Some(age) if age.is_zero() => !fresh,
+            Some(age) => self.clock.now() - session.created_at > age,
+            None => false,
+        };
+        if (authorization.prompt_login && !fresh) || too_old {
+            return SignInCheck::Again;
         }
-        // max_age=0 is prompt=login (Core 3.1.2.1), also within the second of the sign-in.
-        let too_old =
-            authorization.max_age.is_some_and(|age| age.is_zero() || self.clock.now() - session.created_at > age);
-        if authorization.prompt_login || too_old || (authorization.wants_mfa && !second) {
-            SignInCheck::Again
-        } else {
-            SignInCheck::Enough
+        match (authorization.wants_mfa && !session.passed_two_factors(), fresh) {
+            (false, _) => SignInCheck::Enough,
+            (true, false) => SignInCheck::Again,
+            (true, true) => SignInCheck::NoSecondFactor,
         }
     }
 
     /// The marker that says "sent to sign in now" on the authorize request
-    /// the sign-in returns to: the time, sealed under the server key so
-    /// that no one can write an older one and pass off an earlier sign-in
-    /// as fresh.
-    pub fn fresh_sign_in_marker(&self) -> String {
+    /// of `client_id` that the sign-in returns to: the time, sealed under the
+    /// server key with the client, so that no one can write an older one and
+    /// pass off an earlier sign-in as fresh.
+    pub fn fresh_sign_in_marker(&self, client_id: &str) -> String {
         let now = self.clock.now().unix_timestamp();
-        URL_SAFE_NO_PAD.encode(self.key.seal(&now.to_be_bytes(), MARKER_CONTEXT))
+        URL_SAFE_NO_PAD.encode(self.key.seal(&now.to_be_bytes(), &marker_context(client_id)))
     }
 
-    /// The time a marker of ours says, while it is under [`FRESH_FOR`] old.
-    fn marker_time(&self, marker: &str) -> Option<time::OffsetDateTime> {
-        let opened = self.key.open(&URL_SAFE_NO_PAD.decode(marker).ok()?, MARKER_CONTEXT).ok()?;
+    /// The time a marker of ours for `client_id` says, while it is under
+    /// [`FRESH_FOR`] old.
+    pub fn marker_time(&self, marker: &str, client_id: &str) -> Option<time::OffsetDateTime> {
+        let sealed = URL_SAFE_NO_PAD.decode(marker).ok()?;
+        let opened = self.key.open(&sealed, &marker_context(client_id)).ok()?;
         let at = time::OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(opened.try_into().ok()?)).ok()?;
         let now = self.clock.now();
         (at <= now && now - at <= FRESH_FOR).then_some(at)
@@ -355,7 +375,7 @@ impl Oidc {
 }
 
 /// What the session's sign-in passed, as RFC 8176 words, each once, with
-/// `mfa` when a second factor was among them.
+/// `mfa` when two factors were among them.
 fn amr(session: &Session) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for factor in &session.factors {
@@ -364,7 +384,7 @@ fn amr(session: &Session) -> Vec<String> {
             words.push(word);
         }
     }
-    if session.passed_second_factor() {
+    if session.passed_two_factors() {
         words.push("mfa".into());
     }
     words

@@ -1,9 +1,9 @@
-//! Token introspection (RFC 7662): a resource server asks whether a token
-//! it was handed is live, and for whom. Only confidential clients may ask
-//! (section 2.1 wants the caller authenticated, and a public client's id is
-//! no proof). Access tokens are bearer tokens shown to resource servers, so
-//! any confidential client may introspect one; a refresh token is only ever
-//! its own client's business, so only that client learns it is live.
+//! Token introspection (RFC 7662): a client asks whether a token it holds
+//! is live, and for whom. Only confidential clients may ask (section 2.1
+//! wants the caller authenticated, and a public client's id is no proof),
+//! and each learns about its own tokens only (section 4: every client here
+//! is an application, and none is entitled to read another's grants; an API
+//! behind an application registers as that application's client).
 
 use serde_json::{json, Map, Value};
 
@@ -15,8 +15,8 @@ use crate::token::token_hash;
 impl Oidc {
     /// What `POST /oauth2/introspect` answers about `token`: `active` with
     /// its scope, client, subject and expiry, or only `{"active": false}`
-    /// for a token that is unknown, dead, another client's refresh token, or
-    /// whose account is locked.
+    /// for a token that is unknown, dead, another client's, or whose
+    /// account is locked.
     pub async fn introspect(
         &self,
         auth: ClientAuth<'_>,
@@ -30,17 +30,22 @@ impl Oidc {
         let (hash, now) = (token_hash(token), self.clock.now());
         let mut answer = Map::new();
         if let Some((access, user)) = self.store.find_access_token(&hash, now).await? {
-            if !user.locked {
+            if !user.locked && access.client_id == client.id {
                 answer.insert("token_type".into(), json!("Bearer"));
                 if access.scopes.iter().any(|s| s == "profile") {
                     answer.insert("username".into(), json!(user.username.as_str()));
                 }
-                answer.extend(self.live(&access.client_id, user.id, &access.scopes, access.expires_at));
+                answer.extend(self.active_claims(&access.client_id, user.id, &access.scopes, access.expires_at));
             }
         } else if let Some(refresh) = self.store.find_refresh_token(&hash, &client.id, now).await? {
             let user = self.users.find_user(refresh.user_id).await?;
             if user.is_some_and(|u| !u.locked) {
-                answer.extend(self.live(&refresh.client_id, refresh.user_id, &refresh.scopes, refresh.expires_at));
+                answer.extend(self.active_claims(
+                    &refresh.client_id,
+                    refresh.user_id,
+                    &refresh.scopes,
+                    refresh.expires_at,
+                ));
             }
         }
         answer.entry("active").or_insert(json!(false));
@@ -48,7 +53,7 @@ impl Oidc {
     }
 
     /// The claims of a live token (section 2.2).
-    fn live(
+    fn active_claims(
         &self,
         client_id: &str,
         user: crate::UserId,

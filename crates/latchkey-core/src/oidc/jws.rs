@@ -12,7 +12,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::sign::{Signer, Verifier};
 use serde_json::{json, Map, Value};
 
-use super::keys::{sealing_context, SigningAlg, SigningKeyRecord};
+use super::keys::{public_key, sealing_context, SigningAlg, SigningKeyRecord};
 use super::Oidc;
 use crate::error::CoreError;
 
@@ -24,7 +24,7 @@ fn failed(e: openssl::error::ErrorStack) -> CoreError {
 }
 
 impl Oidc {
-    /// The private half of a stored key, opened with the server key.
+    /// The private half of a stored key, opened with the server key (to sign only).
     fn private_key(&self, key: &SigningKeyRecord) -> Result<PKey<Private>, CoreError> {
         let pem = self
             .key
@@ -60,8 +60,10 @@ impl Oidc {
     /// The claims of an ID token this provider signed with a key it still
     /// publishes and whose `iss` is this issuer; `None` for anything else
     /// (malformed, `alg: none`, an unknown or forgotten `kid`, a signature
-    /// that does not check). Its expiry is the caller's to judge: a logout
-    /// hint may be an expired token (RP-Initiated Logout 1.0, section 2).
+    /// that does not check, a `crit` header it cannot honour). Its expiry is
+    /// the caller's to judge: a logout hint may be an expired token
+    /// (RP-Initiated Logout 1.0, section 2). Checked with the published
+    /// public key, so an unauthenticated request never opens a private one.
     pub async fn verified_claims(&self, jws: &str) -> Result<Option<Map<String, Value>>, CoreError> {
         let Some((signed, signature)) = jws.rsplit_once('.') else { return Ok(None) };
         let Some((header, payload)) = signed.split_once('.').filter(|(_, payload)| !payload.contains('.')) else {
@@ -71,6 +73,10 @@ impl Oidc {
         let Some(header) = decode(header).and_then(|h| serde_json::from_slice::<Value>(&h).ok()) else {
             return Ok(None);
         };
+        if header.get("crit").is_some() {
+            // RFC 7515 4.1.11: no extension is understood here.
+            return Ok(None);
+        }
         let (Some(alg), Some(kid)) = (header["alg"].as_str().and_then(SigningAlg::parse), header["kid"].as_str())
         else {
             return Ok(None);
@@ -94,8 +100,8 @@ impl Oidc {
             }
             SigningAlg::Es256 => return Ok(None),
         };
-        let private = self.private_key(key)?;
-        let mut verifier = Verifier::new(MessageDigest::sha256(), &private).map_err(failed)?;
+        let public = public_key(&key.public_jwk)?;
+        let mut verifier = Verifier::new(MessageDigest::sha256(), &public).map_err(failed)?;
         if !verifier.verify_oneshot(&signature, signed.as_bytes()).unwrap_or(false) {
             return Ok(None);
         }

@@ -8,10 +8,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use openssl::bn::BigNumContext;
+use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
-use openssl::pkey::PKey;
+use openssl::pkey::{PKey, Public};
 use openssl::rsa::Rsa;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -83,7 +83,7 @@ pub fn sealing_context(kid: &str) -> Vec<u8> {
 }
 
 fn crypto(e: openssl::error::ErrorStack) -> CoreError {
-    CoreError::Internal(format!("making a signing key: {e}"))
+    CoreError::Internal(format!("a signing key: {e}"))
 }
 
 /// A new key for `alg`, made now, its private half sealed under `key`.
@@ -102,8 +102,7 @@ pub fn generate(alg: SigningAlg, key: &SecretBox, now: OffsetDateTime) -> Result
         SigningAlg::Es256 => {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
             let ec = EcKey::generate(&group).map_err(crypto)?;
-            let (mut x, mut y) =
-                (openssl::bn::BigNum::new().map_err(crypto)?, openssl::bn::BigNum::new().map_err(crypto)?);
+            let (mut x, mut y) = (BigNum::new().map_err(crypto)?, BigNum::new().map_err(crypto)?);
             let mut ctx = BigNumContext::new().map_err(crypto)?;
             ec.public_key().affine_coordinates(&group, &mut x, &mut y, &mut ctx).map_err(crypto)?;
             let jwk = json!({
@@ -122,6 +121,28 @@ pub fn generate(alg: SigningAlg, key: &SecretBox, now: OffsetDateTime) -> Result
         created_at: now,
         retired_at: None,
     })
+}
+
+/// The public key a stored JWK (ours, as [`generate`] wrote it) holds:
+/// what a signature is checked with, so checking never opens the private half.
+pub fn public_key(jwk: &str) -> Result<PKey<Public>, CoreError> {
+    let corrupt = || CoreError::Internal("a stored JWK is not one of ours".into());
+    let jwk: serde_json::Value = serde_json::from_str(jwk).map_err(|_| corrupt())?;
+    let number = |field: &str| -> Result<BigNum, CoreError> {
+        let bytes = jwk[field].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok()).ok_or_else(corrupt)?;
+        BigNum::from_slice(&bytes).map_err(crypto)
+    };
+    match jwk["kty"].as_str() {
+        Some("RSA") => PKey::from_rsa(Rsa::from_public_components(number("n")?, number("e")?).map_err(crypto)?),
+        Some("EC") => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(crypto)?;
+            let (x, y) = (number("x")?, number("y")?);
+            let ec = EcKey::from_public_key_affine_coordinates(&group, &x, &y).map_err(crypto)?;
+            PKey::from_ec_key(ec)
+        }
+        _ => return Err(corrupt()),
+    }
+    .map_err(crypto)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::clients::ClientRecord;
 use super::Oidc;
-use crate::domain::User;
 use crate::error::CoreError;
+use crate::sessions::Session;
 
 /// The query of a logout request, as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -30,27 +30,32 @@ pub struct LogoutQuery {
 pub struct Logout {
     /// The client asking, when named.
     pub client: Option<ClientRecord>,
-    /// The `sub` of the hint, when one was sent.
-    subject: Option<String>,
+    /// The `sub` and `auth_time` of the hint, when one was sent.
+    hint: Option<(String, i64)>,
     /// Where to go afterwards (registered by the client), with `state`.
     pub redirect: Option<String>,
 }
 
 impl Logout {
-    /// Whether the hint names `user`: then the client that holds its ID
-    /// token asks, and the session ends without a question.
-    pub fn names(&self, user: &User) -> bool {
-        self.subject.as_deref() == Some(user.id.to_string().as_str())
+    /// Whether the hint is an ID token of `session`'s sign-in (its user and
+    /// its `auth_time`): then a client that holds one asks, and the session
+    /// ends without a question. A token of an earlier sign-in does not
+    /// belong to this session (RP-Initiated Logout 1.0, section 2): one
+    /// leaked long ago must not sign anyone out from a link.
+    pub fn is_hint_for(&self, session: &Session) -> bool {
+        self.hint.as_ref().is_some_and(|(sub, auth_time)| {
+            *sub == session.user_id.to_string() && *auth_time == session.created_at.unix_timestamp()
+        })
     }
 }
 
 impl Oidc {
     /// Checks a logout request; `Err` is the message of a 400 page.
     pub async fn check_logout(&self, query: &LogoutQuery) -> Result<Result<Logout, &'static str>, CoreError> {
-        let empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let sent = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
         let (hint, client_id, uri) =
-            (empty(&query.id_token_hint), empty(&query.client_id), empty(&query.post_logout_redirect_uri));
-        let mut subject = None;
+            (sent(&query.id_token_hint), sent(&query.client_id), sent(&query.post_logout_redirect_uri));
+        let mut about = None;
         let mut named = client_id.clone();
         if let Some(hint) = hint {
             let Some(claims) = self.verified_claims(&hint).await? else {
@@ -60,7 +65,8 @@ impl Oidc {
             if client_id.is_some() && audience != client_id {
                 return Ok(Err("The client_id is not the one the id_token_hint was issued to."));
             }
-            subject = claims.get("sub").and_then(Value::as_str).map(str::to_string);
+            let sub = claims.get("sub").and_then(Value::as_str).map(str::to_string);
+            about = sub.zip(claims.get("auth_time").and_then(Value::as_i64));
             named = audience;
         }
         let client = match named {
@@ -85,7 +91,7 @@ impl Oidc {
                 return Ok(Err("The post_logout_redirect_uri is not one this application registered."))
             }
         };
-        Ok(Ok(Logout { client, subject, redirect }))
+        Ok(Ok(Logout { client, hint: about, redirect }))
     }
 }
 

@@ -66,7 +66,8 @@ pub struct TokenError {
     pub description: &'static str,
 }
 
-pub(super) fn refuse(error: &'static str, description: &'static str) -> TokenError {
+/// A token error with its description.
+pub fn refuse(error: &'static str, description: &'static str) -> TokenError {
     TokenError { error, description }
 }
 
