@@ -13,6 +13,7 @@ mod api_sessions;
 mod api_signup;
 mod app_tokens;
 mod audit;
+mod authlib;
 mod binary;
 mod browser;
 mod deletion;
