@@ -278,6 +278,9 @@ pub enum ClientCommand {
         /// The operator's own application: no consent page.
         #[arg(long)]
         first_party: bool,
+        /// What its ID tokens are signed with: RS256 (the default) or ES256.
+        #[arg(long = "id-token-alg", value_name = "ALG")]
+        id_token_alg: Option<String>,
         /// Prints `{"client_id", "client_secret"}` as one JSON object.
         #[arg(long)]
         json: bool,

@@ -142,6 +142,9 @@ pub struct OidcClientConfig {
     /// No consent page.
     #[serde(default)]
     pub first_party: bool,
+    /// `RS256` (the default) or `ES256`: what its ID tokens are signed with.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A value the file may give as one string or as a list of them.
@@ -470,6 +473,7 @@ impl Config {
                     post_logout_uris: client.post_logout_uris.clone(),
                     groups: client.groups.clone(),
                     first_party: client.first_party,
+                    id_token_alg: client.id_token_signed_response_alg.clone(),
                 };
                 let checked = oidc_clients::check(new, time::OffsetDateTime::UNIX_EPOCH).map_err(|e| match e {
                     CoreError::Validation(fields) => {

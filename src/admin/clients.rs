@@ -15,7 +15,16 @@ pub async fn client(config: &Config, action: ClientCommand) -> anyhow::Result<()
     let (services, _outbox) = startup::services(config, Opening::MustExist).await?;
     let oidc = &services.oidc;
     match action {
-        ClientCommand::Add { name, redirect_uris, public, groups, post_logout_uris, first_party, json } => {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            groups,
+            post_logout_uris,
+            first_party,
+            id_token_alg,
+            json,
+        } => {
             let new = NewClient {
                 name,
                 redirect_uris,
@@ -23,6 +32,7 @@ pub async fn client(config: &Config, action: ClientCommand) -> anyhow::Result<()
                 groups,
                 post_logout_uris,
                 first_party,
+                id_token_alg,
                 ..NewClient::default()
             };
             let added = oidc.add_client(new).await.map_err(explain)?;
@@ -57,6 +67,7 @@ pub async fn client(config: &Config, action: ClientCommand) -> anyhow::Result<()
             let groups: Vec<&str> = client.groups.iter().map(|g| g.as_str()).collect();
             say!("groups:           {}", none_or(groups.join(", ")));
             say!("consent:          {}", if client.first_party { "skipped (first party)" } else { "asked once" });
+            say!("ID tokens:        {}", client.id_token_alg.as_str());
         }
         ClientCommand::Remove { id } => {
             if !oidc.remove_client(&id).await.map_err(explain)? {

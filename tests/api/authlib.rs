@@ -14,12 +14,17 @@ const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 #[tokio::test]
 #[ignore = "needs Python's authlib and requests (pip install authlib requests); .ci/run provides them"]
-async fn authlib_exchanges_validates_refreshes_introspects_and_revokes() {
+async fn authlib_exchanges_validates_refreshes_introspects_and_revokes_with_rs256_and_es256() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("latchkey.toml");
-    let clients = format!(
-        "[[oidc_clients]]\nid = \"py\"\nname = \"A Python app\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CALLBACK}\"]\n"
-    );
+    // The same application twice: once with RS256 ID tokens, once asking for ES256.
+    let client = |id: &str, alg: &str| {
+        format!(
+            "[[oidc_clients]]\nid = \"{id}\"\nname = \"A Python app\"\nsecret = \"{SECRET}\"\n\
+             redirect_uris = [\"{CALLBACK}\"]\nid_token_signed_response_alg = \"{alg}\"\n"
+        )
+    };
+    let clients = format!("{}{}", client("py", "RS256"), client("py-es", "ES256"));
     std::fs::write(&config, clients).unwrap();
     // The real binary, on the real clock: authlib checks the tokens' times.
     let server = start_with(dir.path(), Stdio::null(), "warn", |command| {
@@ -29,6 +34,7 @@ async fn authlib_exchanges_validates_refreshes_introspects_and_revokes() {
     let browser = Browser::at(&server.base);
     browser.sign_up("pia", "pia@example.com", PASSWORD).await;
     run_authlib(&server, &browser, "py", "RS256").await;
+    run_authlib(&server, &browser, "py-es", "ES256").await;
 }
 
 /// Runs the script as client `client_id`, walks its authorization URL in

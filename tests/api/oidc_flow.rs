@@ -32,6 +32,7 @@ pub(crate) fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&
         post_logout_uris: Vec::new(),
         groups: groups.iter().map(ToString::to_string).collect(),
         first_party: false,
+        id_token_signed_response_alg: None,
     }
 }
 

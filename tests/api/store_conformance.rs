@@ -921,9 +921,11 @@ async fn oidc_clients_are_kept_with_their_lists_and_unique_ids(store: Arc<dyn St
         post_logout_uris: vec!["https://grafana.example.com/".into()],
         groups: vec!["staff".into(), "admins".into()],
         first_party: true,
+        id_token_alg: Some("ES256".into()),
         ..NewClient::default()
     };
     let checked = oidc_clients::check(new.clone(), at(0)).unwrap();
+    assert_eq!(checked.record.id_token_alg, latchkey_core::oidc::keys::SigningAlg::Es256);
     store.insert_client(&checked.record).await.unwrap();
     assert_eq!(store.find_client("grafana").await.unwrap().as_ref(), Some(&checked.record));
     assert!(matches!(store.insert_client(&checked.record).await, Err(StoreError::Conflict("client"))));

@@ -143,6 +143,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("post_logout_uris", Text),
             ("groups", Text),
             ("first_party", Int),
+            ("id_token_alg", Text),
             ("created_at", Int),
         ],
     ),

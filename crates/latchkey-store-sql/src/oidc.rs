@@ -16,14 +16,19 @@ use crate::rows::{
 use crate::{lock_user_row, SqlStore};
 
 const KEY_COLUMNS: &str = "kid, alg, private_sealed, public_jwk, created_at, retired_at";
-const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_uris, groups, first_party, created_at";
+const CLIENT_COLUMNS: &str =
+    "id, name, secret_hash, redirect_uris, post_logout_uris, groups, first_party, id_token_alg, created_at";
+
+/// A signing algorithm as kept (a key's `alg`, a client's `id_token_alg`).
+fn signing_alg(row: &AnyRow, column: &str) -> Result<SigningAlg, StoreError> {
+    let alg: String = row.try_get(column).map_err(corrupt)?;
+    SigningAlg::parse(&alg).ok_or_else(|| StoreError::Corrupt(format!("unknown signing algorithm {alg:?}")))
+}
 
 fn key_record(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
-    let alg: String = row.try_get("alg").map_err(corrupt)?;
     Ok(SigningKeyRecord {
         kid: row.try_get("kid").map_err(corrupt)?,
-        alg: SigningAlg::parse(&alg)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown signing algorithm {alg:?}")))?,
+        alg: signing_alg(row, "alg")?,
         private_sealed: row.try_get("private_sealed").map_err(corrupt)?,
         public_jwk: row.try_get("public_jwk").map_err(corrupt)?,
         created_at: instant(row, "created_at")?,
@@ -50,6 +55,7 @@ fn client_record(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         post_logout_uris: strings(row, "post_logout_uris")?,
         groups: strings(row, "groups")?.into_iter().map(GroupName::from_trusted).collect(),
         first_party: flag(row, "first_party")?,
+        id_token_alg: signing_alg(row, "id_token_alg")?,
         created_at: instant(row, "created_at")?,
     })
 }
@@ -521,7 +527,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn insert_client(&self, record: &ClientRecord) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO oidc_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        let sql = format!("INSERT INTO oidc_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
         let groups: Vec<&str> = record.groups.iter().map(|g| g.as_str()).collect();
         let done = sqlx::query(&sql)
             .bind(&record.id)
@@ -531,6 +537,7 @@ impl OidcStore for SqlStore {
             .bind(json_list(&record.post_logout_uris))
             .bind(json_list(&groups))
             .bind(i64::from(record.first_party))
+            .bind(record.id_token_alg.as_str())
             .bind(seconds(record.created_at))
             .execute(&self.pool)
             .await;

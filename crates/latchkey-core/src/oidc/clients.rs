@@ -8,6 +8,7 @@
 use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
+use super::keys::SigningAlg;
 use crate::domain::GroupName;
 use crate::error::{CoreError, FieldErrors};
 use crate::token::{random_token, token_hash};
@@ -32,6 +33,8 @@ pub struct ClientRecord {
     pub groups: Vec<GroupName>,
     /// A client of the operator's own: no consent page.
     pub first_party: bool,
+    /// What its ID tokens are signed with (`id_token_signed_response_alg`).
+    pub id_token_alg: SigningAlg,
     /// When it was added.
     pub created_at: OffsetDateTime,
 }
@@ -68,6 +71,8 @@ pub struct NewClient {
     pub groups: Vec<String>,
     /// No consent page.
     pub first_party: bool,
+    /// `RS256` (the default) or `ES256`: what its ID tokens are signed with.
+    pub id_token_alg: Option<String>,
 }
 
 /// A client checked and ready to keep, with its secret in clear (shown once).
@@ -126,6 +131,13 @@ pub fn check(new: NewClient, now: OffsetDateTime) -> Result<CheckedClient, CoreE
             }
         }
     }
+    let id_token_alg = match new.id_token_alg.as_deref() {
+        None => SigningAlg::Rs256,
+        Some(name) => SigningAlg::parse(name).unwrap_or_else(|| {
+            errors.insert("id_token_alg", "ID tokens are signed RS256 or ES256.".into());
+            SigningAlg::Rs256
+        }),
+    };
     let secret = match (new.public, new.secret) {
         (true, Some(_)) => {
             errors.insert("secret", "A public client has no secret.".into());
@@ -154,6 +166,7 @@ pub fn check(new: NewClient, now: OffsetDateTime) -> Result<CheckedClient, CoreE
         post_logout_uris: new.post_logout_uris,
         groups,
         first_party: new.first_party,
+        id_token_alg,
         created_at: now,
     };
     Ok(CheckedClient { record, secret })
@@ -189,10 +202,11 @@ mod tests {
             name: String::new(),
             secret: Some("short".into()),
             groups: vec!["Not A Group!".into()],
+            id_token_alg: Some("none".into()),
             ..client(&["ftp://x.example/cb", "https://x.example/cb#frag", "/relative"])
         };
         let Err(CoreError::Validation(errors)) = check(bad, OffsetDateTime::UNIX_EPOCH) else { panic!("refused") };
-        for field in ["id", "name", "secret", "groups", "redirect_uris"] {
+        for field in ["id", "name", "secret", "groups", "redirect_uris", "id_token_alg"] {
             assert!(errors.contains_key(field), "{field}: {errors:?}");
         }
         let public = NewClient { public: true, ..client(&["http://localhost:3000/cb"]) };

@@ -13,7 +13,6 @@ use subtle::ConstantTimeEq as _;
 use time::Duration;
 
 use super::clients::ClientRecord;
-use super::keys::SigningAlg;
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
@@ -312,7 +311,7 @@ impl Oidc {
         if let Some(nonce) = grant.nonce {
             claims.insert("nonce".into(), json!(nonce));
         }
-        let id_token = self.sign(SigningAlg::Rs256, &Value::Object(claims)).await?;
+        let id_token = self.sign(client.id_token_alg, &Value::Object(claims)).await?;
         let (refresh_token, refresh) = match refresh {
             Some((token, record)) => (Some(token), Some(record)),
             None => (None, None),
