@@ -70,7 +70,8 @@ async fn clients_are_added_once_with_a_secret_shown_once_and_listed_shown_and_re
     let dir = tempfile::tempdir().unwrap();
     assert!(latchkey(dir.path(), &["migrate"], None).0);
     let uri = "https://grafana.example.com/login/generic_oauth";
-    let (ok, out, err) = latchkey(dir.path(), &["client", "add", "Grafana", "--redirect-uri", uri, "--json"], None);
+    let add = ["client", "add", "Grafana", "--redirect-uri", uri, "--id-token-alg", "ES256", "--json"];
+    let (ok, out, err) = latchkey(dir.path(), &add, None);
     assert!(ok, "{err}");
     let added: Value = serde_json::from_str(out.trim()).unwrap();
     let (id, secret) = (added["client_id"].as_str().unwrap(), added["client_secret"].as_str().unwrap());
@@ -92,6 +93,7 @@ async fn clients_are_added_once_with_a_secret_shown_once_and_listed_shown_and_re
     );
     let (ok, out, _) = latchkey(dir.path(), &["client", "show", id], None);
     assert!(ok && out.contains(uri) && out.contains("asked once") && !out.contains(secret), "{out}");
+    assert!(out.contains("ID tokens:        ES256"), "{out}");
 
     let bad = ["client", "add", "Bad", "--redirect-uri", "https://x.example/cb#fragment", "--group", "Not A Group"];
     let (ok, _, err) = latchkey(dir.path(), &bad, None);
