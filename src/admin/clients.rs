@@ -85,7 +85,8 @@ pub async fn key_rotate_signing(config: &Config) -> anyhow::Result<()> {
     for key in services.oidc.rotate_signing_keys().await? {
         say!("new {} signing key {}", key.alg.as_str(), key.kid);
     }
-    say!("the keys they replace stay published for a day, so tokens they signed still check");
+    say!("they are published now and sign from five minutes on, when relying parties have fetched them;");
+    say!("the keys they replace stay published for a day after that, so tokens they signed still check");
     Ok(())
 }
 

@@ -55,7 +55,7 @@ async fn the_key_set_publishes_one_rs256_and_one_es256_key_and_a_rotation_keeps_
     let (ok, out, err) = latchkey(dir.path(), &["key", "rotate-signing"], None);
     assert!(ok && out.contains("new RS256 signing key") && out.contains("new ES256 signing key"), "{out}{err}");
     let after = kids(&key_set(&server.base).await);
-    assert_eq!(after.len(), 4, "the new keys sign, the old ones stay published: {after:?}");
+    assert_eq!(after.len(), 4, "the new keys are published beside the old ones: {after:?}");
     assert!(before.iter().all(|kid| after.contains(kid)));
     let database = std::fs::read(dir.path().join("latchkey.db")).unwrap();
     let wal = std::fs::read(dir.path().join("latchkey.db-wal")).unwrap_or_default();

@@ -25,7 +25,7 @@ use crate::secret_box::SecretBox;
 use crate::sessions::ClientInfo;
 use crate::store::{OidcStore, StoreError, UserStore};
 use clients::{CheckedClient, ClientRecord, NewClient};
-use keys::{SigningAlg, SigningKeyRecord, PUBLISHED_AFTER_RETIREMENT};
+use keys::{SigningAlg, SigningKeyRecord, PUBLISHED_AFTER_RETIREMENT, PUBLISHED_BEFORE_SIGNING};
 
 /// Where a client was registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,13 +122,15 @@ impl Oidc {
         Ok(self.store.signing_keys().await?)
     }
 
-    /// New signing keys for every algorithm; the ones they replace stay
-    /// published for [`PUBLISHED_AFTER_RETIREMENT`], and keys retired longer
-    /// ago than that are deleted. Returns the new keys.
+    /// New signing keys for every algorithm, published now and signing
+    /// from [`PUBLISHED_BEFORE_SIGNING`] on, when the ones they replace
+    /// retire (and stay published for [`PUBLISHED_AFTER_RETIREMENT`]); keys
+    /// retired longer ago than that are deleted. Returns the new keys.
     pub async fn rotate_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, CoreError> {
         let fresh = self.generate(&SigningAlg::ALL).await?;
         let now = self.clock.now();
-        self.store.rotate_signing_keys(&fresh, now, now - PUBLISHED_AFTER_RETIREMENT).await?;
+        let retiring = now + PUBLISHED_BEFORE_SIGNING;
+        self.store.rotate_signing_keys(&fresh, retiring, now - PUBLISHED_AFTER_RETIREMENT).await?;
         Ok(fresh)
     }
 

@@ -12,7 +12,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::sign::{Signer, Verifier};
 use serde_json::{json, Map, Value};
 
-use super::keys::{public_key, sealing_context, SigningAlg, SigningKeyRecord};
+use super::keys::{public_key, sealing_context, signing_key, SigningAlg, SigningKeyRecord};
 use super::Oidc;
 use crate::error::CoreError;
 
@@ -36,9 +36,7 @@ impl Oidc {
     /// A JWS (compact) of `claims` under the signing key of `alg`.
     pub(super) async fn sign(&self, alg: SigningAlg, claims: &Value) -> Result<String, CoreError> {
         let keys = self.signing_keys().await?;
-        let key = keys
-            .iter()
-            .find(|k| k.alg == alg && k.retired_at.is_none())
+        let key = signing_key(&keys, alg, self.clock.now())
             .ok_or_else(|| CoreError::Internal(format!("no {} signing key", alg.as_str())))?;
         let header = json!({"alg": alg.as_str(), "typ": "JWT", "kid": key.kid});
         let signing_input =

@@ -26,6 +26,11 @@ const RSA_BITS: u32 = 2048;
 /// set for hours, and tokens signed just before a rotation must still check.
 pub const PUBLISHED_AFTER_RETIREMENT: Duration = Duration::days(1);
 
+/// How long a new key is published before it signs: relying parties cache
+/// the key set (`/oauth2/jwks` says five minutes), and a token signed with
+/// a key they have not fetched yet would not check.
+pub const PUBLISHED_BEFORE_SIGNING: Duration = Duration::minutes(5);
+
 /// A signature algorithm of ID tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlg {
@@ -75,6 +80,17 @@ impl SigningKeyRecord {
     pub fn published_at(&self, now: OffsetDateTime) -> bool {
         self.retired_at.is_none_or(|retired| now < retired + PUBLISHED_AFTER_RETIREMENT)
     }
+}
+
+/// The key that signs `alg` tokens at `now`: of the keys not retired by
+/// then, the newest published for [`PUBLISHED_BEFORE_SIGNING`]; the newest
+/// of all when none has been (the first key ever made signs at once, as no
+/// one can have cached a set without it).
+pub fn signing_key(keys: &[SigningKeyRecord], alg: SigningAlg, now: OffsetDateTime) -> Option<&SigningKeyRecord> {
+    let live: Vec<&SigningKeyRecord> =
+        keys.iter().filter(|k| k.alg == alg && k.retired_at.is_none_or(|retired| now < retired)).collect();
+    let published = live.iter().filter(|k| k.created_at + PUBLISHED_BEFORE_SIGNING <= now);
+    published.max_by_key(|k| k.created_at).or_else(|| live.iter().max_by_key(|k| k.created_at)).copied()
 }
 
 /// The associated data a signing key is sealed with: it opens only as this key.
@@ -165,5 +181,25 @@ mod tests {
         let retired = SigningKeyRecord { retired_at: Some(now), ..generate(SigningAlg::Es256, &key, now).unwrap() };
         assert!(retired.published_at(now + Duration::hours(23)));
         assert!(!retired.published_at(now + Duration::hours(25)));
+    }
+
+    #[test]
+    fn a_rotated_key_signs_only_once_it_has_been_published_a_while() {
+        let (key, _) = SecretBox::generate();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(100);
+        let first = generate(SigningAlg::Rs256, &key, t0).unwrap();
+        let chosen = |keys: &[SigningKeyRecord], at| signing_key(keys, SigningAlg::Rs256, at).map(|k| k.kid.clone());
+        assert_eq!(chosen(std::slice::from_ref(&first), t0), Some(first.kid.clone()), "the first key signs at once");
+        assert_eq!(signing_key(std::slice::from_ref(&first), SigningAlg::Es256, t0).map(|k| &k.kid), None);
+
+        // A rotation an hour later retires the old key five minutes on.
+        let rotated_at = t0 + Duration::hours(1);
+        let old = SigningKeyRecord { retired_at: Some(rotated_at + PUBLISHED_BEFORE_SIGNING), ..first };
+        let new = generate(SigningAlg::Rs256, &key, rotated_at).unwrap();
+        let keys = [new.clone(), old.clone()];
+        assert_eq!(chosen(&keys, rotated_at), Some(old.kid.clone()), "published, not signing yet");
+        assert_eq!(chosen(&keys, rotated_at + Duration::minutes(4)), Some(old.kid.clone()));
+        assert_eq!(chosen(&keys, rotated_at + Duration::minutes(5)), Some(new.kid.clone()), "then it signs");
+        assert!(old.published_at(rotated_at + Duration::hours(24)), "the old key stays published");
     }
 }
