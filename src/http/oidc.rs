@@ -6,8 +6,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,13 +16,22 @@ use base64::Engine as _;
 use latchkey_core::oidc::authorize::SCOPES;
 use latchkey_core::oidc::tokens::{refuse, ClientAuth, TokenError};
 use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
 
 use super::error::ApiError;
 use super::extract::{bearer, Client};
 use super::AppState;
 
-/// The provider's routes.
+/// The provider's routes. Browser applications (a single-page app with
+/// PKCE) call them from their own origin, so they answer any origin (CORS):
+/// none of them reads a cookie, each needs a code, a token or a secret in
+/// the request, which a page of another site would have to hold already.
 pub fn router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600));
     Router::new()
         .route("/.well-known/openid-configuration", get(get_discovery))
         .route("/oauth2/jwks", get(get_jwks))
@@ -30,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/userinfo", get(userinfo).post(userinfo))
         .route("/oauth2/revoke", post(post_revoke))
         .route("/oauth2/introspect", post(post_introspect))
+        .layer(cors)
 }
 
 /// `GET /oauth2/jwks`: the public signing keys (RFC 7517), retired ones

@@ -416,3 +416,29 @@ async fn a_first_party_client_signs_in_without_a_consent_page_and_is_still_liste
     let listed = browser.get("/account/security").await.inner("connected-apps").unwrap_or_default();
     assert!(listed.contains("The own"), "Connected apps lists it all the same: {listed}");
 }
+
+#[tokio::test]
+async fn a_browser_application_may_call_the_provider_from_its_own_origin() {
+    let app = provider().await;
+    let client = crate::helpers::http();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert!(!headers.contains_key("access-control-allow-credentials"), "no cookie is ever read here");
+    for path in ["/oauth2/jwks", "/.well-known/openid-configuration", "/oauth2/userinfo"] {
+        let answer = client.get(app.url(path)).header("origin", "http://localhost:3000").send().await.unwrap();
+        assert_eq!(answer.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    // The pages, which do read the session cookie, answer no other origin.
+    let page = client.get(app.url("/oauth2/authorize")).header("origin", "http://localhost:3000").send().await.unwrap();
+    assert!(!page.headers().contains_key("access-control-allow-origin"));
+}
