@@ -145,6 +145,23 @@ impl SmtpNotifier {
                 "Your data was downloaded",
                 "A copy of everything the service holds about your account was downloaded".into(),
             ),
+            Notice::AppConnected { app } => (
+                "An application can sign you in",
+                format!(
+                    "{} was allowed to sign you in with your account and receive what it asked for. \
+                     Connected apps on your security page lists it and can disconnect it",
+                    app.name
+                ),
+            ),
+            Notice::AppTokenReused { app } => (
+                "A sign-in to an application was used twice",
+                format!(
+                    "A code or token that {} had already used was presented again, so every token of that \
+                     sign-in was ended. It can mean someone copied it; the application will ask you to sign in \
+                     again",
+                    app.name
+                ),
+            ),
         };
         let when = at.format(&Rfc3339).unwrap_or_default();
         let from = client.ip.as_deref().unwrap_or("an unknown address");

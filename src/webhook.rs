@@ -76,6 +76,10 @@ fn body(user: &User, notice: &Notice, at: OffsetDateTime, client: &ClientInfo) -
         Notice::CodeReplayed { first_from } => {
             details.insert("first_used_from".into(), first_from.clone().into());
         }
+        Notice::AppConnected { app } | Notice::AppTokenReused { app } => {
+            details.insert("client_id".into(), app.client_id.clone().into());
+            details.insert("client_name".into(), app.name.clone().into());
+        }
         _ => {}
     }
     let user = serde_json::json!({"id": user.id.to_string(), "username": user.username.as_str()});

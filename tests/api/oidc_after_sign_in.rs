@@ -10,7 +10,9 @@ use serde_json::Value;
 use time::Duration;
 
 use crate::helpers::{Browser, Page, TestApp, PASSWORD};
-use crate::oidc_flow::{alice_signed_in_to_the_app, provider, token_of, APP_BYE, APP_CB, SECRET};
+use crate::oidc_flow::{
+    alice_signed_in_to_the_app, authorize, authorize_path, clients, provider, token_of, APP_BYE, APP_CB, SECRET,
+};
 
 /// A form to `path` as the client `id` (Basic credentials when `secret`,
 /// else `client_id` alone); (status, body as JSON or `Null`, headers).
@@ -235,4 +237,34 @@ async fn answer_logout(browser: &Browser, csrf: &str, decision: &str) -> Page {
         ("decision", decision),
     ];
     browser.post("/oauth2/logout", &fields).await
+}
+
+#[tokio::test]
+async fn the_owner_is_told_when_an_app_is_let_in_and_when_its_sign_in_is_used_twice() {
+    let sink = crate::notifications::SmtpSink::start().await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    let (port, url) = (sink.port, receiver.url.clone());
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.mail_from = Some("Latchkey <latchkey@example.org>".into());
+        c.webhook_url = Some(url);
+        c.webhook_secret = Some(crate::webhooks::SECRET.into());
+        c.oidc_clients = clients();
+    })
+    .await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let code = authorize(&browser, &authorize_path("app", APP_CB, "")).await["code"].clone();
+    let mail = sink.expect("Subject: [Latchkey] An application can sign you in").await;
+    assert!(mail.contains("The app was allowed to sign you in") && mail.contains("To: alice@example.com"), "{mail}");
+    let hook = receiver.expect("app_connected").await;
+    let details = &hook["details"];
+    assert_eq!((details["client_id"].as_str(), details["client_name"].as_str()), (Some("app"), Some("The app")));
+
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    assert_eq!(token_of(&app, &form).await.0, StatusCode::OK);
+    assert_eq!(token_of(&app, &form).await.0, StatusCode::BAD_REQUEST);
+    let mail = sink.expect("Subject: [Latchkey] A sign-in to an application was used twice").await;
+    assert!(mail.contains("that The app had already used") && !mail.contains(code.as_str()), "{mail}");
+    assert_eq!(receiver.expect("app_token_reused").await["details"]["client_id"], "app");
 }

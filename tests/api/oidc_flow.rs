@@ -36,16 +36,19 @@ pub(crate) fn client(id: &str, secret: Option<&str>, redirect: &str, groups: &[&
     }
 }
 
+/// The clients every provider test has: a confidential app, a public SPA,
+/// one limited to `staff`, and a first-party one.
+pub(crate) fn clients() -> Vec<OidcClientConfig> {
+    vec![
+        OidcClientConfig { post_logout_uris: vec![APP_BYE.into()], ..client("app", Some(SECRET), APP_CB, &[]) },
+        client("spa", None, SPA_CB, &[]),
+        client("staff-only", Some(SECRET), APP_CB, &["staff"]),
+        OidcClientConfig { first_party: true, ..client("own", Some(SECRET), APP_CB, &[]) },
+    ]
+}
+
 pub(crate) async fn provider() -> TestApp {
-    spawn_app_with(|c| {
-        c.oidc_clients = vec![
-            OidcClientConfig { post_logout_uris: vec![APP_BYE.into()], ..client("app", Some(SECRET), APP_CB, &[]) },
-            client("spa", None, SPA_CB, &[]),
-            client("staff-only", Some(SECRET), APP_CB, &["staff"]),
-            OidcClientConfig { first_party: true, ..client("own", Some(SECRET), APP_CB, &[]) },
-        ];
-    })
-    .await
+    spawn_app_with(|c| c.oidc_clients = clients()).await
 }
 
 pub(crate) fn authorize_path(client_id: &str, redirect: &str, extra: &str) -> String {

@@ -65,7 +65,7 @@ impl Receiver {
     }
 
     /// Waits for a notice named `event` and returns it.
-    async fn expect(&self, event: &str) -> Value {
+    pub(crate) async fn expect(&self, event: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(found) = self.received.lock().unwrap().iter().find(|n| n["event"] == event) {

@@ -276,6 +276,26 @@ pub enum Notice {
     AccountDeleted,
     /// The account's data was downloaded.
     DataExported,
+    /// An application (OpenID Connect) was let in.
+    AppConnected {
+        /// Which.
+        app: AppName,
+    },
+    /// A code or refresh token an application had used was used again: its
+    /// sign-in's tokens were ended.
+    AppTokenReused {
+        /// Which.
+        app: AppName,
+    },
+}
+
+/// An OpenID Connect client as a notice names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppName {
+    /// Its `client_id`.
+    pub client_id: String,
+    /// What the consent page calls it.
+    pub name: String,
 }
 
 impl Notice {
@@ -302,6 +322,8 @@ impl Notice {
             Notice::EmailChanged { .. } => "email_changed",
             Notice::AccountDeleted => "account_deleted",
             Notice::DataExported => "data_exported",
+            Notice::AppConnected { .. } => "app_connected",
+            Notice::AppTokenReused { .. } => "app_token_reused",
         }
     }
 }
@@ -400,10 +422,22 @@ impl Events {
         self.record_noting_owner(owner.id, kind, client, vec![notice], Some(owner)).await
     }
 
+    /// Records an event with a notice only the caller can word (one that
+    /// names an application).
+    pub async fn record_noticed(
+        &self,
+        user: UserId,
+        kind: EventKind,
+        notice: Notice,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let notices = if self.notifiers.is_empty() { Vec::new() } else { vec![notice] };
+        self.record_noting(user, kind, client, notices).await
+    }
+
     /// Records a lockout: guesses (of codes or of passwords) started the delays.
     pub async fn record_lockout(&self, user: UserId, of: Guesses, client: &ClientInfo) -> Result<(), CoreError> {
-        let notices = if self.notifiers.is_empty() { Vec::new() } else { vec![Notice::Lockout { of }] };
-        self.record_noting(user, EventKind::Lockout, client, notices).await
+        self.record_noticed(user, EventKind::Lockout, Notice::Lockout { of }, client).await
     }
 
     async fn record_noting(

@@ -384,37 +384,38 @@ pub struct Issued<'a> {
     pub refresh: Option<&'a RefreshTokenRecord>,
 }
 
-/// What spending a refresh token found.
+/// What spending a code or a refresh token found.
 #[derive(Debug, Clone)]
-pub enum RefreshUse {
-    /// Spent now, by its client, alive.
-    Taken(Box<RefreshTokenRecord>),
-    /// Spent before: its whole family and the access tokens it issued are revoked now.
+pub enum Spend<T> {
+    /// Spent now, by its client, alive: what it was issued for.
+    Taken(Box<T>),
+    /// Spent before: the tokens of its grant (for a refresh token, its
+    /// whole family) are revoked now.
     Reused {
-        /// Whose.
+        /// Whose it was.
         user: UserId,
-        /// Refresh and access tokens revoked.
+        /// Tokens revoked.
         revoked: u64,
     },
     /// Unknown, expired, revoked, or another client's.
     Dead,
 }
 
-/// What taking an authorization code found.
-#[derive(Debug, Clone)]
-pub enum CodeUse {
-    /// Taken now, by its client, alive: what it was issued for.
-    Taken(Box<CodeRecord>),
-    /// Used before: what the first use issued is revoked now (this many tokens).
-    Reused {
-        /// Whose code it was.
-        user: UserId,
-        /// Access tokens revoked.
-        revoked: u64,
-    },
-    /// Unknown, expired, or another client's.
-    Dead,
+impl<T> Spend<T> {
+    /// For a second use: whose it was, and how many tokens were revoked.
+    pub fn reuser(&self) -> Option<(UserId, u64)> {
+        match self {
+            Spend::Reused { user, revoked } => Some((*user, *revoked)),
+            _ => None,
+        }
+    }
 }
+
+/// What spending an authorization code found.
+pub type CodeUse = Spend<CodeRecord>;
+
+/// What spending a refresh token found.
+pub type RefreshUse = Spend<RefreshTokenRecord>;
 
 /// The OpenID Connect provider's keys, clients, consents, codes and tokens.
 #[async_trait]

@@ -11,7 +11,7 @@ use super::clients::ClientRecord;
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
-use crate::events::EventKind;
+use crate::events::{EventKind, Notice};
 use crate::sessions::{ClientInfo, Session};
 use crate::token::{random_token, token_hash};
 
@@ -330,12 +330,10 @@ impl Oidc {
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
         self.store.save_consent(user.id, &authorization.client.id, &authorization.scopes, now).await?;
+        let client = &authorization.client;
+        let notice = Notice::AppConnected { app: client.app_name() };
         self.events
-            .record(
-                user.id,
-                EventKind::OidcConsent,
-                &Oidc::about(&authorization.client.name, &authorization.client.id, from),
-            )
+            .record_noticed(user.id, EventKind::OidcConsent, notice, &Oidc::about(&client.name, &client.id, from))
             .await
     }
 

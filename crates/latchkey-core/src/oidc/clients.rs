@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::keys::SigningAlg;
 use crate::domain::GroupName;
 use crate::error::{CoreError, FieldErrors};
+use crate::events::AppName;
 use crate::token::{random_token, token_hash};
 
 /// The shortest secret a config file may give a client.
@@ -44,6 +45,11 @@ impl ClientRecord {
     /// client has none, so nothing matches).
     pub fn secret_matches(&self, offered: &str) -> bool {
         self.secret_hash.as_ref().is_some_and(|stored| stored.as_bytes().ct_eq(token_hash(offered).as_bytes()).into())
+    }
+
+    /// How notices name it.
+    pub fn app_name(&self) -> AppName {
+        AppName { client_id: self.id.clone(), name: self.name.clone() }
     }
 
     /// Whether the client is public (no secret: PKCE is its proof).

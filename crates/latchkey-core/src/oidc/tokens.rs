@@ -16,7 +16,7 @@ use super::clients::ClientRecord;
 use super::Oidc;
 use crate::domain::User;
 use crate::error::CoreError;
-use crate::events::EventKind;
+use crate::events::{EventKind, Notice};
 use crate::sessions::ClientInfo;
 use crate::store::{AccessTokenRecord, CodeUse, Issued, RefreshTokenRecord, RefreshUse};
 use crate::token::{random_token, token_hash};
@@ -171,7 +171,7 @@ impl Oidc {
         let Some(record) = self.store.find_code(&hash, &client.id, now).await? else {
             // Unknown, expired, or spent: a spent one is a second use.
             let used = self.store.spend_code(&hash, &client.id, now, None).await?;
-            self.reused_code(&client, used, from).await?;
+            self.reused(&client, used.reuser(), EventKind::OidcCodeReused, from).await?;
             return Ok(Err(dead));
         };
         if record.redirect_uri != redirect_uri {
@@ -198,7 +198,7 @@ impl Oidc {
             CodeUse::Taken(_) => {}
             other => {
                 // Another exchange spent it first: this one is the second use.
-                self.reused_code(&client, other, from).await?;
+                self.reused(&client, other.reuser(), EventKind::OidcCodeReused, from).await?;
                 return Ok(Err(dead));
             }
         }
@@ -206,11 +206,25 @@ impl Oidc {
         Ok(Ok(minted.tokens))
     }
 
-    /// Records a code's second use (its grant's tokens were revoked).
-    async fn reused_code(&self, client: &ClientRecord, used: CodeUse, from: &ClientInfo) -> Result<(), CoreError> {
-        if let CodeUse::Reused { user, revoked } = used {
-            tracing::warn!(client_id = client.id, revoked, "an authorization code was used twice");
-            self.events.record(user, EventKind::OidcCodeReused, &Oidc::about(&client.name, &client.id, from)).await?;
+    /// Records a second use of a code or refresh token (`reuser`: its
+    /// owner and how many tokens were revoked), with a notice to the owner.
+    async fn reused(
+        &self,
+        client: &ClientRecord,
+        reuser: Option<(crate::UserId, u64)>,
+        kind: EventKind,
+        from: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        if let Some((user, revoked)) = reuser {
+            tracing::warn!(
+                client_id = client.id,
+                revoked,
+                event = kind.as_str(),
+                "a spent code or token was used again"
+            );
+            let notice = Notice::AppTokenReused { app: client.app_name() };
+            let about = Oidc::about(&client.name, &client.id, from);
+            self.events.record_noticed(user, kind, notice, &about).await?;
         }
         Ok(())
     }
@@ -234,7 +248,7 @@ impl Oidc {
         let now = self.clock.now();
         let Some(record) = self.store.find_refresh_token(&hash, &client.id, now).await? else {
             let used = self.store.spend_refresh_token(&hash, &client.id, now, None).await?;
-            self.reused_refresh(&client, used, from).await?;
+            self.reused(&client, used.reuser(), EventKind::OidcRefreshReused, from).await?;
             return Ok(Err(dead));
         };
         let Some(user) = self.users.find_user(record.user_id).await?.filter(|u| !u.locked) else {
@@ -251,26 +265,10 @@ impl Oidc {
         match self.store.spend_refresh_token(&hash, &client.id, now, Some(minted.issued())).await? {
             RefreshUse::Taken(_) => Ok(Ok(minted.tokens)),
             other => {
-                self.reused_refresh(&client, other, from).await?;
+                self.reused(&client, other.reuser(), EventKind::OidcRefreshReused, from).await?;
                 Ok(Err(dead))
             }
         }
-    }
-
-    /// Records a refresh token's second use (its family was revoked).
-    async fn reused_refresh(
-        &self,
-        client: &ClientRecord,
-        used: RefreshUse,
-        from: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        if let RefreshUse::Reused { user, revoked } = used {
-            tracing::warn!(client_id = client.id, revoked, "a spent refresh token was used again");
-            self.events
-                .record(user, EventKind::OidcRefreshReused, &Oidc::about(&client.name, &client.id, from))
-                .await?;
-        }
-        Ok(())
     }
 
     /// The tokens of `grant` for `client` and `user`, not written yet.
