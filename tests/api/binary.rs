@@ -375,7 +375,7 @@ async fn migrate_applies_the_schema_and_exits() {
 }
 
 /// Runs a statement on the store's database file, as someone with disk access would.
-async fn tamper(data_dir: &std::path::Path, sql: &str) {
+pub(crate) async fn tamper(data_dir: &std::path::Path, sql: &str) {
     use sqlx::Connection as _;
     let url = format!("sqlite://{}", data_dir.join("latchkey.db").display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();

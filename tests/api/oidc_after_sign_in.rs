@@ -268,3 +268,28 @@ async fn the_owner_is_told_when_an_app_is_let_in_and_when_its_sign_in_is_used_tw
     assert!(mail.contains("that The app had already used") && !mail.contains(code.as_str()), "{mail}");
     assert_eq!(receiver.expect("app_token_reused").await["details"]["client_id"], "app");
 }
+
+#[tokio::test]
+async fn an_id_token_signed_by_a_key_retired_over_a_day_ago_is_no_longer_taken() {
+    let app = provider().await;
+    let (_browser, tokens) = alice_signed_in_to_the_app(&app).await;
+    let hint = field(&tokens, "id_token");
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(hint.split('.').next().unwrap()).unwrap()).unwrap();
+    let kid = header["kid"].as_str().unwrap();
+    let published = |keys: Value| keys["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid);
+    let key_set =
+        || async { crate::helpers::http().get(app.url("/oauth2/jwks")).send().await.unwrap().json().await.unwrap() };
+    let logout = format!("/oauth2/logout?id_token_hint={hint}");
+    let now = app.clock.unix() as i64;
+    let retire = |at: i64| format!("UPDATE oidc_signing_keys SET retired_at = {at} WHERE kid = '{kid}'");
+
+    // Retired an hour ago: still published, and its tokens still check.
+    crate::binary::tamper(app.data_dir.path(), &retire(now - 3600)).await;
+    assert!(published(key_set().await));
+    assert_eq!(app.browser().get(&logout).await.location.as_deref(), Some("/login"));
+    // Retired two days ago: gone from the key set, and its tokens are not ours any more.
+    crate::binary::tamper(app.data_dir.path(), &retire(now - 2 * 86_400)).await;
+    assert!(!published(key_set().await));
+    assert_eq!(app.browser().get(&logout).await.status, StatusCode::BAD_REQUEST);
+}
