@@ -39,8 +39,10 @@ const authorizationUrl = client.buildAuthorizationUrl(config, {
 // provider's redirects (after consent, after logout) reach a real page.
 let callback = null;
 const appOrigin = new URL(redirectUri).origin;
+const callbackPath = new URL(redirectUri).pathname;
 const app = createServer((request, response) => {
-  callback = `${appOrigin}${request.url}`;
+  // Only the redirects count, not what the browser asks besides (a favicon).
+  if (request.url.startsWith(callbackPath)) callback = `${appOrigin}${request.url}`;
   response.writeHead(200, { "content-type": "text/html" });
   response.end("<!doctype html><html lang=en><title>The app</title><p>The app</html>");
 });

@@ -36,6 +36,7 @@ session = OAuth2Session(
     redirect_uri=redirect_uri,
     code_challenge_method="S256",
     token_endpoint_auth_method="client_secret_basic",
+    default_timeout=10,
 )
 verifier = generate_token(64)
 nonce = generate_token(24)

@@ -2,6 +2,7 @@
 //! provider's relying parties and ID token signing keys.
 
 use latchkey_core::oidc::clients::{ClientRecord, NewClient};
+use latchkey_core::oidc::keys::{PUBLISHED_AFTER_RETIREMENT, PUBLISHED_BEFORE_SIGNING};
 use latchkey_core::oidc::ClientSource;
 use latchkey_core::{CoreError, Refusal};
 use serde_json::json;
@@ -85,8 +86,9 @@ pub async fn key_rotate_signing(config: &Config) -> anyhow::Result<()> {
     for key in services.oidc.rotate_signing_keys().await? {
         say!("new {} signing key {}", key.alg.as_str(), key.kid);
     }
-    say!("they are published now and sign from five minutes on, when relying parties have fetched them;");
-    say!("the keys they replace stay published for a day after that, so tokens they signed still check");
+    let (before, after) = (PUBLISHED_BEFORE_SIGNING.whole_minutes(), PUBLISHED_AFTER_RETIREMENT.whole_hours());
+    say!("they are published now and sign in {before} minutes, when relying parties have fetched them;");
+    say!("the keys they replace stay published for {after} hours after that, so tokens they signed still check");
     Ok(())
 }
 

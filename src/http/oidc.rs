@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use latchkey_core::oidc::authorize::SCOPES;
+use latchkey_core::oidc::keys::KEY_SET_CACHED_FOR;
 use latchkey_core::oidc::tokens::{refuse, ClientAuth, TokenError};
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
@@ -47,7 +48,8 @@ pub fn router() -> Router<AppState> {
 /// five minutes, so a rotation reaches relying parties soon.
 async fn get_jwks(State(app): State<AppState>) -> Result<Response, ApiError> {
     let keys = app.services.oidc.key_set().await?;
-    Ok(([(CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response())
+    let cached = format!("public, max-age={}", KEY_SET_CACHED_FOR.whole_seconds());
+    Ok(([(CACHE_CONTROL, cached)], Json(keys)).into_response())
 }
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0):

@@ -13,7 +13,7 @@ const SECRET: &str = "an-authlib-client-secret-long-enough-ok";
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 #[tokio::test]
-#[ignore = "needs Python's authlib and requests (pip install authlib requests); .ci/run provides them"]
+#[ignore = "needs Python's authlib and requests (pip install -r e2e/requirements.txt); .ci/run provides them"]
 async fn authlib_exchanges_validates_refreshes_introspects_and_revokes_with_rs256_and_es256() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("latchkey.toml");
@@ -41,8 +41,9 @@ async fn authlib_exchanges_validates_refreshes_introspects_and_revokes_with_rs25
 /// `browser` (allowing at the consent page) and hands it the callback.
 async fn run_authlib(server: &Server, browser: &Browser, client_id: &str, alg: &str) {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("python3")
-        .arg(format!("{root}/e2e/oidc_authlib.py"))
+    // coreutils' timeout ends a script that hangs, so the test fails instead.
+    let mut child = Command::new("timeout")
+        .args(["120", "python3", &format!("{root}/e2e/oidc_authlib.py")])
         .args([server.base.as_str(), client_id, SECRET, CALLBACK, alg])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

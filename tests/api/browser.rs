@@ -14,8 +14,9 @@ pub(crate) async fn run_script(script: &str, args: &[&str], done: &str) {
         std::path::Path::new(root).join("e2e/node_modules/playwright-core").is_dir(),
         "run `npm ci --prefix e2e` first"
     );
-    let mut node = Command::new("node");
-    node.current_dir(format!("{root}/e2e")).arg(script).args(args);
+    // coreutils' timeout ends a browser run that hangs, so the test fails instead.
+    let mut node = Command::new("timeout");
+    node.current_dir(format!("{root}/e2e")).args(["300", "node", script]).args(args);
     if let Ok(shots) = std::env::var("LATCHKEY_SCREENSHOTS") {
         node.env("SCREENSHOT_DIR", std::path::Path::new(root).join(shots));
     }

@@ -267,6 +267,13 @@ async fn the_owner_is_told_when_an_app_is_let_in_and_when_its_sign_in_is_used_tw
     let mail = sink.expect("Subject: [Latchkey] A sign-in to an application was used twice").await;
     assert!(mail.contains("that The app had already used") && !mail.contains(code.as_str()), "{mail}");
     assert_eq!(receiver.expect("app_token_reused").await["details"]["client_id"], "app");
+    // Replaying it again ends nothing more: no more events, so no more mail.
+    for _ in 0..3 {
+        assert_eq!(token_of(&app, &form).await.0, StatusCode::BAD_REQUEST);
+    }
+    let session = app.sign_in("alice").await;
+    let reuses = app.event_kinds(&session).await.into_iter().filter(|k| k == "oidc_code_reused").count();
+    assert_eq!(reuses, 1, "one event (and one mail) for the reuse that ended tokens");
 }
 
 #[tokio::test]

@@ -7,7 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use latchkey::config::{OidcClientConfig, Secret};
 use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::sign::Verifier;
@@ -44,6 +47,10 @@ pub(crate) fn clients() -> Vec<OidcClientConfig> {
         client("spa", None, SPA_CB, &[]),
         client("staff-only", Some(SECRET), APP_CB, &["staff"]),
         OidcClientConfig { first_party: true, ..client("own", Some(SECRET), APP_CB, &[]) },
+        OidcClientConfig {
+            id_token_signed_response_alg: Some("ES256".into()),
+            ..client("es", Some(SECRET), APP_CB, &[])
+        },
     ]
 }
 
@@ -96,19 +103,37 @@ pub(crate) async fn token(
 
 /// Checks an ID token's RS256 signature against the published key set; its claims.
 pub(crate) async fn verified_claims(app: &TestApp, id_token: &str) -> Value {
+    verified_claims_of(app, id_token, "RS256").await
+}
+
+/// Checks an ID token's signature (`alg`: RS256 or ES256) against the
+/// published key set, as a relying party would; its claims.
+async fn verified_claims_of(app: &TestApp, id_token: &str, alg: &str) -> Value {
     let parts: Vec<&str> = id_token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["alg"], alg);
     let keys: Value = crate::helpers::http().get(app.url("/oauth2/jwks")).send().await.unwrap().json().await.unwrap();
     let jwk =
         keys["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).expect("the kid is published");
+    assert_eq!(jwk["alg"], alg, "the key is one of that algorithm");
     let number =
         |field: &str| BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk[field].as_str().unwrap()).unwrap()).unwrap();
-    let public = PKey::from_rsa(Rsa::from_public_components(number("n"), number("e")).unwrap()).unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    let public = if alg == "RS256" {
+        PKey::from_rsa(Rsa::from_public_components(number("n"), number("e")).unwrap()).unwrap()
+    } else {
+        // JWS writes r and s side by side; OpenSSL reads DER.
+        assert_eq!(signature.len(), 64);
+        let (r, s) = signature.split_at(32);
+        let der = EcdsaSig::from_private_components(BigNum::from_slice(r).unwrap(), BigNum::from_slice(s).unwrap());
+        signature = der.unwrap().to_der().unwrap();
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let (x, y) = (number("x"), number("y"));
+        PKey::from_ec_key(EcKey::from_public_key_affine_coordinates(&group, &x, &y).unwrap()).unwrap()
+    };
     let mut verifier = Verifier::new(MessageDigest::sha256(), &public).unwrap();
     let signed = format!("{}.{}", parts[0], parts[1]);
-    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     assert!(verifier.verify_oneshot(&signature, signed.as_bytes()).unwrap(), "the signature checks");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
@@ -444,4 +469,24 @@ async fn a_browser_application_may_call_the_provider_from_its_own_origin() {
     // The pages, which do read the session cookie, answer no other origin.
     let page = client.get(app.url("/oauth2/authorize")).header("origin", "http://localhost:3000").send().await.unwrap();
     assert!(!page.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_es256_gets_es256_id_tokens_and_can_hand_them_back() {
+    let app = provider().await;
+    let browser = app.browser();
+    browser.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let code = authorize(&browser, &authorize_path("es", APP_CB, "")).await["code"].clone();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", APP_CB)];
+    let (status, tokens, _) = token(&app, &form, Some(("es", SECRET))).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = verified_claims_of(&app, tokens["id_token"].as_str().unwrap(), "ES256").await;
+    assert_eq!((claims["aud"].as_str(), claims["nonce"].as_str()), (Some("es"), Some("n-1")));
+    // Handed back at logout, the ES256 signature is checked too.
+    let hint = tokens["id_token"].as_str().unwrap();
+    let out = browser.get(&format!("/oauth2/logout?id_token_hint={hint}")).await;
+    assert_eq!(out.location.as_deref(), Some("/login"), "its own sign-in's token signs out at once");
+    assert_eq!(browser.get("/dashboard").await.status, StatusCode::SEE_OTHER);
+    let tampered = format!("{}AAAA", &hint[..hint.len() - 4]);
+    assert_eq!(browser.get(&format!("/oauth2/logout?id_token_hint={tampered}")).await.status, StatusCode::BAD_REQUEST);
 }

@@ -431,8 +431,7 @@ impl Events {
         notice: Notice,
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
-        let notices = if self.notifiers.is_empty() { Vec::new() } else { vec![notice] };
-        self.record_noting(user, kind, client, notices).await
+        self.record_noting(user, kind, client, vec![notice]).await
     }
 
     /// Records a lockout: guesses (of codes or of passwords) started the delays.

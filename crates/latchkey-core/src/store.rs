@@ -402,8 +402,8 @@ pub enum Spend<T> {
 }
 
 impl<T> Spend<T> {
-    /// For a second use: whose it was, and how many tokens were revoked.
-    pub fn reuser(&self) -> Option<(UserId, u64)> {
+    /// For a second use: whose it was, and how many tokens it revoked.
+    pub fn second_use(&self) -> Option<(UserId, u64)> {
         match self {
             Spend::Reused { user, revoked } => Some((*user, *revoked)),
             _ => None,

@@ -140,7 +140,7 @@ fn describe(kind: EventKind) -> &'static str {
         EventKind::OidcTokensIssued => "Signed in to an application",
         EventKind::OidcCodeReused => "An application's sign-in code was used twice: its tokens were revoked",
         EventKind::OidcRefreshReused => "An application's refresh token was used twice: its tokens were revoked",
-        EventKind::OidcAccessRevoked => "An application was disconnected",
+        EventKind::OidcAccessRevoked => "An application's access was ended",
     }
 }
 

@@ -26,10 +26,15 @@ const RSA_BITS: u32 = 2048;
 /// set for hours, and tokens signed just before a rotation must still check.
 pub const PUBLISHED_AFTER_RETIREMENT: Duration = Duration::days(1);
 
-/// How long a new key is published before it signs: relying parties cache
-/// the key set (`/oauth2/jwks` says five minutes), and a token signed with
-/// a key they have not fetched yet would not check.
-pub const PUBLISHED_BEFORE_SIGNING: Duration = Duration::minutes(5);
+/// How long relying parties may cache the key set (`/oauth2/jwks`'s `max-age`).
+pub const KEY_SET_CACHED_FOR: Duration = Duration::minutes(5);
+
+/// How long a new key is published before it signs: twice the key set's
+/// cache time, so a relying party that fetched the set just before the new
+/// key was written has fetched it again before a token needs it.
+pub const PUBLISHED_BEFORE_SIGNING: Duration = Duration::minutes(10);
+
+const _: () = assert!(PUBLISHED_BEFORE_SIGNING.whole_seconds() >= 2 * KEY_SET_CACHED_FOR.whole_seconds());
 
 /// A signature algorithm of ID tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +76,10 @@ pub struct SigningKeyRecord {
     pub public_jwk: String,
     /// When it was made.
     pub created_at: OffsetDateTime,
-    /// When it stopped signing; `None`: it signs new tokens.
+    /// When it stops (or stopped) signing: a rotation sets it
+    /// [`PUBLISHED_BEFORE_SIGNING`] ahead, while its successor is published
+    /// first. `None`: the newest key of its algorithm, which signs once
+    /// published long enough (see [`signing_key`]).
     pub retired_at: Option<OffsetDateTime>,
 }
 
@@ -83,14 +91,15 @@ impl SigningKeyRecord {
 }
 
 /// The key that signs `alg` tokens at `now`: of the keys not retired by
-/// then, the newest published for [`PUBLISHED_BEFORE_SIGNING`]; the newest
-/// of all when none has been (the first key ever made signs at once, as no
-/// one can have cached a set without it).
+/// then, the newest published for [`PUBLISHED_BEFORE_SIGNING`]; the oldest
+/// when none has been (the first key ever made signs at once, as no one can
+/// have cached a set without it, and a rotation soon after it does not
+/// jump to a key just written).
 pub fn signing_key(keys: &[SigningKeyRecord], alg: SigningAlg, now: OffsetDateTime) -> Option<&SigningKeyRecord> {
     let live: Vec<&SigningKeyRecord> =
         keys.iter().filter(|k| k.alg == alg && k.retired_at.is_none_or(|retired| now < retired)).collect();
     let published = live.iter().filter(|k| k.created_at + PUBLISHED_BEFORE_SIGNING <= now);
-    published.max_by_key(|k| k.created_at).or_else(|| live.iter().max_by_key(|k| k.created_at)).copied()
+    published.max_by_key(|k| k.created_at).or_else(|| live.iter().min_by_key(|k| k.created_at)).copied()
 }
 
 /// The associated data a signing key is sealed with: it opens only as this key.
@@ -198,8 +207,18 @@ mod tests {
         let new = generate(SigningAlg::Rs256, &key, rotated_at).unwrap();
         let keys = [new.clone(), old.clone()];
         assert_eq!(chosen(&keys, rotated_at), Some(old.kid.clone()), "published, not signing yet");
-        assert_eq!(chosen(&keys, rotated_at + Duration::minutes(4)), Some(old.kid.clone()));
-        assert_eq!(chosen(&keys, rotated_at + Duration::minutes(5)), Some(new.kid.clone()), "then it signs");
+        assert_eq!(chosen(&keys, rotated_at + Duration::minutes(9)), Some(old.kid.clone()));
+        assert_eq!(chosen(&keys, rotated_at + PUBLISHED_BEFORE_SIGNING), Some(new.kid.clone()), "then it signs");
         assert!(old.published_at(rotated_at + Duration::hours(24)), "the old key stays published");
+
+        // A rotation a minute after the first key was made: the first key,
+        // though not published long, signs until the new one has been.
+        let young = generate(SigningAlg::Rs256, &key, t0).unwrap();
+        let soon = t0 + Duration::minutes(1);
+        let young = SigningKeyRecord { retired_at: Some(soon + PUBLISHED_BEFORE_SIGNING), ..young };
+        let newer = generate(SigningAlg::Rs256, &key, soon).unwrap();
+        let keys = [newer.clone(), young.clone()];
+        assert_eq!(chosen(&keys, soon), Some(young.kid.clone()), "not the key just written");
+        assert_eq!(chosen(&keys, soon + PUBLISHED_BEFORE_SIGNING), Some(newer.kid.clone()));
     }
 }

@@ -171,7 +171,7 @@ impl Oidc {
         let Some(record) = self.store.find_code(&hash, &client.id, now).await? else {
             // Unknown, expired, or spent: a spent one is a second use.
             let used = self.store.spend_code(&hash, &client.id, now, None).await?;
-            self.reused(&client, used.reuser(), EventKind::OidcCodeReused, from).await?;
+            self.reused(&client, used.second_use(), EventKind::OidcCodeReused, from).await?;
             return Ok(Err(dead));
         };
         if record.redirect_uri != redirect_uri {
@@ -198,7 +198,7 @@ impl Oidc {
             CodeUse::Taken(_) => {}
             other => {
                 // Another exchange spent it first: this one is the second use.
-                self.reused(&client, other.reuser(), EventKind::OidcCodeReused, from).await?;
+                self.reused(&client, other.second_use(), EventKind::OidcCodeReused, from).await?;
                 return Ok(Err(dead));
             }
         }
@@ -206,16 +206,19 @@ impl Oidc {
         Ok(Ok(minted.tokens))
     }
 
-    /// Records a second use of a code or refresh token (`reuser`: its
-    /// owner and how many tokens were revoked), with a notice to the owner.
+    /// Records a second use of a code or refresh token (`second_use`: its
+    /// owner and how many tokens it ended), with a notice to the owner, when
+    /// it ended something: a spent one stays recognisable for as long as it
+    /// would have lived, and replaying it again must not flood the owner's
+    /// mailbox or the log.
     async fn reused(
         &self,
         client: &ClientRecord,
-        reuser: Option<(crate::UserId, u64)>,
+        second_use: Option<(crate::UserId, u64)>,
         kind: EventKind,
         from: &ClientInfo,
     ) -> Result<(), CoreError> {
-        if let Some((user, revoked)) = reuser {
+        if let Some((user, revoked)) = second_use.filter(|(_, revoked)| *revoked > 0) {
             tracing::warn!(
                 client_id = client.id,
                 revoked,
@@ -248,7 +251,7 @@ impl Oidc {
         let now = self.clock.now();
         let Some(record) = self.store.find_refresh_token(&hash, &client.id, now).await? else {
             let used = self.store.spend_refresh_token(&hash, &client.id, now, None).await?;
-            self.reused(&client, used.reuser(), EventKind::OidcRefreshReused, from).await?;
+            self.reused(&client, used.second_use(), EventKind::OidcRefreshReused, from).await?;
             return Ok(Err(dead));
         };
         let Some(user) = self.users.find_user(record.user_id).await?.filter(|u| !u.locked) else {
@@ -265,7 +268,7 @@ impl Oidc {
         match self.store.spend_refresh_token(&hash, &client.id, now, Some(minted.issued())).await? {
             RefreshUse::Taken(_) => Ok(Ok(minted.tokens)),
             other => {
-                self.reused(&client, other.reuser(), EventKind::OidcRefreshReused, from).await?;
+                self.reused(&client, other.second_use(), EventKind::OidcRefreshReused, from).await?;
                 Ok(Err(dead))
             }
         }
