@@ -45,7 +45,9 @@ impl Server {
         let pid = self.child.id().to_string();
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
+            // Past the server's own drain limit (10 s), so that a stop on a
+            // loaded machine still ends with the process withdrawn from the store.
+            let deadline = Instant::now() + Duration::from_secs(20);
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
