@@ -1,8 +1,8 @@
 //! Throttle windows: each attempt counted by one atomic upsert, so parallel guesses see each other.
 
 use async_trait::async_trait;
-use latchkey_core::store::{Reservation, StoreError, ThrottleStore};
-use latchkey_core::throttle::Policy;
+use latchkey_core::store::{Attempt, Outcome, Reservation, StoreError, ThrottleStore};
+use latchkey_core::throttle::{Policy, IN_FLIGHT_LASTS};
 use time::OffsetDateTime;
 
 use crate::rows::{count, instant, seconds, OrUnavailable};
@@ -17,6 +17,11 @@ use crate::SqlStore;
 /// policy's table. `condition` (a `WHERE` on the existing row) makes it a
 /// reservation that a delayed key refuses.
 fn count_attempt_sql(policy: &Policy, condition: &str) -> String {
+    count_sql(policy, "", condition)
+}
+
+/// [`count_attempt_sql`] that also sets `also` (`, column = …`) on an existing row.
+fn count_sql(policy: &Policy, also: &str, condition: &str) -> String {
     const COUNTED: &str = "(CASE WHEN throttles.updated_at <= $2 - $5 THEN 1 ELSE throttles.failures + 1 END)";
     let delay = delay_case(&format!("({COUNTED} - $3)"), policy);
     let first_delay = policy.delays().first().map_or(0, |d| d.whole_seconds());
@@ -26,7 +31,7 @@ fn count_attempt_sql(policy: &Policy, condition: &str) -> String {
          ON CONFLICT (key) DO UPDATE SET \
              failures = {COUNTED}, \
              blocked_until = CASE WHEN {COUNTED} >= $3 THEN $2 + {delay} ELSE 0 END, \
-             updated_at = $2 \
+             updated_at = $2{also} \
          {condition} \
          RETURNING failures"
     )
@@ -41,6 +46,17 @@ fn delay_case(n: &str, policy: &Policy) -> String {
     case.push_str(&format!(" ELSE {} END", policy.max_delay.whole_seconds()));
     case
 }
+
+/// Guesses in flight on a key, leaving out those begun longer than
+/// `IN_FLIGHT_LASTS` before `$2` (their process died with them).
+fn live_in_flight() -> String {
+    let lasts = IN_FLIGHT_LASTS.whole_seconds();
+    format!("(CASE WHEN throttles.in_flight_at <= $2 - {lasts} THEN 0 ELSE throttles.in_flight END)")
+}
+
+/// One guess fewer in flight (`, in_flight = …`).
+const ONE_LESS_IN_FLIGHT: &str =
+    ", in_flight = CASE WHEN throttles.in_flight > 0 THEN throttles.in_flight - 1 ELSE 0 END";
 
 /// The largest count the store keeps for a lock that is not set.
 const NEVER: i64 = u32::MAX as i64;
@@ -82,6 +98,76 @@ impl ThrottleStore for SqlStore {
             }
         }
         Err(StoreError::Unavailable("a throttle key keeps changing".into()))
+    }
+
+    async fn begin_attempt(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<Attempt, StoreError> {
+        // `$1` key, `$2` now, `$3` free, `$4` lock-after, `$5` forget-after.
+        let live = live_in_flight();
+        let failures = "(CASE WHEN throttles.updated_at <= $2 - $5 THEN 0 ELSE throttles.failures END)";
+        let sql = format!(
+            "INSERT INTO throttles (key, failures, blocked_until, updated_at, in_flight, in_flight_at) \
+             VALUES ($1, 0, 0, $2, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET in_flight = {live} + 1, in_flight_at = $2 \
+             WHERE throttles.blocked_until <= $2 AND throttles.failures < $4 \
+               AND {live} < (CASE WHEN $3 - {failures} > 1 THEN $3 - {failures} ELSE 1 END) \
+             RETURNING in_flight"
+        );
+        let granted: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(key)
+            .bind(seconds(now))
+            .bind(i64::from(policy.free))
+            .bind(policy.lock_after.map_or(NEVER, i64::from))
+            .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        if granted.is_some() {
+            return Ok(Attempt::Granted);
+        }
+        let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        // No row: a reset deleted it in between; the next look is granted.
+        let Some(row) = row else { return Ok(Attempt::Busy) };
+        let failures = count(&row, "failures")?;
+        let blocked_until = instant(&row, "blocked_until")?;
+        Ok(if policy.lock_after.is_some_and(|lock| failures >= lock) {
+            Attempt::Refused { blocked_until: None }
+        } else if blocked_until > now {
+            Attempt::Refused { blocked_until: Some(blocked_until) }
+        } else {
+            Attempt::Busy
+        })
+    }
+
+    async fn end_attempt(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        policy: &Policy,
+        outcome: Outcome,
+    ) -> Result<u32, StoreError> {
+        let sql = match outcome {
+            Outcome::Failed => count_sql(policy, ONE_LESS_IN_FLIGHT, ""),
+            Outcome::Succeeded => format!(
+                "UPDATE throttles SET failures = 0, blocked_until = 0, updated_at = $2{ONE_LESS_IN_FLIGHT} \
+                 WHERE key = $1 RETURNING failures"
+            ),
+            Outcome::Abandoned => {
+                format!("UPDATE throttles SET updated_at = updated_at{ONE_LESS_IN_FLIGHT} WHERE key = $1 RETURNING failures")
+            }
+        };
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(key).bind(seconds(now));
+        if outcome == Outcome::Failed {
+            query = query
+                .bind(i64::from(policy.free))
+                .bind(policy.lock_after.map_or(NEVER, i64::from))
+                .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()));
+        }
+        let failures = query.fetch_optional(&self.pool).await.or_unavailable()?;
+        Ok(failures.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
     async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError> {
