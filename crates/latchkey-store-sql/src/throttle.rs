@@ -61,6 +61,45 @@ const ONE_LESS_IN_FLIGHT: &str =
 /// The largest count the store keeps for a lock that is not set.
 const NEVER: i64 = u32::MAX as i64;
 
+impl SqlStore {
+    /// Runs a counting statement with the parameters they all take (`$1`
+    /// key, `$2` now, `$3` free, `$4` lock-after, `$5` forget-after; a
+    /// statement may leave some unused); the number it returns, if a row.
+    async fn counted(
+        &self,
+        sql: &str,
+        key: &str,
+        now: OffsetDateTime,
+        policy: &Policy,
+    ) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(sql)
+            .bind(key)
+            .bind(seconds(now))
+            .bind(i64::from(policy.free))
+            .bind(policy.lock_after.map_or(NEVER, i64::from))
+            .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()
+    }
+
+    /// Why a key refuses, as stored: `None` without a row; `Some(None)`
+    /// when locked; else the end of its delay (perhaps past).
+    async fn delay_of(&self, key: &str, policy: &Policy) -> Result<Option<Option<OffsetDateTime>>, StoreError> {
+        let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .or_unavailable()?;
+        let Some(row) = row else { return Ok(None) };
+        let failures = count(&row, "failures")?;
+        if policy.lock_after.is_some_and(|lock| failures >= lock) {
+            return Ok(Some(None));
+        }
+        Ok(Some(Some(instant(&row, "blocked_until")?)))
+    }
+}
+
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn reserve_attempt(
@@ -73,27 +112,10 @@ impl ThrottleStore for SqlStore {
         // A refusal is explained by a second read; if a success cleared the
         // key in between, the attempt is simply tried again.
         for _ in 0..3 {
-            let granted: Option<i64> = sqlx::query_scalar(&sql)
-                .bind(key)
-                .bind(seconds(now))
-                .bind(i64::from(policy.free))
-                .bind(policy.lock_after.map_or(NEVER, i64::from))
-                .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
-                .fetch_optional(&self.pool)
-                .await
-                .or_unavailable()?;
-            if let Some(failures) = granted {
+            if let Some(failures) = self.counted(&sql, key, now, policy).await? {
                 return Ok(Reservation::Granted { failures: u32::try_from(failures).unwrap_or(u32::MAX) });
             }
-            let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .or_unavailable()?;
-            if let Some(row) = row {
-                let failures = count(&row, "failures")?;
-                let locked = policy.lock_after.is_some_and(|lock| failures >= lock);
-                let blocked_until = if locked { None } else { Some(instant(&row, "blocked_until")?) };
+            if let Some(blocked_until) = self.delay_of(key, policy).await? {
                 return Ok(Reservation::Refused { blocked_until });
             }
         }
@@ -112,33 +134,15 @@ impl ThrottleStore for SqlStore {
                AND {live} < (CASE WHEN $3 - {failures} > 1 THEN $3 - {failures} ELSE 1 END) \
              RETURNING in_flight"
         );
-        let granted: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(key)
-            .bind(seconds(now))
-            .bind(i64::from(policy.free))
-            .bind(policy.lock_after.map_or(NEVER, i64::from))
-            .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        if granted.is_some() {
+        if self.counted(&sql, key, now, policy).await?.is_some() {
             return Ok(Attempt::Granted);
         }
-        let row = sqlx::query("SELECT failures, blocked_until FROM throttles WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .or_unavailable()?;
-        // No row: a reset deleted it in between; the next look is granted.
-        let Some(row) = row else { return Ok(Attempt::Busy) };
-        let failures = count(&row, "failures")?;
-        let blocked_until = instant(&row, "blocked_until")?;
-        Ok(if policy.lock_after.is_some_and(|lock| failures >= lock) {
-            Attempt::Refused { blocked_until: None }
-        } else if blocked_until > now {
-            Attempt::Refused { blocked_until: Some(blocked_until) }
-        } else {
-            Attempt::Busy
+        // No row (a reset deleted it in between) or no delay: the guesses in
+        // flight filled the attempts; the next look may be granted.
+        Ok(match self.delay_of(key, policy).await? {
+            Some(None) => Attempt::Refused { blocked_until: None },
+            Some(Some(until)) if until > now => Attempt::Refused { blocked_until: Some(until) },
+            _ => Attempt::Busy,
         })
     }
 
@@ -159,28 +163,12 @@ impl ThrottleStore for SqlStore {
                 format!("UPDATE throttles SET updated_at = updated_at{ONE_LESS_IN_FLIGHT} WHERE key = $1 RETURNING failures")
             }
         };
-        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(key).bind(seconds(now));
-        if outcome == Outcome::Failed {
-            query = query
-                .bind(i64::from(policy.free))
-                .bind(policy.lock_after.map_or(NEVER, i64::from))
-                .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()));
-        }
-        let failures = query.fetch_optional(&self.pool).await.or_unavailable()?;
+        let failures = self.counted(&sql, key, now, policy).await?;
         Ok(failures.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
     async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError> {
-        let sql = count_attempt_sql(policy, "");
-        sqlx::query(&sql)
-            .bind(key)
-            .bind(seconds(now))
-            .bind(i64::from(policy.free))
-            .bind(policy.lock_after.map_or(NEVER, i64::from))
-            .bind(policy.forget_after.map_or(NEVER, |d| d.whole_seconds()))
-            .execute(&self.pool)
-            .await
-            .or_unavailable()?;
+        self.counted(&count_attempt_sql(policy, ""), key, now, policy).await?;
         Ok(())
     }
 
