@@ -79,7 +79,6 @@ conformance!(
     oidc_clients_are_kept_with_their_lists_and_unique_ids,
     an_authorization_code_is_taken_once_by_its_client_and_a_reuse_revokes_its_tokens,
     a_refresh_racing_its_revocation_leaves_no_live_token,
-    a_guess_in_flight_holds_a_free_attempt_until_it_ends_or_its_process_is_long_gone,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -1067,34 +1066,4 @@ async fn a_refresh_racing_its_revocation_leaves_no_live_token(store: Arc<dyn Sto
         );
         assert!(store.find_access_token(&format!("a-{round}-1"), at(3)).await.unwrap().is_none(), "round {round}");
     }
-}
-
-/// The account's password key: guesses in flight hold the free attempts
-/// left, only failures count, and a guess whose process died is forgotten.
-async fn a_guess_in_flight_holds_a_free_attempt_until_it_ends_or_its_process_is_long_gone(store: Arc<dyn Store>) {
-    use latchkey_core::store::{Attempt, Outcome};
-    use latchkey_core::throttle::PASSWORDS_PER_LOGIN as POLICY;
-    let begin = |at_| {
-        let store = store.clone();
-        async move { store.begin_attempt("password:alice", at_, &POLICY).await.unwrap() }
-    };
-    for _ in 0..5 {
-        assert_eq!(begin(at(0)).await, Attempt::Granted);
-    }
-    assert_eq!(begin(at(0)).await, Attempt::Busy, "five in flight fill the free attempts");
-    assert_eq!(store.end_attempt("password:alice", at(1), &POLICY, Outcome::Succeeded).await.unwrap(), 0);
-    assert_eq!(begin(at(1)).await, Attempt::Granted, "a right one let the next in");
-    assert_eq!(store.end_attempt("password:alice", at(1), &POLICY, Outcome::Failed).await.unwrap(), 1);
-    assert_eq!(begin(at(1)).await, Attempt::Busy, "one failure leaves four attempts, all in flight");
-    assert_eq!(store.end_attempt("password:alice", at(1), &POLICY, Outcome::Abandoned).await.unwrap(), 1);
-    assert_eq!(begin(at(1)).await, Attempt::Granted, "an abandoned one counts nothing");
-    // Their process died: thirty seconds on, they hold nothing.
-    assert_eq!(begin(at(40)).await, Attempt::Granted);
-    for n in 2..=5 {
-        assert_eq!(store.end_attempt("password:alice", at(41), &POLICY, Outcome::Failed).await.unwrap(), n);
-    }
-    let Attempt::Refused { blocked_until: Some(until) } = begin(at(42)).await else { panic!("delayed") };
-    assert_eq!(until, at(41) + time::Duration::seconds(30), "the fifth failure starts the delay");
-    assert_eq!(begin(at(71)).await, Attempt::Granted, "after it, one at a time");
-    assert_eq!(begin(at(71)).await, Attempt::Busy);
 }

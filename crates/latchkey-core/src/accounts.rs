@@ -21,7 +21,7 @@ use crate::events::{EventKind, Events, Guesses};
 use crate::mfa::{Mfa, PendingSignIn};
 use crate::password::PasswordHasher;
 use crate::sessions::{ClientInfo, Factor, Sessions, SignInFrom, SignedIn};
-use crate::store::{EmailLinkStore, NewUserRecord, Outcome, StoreError, UserRecord, UserStore};
+use crate::store::{EmailLinkStore, NewUserRecord, StoreError, UserRecord, UserStore};
 use crate::throttle::{self, Throttle};
 use crate::token::token_hash;
 
@@ -310,45 +310,31 @@ impl Accounts {
             // A blocked address waits for no hashing slot to be refused.
             self.throttle.check_remembered(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
         }
-        // The account's own attempts in flight hold its free attempts left:
-        // a crowd of them waits here, before taking a hashing slot.
-        let (attempt_key, policy) = match &known_key {
-            Some(key) => (key, &throttle::PASSWORDS_PER_KNOWN_CLIENT),
-            None => (&login_key, &throttle::PASSWORDS_PER_LOGIN),
-        };
-        self.throttle.begin(attempt_key, policy).await?;
-        let admission = match self.hasher.admit(&hashing_client(client)).await {
-            Ok(admission) => admission,
-            Err(e) => {
-                self.throttle.end(attempt_key, policy, Outcome::Abandoned).await?;
-                return Err(e);
-            }
-        };
+        let admission = self.hasher.admit(&hashing_client(client)).await?;
         if let Some(key) = &address_key {
             if let Err(refused) = self.throttle.check(key, &throttle::PASSWORDS_PER_ADDRESS).await {
                 drop(admission);
-                self.throttle.end(attempt_key, policy, Outcome::Abandoned).await?;
                 return Err(throttle::answered_slowly(refused).await);
             }
         }
+        let failures = match &known_key {
+            Some(key) => self.throttle.reserve(key, &throttle::PASSWORDS_PER_KNOWN_CLIENT).await?,
+            None => self.throttle.reserve(&login_key, &throttle::PASSWORDS_PER_LOGIN).await?,
+        };
         let record = match record {
             Some(looked_up) => looked_up,
             None => self.find_by_login(login).await?,
         };
         let verified = admission.verify(&password, record.as_ref().map(|r| r.password_hash.as_str())).await?;
-        let failures = if verified {
+        if verified {
             // The owner is in: the name's delays (perhaps a stranger's doing) end too.
-            self.throttle.end(attempt_key, policy, Outcome::Succeeded).await?;
-            if known_key.is_some() {
-                self.throttle.clear(&login_key).await?;
+            self.throttle.clear(&login_key).await?;
+            if let Some(key) = &known_key {
+                self.throttle.clear(key).await?;
             }
-            0
-        } else {
-            if let Some(key) = &address_key {
-                self.throttle.count_failure(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
-            }
-            self.throttle.end(attempt_key, policy, Outcome::Failed).await?
-        };
+        } else if let Some(key) = &address_key {
+            self.throttle.count_failure(key, &throttle::PASSWORDS_PER_ADDRESS).await?;
+        }
         Ok(PasswordCheck { record, verified, failures })
     }
 

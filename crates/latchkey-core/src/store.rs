@@ -29,33 +29,6 @@ pub enum SessionWrite {
     PasswordChanged,
 }
 
-/// What beginning a guess on an exactly counted key found
-/// ([`ThrottleStore::begin_attempt`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// In flight now: it may be evaluated.
-    Granted,
-    /// The key's other guesses in flight fill what it may still evaluate:
-    /// wait for one to end.
-    Busy,
-    /// Delayed until then, or locked (`None`): failures did this.
-    Refused {
-        /// When the next attempt is allowed; `None` when locked.
-        blocked_until: Option<OffsetDateTime>,
-    },
-}
-
-/// How a guess begun with [`ThrottleStore::begin_attempt`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Wrong: counted, and past the free attempts the delay starts.
-    Failed,
-    /// Right: the count starts again from zero, and any delay ends.
-    Succeeded,
-    /// Not evaluated after all (refused elsewhere): nothing is counted.
-    Abandoned,
-}
-
 /// What reserving an attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -921,23 +894,6 @@ pub trait ThrottleStore: Send + Sync + 'static {
         -> Result<Reservation, StoreError>;
     /// Forgets the failures counted on a key.
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
-    /// Begins a guess on a key whose failures are counted when they fail
-    /// (an account's passwords), in one atomic statement: granted while the
-    /// key is not delayed and its guesses in flight, this one included, are
-    /// no more than the free attempts left (at least one), so parallel
-    /// guesses cannot evaluate more than those while right ones only wait
-    /// for each other. A guess in flight longer than
-    /// [`crate::throttle::IN_FLIGHT_LASTS`] (its process died) no longer counts.
-    async fn begin_attempt(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<Attempt, StoreError>;
-    /// Ends a guess begun with [`ThrottleStore::begin_attempt`]; returns the
-    /// consecutive failures after it.
-    async fn end_attempt(
-        &self,
-        key: &str,
-        now: OffsetDateTime,
-        policy: &Policy,
-        outcome: Outcome,
-    ) -> Result<u32, StoreError>;
     /// Counts a failure on a key whatever its state (a failure seen after
     /// the fact, even while delayed), extending the delay past `policy.free`.
     async fn count_failure(&self, key: &str, now: OffsetDateTime, policy: &Policy) -> Result<(), StoreError>;

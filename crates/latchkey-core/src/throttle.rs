@@ -1,18 +1,13 @@
 //! Throttling of password and code guesses, kept in the store so that every
 //! process sees the same counts.
 //!
-//! A code guess first *reserves* an attempt against the account (one atomic
+//! A guess first *reserves* an attempt against the account (one atomic
 //! statement that counts it and, past the free attempts, starts a delay),
 //! then is evaluated; a success clears the account's count. Counting before
 //! evaluating means parallel guesses cannot slip past an account's limit
-//! between a check and an update. A password guess *begins* an attempt
-//! instead ([`Throttle::begin`]): it holds one of the free attempts left
-//! while in flight and is counted only when it fails, so parallel guesses
-//! still cannot evaluate more than the free attempts, but a crowd of right
-//! passwords (a service account, a retrying app) only waits its turn and
-//! never starts a delay. The per-address keys are only *checked* first and
-//! count failures afterwards: one busy address has many right sign-ins in
-//! flight, which must not add up to a block.
+//! between a check and an update. The per-address keys are only *checked*
+//! first and count failures afterwards: one busy address has many right
+//! sign-ins in flight, which must not add up to a block.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::SharedClock;
 use crate::error::CoreError;
-use crate::store::{Attempt, Outcome, Reservation, ThrottleStore};
+use crate::store::{Reservation, ThrottleStore};
 
 /// How one counter reacts to consecutive failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,17 +50,6 @@ impl Policy {
         delays
     }
 }
-
-/// How long a guess in flight holds one of its key's free attempts at most:
-/// far past any hash, so only a process that died with guesses in flight
-/// leaves them, and the account is not held up longer than this.
-pub const IN_FLIGHT_LASTS: Duration = Duration::seconds(30);
-
-/// How long a guess waits for the account's other guesses in flight.
-const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How often a waiting guess looks again.
-const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Codes per account: 5 free, then 30 s doubling to 1 h,
 /// locked after 100 consecutive failures. Never forgotten: only a success resets it.
@@ -243,34 +227,6 @@ impl Throttle {
                 Err(rate_limited(blocked_until.map_or(policy.max_delay, |until| until - now)))
             }
         }
-    }
-
-    /// Begins a guess on an account's key (see the module's words): waits
-    /// while the account's other guesses in flight fill its free attempts,
-    /// for at most [`IN_FLIGHT_WAIT`] (then a refusal to retry in a second);
-    /// refuses at once while failures delay it. Every granted attempt is
-    /// ended with [`Throttle::end`].
-    pub async fn begin(&self, key: &str, policy: &Policy) -> Result<(), CoreError> {
-        let waited_enough = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
-        loop {
-            let now = self.clock.now();
-            match self.store.begin_attempt(key, now, policy).await? {
-                Attempt::Granted => return Ok(()),
-                Attempt::Refused { blocked_until } => {
-                    return Err(rate_limited(blocked_until.map_or(policy.max_delay, |until| until - now)))
-                }
-                Attempt::Busy if tokio::time::Instant::now() < waited_enough => {
-                    tokio::time::sleep(IN_FLIGHT_POLL).await;
-                }
-                Attempt::Busy => return Err(rate_limited(Duration::seconds(1))),
-            }
-        }
-    }
-
-    /// Ends a guess begun with [`Throttle::begin`]; the consecutive
-    /// failures after it.
-    pub async fn end(&self, key: &str, policy: &Policy, outcome: Outcome) -> Result<u32, CoreError> {
-        Ok(self.store.end_attempt(key, self.clock.now(), policy, outcome).await?)
     }
 
     /// A success on an account: its count starts again from zero.

@@ -147,17 +147,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("created_at", Int),
         ],
     ),
-    (
-        "throttles",
-        &[
-            ("key", Text),
-            ("failures", Int),
-            ("blocked_until", Int),
-            ("updated_at", Int),
-            ("in_flight", Int),
-            ("in_flight_at", Int),
-        ],
-    ),
+    ("throttles", &[("key", Text), ("failures", Int), ("blocked_until", Int), ("updated_at", Int)]),
     (
         "security_events",
         &[
