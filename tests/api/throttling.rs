@@ -288,3 +288,31 @@ async fn many_right_sign_ins_at_once_from_one_address_are_not_throttled() {
     let statuses = sign_ins.join_all().await;
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
 }
+
+/// `count` sign-ins of `login` with `password` at once; their (status, error code, Retry-After).
+async fn crowd(app: &TestApp, login: &str, password: &str, count: usize) -> Vec<(StatusCode, String, Option<u64>)> {
+    let mut crowd = tokio::task::JoinSet::new();
+    let client = crate::helpers::http();
+    for _ in 0..count {
+        let request = client.post(app.url("/api/v1/sessions")).json(&json!({"login": login, "password": password}));
+        crowd.spawn(async move { outcome(request.send().await.unwrap()).await });
+    }
+    crowd.join_all().await
+}
+
+#[tokio::test]
+async fn a_crowd_of_wrong_passwords_is_evaluated_no_more_than_the_free_attempts() {
+    let app = spawn_app().await;
+    app.sign_up("alice").await;
+    let answers = crowd(&app, "alice", "not alice's password", 64).await;
+    let evaluated = answers.iter().filter(|(status, _, _)| *status == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(evaluated, 5, "exactly the free attempts were evaluated: {answers:?}");
+    for (status, code, retry) in answers.iter().filter(|(status, _, _)| *status != StatusCode::UNAUTHORIZED) {
+        assert_eq!((status, code.as_str()), (&StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+        assert!(retry.is_some_and(|s| s >= 1), "{retry:?}");
+    }
+    // The failures started the delay: the right password waits too, then passes.
+    assert_eq!(password_attempt(&app, "alice", PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(Duration::seconds(31));
+    assert_eq!(password_attempt(&app, "alice", PASSWORD).await.0, StatusCode::CREATED);
+}
