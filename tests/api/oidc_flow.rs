@@ -197,6 +197,17 @@ async fn a_relying_party_signs_a_user_in_with_consent_a_code_and_a_signed_id_tok
         .unwrap();
     assert_eq!((info["sub"].as_str(), info["email"].as_str()), (Some(sub.as_str()), Some("alice@example.com")));
     assert_eq!(info["email_verified"], false);
+    // POST answers the same (section 9 lists both).
+    let posted: Value = crate::helpers::http()
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted, info);
 
     // The code again: refused, and what it issued is revoked (RFC 6749 4.1.2).
     let (status, answer, _) = token(&app, &form, Some(("app", SECRET))).await;

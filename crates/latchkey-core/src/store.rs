@@ -402,6 +402,16 @@ pub enum Spend<T> {
 }
 
 impl<T> Spend<T> {
+    /// The same finding with what was taken read into a `U` (a store reads
+    /// its row into the record).
+    pub fn try_map<U, E>(self, read: impl FnOnce(T) -> Result<U, E>) -> Result<Spend<U>, E> {
+        Ok(match self {
+            Spend::Taken(taken) => Spend::Taken(Box::new(read(*taken)?)),
+            Spend::Reused { user, revoked } => Spend::Reused { user, revoked },
+            Spend::Dead => Spend::Dead,
+        })
+    }
+
     /// For a second use: whose it was, and how many tokens it revoked.
     pub fn second_use(&self) -> Option<(UserId, u64)> {
         match self {

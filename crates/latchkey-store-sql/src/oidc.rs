@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use latchkey_core::oidc::authorize::CodeRecord;
 use latchkey_core::oidc::clients::ClientRecord;
 use latchkey_core::oidc::keys::{sealing_context, SigningAlg, SigningKeyRecord};
-use latchkey_core::store::{AccessTokenRecord, CodeUse, Issued, OidcStore, RefreshTokenRecord, RefreshUse, StoreError};
+use latchkey_core::store::{
+    AccessTokenRecord, CodeUse, Issued, OidcStore, RefreshTokenRecord, RefreshUse, Spend, StoreError,
+};
 use latchkey_core::{GroupName, User, UserId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -204,13 +206,6 @@ const CODES: Spendable =
 const REFRESH_TOKENS: Spendable =
     Spendable { table: "oidc_refresh_tokens", key: "token_hash", columns: REFRESH_COLUMNS, family: "family" };
 
-/// What spending found, before the row is read into its record.
-enum Spent {
-    Taken(AnyRow),
-    Reused { user: UserId, revoked: u64 },
-    Dead,
-}
-
 impl SqlStore {
     /// The live, unspent row with this hash of `client_id`.
     async fn find_spendable(
@@ -242,14 +237,14 @@ impl SqlStore {
         client_id: &str,
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
-    ) -> Result<Spent, StoreError> {
+    ) -> Result<Spend<AnyRow>, StoreError> {
         let Spendable { table, key, columns, family } = what;
         let mut tx = self.begin_write().await?;
         // The owner's row first, as a revocation takes it: on PostgreSQL a
         // revocation racing this spend would otherwise miss the token it writes.
         let sql = format!("SELECT user_id FROM {table} WHERE {key} = $1 AND client_id = $2");
         let owner = sqlx::query(&sql).bind(hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
-        let Some(owner) = owner else { return Ok(Spent::Dead) };
+        let Some(owner) = owner else { return Ok(Spend::Dead) };
         lock_user_row(&mut tx, user_id(&owner, "user_id")?).await?;
         let sql = format!(
             "UPDATE {table} SET used = 1 WHERE {key} = $1 AND client_id = $2 AND used = 0 AND expires_at > $3 \
@@ -267,19 +262,19 @@ impl SqlStore {
                 write_issued(&mut tx, issued).await?;
             }
             tx.commit().await.or_unavailable()?;
-            return Ok(Spent::Taken(row));
+            return Ok(Spend::Taken(Box::new(row)));
         }
         let sql =
             format!("SELECT used, user_id, {family} AS grant_family FROM {table} WHERE {key} = $1 AND client_id = $2");
         let spent = sqlx::query(&sql).bind(hash).bind(client_id).fetch_optional(&mut *tx).await.or_unavailable()?;
         let Some(spent) = spent.filter(|row| flag(row, "used").unwrap_or(false)) else {
-            return Ok(Spent::Dead);
+            return Ok(Spend::Dead);
         };
         let user = user_id(&spent, "user_id")?;
         let grant: String = spent.try_get("grant_family").map_err(corrupt)?;
         let revoked = revoke_grant(&mut tx, &grant).await?;
         tx.commit().await.or_unavailable()?;
-        Ok(Spent::Reused { user, revoked })
+        Ok(Spend::Reused { user, revoked })
     }
 }
 
@@ -402,11 +397,7 @@ impl OidcStore for SqlStore {
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
     ) -> Result<CodeUse, StoreError> {
-        Ok(match self.spend(&CODES, code_hash, client_id, now, issues).await? {
-            Spent::Taken(row) => CodeUse::Taken(Box::new(code_record(&row)?)),
-            Spent::Reused { user, revoked } => CodeUse::Reused { user, revoked },
-            Spent::Dead => CodeUse::Dead,
-        })
+        self.spend(&CODES, code_hash, client_id, now, issues).await?.try_map(|row| code_record(&row))
     }
 
     async fn find_refresh_token(
@@ -425,11 +416,7 @@ impl OidcStore for SqlStore {
         now: OffsetDateTime,
         issues: Option<Issued<'_>>,
     ) -> Result<RefreshUse, StoreError> {
-        Ok(match self.spend(&REFRESH_TOKENS, token_hash, client_id, now, issues).await? {
-            Spent::Taken(row) => RefreshUse::Taken(Box::new(refresh_record(&row)?)),
-            Spent::Reused { user, revoked } => RefreshUse::Reused { user, revoked },
-            Spent::Dead => RefreshUse::Dead,
-        })
+        self.spend(&REFRESH_TOKENS, token_hash, client_id, now, issues).await?.try_map(|row| refresh_record(&row))
     }
 
     async fn revoke_token(&self, token_hash: &str, client_id: &str) -> Result<Option<UserId>, StoreError> {
